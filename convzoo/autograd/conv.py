@@ -1,0 +1,78 @@
+"""Convolution primitives: padding, its adjoint, convolution, transposed convolution, bias.
+
+Convolution with any padding mode is ``Conv(Pad(x))``; transposed convolution is its exact adjoint
+``PadAdjoint(ConvTranspose(u))``. Each gradient is one of the three kernels in kernels/conv.py.
+"""
+import numpy as np
+
+from ..kernels import padding
+from ..kernels.conv import conv_backward_input, conv_backward_weight, conv_forward
+from .function import Function
+
+
+class Pad(Function):
+    def forward(self, x, pads, mode="zeros", value=0.0):
+        self.pads, self.mode = pads, mode
+        return padding.pad(x, pads, mode, value)
+
+    def backward(self, g):
+        return (padding.pad_adjoint(g, self.pads, self.mode),)
+
+
+class PadAdjoint(Function):
+    """The transpose of Pad: folds a padded border back onto the interior."""
+
+    def forward(self, x, pads, mode="zeros"):
+        self.pads, self.mode = pads, mode
+        return padding.pad_adjoint(x, pads, mode)
+
+    def backward(self, g):
+        return (padding.pad(g, self.pads, self.mode),)
+
+
+class Conv(Function):
+    """Cross-correlation of an already padded input: (N, C, *S) * (O, C/g, *k) -> (N, O, *out)."""
+
+    def forward(self, xp, weight, stride, dilation, groups):
+        self.xp, self.weight = xp, weight
+        self.stride, self.dilation, self.groups = stride, dilation, groups
+        return conv_forward(xp, weight, stride, dilation, groups)
+
+    def backward(self, g):
+        grad_x = grad_w = None
+        if self.needs_grad[0]:
+            grad_x = conv_backward_input(g, self.weight, self.xp.shape[2:], self.stride, self.dilation, self.groups)
+        if self.needs_grad[1]:
+            grad_w = conv_backward_weight(self.xp, g, self.weight.shape[2:], self.stride, self.dilation, self.groups)
+        return grad_x, grad_w
+
+
+class ConvTranspose(Function):
+    """The adjoint of Conv with respect to its input; ``padded_shape`` is the spatial size it fills."""
+
+    def forward(self, u, weight, stride, dilation, groups, padded_shape):
+        self.u, self.weight = u, weight
+        self.stride, self.dilation, self.groups = stride, dilation, groups
+        return conv_backward_input(u, weight, padded_shape, stride, dilation, groups)
+
+    def backward(self, g):
+        # output_padding may leave trailing pixels no window touches; drop them
+        used = tuple(slice(0, (n - 1) * s + (k - 1) * d + 1) for n, k, s, d in
+                     zip(self.u.shape[2:], self.weight.shape[2:], self.stride, self.dilation))
+        g = g[(slice(None), slice(None)) + used]
+        grad_u = grad_w = None
+        if self.needs_grad[0]:
+            grad_u = conv_forward(g, self.weight, self.stride, self.dilation, self.groups)
+        if self.needs_grad[1]:
+            grad_w = conv_backward_weight(g, self.u, self.weight.shape[2:], self.stride, self.dilation, self.groups)
+        return grad_u, grad_w
+
+
+class BiasAdd(Function):
+    """out[:, c, ...] = x[:, c, ...] + bias[c]."""
+
+    def forward(self, x, bias):
+        return x + bias.reshape((-1,) + (1,) * (x.ndim - 2))
+
+    def backward(self, g):
+        return g, g.sum(axis=(0,) + tuple(range(2, g.ndim)))

@@ -1,0 +1,106 @@
+"""The graph: ``Function`` nodes, ``no_grad``, and the reverse-mode engine.
+
+Every primitive is a ``Function`` subclass with ``forward`` (ndarrays in, ndarray out) and
+``backward`` (the vector-Jacobian product: output gradient in, one gradient per input out) side by
+side. Broadcasting is undone once, here in the engine, so no primitive has to.
+"""
+import contextlib
+import threading
+
+import numpy as np
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_state, "enabled", True)
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager in which operations record no graph (like ``torch.no_grad``)."""
+    previous = is_grad_enabled()
+    _state.enabled = False
+    try:
+        yield
+    finally:
+        _state.enabled = previous
+
+
+class Function:
+    """One differentiable primitive. Subclasses define ``forward`` and ``backward``.
+
+    ``forward(self, *arrays, **params)`` may save what ``backward`` needs on ``self``.
+    ``backward(self, grad)`` returns a tuple with one entry per positional input: an ndarray,
+    or None where that input needs no gradient (``self.needs_grad[i]`` tells which do).
+    """
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        from .tensor import Tensor
+
+        ctx = cls()
+        ctx.parents = inputs
+        ctx.needs_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
+        arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
+        out = ctx.forward(*arrays, **params)
+        track = is_grad_enabled() and any(ctx.needs_grad)
+        result = Tensor._wrap(out, requires_grad=track)
+        if track:
+            result._ctx = ctx
+        return result
+
+    def forward(self, *arrays, **params):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+
+def unbroadcast(grad, shape):
+    """Sum grad down to ``shape``, undoing NumPy broadcasting."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    grad = grad.sum(axis=tuple(range(extra))) if extra else grad
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
+
+
+def _topological_order(root):
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for parent in node._ctx.parents:
+                if getattr(parent, "requires_grad", False) and id(parent) not in seen:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root, grad):
+    """Propagate ``grad`` (an ndarray shaped like root) to every leaf that requires a gradient."""
+    grads = {id(root): grad}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        ctx = node._ctx
+        if ctx is None:
+            # a leaf: accumulate like PyTorch (gradients add up across backward calls)
+            g = g.astype(node.data.dtype, copy=False)
+            node._accumulate(g)
+            continue
+        for parent, needs, pg in zip(ctx.parents, ctx.needs_grad, ctx.backward(g)):
+            if not needs or pg is None:
+                continue
+            pg = unbroadcast(np.asarray(pg), parent.data.shape)
+            key = id(parent)
+            grads[key] = grads[key] + pg if key in grads else pg

@@ -1,0 +1,58 @@
+"""Output sizes, padding resolution and window offsets: the arithmetic every window op shares.
+
+Per spatial axis a window op is described by the input length ``n``, kernel ``k``, stride ``s``,
+dilation ``d`` and the padding ``(before, after)``. The effective kernel extent is ``d * (k - 1) + 1``.
+"""
+import numpy as np
+
+
+def effective_kernel(k, d):
+    return d * (k - 1) + 1
+
+
+def conv_output_size(n, k, s, d, before, after):
+    """floor((n + before + after - d*(k-1) - 1) / s) + 1; may be <= 0 for an impossible geometry."""
+    return (n + before + after - effective_kernel(k, d)) // s + 1
+
+
+def same_padding(n, k, s, d):
+    """TF/Keras/JAX/ONNX SAME_UPPER: output ceil(n / s), the odd pixel of padding at the end."""
+    out = -(-n // s)
+    total = max((out - 1) * s + effective_kernel(k, d) - n, 0)
+    return total // 2, total - total // 2
+
+
+def transposed_extent(n, k, s, d):
+    """Length of the padded signal a stride-s conv maps onto n outputs: (n-1)*s + d*(k-1) + 1."""
+    return (n - 1) * s + effective_kernel(k, d)
+
+
+def transposed_same_padding(n, k, s, d):
+    """Padding and output_padding of a transposed conv whose output is n * s.
+
+    It is the adjoint of the SAME conv on an input of length n * s.
+    """
+    before, after = same_padding(n * s, k, s, d)
+    output_padding = n * s + before + after - transposed_extent(n, k, s, d)
+    return before, after, output_padding
+
+
+def window_offsets(padded_shape, kernel_size, out_shape, stride, dilation):
+    """Flat offsets of every kernel tap and every output window start in a C-ordered padded block.
+
+    Element ``padded.flat[start[p] + tap[k]]`` is what tap ``k`` of window ``p`` reads, so one
+    gather (im2col) and its adjoint scatter (col2im) serve every rank.
+
+    Returns:
+        (tap, start): int64 arrays of length prod(kernel_size) and prod(out_shape).
+    """
+    # C-order strides, in elements, of the padded spatial block
+    elem_strides = np.ones(len(padded_shape), dtype=np.int64)
+    for axis in range(len(padded_shape) - 2, -1, -1):
+        elem_strides[axis] = elem_strides[axis + 1] * padded_shape[axis + 1]
+    tap = np.zeros(1, dtype=np.int64)
+    start = np.zeros(1, dtype=np.int64)
+    for axis, (k, n, s, d) in enumerate(zip(kernel_size, out_shape, stride, dilation)):
+        tap = (tap[:, None] + np.arange(k, dtype=np.int64) * d * elem_strides[axis]).ravel()
+        start = (start[:, None] + np.arange(n, dtype=np.int64) * s * elem_strides[axis]).ravel()
+    return tap, start
