@@ -1,0 +1,77 @@
+"""The three convolution kernels against the naive loop definitions (also run with NUMBA_DISABLE_JIT=1)."""
+import numpy as np
+import pytest
+
+from convzoo.kernels import conv as kconv
+from convzoo.kernels.window import windows, windows_adjoint
+from tests import naive
+
+# (x shape, weight shape, stride, dilation, groups): every rank, strides, dilations, groups, depthwise
+CASES = [
+    ((2, 3, 11), (4, 3, 3), (2,), (1,), 1),
+    ((1, 4, 13), (8, 1, 4), (1,), (3,), 4),
+    ((2, 4, 7, 8), (6, 2, 3, 2), (2, 1), (1, 2), 2),
+    ((1, 3, 9, 9), (6, 1, 3, 3), (3, 2), (2, 1), 3),
+    ((2, 2, 5, 6), (3, 2, 1, 1), (1, 1), (1, 1), 1),
+    ((1, 2, 6, 5, 7), (4, 1, 2, 3, 2), (1, 2, 3), (2, 1, 1), 2),
+]
+
+
+@pytest.fixture(params=[np.float64, np.float32], ids=["f64", "f32"])
+def dtype(request):
+    return request.param
+
+
+def _data(case, dtype, seed=0):
+    x_shape, w_shape, stride, dilation, groups = case
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+
+
+def _tol(dtype):
+    return dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv_forward(case, dtype):
+    x, w = _data(case, dtype)
+    _, _, stride, dilation, groups = case
+    got = kconv.conv_forward(x, w, stride, dilation, groups)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, naive.conv(x, w, stride, dilation, groups), **_tol(dtype))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv_backward_input(case, dtype):
+    x, w = _data(case, dtype)
+    _, _, stride, dilation, groups = case
+    g = np.random.default_rng(5).standard_normal(naive.conv(x, w, stride, dilation, groups).shape).astype(dtype)
+    got = kconv.conv_backward_input(g, w, x.shape[2:], stride, dilation, groups)
+    np.testing.assert_allclose(got, naive.conv_transpose(g, w, stride, dilation, groups, x.shape[2:]), **_tol(dtype))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv_backward_weight(case, dtype):
+    x, w = _data(case, dtype)
+    _, _, stride, dilation, groups = case
+    g = np.random.default_rng(6).standard_normal(naive.conv(x, w, stride, dilation, groups).shape).astype(dtype)
+    got = kconv.conv_backward_weight(x, g, w.shape[2:], stride, dilation, groups)
+    np.testing.assert_allclose(got, naive.conv_weight_grad(x, g, w.shape[2:], stride, dilation, groups),
+                               **_tol(dtype))
+
+
+def test_trailing_pixels_no_window_reads_get_zero_gradient():
+    # 10 samples, kernel 3, stride 4: windows start at 0 and 4; samples 7..9 are never read
+    x, w = np.ones((1, 1, 10)), np.ones((1, 1, 3))
+    g = kconv.conv_backward_input(np.ones((1, 1, 2)), w, (10,), (4,), (1,), 1)
+    np.testing.assert_array_equal(g[0, 0], [1, 1, 1, 0, 1, 1, 1, 0, 0, 0])
+    assert kconv.conv_backward_weight(x, np.ones((1, 1, 2)), (3,), (4,), (1,), 1).shape == (1, 1, 3)
+
+
+def test_windows_and_scatter_are_adjoint():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols = windows(x, (3, 2), (2, 1), (1, 2))
+    u = rng.standard_normal(cols.shape)
+    back = windows_adjoint(u, (7, 6), (3, 2), (2, 1), (1, 2))
+    assert np.isclose(np.sum(cols * u), np.sum(x * back), rtol=1e-12)
