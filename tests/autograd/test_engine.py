@@ -1,0 +1,92 @@
+"""The engine: accumulation, graph traversal, no_grad, detach, backward arguments, errors."""
+import numpy as np
+import pytest
+
+import convzoo
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = convzoo.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2 + 3, 4 + 3])
+
+
+def test_diamond_graph_sums_both_paths():
+    x = convzoo.tensor(2.0, requires_grad=True)
+    y = x * x
+    z = y + y * x  # x^2 + x^3 -> 2x + 3x^2 = 16
+    z.backward()
+    assert x.grad.item() == pytest.approx(16.0)
+
+
+def test_broadcast_gradient_is_reduced_to_the_input_shape():
+    x = convzoo.tensor(np.ones((3, 1)), requires_grad=True)
+    b = convzoo.tensor(np.ones(4), requires_grad=True)
+    (x * b).sum().backward()
+    assert x.grad.shape == (3, 1) and b.grad.shape == (4,)
+    np.testing.assert_allclose(x.grad.numpy(), 4.0)
+    np.testing.assert_allclose(b.grad.numpy(), 3.0)
+
+
+def test_backward_with_explicit_gradient_array_or_tensor():
+    x = convzoo.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * 2.0).backward(np.array([1.0, 0.0, -1.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 0.0, -2.0])
+    x.grad = None
+    (x * 2.0).backward(convzoo.tensor([1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_non_scalar_backward_needs_a_gradient():
+    x = convzoo.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match="shape"):
+        (x * 2.0).backward()
+    with pytest.raises(ValueError, match="gradient shape"):
+        (x * 2.0).backward(np.ones(3))
+
+
+def test_backward_on_a_tensor_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        convzoo.tensor([1.0]).sum().backward()
+
+
+def test_no_grad_records_nothing_and_restores():
+    x = convzoo.tensor([1.0], requires_grad=True)
+    with convzoo.no_grad():
+        y = x * 2.0
+    assert not y.requires_grad and y.is_leaf
+    assert (x * 2.0).requires_grad
+
+
+def test_detach_cuts_the_graph_and_shares_data():
+    x = convzoo.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2.0).detach()
+    assert not d.requires_grad and d.is_leaf
+    y = x * d
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_tensor_construction_rules():
+    assert convzoo.tensor([1.0]).dtype == np.float32
+    assert convzoo.tensor([1]).dtype.kind == "i"
+    assert convzoo.tensor(np.zeros(2)).dtype == np.float64
+    assert convzoo.tensor([1.0], dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match="numeric"):
+        convzoo.tensor(["a"])
+    with pytest.raises(TypeError, match="floating"):
+        convzoo.tensor([1, 2], requires_grad=True)
+    a = np.ones(2)
+    t = convzoo.tensor(a)
+    a[0] = 5
+    assert t.numpy()[0] == 1.0  # tensor() copies
+
+
+def test_deep_graph_does_not_recurse():
+    x = convzoo.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y + 0.0
+    y.backward()
+    assert x.grad.item() == 1.0
