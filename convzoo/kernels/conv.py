@@ -34,7 +34,16 @@ def conv_backward_input(grad_out, weight, padded_shape, stride, dilation, groups
     grad_cols = np.matmul(w_t, grad_out.reshape(n, groups, o // groups, -1))
     c = weight.shape[1] * groups
     grad_cols = grad_cols.reshape(n, c, int(np.prod(kernel_size)), -1)
-    return windows_adjoint(grad_cols, tuple(padded_shape), kernel_size, stride, dilation)
+    # windows read only the first (out-1)*stride + dilation*(k-1) + 1 samples of each axis; the rest of
+    # padded_shape (a transposed conv's output_padding may exceed the stride) gets zero gradient
+    used = tuple((p - 1) * s + d * (k - 1) + 1
+                 for p, k, s, d in zip(grad_out.shape[2:], kernel_size, stride, dilation))
+    grad = windows_adjoint(grad_cols, used, kernel_size, stride, dilation)
+    if used == tuple(padded_shape):
+        return grad
+    out = np.zeros((n, c) + tuple(padded_shape), dtype=grad.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(0, u) for u in used)] = grad
+    return out
 
 
 def conv_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
