@@ -75,3 +75,12 @@ def test_windows_and_scatter_are_adjoint():
     u = rng.standard_normal(cols.shape)
     back = windows_adjoint(u, (7, 6), (3, 2), (2, 1), (1, 2))
     assert np.isclose(np.sum(cols * u), np.sum(x * back), rtol=1e-12)
+
+
+def test_backward_input_fills_a_padded_shape_longer_than_the_windows_reach():
+    # a transposed conv with dilation 3 > stride 1 may ask for output_padding 2: two trailing samples
+    rng = np.random.default_rng(4)
+    u, w = rng.standard_normal((1, 2, 4)), rng.standard_normal((2, 3, 2))
+    got = kconv.conv_backward_input(u, w, (9,), (1,), (3,), 1)
+    np.testing.assert_allclose(got, naive.conv_transpose(u, w, (1,), (3,), 1, (9,)), rtol=1e-12, atol=1e-12)
+    assert not got[..., 7:].any()
