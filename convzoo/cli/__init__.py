@@ -22,7 +22,7 @@ def build_parser():
         prog="convzoo",
         description="Convolutional networks and convolution filters on NumPy and Numba.")
     parser.add_argument("--version", action="version", version=f"convzoo {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", title="commands")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
     return parser
