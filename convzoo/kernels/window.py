@@ -1,7 +1,10 @@
 """Sliding windows over the spatial axes (im2col) and their adjoint scatter (col2im).
 
-Shared by convolution and pooling. Both work on any rank through flat offsets
-(see ``geometry.window_offsets``): window ``p`` tap ``k`` reads ``xp.flat[start[p] + tap[k]]``.
+Shared by convolution and pooling. Both work on any rank through flat offsets into a C-ordered
+padded block: window ``p`` tap ``k`` reads ``xp.flat[start[p] + tap[k]]`` (``geometry.window_offsets``).
+The output positions are walked as rows of the last spatial axis, ``start[r * width + j] =
+row_start[r] + j * step``, so the innermost loop is a unit- (or stride-) step run that the compiler
+vectorises, and a caller can gather any range of rows (the GEMM kernels chunk by rows to bound memory).
 """
 import numpy as np
 
@@ -10,23 +13,32 @@ from .jit import jit_parallel, prange
 
 
 @jit_parallel
-def _gather(xp, tap, start, cols):
-    # xp: (B, L) flat padded blocks; cols: (B, K, P)
-    for b in prange(xp.shape[0]):
+def _gather_rows(xp, tap, row_start, width, step, r0, cols):
+    # xp: (B, C, L) flat padded planes; cols: (B, C, K, R * width), any strides; rows r0.. of the output
+    planes = xp.shape[0] * xp.shape[1]
+    rows = cols.shape[3] // width
+    for bc in prange(planes):
+        b, c = bc // xp.shape[1], bc % xp.shape[1]
         for k in range(tap.shape[0]):
-            t = tap[k]
-            for p in range(start.shape[0]):
-                cols[b, k, p] = xp[b, start[p] + t]
+            for r in range(rows):
+                base = row_start[r0 + r] + tap[k]
+                for j in range(width):
+                    cols[b, c, k, r * width + j] = xp[b, c, base + j * step]
 
 
 @jit_parallel
-def _scatter(cols, tap, start, out):
-    # cols: (B, K, P); out: (B, L), accumulated into. Each b is its own block, so prange is safe.
-    for b in prange(cols.shape[0]):
+def _scatter_rows(cols, tap, row_start, width, step, r0, out):
+    # the adjoint of _gather_rows, accumulated into out: (B, C, L); each (b, c) plane is its own
+    # iteration, so the prange writes are disjoint
+    planes = out.shape[0] * out.shape[1]
+    rows = cols.shape[3] // width
+    for bc in prange(planes):
+        b, c = bc // out.shape[1], bc % out.shape[1]
         for k in range(tap.shape[0]):
-            t = tap[k]
-            for p in range(start.shape[0]):
-                out[b, start[p] + t] += cols[b, k, p]
+            for r in range(rows):
+                base = row_start[r0 + r] + tap[k]
+                for j in range(width):
+                    out[b, c, base + j * step] += cols[b, c, k, r * width + j]
 
 
 def output_shape(padded_shape, kernel_size, stride, dilation):
@@ -34,22 +46,45 @@ def output_shape(padded_shape, kernel_size, stride, dilation):
                  for n, k, s, d in zip(padded_shape, kernel_size, stride, dilation))
 
 
+class RowOffsets:
+    """The flat offsets of a window op, split into taps and rows of the last spatial axis.
+
+    Attributes:
+        out_shape: spatial output shape.
+        tap: (K,) flat offset of each kernel tap.
+        row_start: (R,) flat offset of the first window of each output row (R = prod(out_shape[:-1])).
+        width, step: output row length and the flat step between neighbouring windows in a row.
+    """
+
+    def __init__(self, padded_shape, kernel_size, stride, dilation):
+        padded_shape = tuple(int(n) for n in padded_shape)
+        self.out_shape = output_shape(padded_shape, kernel_size, stride, dilation)
+        self.width, self.step = self.out_shape[-1], int(stride[-1])
+        rows = self.out_shape[:-1] + (1,)
+        self.tap, self.row_start = window_offsets(padded_shape, kernel_size, rows, stride, dilation)
+        self.taps, self.rows = self.tap.size, self.row_start.size
+
+    def gather(self, xp_flat, cols, r0=0):
+        """cols[b, c, k, (r - r0) * width + j] = window value; cols may be any strided 4-D view."""
+        _gather_rows(xp_flat, self.tap, self.row_start, self.width, self.step, r0, cols)
+
+    def scatter(self, cols, out_flat, r0=0):
+        """The adjoint of gather, added into out_flat: (B, C, L)."""
+        _scatter_rows(cols, self.tap, self.row_start, self.width, self.step, r0, out_flat)
+
+
 def windows(xp, kernel_size, stride, dilation):
     """im2col: (N, C, *padded) -> (N, C, prod(kernel_size), prod(out_shape))."""
-    lead, spatial = xp.shape[:2], xp.shape[2:]
-    out_shape = output_shape(spatial, kernel_size, stride, dilation)
-    tap, start = window_offsets(spatial, kernel_size, out_shape, stride, dilation)
-    flat = np.ascontiguousarray(xp).reshape(lead[0] * lead[1], -1)
-    cols = np.empty((flat.shape[0], tap.size, start.size), dtype=xp.dtype)
-    _gather(flat, tap, start, cols)
-    return cols.reshape(lead + (tap.size, start.size))
+    offsets = RowOffsets(xp.shape[2:], kernel_size, stride, dilation)
+    flat = np.ascontiguousarray(xp).reshape(xp.shape[0], xp.shape[1], -1)
+    cols = np.empty(xp.shape[:2] + (offsets.taps, offsets.rows * offsets.width), dtype=xp.dtype)
+    offsets.gather(flat, cols)
+    return cols
 
 
 def windows_adjoint(cols, padded_shape, kernel_size, stride, dilation):
     """col2im, the adjoint of ``windows``: (N, C, K, P) -> (N, C, *padded), overlaps summed."""
-    lead = cols.shape[:2]
-    out_shape = output_shape(padded_shape, kernel_size, stride, dilation)
-    tap, start = window_offsets(padded_shape, kernel_size, out_shape, stride, dilation)
-    out = np.zeros((lead[0] * lead[1], int(np.prod(padded_shape))), dtype=cols.dtype)
-    _scatter(np.ascontiguousarray(cols).reshape(out.shape[0], tap.size, start.size), tap, start, out)
-    return out.reshape(lead + tuple(padded_shape))
+    offsets = RowOffsets(padded_shape, kernel_size, stride, dilation)
+    out = np.zeros(cols.shape[:2] + (int(np.prod(padded_shape)),), dtype=cols.dtype)
+    offsets.scatter(np.ascontiguousarray(cols), out)
+    return out.reshape(cols.shape[:2] + tuple(padded_shape))

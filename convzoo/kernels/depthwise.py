@@ -1,0 +1,98 @@
+"""Depthwise convolution (groups == C_in, a channel multiplier m = C_out / C_in) in Numba.
+
+GEMM degenerates here (a K x 1 by 1 x P product per channel), so these kernels walk each (image,
+channel) plane directly, one output row at a time: the row stays in L1 while every tap adds its
+shifted input row to it, and the innermost loop over the row is a unit-step run the compiler
+vectorises. Dilation only changes the tap offsets, so dilated kernels never touch a zero. Every
+``prange`` runs over planes (forward, backward-input) or output channels (backward-weight), which
+write disjoint slices, so results do not depend on the thread count.
+"""
+import numpy as np
+
+from .jit import jit_parallel, prange
+from .window import RowOffsets
+
+
+@jit_parallel
+def _forward(xp, w, tap, row_start, width, step, out):
+    # xp: (N, C, L); w: (O, K); out: (N, O, R * width); output channel o reads input channel o // m
+    batch, channels_out = out.shape[0], out.shape[1]
+    m = channels_out // xp.shape[1]
+    for bo in prange(batch * channels_out):
+        b, o = bo // channels_out, bo % channels_out
+        c = o // m
+        for r in range(row_start.shape[0]):
+            first = r * width
+            for j in range(width):
+                out[b, o, first + j] = 0.0
+            for k in range(tap.shape[0]):
+                wk = w[o, k]
+                base = row_start[r] + tap[k]
+                for j in range(width):
+                    out[b, o, first + j] += wk * xp[b, c, base + j * step]
+
+
+@jit_parallel
+def _backward_input(grad_out, w, tap, row_start, width, step, out):
+    # grad_out: (N, O, R * width); out: (N, C, L), zeroed; plane (b, c) gathers its m output channels
+    batch, channels = out.shape[0], out.shape[1]
+    m = grad_out.shape[1] // channels
+    for bc in prange(batch * channels):
+        b, c = bc // channels, bc % channels
+        for o in range(c * m, c * m + m):
+            for r in range(row_start.shape[0]):
+                first = r * width
+                for k in range(tap.shape[0]):
+                    wk = w[o, k]
+                    base = row_start[r] + tap[k]
+                    for j in range(width):
+                        out[b, c, base + j * step] += wk * grad_out[b, o, first + j]
+
+
+@jit_parallel
+def _backward_weight(xp, grad_out, tap, row_start, width, step, grad_w):
+    # grad_w: (O, K). Per output channel, one float64 accumulator per (tap, column): the inner
+    # loop is then an elementwise FMA the compiler vectorises, not a serial reduction
+    batch, channels_out = grad_out.shape[0], grad_out.shape[1]
+    m = channels_out // xp.shape[1]
+    for o in prange(channels_out):
+        c = o // m
+        acc = np.zeros((tap.shape[0], width), dtype=np.float64)
+        for b in range(batch):
+            for r in range(row_start.shape[0]):
+                first = r * width
+                for k in range(tap.shape[0]):
+                    base = row_start[r] + tap[k]
+                    for j in range(width):
+                        acc[k, j] += grad_out[b, o, first + j] * xp[b, c, base + j * step]
+        for k in range(tap.shape[0]):
+            grad_w[o, k] = acc[k].sum()
+
+
+def depthwise_forward(xp, weight, stride, dilation, groups):
+    n, c = xp.shape[:2]
+    o = weight.shape[0]
+    offsets = RowOffsets(xp.shape[2:], weight.shape[2:], stride, dilation)
+    out = np.empty((n, o, offsets.rows * offsets.width), dtype=xp.dtype)
+    _forward(np.ascontiguousarray(xp).reshape(n, c, -1), np.ascontiguousarray(weight).reshape(o, -1),
+             offsets.tap, offsets.row_start, offsets.width, offsets.step, out)
+    return out.reshape((n, o) + offsets.out_shape)
+
+
+def depthwise_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
+    n, o = grad_out.shape[:2]
+    offsets = RowOffsets(padded_shape, weight.shape[2:], stride, dilation)
+    out = np.zeros((n, groups, int(np.prod(padded_shape))), dtype=grad_out.dtype)
+    _backward_input(np.ascontiguousarray(grad_out).reshape(n, o, -1), np.ascontiguousarray(weight).reshape(o, -1),
+                    offsets.tap, offsets.row_start, offsets.width, offsets.step, out)
+    return out.reshape((n, groups) + tuple(padded_shape))
+
+
+def depthwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
+    n, c = xp.shape[:2]
+    o = grad_out.shape[1]
+    offsets = RowOffsets(xp.shape[2:], kernel_size, stride, dilation)
+    grad_w = np.empty((o, offsets.taps), dtype=xp.dtype)
+    _backward_weight(np.ascontiguousarray(xp).reshape(n, c, -1), np.ascontiguousarray(grad_out).reshape(n, o, -1),
+                     offsets.tap, offsets.row_start, offsets.width, offsets.step, grad_w)
+    return grad_w.reshape((o, 1) + tuple(kernel_size))

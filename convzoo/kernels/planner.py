@@ -1,0 +1,369 @@
+"""The planner: the single place that chooses a convolution algorithm, and says why.
+
+Every call of the three conv kernels (``forward``, ``backward_input``, ``backward_weight``) is
+described by a ``ConvGeometry`` (the forward conv's shapes, stride, dilation, groups, dtype). Each
+algorithm states what it can run (``requirement``) and estimates its time from a roofline model of
+this machine: useful FLOPs over a sustained fraction of the FP32 peak, plus the bytes it moves
+(scratch buffers, transforms) over memory bandwidth. The planner picks the cheapest supported one,
+unless the caller forces one (``algorithm=`` on the functional ops, or ``use_algorithm``), or
+autotune is on, in which case candidates are timed once per geometry and the fastest is cached.
+"""
+import contextlib
+import functools
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numba
+
+from . import depthwise, fft, gemm, subpixel, winograd, workspace
+
+OPS = ("forward", "backward_input", "backward_weight")
+
+# machine model: 2 cores of AVX-512 (see README "Speed"); scaled by the thread count in use
+PEAK_FLOPS_PER_THREAD = 116.5e9
+BANDWIDTH = 38e9
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes of one convolution, seen from its forward direction (padded input -> output)."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    padded: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    out: tuple
+    itemsize: int
+
+    @classmethod
+    def of(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None):
+        kernel = tuple(int(k) for k in weight_shape[2:])
+        padded = tuple(int(n) for n in xp_shape[2:])
+        if out_shape is None:
+            out_shape = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(padded, kernel, stride, dilation))
+        return cls(int(xp_shape[0]), int(weight_shape[1]) * groups, int(weight_shape[0]), int(groups), padded,
+                   kernel, tuple(stride), tuple(dilation), tuple(int(p) for p in out_shape), int(itemsize))
+
+    rank = property(lambda self: len(self.kernel))
+    taps = property(lambda self: math.prod(self.kernel))
+    positions = property(lambda self: math.prod(self.out))
+    depthwise = property(lambda self: self.in_channels == self.groups and self.groups > 1)
+
+    @property
+    def flops(self):
+        """Useful FLOPs of the direct convolution (one op; each gradient costs the same)."""
+        return 2 * self.batch * self.out_channels * self.positions * (self.in_channels // self.groups) * self.taps
+
+    def bytes(self, *arrays):
+        sizes = {"x": self.batch * self.in_channels * math.prod(self.padded),
+                 "y": self.batch * self.out_channels * self.positions,
+                 "w": self.out_channels * (self.in_channels // self.groups) * self.taps}
+        return self.itemsize * sum(sizes[a] for a in arrays)
+
+    def describe(self):
+        return (f"N={self.batch} C={self.in_channels}->{self.out_channels} groups={self.groups} "
+                f"in={self.padded} k={self.kernel} stride={self.stride} dilation={self.dilation} "
+                f"out={self.out} {'float64' if self.itemsize == 8 else 'float32'}")
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One production algorithm: the ops it implements, when it applies, and what it costs."""
+
+    name: str
+    summary: str
+    ops: dict
+    requirement: object  # geometry -> None when supported, else the reason it is not
+    cost: object  # (op, geometry, threads) -> estimated seconds
+
+
+def _peak(threads):
+    return PEAK_FLOPS_PER_THREAD * threads
+
+
+def _im2col_cost(op, g, threads):
+    cols = g.batch * g.in_channels * g.taps * g.positions * g.itemsize
+    # gather ~4 GB/s per thread, scatter (read-modify-write) half that; GEMM at ~70 % of peak,
+    # less when the contracted dimension is short
+    k = (g.in_channels // g.groups) * g.taps
+    efficiency = 0.7 * min(1.0, k / 256) ** 0.5
+    move = cols / (4e9 * threads) * (2 if op == "backward_input" else 1)
+    return g.flops / (_peak(threads) * efficiency) + move + g.bytes("x", "y") / BANDWIDTH
+
+
+def _pointwise_cost(op, g, threads):
+    k = g.in_channels // g.groups
+    efficiency = 0.8 * min(1.0, k / 128) ** 0.5
+    return g.flops / (_peak(threads) * efficiency) + g.bytes("x", "y") / BANDWIDTH
+
+
+def _depthwise_cost(op, g, threads):
+    # vector FMAs over rows at ~25 % of peak (one load per FMA), and the planes stream once
+    return g.flops / (_peak(threads) * 0.25) + 1.5 * g.bytes("x", "y") / BANDWIDTH
+
+
+def _fft_cost(op, g, threads):
+    size = math.prod(fft.transform_shape(g.padded))
+    per_plane = 2.5 * size * math.log2(max(size, 2))  # real FFT: half of 5 n log n
+    planes = g.batch * g.in_channels + g.batch * g.out_channels + g.out_channels * (g.in_channels // g.groups)
+    product = 8 * g.batch * g.out_channels * (g.in_channels // g.groups) * size / 2
+    # pocketfft in float64 sustains about 3 GFLOP/s per thread; the product runs at memory speed
+    return planes * per_plane / (3e9 * threads) + product / (0.1 * _peak(threads)) + 16 * planes * size / BANDWIDTH
+
+
+def _subpixel_cost(op, g, threads):
+    # the phase convs read every gradient pixel once per tap row that lands on them: the same
+    # useful FLOPs as the direct conv, no col2im scatter, one padded copy of g per phase
+    cols = g.batch * g.in_channels * g.taps * g.positions * g.itemsize
+    k = (g.out_channels // g.groups) * max(1, g.taps // max(1, math.prod(g.stride)))
+    efficiency = 0.7 * min(1.0, k / 256) ** 0.5
+    copies = math.prod(g.stride) * g.bytes("y") + g.bytes("x")
+    gather = 0 if g.taps == math.prod(g.stride) else cols / (4e9 * threads)
+    return g.flops / (_peak(threads) * efficiency) + gather + 2 * copies / BANDWIDTH
+
+
+def _winograd_cost(m, op, g, threads):
+    alpha = m + 2
+    tiles = g.batch * math.prod(-(-o // m) for o in g.out)
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    flops = 2 * tiles * alpha * alpha * cg * og * g.groups
+    efficiency = 0.7 * min(1.0, cg / 256) ** 0.5
+    transformed = tiles * alpha * alpha * (g.in_channels + g.out_channels) * g.itemsize
+    return flops / (_peak(threads) * efficiency) + 3 * transformed / BANDWIDTH + g.bytes("x", "y") / BANDWIDTH
+
+
+def _always(g):
+    return None
+
+
+def _pointwise_requirement(g):
+    if g.taps != 1:
+        return f"needs a 1x1 kernel; kernel is {g.kernel}"
+    return None
+
+
+def _depthwise_requirement(g):
+    if g.in_channels != g.groups:
+        return f"needs groups == in_channels (one input channel per group); groups={g.groups}, " \
+               f"in_channels={g.in_channels}"
+    return None
+
+
+def _fft_requirement(g):
+    if any(s != 1 for s in g.stride) or any(d != 1 for d in g.dilation):
+        return f"needs stride 1 and dilation 1; stride={g.stride}, dilation={g.dilation}"
+    return None
+
+
+ALGORITHMS = {
+    "im2col": Algorithm(
+        "im2col", "im2col gather (chunked to the workspace limit) + one BLAS GEMM per chunk; col2im scatter",
+        {"forward": gemm.im2col_forward, "backward_input": gemm.im2col_backward_input,
+         "backward_weight": gemm.im2col_backward_weight}, _always, _im2col_cost),
+    "pointwise": Algorithm(
+        "pointwise", "1x1 kernel: a plain GEMM on the (strided) input, no gather",
+        {"forward": gemm.pointwise_forward, "backward_input": gemm.pointwise_backward_input,
+         "backward_weight": gemm.pointwise_backward_weight}, _pointwise_requirement, _pointwise_cost),
+    "depthwise": Algorithm(
+        "depthwise", "Numba per-plane direct kernel, parallel over planes (groups == in_channels)",
+        {"forward": depthwise.depthwise_forward, "backward_input": depthwise.depthwise_backward_input,
+         "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, _depthwise_cost),
+    "fft": Algorithm(
+        "fft", "FFT of input and kernel, product per frequency, inverse FFT (large kernels)",
+        {"forward": fft.fft_forward, "backward_input": fft.fft_backward_input,
+         "backward_weight": fft.fft_backward_weight}, _fft_requirement, _fft_cost),
+    "subpixel": Algorithm(
+        "subpixel", "transposed conv as prod(stride) small stride-1 convs whose outputs interleave",
+        {"backward_input": subpixel.subpixel_backward_input}, _always, _subpixel_cost),
+    "winograd_f2": Algorithm(
+        "winograd_f2", "Winograd F(2x2,3x3): 2.25x fewer multiplies (2-D 3x3, stride 1)",
+        {"forward": functools.partial(winograd.winograd_forward, tile=2),
+         "backward_input": functools.partial(winograd.winograd_backward_input, tile=2)},
+        winograd.requirement, functools.partial(_winograd_cost, 2)),
+    "winograd_f4": Algorithm(
+        "winograd_f4", "Winograd F(4x4,3x3): 4x fewer multiplies, larger float32 error (2-D 3x3, stride 1)",
+        {"forward": functools.partial(winograd.winograd_forward, tile=4),
+         "backward_input": functools.partial(winograd.winograd_backward_input, tile=4)},
+        winograd.requirement, functools.partial(_winograd_cost, 4)),
+}
+
+
+def algorithm_names():
+    return tuple(ALGORITHMS)
+
+
+# --- forcing, autotune, recording: thread-local state -------------------------------------------
+
+_state = threading.local()
+
+
+def forced():
+    """The algorithm forced by ``use_algorithm`` in this thread, or None."""
+    return getattr(_state, "forced", None)
+
+
+def check_name(name, what="algorithm"):
+    if name is not None and name not in ALGORITHMS:
+        raise ValueError(f"{what} must be one of {', '.join(ALGORITHMS)} or None; received {name!r}")
+    return name
+
+
+@contextlib.contextmanager
+def use_algorithm(name):
+    """Context manager: every convolution in the block uses algorithm ``name`` where it implements the op.
+
+    An op the algorithm does not implement (e.g. the weight gradient under ``"subpixel"``) is
+    planned as usual; a geometry it cannot run raises ``ValueError``. ``None`` restores planning.
+    """
+    check_name(name)
+    previous = forced()
+    _state.forced = name
+    try:
+        yield
+    finally:
+        _state.forced = previous
+
+
+_autotune_cache = {}
+
+
+def autotune_enabled():
+    return getattr(_state, "autotune", False)
+
+
+@contextlib.contextmanager
+def autotune(enabled=True):
+    """Context manager: time every supported algorithm on the first call of each geometry, keep the fastest.
+
+    The choice is cached per (op, geometry, threads) for the rest of the process
+    (``autotune_cache()`` shows it, ``clear_autotune_cache()`` forgets it).
+    """
+    previous = autotune_enabled()
+    _state.autotune = bool(enabled)
+    try:
+        yield
+    finally:
+        _state.autotune = previous
+
+
+def autotune_cache():
+    """A copy of the measured choices: {(op, geometry, threads): {algorithm: seconds}}."""
+    return {key: dict(value) for key, value in _autotune_cache.items()}
+
+
+def clear_autotune_cache():
+    _autotune_cache.clear()
+
+
+def threads():
+    return numba.get_num_threads()
+
+
+# --- the decision ---------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """The algorithm for one op of one geometry, and the numbers behind the choice.
+
+    Attributes:
+        op: ``forward``, ``backward_input`` or ``backward_weight``.
+        geometry: the ConvGeometry.
+        algorithm: the chosen algorithm's name.
+        reason: ``cost model``, ``forced`` or ``measured``.
+        estimates: {name: estimated seconds} for every algorithm that implements op and supports geometry.
+        measured: {name: seconds} when autotune timed them.
+        unsupported: {name: why} for algorithms that implement op but cannot run this geometry.
+        workspace: scratch bytes the GEMM algorithms may use (the limit in force).
+    """
+
+    op: str
+    geometry: ConvGeometry
+    algorithm: str
+    reason: str
+    estimates: dict
+    measured: dict = field(default_factory=dict)
+    unsupported: dict = field(default_factory=dict)
+    workspace: int = 0
+
+    @property
+    def alternatives(self):
+        return [name for name in sorted(self.estimates, key=self.estimates.get) if name != self.algorithm]
+
+
+def plan(op, geometry, algorithm=None):
+    """Choose the algorithm for ``op`` on ``geometry``; ``algorithm`` (or ``use_algorithm``) forces one.
+
+    Raises:
+        ValueError: a forced algorithm implements op but cannot run this geometry.
+    """
+    count = threads()
+    estimates, unsupported = {}, {}
+    for name, alg in ALGORITHMS.items():
+        if op not in alg.ops:
+            continue
+        why = alg.requirement(geometry)
+        if why is None:
+            estimates[name] = alg.cost(op, geometry, count)
+        else:
+            unsupported[name] = why
+    wanted = algorithm if algorithm is not None else forced()
+    result = Plan(op, geometry, "", "cost model", estimates, unsupported=unsupported, workspace=workspace.limit())
+    if wanted is not None and wanted in unsupported:
+        raise ValueError(f"algorithm {wanted!r} cannot run this convolution ({op}): {unsupported[wanted]}; "
+                         f"geometry {geometry.describe()}")
+    if wanted is not None and wanted in estimates:
+        result.algorithm, result.reason = wanted, "forced"
+        return result
+    key = (op, geometry, count)
+    if key in _autotune_cache:
+        result.measured = dict(_autotune_cache[key])
+        result.algorithm, result.reason = min(result.measured, key=result.measured.get), "measured"
+        return result
+    result.algorithm = min(estimates, key=estimates.get)
+    return result
+
+
+def remember(op, geometry, timings):
+    _autotune_cache[(op, geometry, threads())] = dict(timings)
+
+
+# --- explain() support: record the plans made while a block runs ---------------------------------
+
+def recording():
+    return getattr(_state, "record", None)
+
+
+@contextlib.contextmanager
+def record():
+    """Context manager yielding a list that collects one entry per convolution call in the block.
+
+    An entry is (kind, {op: Plan}) with kind ``conv`` or ``conv_transpose``: the first kernel a
+    Function calls tells which (a transposed conv's forward is conv's backward_input), and the
+    plans of the other two ops, which run only in backward, are made then too.
+    """
+    previous = recording()
+    log = []
+    _state.record = log
+    try:
+        yield log
+    finally:
+        _state.record = previous
+
+
+def note(op, geometry, algorithm):
+    log = recording()
+    if log is None:
+        return
+    kind = "conv_transpose" if op == "backward_input" else "conv"
+    plans = {}
+    for other in OPS:
+        try:
+            plans[other] = plan(other, geometry, algorithm)
+        except ValueError as error:  # forced algorithm missing for an op it does implement
+            plans[other] = error
+    log.append((kind, plans))

@@ -1,0 +1,71 @@
+"""Strided transposed convolution (conv's backward-input) as stride^d small convolutions, interleaved.
+
+Along one axis the transposed conv writes ``out[p*s + k*d] += w[k] g[p]``. Output position
+``q = r + s*j`` (phase ``r = q mod s``) only receives the taps with ``k*d = r (mod s)``; with
+``e = gcd(s, d)`` those are ``k0, k0 + s/e, k0 + 2s/e, ...`` and they land ``d/e`` apart in j. So
+each phase is an ordinary stride-1 convolution of the (zero-padded) output gradient with a
+sub-kernel of the flipped weight, dilation ``d/e``, whose result fills every s-th output pixel. No
+zero is inserted into the input and no product by an inserted zero is ever computed; a 2x2 stride-2
+kernel becomes four 1x1 convs (plain GEMMs), a 4x4 stride-2 kernel four dense 2x2 convs.
+"""
+import itertools
+import math
+
+import numpy as np
+
+from .gemm import im2col_forward, pointwise_forward
+
+
+def _phase(r, s, d, k, p, n):
+    """Taps, dilation and padding of phase r on one axis; None if no tap lands on it.
+
+    Returns (taps, dilation, before, after, count): the weight slice ``taps`` (a slice object), the
+    phase conv's dilation, how much to pad (negative: crop) the gradient before and after, and the
+    number of output pixels ``count`` of this phase.
+    """
+    e = math.gcd(s, d)
+    k0 = next((t for t in range(min(k, s // e)) if (t * d) % s == r), None)
+    count = -(-(n - r) // s) if n > r else 0
+    if k0 is None or count == 0:
+        return None
+    taps = range(k0, k, s // e)
+    dilation = d // e
+    reach = dilation * (len(taps) - 1)
+    first = (k0 * d - r) // s  # j of the phase output that tap k0 of g[0] lands on
+    before = first + reach
+    after = count + reach - before - p
+    return slice(k0, k, s // e), dilation, before, after, count
+
+
+def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
+    n, o = grad_out.shape[:2]
+    cg = weight.shape[1]
+    c, og = cg * groups, o // groups
+    kernel = weight.shape[2:]
+    spatial = grad_out.shape[2:]
+    # (O, Cg, *k) as a conv from the O gradient channels to the C input channels: (G*Cg, Og, *k)
+    w_t = weight.reshape((groups, og, cg) + kernel).swapaxes(1, 2).reshape((c, og) + kernel)
+    out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
+    axes = [range(s) for s in stride]
+    for phase in itertools.product(*axes):
+        plan = [_phase(r, s, d, k, p, m)
+                for r, s, d, k, p, m in zip(phase, stride, dilation, kernel, spatial, padded_shape)]
+        if any(a is None for a in plan):
+            continue  # no tap reaches these pixels: they stay zero
+        # the flipped sub-kernel turns the transposed (scatter) form into a correlation
+        sub = w_t[(slice(None), slice(None)) + tuple(a[0] for a in plan)]
+        sub = np.ascontiguousarray(sub[(slice(None), slice(None)) + (slice(None, None, -1),) * len(plan)])
+        g = grad_out
+        # before >= 0 always; a negative after means gradient pixels that land past the end
+        g = g[(slice(None), slice(None)) + tuple(slice(0, m + min(a[3], 0)) for a, m in zip(plan, spatial))]
+        pads = [(0, 0), (0, 0)] + [(a[2], max(a[3], 0)) for a in plan]
+        if any(b or e for b, e in pads):
+            g = np.pad(g, pads)
+        step = tuple(a[1] for a in plan)
+        if all(size == 1 for size in sub.shape[2:]):
+            res = pointwise_forward(g, sub, (1,) * len(plan), step, groups)
+        else:
+            res = im2col_forward(g, sub, (1,) * len(plan), step, groups)
+        where = tuple(slice(r, r + s * a[4], s) for r, s, a in zip(phase, stride, plan))
+        out[(slice(None), slice(None)) + where] = res
+    return out
