@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import get_model
+
 FORMAT = "convzoo-checkpoint"
 VERSION = 1
 
@@ -192,3 +194,19 @@ def read_checkpoint(path):
         return Checkpoint(path, meta, model_state, arrays)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path} has a damaged header ({error!r})") from None
+
+
+def load_model(path):
+    """Rebuild the registered model a checkpoint was saved from, with its weights, in eval mode.
+
+    Returns:
+        (model, checkpoint): the Module and the ``Checkpoint`` (for its extra information).
+    """
+    checkpoint = read_checkpoint(path)
+    name, config = checkpoint.architecture.get("name"), checkpoint.architecture.get("config", {})
+    try:
+        model = get_model(name, **config)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{path} holds architecture {name!r} that this convzoo cannot build: {error}") from None
+    checkpoint.restore(model)
+    return model.eval(), checkpoint
