@@ -16,6 +16,23 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class LayerError(ValueError):
+    """A ValueError raised inside a layer, naming the layer by its dotted path in the model.
+
+    Each enclosing Module prefixes the name under which it holds the failing child, so the message
+    reads ``features.3 (Conv2d): conv2d expects input of shape ... received ...``.
+    """
+
+    def __init__(self, module, error):
+        super().__init__(str(error))
+        # module: the layer that failed; holder: the outermost module the error has passed so far
+        self.module, self.holder, self.error, self.path = module, module, error, ""
+
+    def __str__(self):
+        where = f"{self.path} ({type(self.module).__name__})" if self.path else type(self.module).__name__
+        return f"{where}: {self.error}"
+
+
 class Module:
     """Base class of every layer and model.
 
@@ -62,7 +79,17 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} defines no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except LayerError as e:
+            # a descendant failed: prepend the name under which this module holds it
+            name = next((n for n, m in self._modules.items() if m is e.holder), None)
+            if name is not None:
+                e.path = f"{name}.{e.path}" if e.path else name
+            e.holder = self
+            raise
+        except ValueError as e:
+            raise LayerError(self, e) from e
 
     # --- traversal ---
     def named_modules(self, prefix=""):
@@ -202,6 +229,14 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def summary(self, input_shape):
+        """Per layer: output shape, parameters, multiply-accumulates and receptive field; see nn/summary.py.
+
+        ``input_shape`` excludes the batch axis, e.g. ``model.summary((1, 28, 28))``; print the result.
+        """
+        from .summary import summary
+        return summary(self, input_shape)
 
 
 class Sequential(Module):

@@ -1,0 +1,145 @@
+"""Pooling kernels against naive loops written from PyTorch's definitions (window by window, with
+explicit bounds instead of padded copies and flat offsets). Runs again with NUMBA_DISABLE_JIT=1."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from convzoo.kernels import elementwise, pooling
+
+
+def naive_output_size(n, k, s, d, pad, ceil_mode):
+    span = n + 2 * pad - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + pad:
+        out -= 1
+    return out
+
+
+def naive_pool(x, kernel, stride, pad, dilation, ceil_mode, kind, include_pad=True):
+    """Per (n, c) plane and window: max (first maximum wins) with its flat index, or the average."""
+    spatial = x.shape[2:]
+    outs = [naive_output_size(n, k, s, d, p, ceil_mode) for n, k, s, d, p in zip(spatial, kernel, stride, dilation, pad)]
+    out = np.zeros(x.shape[:2] + tuple(outs))
+    index = np.zeros(out.shape, dtype=np.int64)
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        for o in itertools.product(*(range(m) for m in outs)):
+            best, best_i, total, count = -np.inf, -1, 0.0, 1
+            for kk in itertools.product(*(range(k) for k in kernel)):
+                pos = [oi * s - p + ki * d for oi, s, p, ki, d in zip(o, stride, pad, kk, dilation)]
+                if all(0 <= q < m for q, m in zip(pos, spatial)):
+                    v = x[(n, c) + tuple(pos)]
+                    total += v
+                    if v > best or best_i < 0:
+                        best, best_i = v, int(np.ravel_multi_index(pos, spatial))
+            for oi, s, p, k, m in zip(o, stride, pad, kernel, spatial):
+                lo, hi = oi * s - p, min(oi * s - p + k, m + p)
+                count *= (hi - lo) if include_pad else (min(hi, m) - max(lo, 0))
+            out[(n, c) + o] = best if kind == "max" else total / count
+            index[(n, c) + o] = best_i
+    return out, index
+
+
+def naive_pool_backward(x, grad_out, index, kernel, stride, pad, ceil_mode, kind, include_pad=True):
+    """The transpose, written directly: max routes to its index, avg spreads over its window."""
+    grad = np.zeros(x.shape)
+    spatial = x.shape[2:]
+    for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
+        plane = grad[n, c].reshape(-1)
+        for o in itertools.product(*(range(m) for m in grad_out.shape[2:])):
+            g = grad_out[(n, c) + o]
+            if kind == "max":
+                plane[index[(n, c) + o]] += g
+                continue
+            count, cells = 1, []
+            for oi, s, p, k, m in zip(o, stride, pad, kernel, spatial):
+                lo, hi = oi * s - p, min(oi * s - p + k, m + p)
+                count *= (hi - lo) if include_pad else (min(hi, m) - max(lo, 0))
+                cells.append(range(max(lo, 0), min(hi, m)))
+            for pos in itertools.product(*cells):
+                plane[np.ravel_multi_index(pos, spatial)] += g / count
+    return grad
+
+
+@st.composite
+def geometry(draw):
+    rank = draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    pad = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    sizes = tuple(draw(st.integers(d * (k - 1) + 1, d * (k - 1) + 4)) for k, d in zip(kernel, dilation))
+    return sizes, kernel, stride, pad, dilation, draw(st.booleans())
+
+
+@settings(max_examples=30, deadline=None)
+@given(geo=geometry(), seed=st.integers(0, 1000))
+def test_max_pool_kernels_match_naive_loops(geo, seed):
+    sizes, kernel, stride, pad, dilation, ceil_mode = geo
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 2) + sizes)
+    g = pooling.pool_geometry(sizes, kernel, stride, dilation, tuple((p, p) for p in pad), ceil_mode)
+    out, arg = pooling.max_pool_forward(x, g)
+    ref, ref_index = naive_pool(x, kernel, stride, pad, dilation, ceil_mode, "max")
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(pooling.max_pool_indices(arg, g, x.shape[:2]), ref_index)
+    grad_out = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(pooling.max_pool_backward(grad_out, arg, g),
+                               naive_pool_backward(x, grad_out, ref_index, kernel, stride, pad, ceil_mode, "max"),
+                               rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(geo=geometry(), seed=st.integers(0, 1000), include=st.booleans())
+def test_avg_pool_kernels_match_naive_loops(geo, seed, include):
+    sizes, kernel, stride, pad, _, ceil_mode = geo
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 2) + sizes)
+    pairs = tuple((p, p) for p in pad)
+    g = pooling.pool_geometry(sizes, kernel, stride, (1,) * len(sizes), pairs, ceil_mode)
+    divisor = pooling.avg_divisor(g, pairs, include, None)
+    out = pooling.avg_pool_forward(x, g, divisor)
+    ref, _ = naive_pool(x, kernel, stride, pad, (1,) * len(sizes), ceil_mode, "avg", include)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+    grad_out = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(pooling.avg_pool_backward(grad_out, g, divisor),
+                               naive_pool_backward(x, grad_out, None, kernel, stride, pad, ceil_mode, "avg", include),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_avg_pool_backward_is_the_adjoint_of_forward():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 9, 8))
+    pairs = ((1, 1), (1, 1))
+    g = pooling.pool_geometry((9, 8), (3, 3), (2, 2), (1, 1), pairs, True)
+    divisor = pooling.avg_divisor(g, pairs, False, None)
+    u = rng.standard_normal((2, 3) + g.out_shape)
+    lhs = np.sum(pooling.avg_pool_forward(x, g, divisor) * u)
+    rhs = np.sum(x * pooling.avg_pool_backward(u, g, divisor))
+    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_average_pool_kernels(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 5, 7)).astype(dtype)  # 35 values per plane: not a multiple of 8
+    np.testing.assert_allclose(pooling.global_avg_pool_forward(x), x.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6 if dtype == np.float32 else 1e-15)
+    g = rng.standard_normal((3, 4)).astype(dtype)
+    np.testing.assert_allclose(pooling.global_avg_pool_backward(g, (5, 7)),
+                               np.broadcast_to(g[:, :, None, None] / 35, x.shape), rtol=1e-6)
+
+
+def test_elementwise_relu_and_gelu_kernels():
+    from math import erf
+    x = np.array([[-2.0, -0.0, 0.0, 1.5], [np.nan, 3.0, -1e-300, 7.0]])
+    out = elementwise.relu(x)
+    np.testing.assert_array_equal(out, [[0, 0, 0, 1.5], [np.nan, 3, 0, 7]])
+    g = np.ones_like(x)
+    np.testing.assert_array_equal(elementwise.relu_backward(g, out), [[0, 0, 0, 1], [0, 1, 0, 1]])
+    y = np.linspace(-4, 4, 9)
+    expected = np.array([v * 0.5 * (1 + erf(v / np.sqrt(2))) for v in y])
+    np.testing.assert_allclose(elementwise.gelu(y), expected, rtol=1e-14)
+    eps = 1e-6
+    np.testing.assert_allclose(elementwise.gelu_backward(np.ones_like(y), y),
+                               (elementwise.gelu(y + eps) - elementwise.gelu(y - eps)) / (2 * eps), rtol=1e-7)
