@@ -1,7 +1,7 @@
 """The classifier head: Linear, Flatten, Identity, and Dropout."""
 import numpy as np
 
-from ...autograd.tensor import DEFAULT_DTYPE
+from ...autograd.tensor import DEFAULT_DTYPE, as_tensor
 from .. import functional as F
 from ..functional.arguments import is_int
 from ..init import default_layer_init
@@ -62,13 +62,13 @@ class Flatten(Module):
 
 
 class Identity(Module):
-    """Returns its input; a placeholder (arguments are accepted and ignored, as in PyTorch)."""
+    """Returns its input (an array comes back as a Tensor); arguments are accepted and ignored, as in PyTorch."""
 
     def __init__(self, *args, **kwargs):
         super().__init__()
 
     def forward(self, input):
-        return input
+        return as_tensor(input)
 
 
 class Dropout(Module):
