@@ -15,21 +15,28 @@ from .window import RowOffsets
 
 @jit_parallel
 def _forward(xp, w, tap, row_start, width, step, out):
-    # xp: (N, C, L); w: (O, K); out: (N, O, R * width); output channel o reads input channel o // m
+    # xp: (N, C, L); w: (O, K); out: (N, O, R * width); output channel o reads input channel o // m.
+    # Rows are taken as slices so the inner loops index from 0: no wraparound test, unit steps
     batch, channels_out = out.shape[0], out.shape[1]
     m = channels_out // xp.shape[1]
+    span = (width - 1) * step + 1
     for bo in prange(batch * channels_out):
         b, o = bo // channels_out, bo % channels_out
-        c = o // m
+        x, plane = xp[b, o // m], out[b, o]
         for r in range(row_start.shape[0]):
-            first = r * width
-            for j in range(width):
-                out[b, o, first + j] = 0.0
+            orow = plane[r * width:(r + 1) * width]
+            orow[:] = 0.0
             for k in range(tap.shape[0]):
                 wk = w[o, k]
                 base = row_start[r] + tap[k]
-                for j in range(width):
-                    out[b, o, first + j] += wk * xp[b, c, base + j * step]
+                if step == 1:
+                    xrow = x[base:base + width]
+                    for j in range(width):
+                        orow[j] += wk * xrow[j]
+                else:
+                    xrow_s = x[base:base + span:step]
+                    for j in range(width):
+                        orow[j] += wk * xrow_s[j]
 
 
 @jit_parallel
@@ -37,34 +44,51 @@ def _backward_input(grad_out, w, tap, row_start, width, step, out):
     # grad_out: (N, O, R * width); out: (N, C, L), zeroed; plane (b, c) gathers its m output channels
     batch, channels = out.shape[0], out.shape[1]
     m = grad_out.shape[1] // channels
+    span = (width - 1) * step + 1
     for bc in prange(batch * channels):
         b, c = bc // channels, bc % channels
+        plane = out[b, c]
         for o in range(c * m, c * m + m):
+            g = grad_out[b, o]
             for r in range(row_start.shape[0]):
-                first = r * width
+                grow = g[r * width:(r + 1) * width]
                 for k in range(tap.shape[0]):
                     wk = w[o, k]
                     base = row_start[r] + tap[k]
-                    for j in range(width):
-                        out[b, c, base + j * step] += wk * grad_out[b, o, first + j]
+                    if step == 1:
+                        dst = plane[base:base + width]
+                        for j in range(width):
+                            dst[j] += wk * grow[j]
+                    else:
+                        dst_s = plane[base:base + span:step]
+                        for j in range(width):
+                            dst_s[j] += wk * grow[j]
 
 
 @jit_parallel
 def _backward_weight(xp, grad_out, tap, row_start, width, step, grad_w):
     # grad_w: (O, K). Per output channel, one float64 accumulator per (tap, column): the inner
-    # loop is then an elementwise FMA the compiler vectorises, not a serial reduction
+    # loop is then an elementwise multiply-add the compiler vectorises, not a serial reduction
     batch, channels_out = grad_out.shape[0], grad_out.shape[1]
     m = channels_out // xp.shape[1]
+    span = (width - 1) * step + 1
     for o in prange(channels_out):
-        c = o // m
         acc = np.zeros((tap.shape[0], width), dtype=np.float64)
         for b in range(batch):
+            x, g = xp[b, o // m], grad_out[b, o]
             for r in range(row_start.shape[0]):
-                first = r * width
+                grow = g[r * width:(r + 1) * width]
                 for k in range(tap.shape[0]):
                     base = row_start[r] + tap[k]
-                    for j in range(width):
-                        acc[k, j] += grad_out[b, o, first + j] * xp[b, c, base + j * step]
+                    acc_k = acc[k]
+                    if step == 1:
+                        xrow = x[base:base + width]
+                        for j in range(width):
+                            acc_k[j] += grow[j] * xrow[j]
+                    else:
+                        xrow_s = x[base:base + span:step]
+                        for j in range(width):
+                            acc_k[j] += grow[j] * xrow_s[j]
         for k in range(tap.shape[0]):
             grad_w[o, k] = acc[k].sum()
 
