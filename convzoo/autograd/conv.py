@@ -5,7 +5,7 @@ Convolution with any padding mode is ``Conv(Pad(x))``; transposed convolution is
 """
 import numpy as np
 
-from ..kernels import padding
+from ..kernels import padding, planner
 from ..kernels.conv import conv_backward_input, conv_backward_weight, conv_forward
 from .function import Function
 
@@ -31,29 +31,37 @@ class PadAdjoint(Function):
 
 
 class Conv(Function):
-    """Cross-correlation of an already padded input: (N, C, *S) * (O, C/g, *k) -> (N, O, *out)."""
+    """Cross-correlation of an already padded input: (N, C, *S) * (O, C/g, *k) -> (N, O, *out).
 
-    def forward(self, xp, weight, stride, dilation, groups):
+    ``algorithm`` forces one of ``kernels.planner.ALGORITHMS`` for every op that algorithm
+    implements; it is kept for backward, so a forced forward has a forced backward too.
+    """
+
+    def forward(self, xp, weight, stride, dilation, groups, algorithm=None):
         self.xp, self.weight = xp, weight
         self.stride, self.dilation, self.groups = stride, dilation, groups
-        return conv_forward(xp, weight, stride, dilation, groups)
+        self.algorithm = algorithm if algorithm is not None else planner.forced()
+        return conv_forward(xp, weight, stride, dilation, groups, self.algorithm)
 
     def backward(self, g):
         grad_x = grad_w = None
         if self.needs_grad[0]:
-            grad_x = conv_backward_input(g, self.weight, self.xp.shape[2:], self.stride, self.dilation, self.groups)
+            grad_x = conv_backward_input(g, self.weight, self.xp.shape[2:], self.stride, self.dilation, self.groups,
+                                         self.algorithm)
         if self.needs_grad[1]:
-            grad_w = conv_backward_weight(self.xp, g, self.weight.shape[2:], self.stride, self.dilation, self.groups)
+            grad_w = conv_backward_weight(self.xp, g, self.weight.shape[2:], self.stride, self.dilation, self.groups,
+                                          self.algorithm)
         return grad_x, grad_w
 
 
 class ConvTranspose(Function):
     """The adjoint of Conv with respect to its input; ``padded_shape`` is the spatial size it fills."""
 
-    def forward(self, u, weight, stride, dilation, groups, padded_shape):
+    def forward(self, u, weight, stride, dilation, groups, padded_shape, algorithm=None):
         self.u, self.weight = u, weight
         self.stride, self.dilation, self.groups = stride, dilation, groups
-        return conv_backward_input(u, weight, padded_shape, stride, dilation, groups)
+        self.algorithm = algorithm if algorithm is not None else planner.forced()
+        return conv_backward_input(u, weight, padded_shape, stride, dilation, groups, self.algorithm)
 
     def backward(self, g):
         # output_padding may leave trailing pixels no window touches; drop them
@@ -62,9 +70,10 @@ class ConvTranspose(Function):
         g = g[(slice(None), slice(None)) + used]
         grad_u = grad_w = None
         if self.needs_grad[0]:
-            grad_u = conv_forward(g, self.weight, self.stride, self.dilation, self.groups)
+            grad_u = conv_forward(g, self.weight, self.stride, self.dilation, self.groups, self.algorithm)
         if self.needs_grad[1]:
-            grad_w = conv_backward_weight(g, self.u, self.weight.shape[2:], self.stride, self.dilation, self.groups)
+            grad_w = conv_backward_weight(g, self.u, self.weight.shape[2:], self.stride, self.dilation, self.groups,
+                                          self.algorithm)
         return grad_u, grad_w
 
 

@@ -14,6 +14,8 @@ call of a geometry times every supported algorithm and the fastest is kept.
 """
 import time
 
+import numpy as np
+
 from . import planner
 
 
@@ -44,11 +46,17 @@ def conv_forward(xp, weight, stride, dilation, groups, algorithm=None):
 
 def conv_backward_input(grad_out, weight, padded_shape, stride, dilation, groups, algorithm=None):
     """Gradient of conv_forward with respect to its (padded) input, of spatial size padded_shape."""
-    xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + tuple(padded_shape)
+    padded_shape = tuple(int(n) for n in padded_shape)
+    # trailing pixels that no window reads (output_padding can add them) get a zero gradient
+    used = tuple(min(n, (p - 1) * s + (k - 1) * d + 1) for n, p, k, s, d in
+                 zip(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation))
+    xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
     geometry = planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
                                        grad_out.shape[2:])
-    return _run("backward_input", geometry, algorithm,
-                (grad_out, weight, tuple(padded_shape), stride, dilation, groups))
+    grad = _run("backward_input", geometry, algorithm, (grad_out, weight, used, stride, dilation, groups))
+    if used != padded_shape:
+        grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
+    return grad
 
 
 def conv_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups, algorithm=None):

@@ -1,6 +1,7 @@
 """Convolution and transposed convolution, N-d, with every padding form and padding mode."""
 
 from ...autograd.conv import BiasAdd, Conv, ConvTranspose, Pad, PadAdjoint
+from ...kernels import planner
 from ...kernels.geometry import (conv_output_size, effective_kernel, same_padding, transposed_extent,
                                  transposed_same_padding)
 from .arguments import (SPATIAL_NAMES, check_mode_fits, float_tensor, is_int, ntuple, padding_mode,
@@ -43,8 +44,9 @@ def _finish(out, bias, batched):
     return out if batched else out.reshape(out.shape[1:])
 
 def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
-                *, rank, name="conv"):
+                *, rank, name="conv", algorithm=None):
     x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=False)
+    planner.check_name(algorithm)
     stride = ntuple(stride, rank, "stride", minimum=1)
     dilation = ntuple(dilation, rank, "dilation", minimum=1)
     mode = padding_mode(padding_mode_)
@@ -64,7 +66,8 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
         raise ValueError(f"{name}: the output would be empty ({out_shape}): input {tuple(x.shape)} padded by "
                          f"{pairs} is smaller than the dilated kernel "
                          f"{tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))}")
-    out = Conv.apply(Pad.apply(x, pairs, mode), w, stride=stride, dilation=dilation, groups=groups)
+    out = Conv.apply(Pad.apply(x, pairs, mode), w, stride=stride, dilation=dilation, groups=groups,
+                     algorithm=algorithm)
     return _finish(out, bias, batched)
 
 def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding, output_size, rank):
@@ -103,8 +106,9 @@ def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding
     return pairs, output_padding, out_shape
 
 def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                          output_size=None, padding_mode_="zeros", *, rank, name="conv_transpose"):
+                          output_size=None, padding_mode_="zeros", *, rank, name="conv_transpose", algorithm=None):
     x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=True)
+    planner.check_name(algorithm)
     stride = ntuple(stride, rank, "stride", minimum=1)
     dilation = ntuple(dilation, rank, "dilation", minimum=1)
     mode = padding_mode(padding_mode_)
@@ -116,7 +120,8 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
                          f"padding {pairs}, output_padding {output_padding}")
     check_mode_fits(pairs, out_shape, mode, "padding of the output")
     padded_shape = tuple(L + b + a for L, (b, a) in zip(out_shape, pairs))
-    out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape)
+    out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape,
+                              algorithm=algorithm)
     return _finish(PadAdjoint.apply(out, pairs, mode), bias, batched)
 
 def _conv_doc(rank):
@@ -134,6 +139,9 @@ def _conv_doc(rank):
         groups: input and output channels split into this many independent groups; groups=C_in is
             depthwise, with C_out = multiplier * C_in.
         padding_mode: ``zeros``, ``reflect``, ``replicate``, ``circular`` or ``symmetric``.
+        algorithm: keyword only; None lets the planner choose (see ``convzoo.explain``), or one of
+            ``im2col``, ``pointwise``, ``depthwise``, ``fft``, ``subpixel``, ``winograd_f2``,
+            ``winograd_f4`` to force it for every op (forward, both gradients) it implements.
 
     Shape:
         out = floor((n + before + after - dilation * (k - 1) - 1) / stride) + 1 per spatial axis.
@@ -164,6 +172,8 @@ def _conv_transpose_doc(rank):
         output_size: the exact spatial output size instead of output_padding.
         padding_mode: any mode of conv{rank}d; the result is then the exact adjoint of conv{rank}d
             with that mode (PyTorch allows only zeros here).
+        algorithm: keyword only; None lets the planner choose, or an algorithm name to force
+            (``subpixel`` is the transposed conv's own: stride^d small convs, interleaved).
 
     Shape:
         out = (n - 1) * stride - before - after + dilation * (k - 1) + output_padding + 1.
@@ -177,14 +187,16 @@ def _conv_transpose_doc(rank):
     """
 
 def _make(rank):
-    def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
+             algorithm=None):
         return convolution(input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                           rank=rank, name=f"conv{rank}d")
+                           rank=rank, name=f"conv{rank}d", algorithm=algorithm)
 
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                       output_size=None, padding_mode="zeros"):
+                       output_size=None, padding_mode="zeros", *, algorithm=None):
         return convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                                     output_size, padding_mode, rank=rank, name=f"conv_transpose{rank}d")
+                                     output_size, padding_mode, rank=rank, name=f"conv_transpose{rank}d",
+                                     algorithm=algorithm)
 
     conv.__name__, conv.__qualname__, conv.__doc__ = f"conv{rank}d", f"conv{rank}d", _conv_doc(rank)
     conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{rank}d"
