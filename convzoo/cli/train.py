@@ -13,9 +13,9 @@ from . import CommandError
 
 # the settings of a run; a resumed run keeps them (the checkpoint stores them)
 DEFAULTS = {"model": "lenet5", "dataset": "embedded", "batch_size": 64, "lr": None, "optimizer": "adam",
-            "momentum": 0.9, "weight_decay": 0.0, "scheduler": "none", "augment": False, "seed": 0}
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
-DEFAULT_EPOCHS = 4
+            "momentum": 0.9, "weight_decay": 0.0, "scheduler": "cosine", "augment": False, "seed": 0}
+DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3}
+DEFAULT_EPOCHS = 8
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}
 SCHEDULERS = ("none", "step", "cosine", "onecycle")
 
@@ -34,13 +34,13 @@ def add_parser(subparsers):
     parser.add_argument("--download", action="store_true", help="download missing dataset files into --data-dir")
     parser.add_argument("--epochs", type=int, help=f"total epochs of the run (default {DEFAULT_EPOCHS})")
     parser.add_argument("--batch-size", type=int, help=f"batch size (default {DEFAULTS['batch_size']})")
-    parser.add_argument("--lr", type=float, help="learning rate (default 0.05 for sgd, 0.001 for adam/adamw)")
+    parser.add_argument("--lr", type=float, help="learning rate (default 0.05 for sgd, 0.002 for adam/adamw)")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help=f"default {DEFAULTS['optimizer']}")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
     parser.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
     parser.add_argument("--scheduler", choices=SCHEDULERS,
-                        help="learning-rate schedule: step (x0.1 every third of the run), cosine, onecycle "
-                             "(per batch, peak at --lr) (default none)")
+                        help="learning-rate schedule over the run's epochs: step (x0.1 every third of the run), "
+                             "cosine, onecycle (per batch, peak at --lr), none (default cosine)")
     parser.add_argument("--augment", action="store_true", default=None,
                         help="random crops of the image padded by 2 pixels")
     parser.add_argument("--seed", type=int, help="seed for initial weights, data order and augmentation (default 0)")

@@ -30,4 +30,8 @@ class LeNet5(nn.Module):
             nn.Linear(84, num_classes))
 
     def forward(self, x):
+        expected = (self.config["in_channels"], 28, 28)
+        if tuple(getattr(x, "shape", ())[1:]) != expected or len(x.shape) != 4:
+            raise ValueError(f"expects input of shape (N, {', '.join(map(str, expected))}) (its Linear layer "
+                             f"classifier.1 takes 16 * 5 * 5 = 400 features); received {tuple(getattr(x, 'shape', ()))}")
         return self.classifier(self.features(x))

@@ -49,4 +49,8 @@ class VGG(nn.Module):
             nn.Linear(hidden, num_classes))
 
     def forward(self, x):
+        c, n = self.config["in_channels"], self.config["image_size"]
+        if tuple(getattr(x, "shape", ())[1:]) != (c, n, n) or len(x.shape) != 4:
+            raise ValueError(f"expects input of shape (N, {c}, {n}, {n}) (its Linear layer classifier.1 takes "
+                             f"{self.classifier[1].in_features} features); received {tuple(getattr(x, 'shape', ()))}")
         return self.classifier(self.features(x))
