@@ -3,10 +3,14 @@ from .. import nn
 
 
 def separable_block(c_in, c_out, stride):
-    """MobileNet v1's block: depthwise 3×3 -> BN -> ReLU -> pointwise 1×1 -> BN -> ReLU."""
+    """MobileNet v1's block: depthwise 3×3 -> BN -> ReLU -> pointwise 1×1 -> BN -> ReLU.
+
+    The first four are one ``SeparableConv2d`` with its optional norm and activation switched on.
+    """
     return nn.Sequential(
-        nn.DepthwiseConv2d(c_in, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_in), nn.ReLU(),
-        nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+        nn.SeparableConv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False, activation=nn.ReLU(),
+                           batch_norm=True),
+        nn.BatchNorm2d(c_out), nn.ReLU())
 
 
 class MobileNet(nn.Module):

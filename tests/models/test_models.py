@@ -48,10 +48,18 @@ def test_state_dict_keys_and_shapes_are_pytorch_s(name, twin):
         assert sum(v.size for k, v in ours.items()) == 61706
 
 
-def test_mobilenet_uses_depthwise_convolutions():
+def test_mobilenet_uses_depthwise_separable_convolutions():
     model = models.get_model("mobilenet")
-    depthwise = [m for m in model.modules() if isinstance(m, nn.DepthwiseConv2d)]
-    assert len(depthwise) == 3 and all(m.groups == m.in_channels for m in depthwise)
+    separable = [m for m in model.modules() if isinstance(m, nn.SeparableConv2d)]
+    assert len(separable) == 3 and all(m.depthwise.groups == m.in_channels for m in separable)
+    assert all(m.pointwise.kernel_size == (1, 1) for m in separable)
+
+
+def test_spatial_separable_net_factors_every_convolution():
+    model = models.get_model("spatial-separable")
+    layers = [m for m in model.modules() if isinstance(m, nn.SpatialSeparableConv2d)]
+    assert len(layers) == 4
+    assert not [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
 
 
 def test_dilated_net_keeps_resolution_and_sees_the_whole_digit():

@@ -16,6 +16,20 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
+class Separable(nn.Module):
+    """convzoo.nn.SeparableConv2d(..., activation=ReLU(), batch_norm=True), with its submodule names."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.depthwise = nn.Conv2d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, bias=False)
+        self.norm = nn.BatchNorm2d(c_in)
+        self.activation = nn.ReLU()
+        self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x):
+        return self.pointwise(self.activation(self.norm(self.depthwise(x))))
+
+
 class MobileNet(nn.Module):
     def __init__(self, in_channels=1, num_classes=10, stem=16, blocks=((32, 2), (64, 2), (64, 1))):
         super().__init__()
@@ -23,9 +37,7 @@ class MobileNet(nn.Module):
                                   nn.ReLU())
         layers, c_in = [], stem
         for c_out, stride in blocks:
-            layers.append(nn.Sequential(
-                nn.Conv2d(c_in, c_in, 3, stride=stride, padding=1, groups=c_in, bias=False), nn.BatchNorm2d(c_in),
-                nn.ReLU(), nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()))
+            layers.append(nn.Sequential(Separable(c_in, c_out, stride), nn.BatchNorm2d(c_out), nn.ReLU()))
             c_in = c_out
         self.blocks = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
