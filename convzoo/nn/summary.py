@@ -134,7 +134,25 @@ def _input_shape(input_shape):
 
 
 def _trace(model, input_shape):
-    """[(name, module, input, output)] for each leaf layer call, in the order they ran."""
+    """(records, input) of one run on zeros; a shape the model refuses is a ValueError naming input_shape."""
+    dtype = next((p.dtype for p in model.parameters()), np.float32)
+    x0 = Tensor(np.zeros((1,) + input_shape, dtype=dtype))
+    try:
+        return record_layers(model, x0), x0
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{type(model).__name__} does not accept input_shape {input_shape} "
+                         f"(batch axis excluded): {error}") from None
+
+
+def record_layers(model, x):
+    """Run ``model(x)`` in eval mode without gradients and record every leaf layer call.
+
+    The model's training flags and methods are restored afterwards, whatever happens.
+
+    Returns:
+        ``[(name, module, input, output)]`` in the order the layers ran (``output`` is the first
+        element when a layer returns a tuple).
+    """
     records = []
     leaves = [(name, m) for name, m in model.named_modules() if not m._modules]
     saved = [(m, m.__dict__.get("forward")) for _, m in leaves]
@@ -149,17 +167,12 @@ def _trace(model, input_shape):
         return forward_recorded
 
     modes = [(m, m.training) for m in model.modules()]
-    dtype = next((p.dtype for p in model.parameters()), np.float32)
-    x0 = Tensor(np.zeros((1,) + input_shape, dtype=dtype))
     try:
         for name, m in leaves:
             object.__setattr__(m, "forward", recorder(name, m, m.forward))
         model.eval()
         with no_grad():
-            model(x0)
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"{type(model).__name__} does not accept input_shape {input_shape} "
-                         f"(batch axis excluded): {error}") from None
+            model(x)
     finally:
         for m, forward in saved:
             if forward is None:
@@ -168,7 +181,7 @@ def _trace(model, input_shape):
                 object.__setattr__(m, "forward", forward)
         for m, training in modes:
             object.__setattr__(m, "training", training)
-    return records, x0
+    return records
 
 
 def _fields(records, x0):
