@@ -10,7 +10,7 @@ import sys
 from .. import __version__
 
 # one entry per subcommand module in this package
-SUBCOMMANDS = ("filter", "train", "evaluate", "predict", "summary", "explain")
+SUBCOMMANDS = ("filter", "train", "evaluate", "predict", "summary", "explain", "plot")
 
 
 class CommandError(Exception):
