@@ -1,13 +1,17 @@
 """Pooling kernels: max (remembering which tap won) and average, forward and backward, any rank.
 
 They walk the same flat offsets as im2col (``geometry.window_offsets``): window ``p`` tap ``k``
-reads ``xp[b, start[p] + tap[k]]`` of a padded block flattened to (N*C, L), so every rank, stride
-and dilation is one loop, and no (K, P) column buffer is ever built: pooling is memory-bound, and
-each element is read once per window that covers it.
+reads ``x[b, start[p] + tap[k]]`` of the input flattened to (N*C, L), so every rank, stride and
+dilation is one loop, and no (K, P) column buffer is ever built: pooling is memory-bound.
+
+Padding is never materialised. Windows that lie wholly inside the input (the interior) use the flat
+offsets; the few that touch the padding or the ceil_mode overhang (the border) read through a small
+table of their taps' flat indices, -1 for a padded cell, which max pooling skips (as if it held
+-inf) and average pooling adds as 0. So neither direction allocates or copies a padded input.
 
 Geometry follows PyTorch: with ``ceil_mode`` the last window may hang over the right edge, but a
-window that would *start* in the right padding is dropped; the overhang is padded too (with -inf
-for max, 0 for average) and never counted by an average's divisor.
+window that would *start* in the right padding is dropped; the overhang is never counted by an
+average's divisor.
 """
 from collections import namedtuple
 
@@ -15,10 +19,10 @@ import numpy as np
 
 from .geometry import effective_kernel, window_offsets
 from .jit import jit_parallel, prange
-from .padding import pad, pad_adjoint
 
-# pads: per-axis (before, after) of the padded block, after including the ceil_mode overhang
-PoolGeometry = namedtuple("PoolGeometry", "in_shape out_shape pads kernel_size stride dilation tap start")
+# border_row[p]: -1 for an interior window, else its row in border_index (n_border, K)
+PoolGeometry = namedtuple("PoolGeometry", "in_shape out_shape kernel_size stride dilation pads tap start "
+                                          "border_row border_index")
 
 
 def pool_output_size(n, k, s, d, before, after, ceil_mode):
@@ -31,108 +35,150 @@ def pool_output_size(n, k, s, d, before, after, ceil_mode):
 
 
 def pool_geometry(in_shape, kernel_size, stride, dilation, pairs, ceil_mode):
-    """Output shape, padded-block pads and window offsets of a pooling over spatial in_shape."""
+    """Output shape, window offsets and the border table of a pooling over the spatial in_shape."""
+    in_shape, kernel_size = tuple(in_shape), tuple(kernel_size)
     out_shape = tuple(pool_output_size(n, k, s, d, b, a, ceil_mode)
                       for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pairs))
-    # the ceil_mode overhang: the last window may read past n + before + after
-    pads = tuple((b, max(a, (o - 1) * s + effective_kernel(k, d) - n - b))
-                 for n, o, k, s, d, (b, a) in zip(in_shape, out_shape, kernel_size, stride, dilation, pairs))
-    padded = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
-    tap, start = window_offsets(padded, kernel_size, out_shape, stride, dilation)
-    return PoolGeometry(tuple(in_shape), out_shape, pads, tuple(kernel_size), tuple(stride), tuple(dilation),
-                        tap, start)
-
-
-def _padded_blocks(x, geo, fill):
-    """(N, C, *in) -> (N*C, L) padded with fill; a view when there is nothing to pad."""
-    xp = pad(np.ascontiguousarray(x), geo.pads, "zeros", fill)
-    return xp.reshape(x.shape[0] * x.shape[1], -1)
+    tap, start = window_offsets(in_shape, kernel_size, out_shape, stride, dilation)
+    elem_strides = np.cumprod((1,) + in_shape[:0:-1])[::-1]
+    # window origins relative to the unpadded input: shift by the leading padding
+    start = start - int(sum(b * e for (b, _), e in zip(pairs, elem_strides)))
+    # per axis: is each output position's window wholly inside [0, n)?
+    inside = [(np.arange(o) * s - b >= 0) & (np.arange(o) * s - b + effective_kernel(k, d) <= n)
+              for n, o, k, s, d, (b, _) in zip(in_shape, out_shape, kernel_size, stride, dilation, pairs)]
+    interior = np.ones(1, dtype=bool)
+    for axis_inside in inside:
+        interior = (interior[:, None] & axis_inside[None, :]).ravel()
+    border = np.flatnonzero(~interior)
+    border_row = np.full(interior.size, -1, dtype=np.int64)
+    border_row[border] = np.arange(border.size)
+    # (n_border, K) flat input index of every tap of every border window, -1 where it is padding
+    coords = np.unravel_index(border, out_shape)
+    taps = np.unravel_index(np.arange(tap.size), kernel_size)
+    flat = np.zeros((border.size, tap.size), dtype=np.int64)
+    valid = np.ones((border.size, tap.size), dtype=bool)
+    for o, k_idx, n, s, d, (b, _), e in zip(coords, taps, in_shape, stride, dilation, pairs, elem_strides):
+        pos = (o * s - b)[:, None] + k_idx[None, :] * d
+        valid &= (pos >= 0) & (pos < n)
+        flat += pos * e
+    border_index = np.where(valid, flat, -1)
+    return PoolGeometry(in_shape, out_shape, kernel_size, tuple(stride), tuple(dilation), tuple(pairs), tap, start,
+                        border_row, border_index)
 
 
 @jit_parallel
-def _max_forward(xp, tap, start, out, arg):
-    # xp: (B, L); out, arg: (B, P). A window holding NaN gives its last NaN, as PyTorch's
-    # `v > best || isnan(v)`; the NaN test runs in a second pass only for such windows, because
-    # testing it inside the comparison makes the hot loop several times slower.
-    for b in prange(xp.shape[0]):
+def _max_forward(x, tap, start, border_row, border_index, out, arg):
+    # x: (B, L); out, arg: (B, P). The first maximum wins; a window holding NaN gives its last NaN,
+    # as PyTorch's `v > best || isnan(v)`. The NaN test runs in a second pass only for such
+    # windows, because testing it inside the comparison makes the hot loop several times slower.
+    for b in prange(x.shape[0]):
         for p in range(start.shape[0]):
-            s = start[p]
-            best = xp[b, s + tap[0]]
-            best_k = 0
-            nan = best != best
-            for k in range(1, tap.shape[0]):
-                v = xp[b, s + tap[k]]
-                nan |= v != v
-                if v > best:
-                    best = v
-                    best_k = k
-            if nan:
-                for k in range(tap.shape[0]):
-                    v = xp[b, s + tap[k]]
-                    if v != v:
+            row = border_row[p]
+            if row < 0:
+                s = start[p]
+                best = x[b, s + tap[0]]
+                best_k = 0
+                nan = best != best
+                for k in range(1, tap.shape[0]):
+                    v = x[b, s + tap[k]]
+                    nan |= v != v
+                    if v > best:
                         best = v
                         best_k = k
+                if nan:
+                    for k in range(tap.shape[0]):
+                        if x[b, s + tap[k]] != x[b, s + tap[k]]:
+                            best = x[b, s + tap[k]]
+                            best_k = k
+            else:
+                best_k = -1
+                best = x[b, 0]
+                for k in range(tap.shape[0]):
+                    i = border_index[row, k]
+                    if i >= 0:
+                        v = x[b, i]
+                        if best_k < 0 or v > best or v != v:
+                            best = v
+                            best_k = k
             out[b, p] = best
             arg[b, p] = best_k
 
 
 @jit_parallel
-def _max_backward(grad_out, arg, tap, start, grad_xp):
-    # grad_xp: (B, L) zeros; each b is its own plane, so prange is safe
+def _max_backward(grad_out, arg, tap, start, border_row, border_index, grad_x):
+    # grad_x: (B, L) zeros; each b is its own plane, so prange is safe
     for b in prange(grad_out.shape[0]):
         for p in range(start.shape[0]):
-            grad_xp[b, start[p] + tap[arg[b, p]]] += grad_out[b, p]
+            row = border_row[p]
+            i = start[p] + tap[arg[b, p]] if row < 0 else border_index[row, arg[b, p]]
+            grad_x[b, i] += grad_out[b, p]
 
 
 @jit_parallel
-def _sum_forward(xp, tap, start, divisor, out):
-    for b in prange(xp.shape[0]):
+def _sum_forward(x, tap, start, border_row, border_index, divisor, out):
+    for b in prange(x.shape[0]):
         for p in range(start.shape[0]):
-            s = start[p]
-            acc = xp[b, s + tap[0]]
-            for k in range(1, tap.shape[0]):
-                acc += xp[b, s + tap[k]]
+            row = border_row[p]
+            acc = 0.0  # float64 accumulator, also for float32 input
+            if row < 0:
+                s = start[p]
+                for k in range(tap.shape[0]):
+                    acc += x[b, s + tap[k]]
+            else:
+                for k in range(tap.shape[0]):
+                    i = border_index[row, k]
+                    if i >= 0:
+                        acc += x[b, i]
             out[b, p] = acc / divisor[p]
 
 
 @jit_parallel
-def _sum_backward(grad_out, tap, start, divisor, grad_xp):
+def _sum_backward(grad_out, tap, start, border_row, border_index, divisor, grad_x):
     for b in prange(grad_out.shape[0]):
         for p in range(start.shape[0]):
             g = grad_out[b, p] / divisor[p]
-            s = start[p]
-            for k in range(tap.shape[0]):
-                grad_xp[b, s + tap[k]] += g
+            row = border_row[p]
+            if row < 0:
+                s = start[p]
+                for k in range(tap.shape[0]):
+                    grad_x[b, s + tap[k]] += g
+            else:
+                for k in range(tap.shape[0]):
+                    i = border_index[row, k]
+                    if i >= 0:
+                        grad_x[b, i] += g
+
+
+def _planes(a):
+    """(N, C, *S) -> (N*C, prod(S)), a view when a is contiguous."""
+    return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], -1)
 
 
 def max_pool_forward(x, geo):
-    """(N, C, *in) -> out (N, C, *out) and arg, the winning tap of each window (uint8 or int32)."""
+    """(N, C, *in) -> out (N, C, *out) and arg, the winning tap of each window (int8 or int32)."""
     n, c = x.shape[:2]
-    xp = _padded_blocks(x, geo, -np.inf)
-    out = np.empty((xp.shape[0], geo.start.size), dtype=x.dtype)
-    # the tap index, not a flat position: 1 byte per output for any kernel up to 256 taps
-    arg = np.empty(out.shape, dtype=np.uint8 if geo.tap.size <= 256 else np.int32)
-    _max_forward(xp, geo.tap, geo.start, out, arg)
+    out = np.empty((n * c, geo.start.size), dtype=x.dtype)
+    # the tap index, not a flat position: 1 byte per output for kernels up to 127 taps
+    arg = np.empty(out.shape, dtype=np.int8 if geo.tap.size <= 127 else np.int32)
+    _max_forward(_planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, out, arg)
     return out.reshape((n, c) + geo.out_shape), arg
 
 
 def max_pool_backward(grad_out, arg, geo):
     """Route each output gradient to the input element its window picked; (N, C, *out) -> (N, C, *in)."""
     n, c = grad_out.shape[:2]
-    padded = tuple(m + b + a for m, (b, a) in zip(geo.in_shape, geo.pads))
-    grad_xp = np.zeros((n * c, int(np.prod(padded))), dtype=grad_out.dtype)
-    _max_backward(np.ascontiguousarray(grad_out).reshape(n * c, -1), arg, geo.tap, geo.start, grad_xp)
-    return pad_adjoint(grad_xp.reshape((n, c) + padded), geo.pads)
+    grad_x = np.zeros((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
+    _max_backward(_planes(grad_out), arg, geo.tap, geo.start, geo.border_row, geo.border_index, grad_x)
+    return grad_x.reshape((n, c) + geo.in_shape)
 
 
 def max_pool_indices(arg, geo, batch_shape):
-    """PyTorch's return_indices: the flat index of each window's maximum within its input (n, c) plane."""
-    padded = tuple(m + b + a for m, (b, a) in zip(geo.in_shape, geo.pads))
-    flat = geo.start[None, :] + geo.tap[arg.astype(np.int64)]
-    coords = np.unravel_index(flat, padded)
-    # an all -inf window may pick a padding cell; clip it onto the nearest input element
-    coords = tuple(np.clip(i - b, 0, m - 1) for i, (b, _), m in zip(coords, geo.pads, geo.in_shape))
-    return np.ravel_multi_index(coords, geo.in_shape).reshape(tuple(batch_shape) + geo.out_shape)
+    """PyTorch's return_indices: the flat index of each window's maximum within its (n, c) input plane."""
+    k = arg.astype(np.int64)
+    index = geo.start[None, :] + geo.tap[k]
+    border = geo.border_row >= 0
+    index[:, border] = geo.border_index[geo.border_row[border][None, :], k[:, border]]
+    return index.reshape(tuple(batch_shape) + geo.out_shape)
 
 
 def avg_divisor(geo, pairs, count_include_pad, divisor_override):
@@ -154,57 +200,58 @@ def avg_divisor(geo, pairs, count_include_pad, divisor_override):
 
 def avg_pool_forward(x, geo, divisor):
     n, c = x.shape[:2]
-    xp = _padded_blocks(x, geo, 0.0)
-    out = np.empty((xp.shape[0], geo.start.size), dtype=x.dtype)
-    _sum_forward(xp, geo.tap, geo.start, divisor.astype(x.dtype), out)
+    out = np.empty((n * c, geo.start.size), dtype=x.dtype)
+    _sum_forward(_planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(x.dtype), out)
     return out.reshape((n, c) + geo.out_shape)
 
 
 def avg_pool_backward(grad_out, geo, divisor):
     n, c = grad_out.shape[:2]
-    padded = tuple(m + b + a for m, (b, a) in zip(geo.in_shape, geo.pads))
-    grad_xp = np.zeros((n * c, int(np.prod(padded))), dtype=grad_out.dtype)
-    _sum_backward(np.ascontiguousarray(grad_out).reshape(n * c, -1), geo.tap, geo.start,
-                  divisor.astype(grad_out.dtype), grad_xp)
-    return pad_adjoint(grad_xp.reshape((n, c) + padded), geo.pads)
+    grad_x = np.zeros((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
+    _sum_backward(_planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index,
+                  divisor.astype(grad_out.dtype), grad_x)
+    return grad_x.reshape((n, c) + geo.in_shape)
 
 
 @jit_parallel
 def _plane_mean(x, out):
-    # x: (B, L). Eight interleaved partial sums keep the adds independent (the loop is latency-bound
-    # otherwise, since without fastmath LLVM may not reorder a single running sum).
+    # x: (B, L). 32 independent partial sums (float64) make the inner loop a vector add that LLVM
+    # keeps in registers; a single running sum is latency-bound, since without fastmath it may
+    # not be reordered. Slicing the row first gives LLVM a unit-stride 1-D array to vectorise.
     length = x.shape[1]
+    stop = length - length % 32
     for b in prange(x.shape[0]):
-        acc = np.zeros(8, dtype=x.dtype)
-        stop = length - length % 8
-        for i in range(0, stop, 8):
-            for j in range(8):
-                acc[j] += x[b, i + j]
+        row = x[b]
+        acc = np.zeros(32, dtype=np.float64)
+        for i in range(0, stop, 32):
+            for j in range(32):
+                acc[j] += row[i + j]
         total = acc.sum()
         for i in range(stop, length):
-            total += x[b, i]
+            total += row[i]
         out[b] = total / length
 
 
 @jit_parallel
-def _plane_broadcast(grad_out, length, grad_x):
+def _plane_broadcast(grad_out, grad_x):
+    length = grad_x.shape[1]
     for b in prange(grad_out.shape[0]):
+        row = grad_x[b]
         g = grad_out[b] / length
         for i in range(length):
-            grad_x[b, i] = g
+            row[i] = g
 
 
 def global_avg_pool_forward(x):
     """Mean over every spatial axis: (N, C, *in) -> (N, C)."""
     n, c = x.shape[:2]
     out = np.empty(n * c, dtype=x.dtype)
-    _plane_mean(np.ascontiguousarray(x).reshape(n * c, -1), out)
+    _plane_mean(_planes(x), out)
     return out.reshape(n, c)
 
 
 def global_avg_pool_backward(grad_out, in_shape):
     n, c = grad_out.shape[:2]
-    length = int(np.prod(in_shape))
-    grad_x = np.empty((n * c, length), dtype=grad_out.dtype)
-    _plane_broadcast(np.ascontiguousarray(grad_out).reshape(-1), length, grad_x)
+    grad_x = np.empty((n * c, int(np.prod(in_shape))), dtype=grad_out.dtype)
+    _plane_broadcast(np.ascontiguousarray(grad_out).reshape(-1), grad_x)
     return grad_x.reshape((n, c) + tuple(in_shape))
