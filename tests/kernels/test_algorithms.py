@@ -1,0 +1,176 @@
+"""Every algorithm of the planner, forced in turn, against the naive loops and the adjoint identities.
+
+The foundation tests exercise whatever the planner picks; these force each algorithm on every
+geometry it supports (fixed cases and hypothesis draws), for each op it implements, in float64 and
+float32. Also run with NUMBA_DISABLE_JIT=1, so sizes stay small.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from convzoo.kernels import conv as kconv
+from convzoo.kernels import planner
+from tests import naive
+
+NAMES = tuple(planner.ALGORITHMS)
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+# (x shape, weight shape, stride, dilation, groups)
+CASES = [
+    ((2, 4, 9, 10), (6, 2, 3, 3), (1, 1), (1, 1), 2),        # grouped 3x3: winograd, fft, im2col
+    ((1, 3, 12, 11), (5, 3, 3, 3), (1, 1), (1, 1), 1),       # odd output sizes for the tiles
+    ((2, 3, 11, 9), (6, 1, 3, 2), (2, 3), (2, 1), 3),        # depthwise, multiplier 2, strided, dilated
+    ((2, 4, 7, 8), (6, 4, 1, 1), (2, 1), (1, 1), 1),         # 1x1 strided
+    ((1, 2, 13), (4, 1, 4), (3,), (2,), 2),                  # 1-D depthwise
+    ((2, 3, 10), (4, 3, 5), (1,), (1,), 1),                  # 1-D stride 1
+    ((1, 2, 6, 5, 7), (4, 1, 2, 3, 2), (1, 2, 3), (2, 1, 1), 2),  # 3-D
+    ((1, 2, 16, 15), (2, 1, 9, 9), (1, 1), (1, 1), 2),       # a large depthwise kernel: fft's case
+    ((1, 4, 9, 9), (2, 2, 4, 4), (2, 2), (1, 1), 2),         # transposed 4x4 s2 as conv backward_input
+]
+
+
+def _data(case, dtype, seed=0):
+    x_shape, w_shape, stride, dilation, groups = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    g = rng.standard_normal(naive.conv(x, w, stride, dilation, groups).shape).astype(dtype)
+    return x, w, g
+
+
+def _close(got, want, dtype, what):
+    assert got.shape == want.shape and got.dtype == dtype, (what, got.shape, want.shape, got.dtype)
+    scale = max(np.abs(want).max(initial=0.0), 1e-30)
+    err = np.abs(got.astype(np.float64) - want).max(initial=0.0)
+    assert err <= RTOL[dtype] * scale, f"{what}: max error {err:.3g} relative to {scale:.3g}"
+
+
+def _supported(name, case, op):
+    x_shape, w_shape, stride, dilation, groups = case
+    alg = planner.ALGORITHMS[name]
+    geometry = planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, groups, 8)
+    return op in alg.ops and alg.requirement(geometry) is None
+
+
+def _check_all_ops(name, case, dtype):
+    x, w, g = _data(case, dtype)
+    _, _, stride, dilation, groups = case
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    ran = 0
+    if _supported(name, case, "forward"):
+        got = kconv.conv_forward(x, w, stride, dilation, groups, algorithm=name)
+        _close(got, naive.conv(x64, w64, stride, dilation, groups), dtype, f"{name} forward")
+        ran += 1
+    if _supported(name, case, "backward_input"):
+        got = kconv.conv_backward_input(g, w, x.shape[2:], stride, dilation, groups, algorithm=name)
+        _close(got, naive.conv_transpose(g64, w64, stride, dilation, groups, x.shape[2:]), dtype,
+               f"{name} backward_input")
+        ran += 1
+    if _supported(name, case, "backward_weight"):
+        got = kconv.conv_backward_weight(x, g, w.shape[2:], stride, dilation, groups, algorithm=name)
+        _close(got, naive.conv_weight_grad(x64, g64, w.shape[2:], stride, dilation, groups), dtype,
+               f"{name} backward_weight")
+        ran += 1
+    return ran
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", NAMES)
+def test_forced_algorithm_matches_the_naive_loops(name, dtype):
+    ran = sum(_check_all_ops(name, case, dtype) for case in CASES)
+    assert ran >= 2, f"{name} ran on no fixed case"  # every algorithm must be exercised here
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forced_algorithm_is_adjoint(name):
+    # <conv(x, w), u> = <x, backward_input(u)> = <w, backward_weight(x, u)> for whatever runs each op
+    rng = np.random.default_rng(1)
+    for case in CASES:
+        x, w, u = _data(case, np.float64, seed=2)
+        _, _, stride, dilation, groups = case
+        y = naive.conv(x, w, stride, dilation, groups)
+        lhs = np.sum(y * u)
+        if _supported(name, case, "backward_input"):
+            back = kconv.conv_backward_input(u, w, x.shape[2:], stride, dilation, groups, algorithm=name)
+            assert np.isclose(lhs, np.sum(x * back), rtol=1e-10), (name, case)
+        if _supported(name, case, "backward_weight"):
+            gw = kconv.conv_backward_weight(x, u, w.shape[2:], stride, dilation, groups, algorithm=name)
+            assert np.isclose(lhs, np.sum(w * gw), rtol=1e-10), (name, case)
+        if _supported(name, case, "forward"):
+            v = rng.standard_normal(x.shape)
+            fwd = kconv.conv_forward(v, w, stride, dilation, groups, algorithm=name)
+            assert np.isclose(np.sum(fwd * u), np.sum(v * naive.conv_transpose(u, w, stride, dilation, groups,
+                                                                                 x.shape[2:])), rtol=1e-10)
+
+
+@st.composite
+def geometry(draw):
+    rank = draw(st.integers(1, 2))
+    groups = draw(st.integers(1, 2))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    if draw(st.booleans()):  # often the geometries winograd and fft need
+        kernel, stride, dilation = (3,) * rank, (1,) * rank, (1,) * rank
+    sizes = tuple(d * (k - 1) + 1 + draw(st.integers(0, 6)) for k, d in zip(kernel, dilation))
+    batch = draw(st.integers(1, 2))
+    return (batch, groups * cg) + sizes, (groups * og, cg) + kernel, stride, dilation, groups
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=geometry(), dtype=st.sampled_from([np.float64, np.float32]))
+def test_every_supported_algorithm_on_drawn_geometries(case, dtype):
+    for name in NAMES:
+        _check_all_ops(name, case, dtype)
+
+
+def test_planner_choices_follow_the_geometry():
+    def choice(op, x, w, stride=(1, 1), dilation=(1, 1), groups=1):
+        return planner.plan(op, planner.ConvGeometry.of(x, w, stride, dilation, groups, 4)).algorithm
+
+    assert choice("forward", (32, 128, 28, 28), (256, 128, 1, 1)) == "pointwise"
+    assert choice("forward", (32, 128, 58, 58), (128, 1, 3, 3), groups=128) == "depthwise"
+    assert choice("backward_weight", (32, 128, 58, 58), (128, 1, 3, 3), groups=128) == "depthwise"
+    assert choice("forward", (8, 128, 86, 86), (128, 1, 31, 31), groups=128) == "fft"
+    # a 4x4 stride-2 transposed conv is conv's backward_input
+    assert choice("backward_input", (32, 64, 58, 58), (128, 64, 4, 4), stride=(2, 2)) == "subpixel"
+    # dilated 3x3: neither winograd nor fft applies; im2col skips the dilation zeros
+    assert choice("forward", (32, 64, 60, 60), (64, 64, 3, 3), dilation=(2, 2)) == "im2col"
+
+
+def test_forcing_an_algorithm_that_cannot_run_names_it_and_the_reason():
+    geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (2, 2), (1, 1), 1, 8)
+    with pytest.raises(ValueError, match=r"algorithm 'fft' cannot run .*stride 1"):
+        planner.plan("forward", geometry, "fft")
+    with pytest.raises(ValueError, match=r"algorithm must be one of .*received 'gemm'"):
+        planner.check_name("gemm")
+    # an algorithm that does not implement the op leaves it to the planner
+    assert planner.plan("forward", geometry, "subpixel").reason == "cost model"
+
+
+def test_use_algorithm_forces_and_restores():
+    geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (1, 1), (1, 1), 1, 8)
+    with planner.use_algorithm("fft"):
+        plan = planner.plan("forward", geometry)
+        assert (plan.algorithm, plan.reason) == ("fft", "forced")
+    assert planner.forced() is None
+    with pytest.raises(ValueError):
+        with planner.use_algorithm("nope"):
+            pass
+
+
+def test_autotune_measures_once_and_caches_the_fastest():
+    planner.clear_autotune_cache()
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 8, 8)), rng.standard_normal((2, 2, 3, 3))
+    with planner.autotune():
+        out = kconv.conv_forward(x, w, (1, 1), (1, 1), 1)
+    np.testing.assert_allclose(out, naive.conv(x, w, (1, 1), (1, 1), 1), rtol=1e-10, atol=1e-12)
+    (key, timings), = planner.autotune_cache().items()
+    assert key[0] == "forward" and set(timings) == {"im2col", "fft", "winograd_f2", "winograd_f4"}
+    plan = planner.plan("forward", key[1])
+    assert plan.reason == "measured" and plan.algorithm == min(timings, key=timings.get)
+    planner.clear_autotune_cache()
+    assert planner.plan("forward", key[1]).reason == "cost model"
