@@ -10,6 +10,8 @@ import convzoo
 import convzoo.nn as nn
 from tests.nn.parity import assert_close
 
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
+
 
 def load_from_torch(ours, theirs):
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
