@@ -13,7 +13,7 @@ from . import CommandError
 
 # the settings of a run; a resumed run keeps them (the checkpoint stores them)
 DEFAULTS = {"model": "lenet5", "dataset": "embedded", "batch_size": 64, "lr": None, "optimizer": "adam",
-            "momentum": 0.9, "weight_decay": 0.0, "scheduler": "cosine", "augment": False, "seed": 0}
+            "momentum": 0.9, "weight_decay": 0.0, "scheduler": "cosine", "augment": False, "seed": 0, "limit": None}
 DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3}
 DEFAULT_EPOCHS = 8
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}
@@ -44,18 +44,21 @@ def add_parser(subparsers):
     parser.add_argument("--augment", action="store_true", default=None,
                         help="random crops of the image padded by 2 pixels")
     parser.add_argument("--seed", type=int, help="seed for initial weights, data order and augmentation (default 0)")
+    parser.add_argument("--limit", type=int, metavar="N", help="train on the first N training images only (a quick run)")
     parser.add_argument("--out", type=Path,
                         help="checkpoint written after every epoch (default MODEL-DATASET.npz)")
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT",
-                        help="continue the run saved in CHECKPOINT, with its settings, up to --epochs")
+                        help="continue the run saved in CHECKPOINT with its settings, up to its planned epochs "
+                             "(or a new total --epochs)")
     parser.add_argument("--metrics", type=Path, metavar="FILE", help="write the final metrics as JSON to FILE")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--plot", type=Path, metavar="CURVES.png", help="draw loss and accuracy per epoch to this PNG")
     parser.set_defaults(func=run)
 
 
 def settings_of(args, saved=None):
     """The run's settings: explicit options, else the resumed run's, else the defaults."""
-    explicit = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
+    explicit = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k, None) is not None}
     if saved is not None:
         clash = {k: (v, saved[k]) for k, v in explicit.items() if k in saved and saved[k] != v}
         if clash:
@@ -64,9 +67,9 @@ def settings_of(args, saved=None):
     settings = {**DEFAULTS, **(saved or {}), **explicit}
     if settings["lr"] is None:
         settings["lr"] = DEFAULT_LR[settings["optimizer"]]
-    for name in ("batch_size",):
-        if settings[name] < 1:
-            raise CommandError(f"--batch-size must be a positive int; received {settings[name]}")
+    for name in ("batch_size", "limit"):
+        if settings[name] is not None and settings[name] < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be a positive int; received {settings[name]}")
     if settings["lr"] <= 0:
         raise CommandError(f"--lr must be positive; received {settings['lr']}")
     if settings["seed"] < 0:
@@ -97,8 +100,15 @@ def load_data(settings, data_dir, download=False):
     name = settings["dataset"]
     if name != "embedded" and data_dir is None:
         raise CommandError(f"--dataset {name} needs --data-dir DIR (the directory of the original .gz files)")
-    train_set = data.get_dataset(name, train=True, root=data_dir, augment=settings["augment"], download=download)
-    test_set = data.get_dataset(name, train=False, root=data_dir, download=download)
+    try:
+        train_set = data.get_dataset(name, train=True, root=data_dir, augment=settings["augment"], download=download)
+        test_set = data.get_dataset(name, train=False, root=data_dir, download=download)
+    except OSError as error:  # a failed download; a missing file is a FileNotFoundError, reported as is
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise CommandError(str(error)) from None
+    if settings["limit"] is not None:
+        train_set = data.Subset(train_set, range(min(settings["limit"], len(train_set))))
     train_loader = data.DataLoader(train_set, batch_size=settings["batch_size"], shuffle=True, seed=settings["seed"])
     test_loader = data.DataLoader(test_set, batch_size=500)
     return train_loader, test_loader, data.DATASETS[name]
@@ -106,6 +116,8 @@ def load_data(settings, data_dir, download=False):
 
 def run(args):
     started = time.perf_counter()
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise CommandError(f"--plot must name a .png file; received {str(args.plot)!r}")
     checkpoint = train.read_checkpoint(args.resume) if args.resume is not None else None
     saved = None
     if checkpoint is not None:
@@ -113,7 +125,8 @@ def run(args):
         if saved is None:
             raise CommandError(f"{args.resume} was not written by convzoo train, so its settings are unknown")
     settings = settings_of(args, saved)
-    epochs = args.epochs if args.epochs is not None else (checkpoint.epoch if checkpoint else DEFAULT_EPOCHS)
+    planned = checkpoint.extra.get("epochs", checkpoint.epoch) if checkpoint else DEFAULT_EPOCHS
+    epochs = args.epochs if args.epochs is not None else planned
     if epochs < 1:
         raise CommandError(f"--epochs must be a positive int; received {epochs}")
     data_dir = args.data_dir if args.data_dir is not None else (
@@ -124,7 +137,7 @@ def run(args):
     train_loader, test_loader, dataset = load_data(settings, data_dir, args.download)
     model = models.get_model(settings["model"], in_channels=1, num_classes=len(dataset.classes))
     optimizer, scheduler, step_every = build_optimizer(model, settings, epochs, len(train_loader))
-    extra = {"settings": settings, "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+    extra = {"settings": settings, "epochs": epochs, "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
              "classes": list(dataset.classes), "normalize": [dataset.mean, dataset.std], "input_shape": [1, 28, 28]}
     callbacks = []
     try:
@@ -142,6 +155,9 @@ def run(args):
           f"{metrics['seconds']:.1f} s, {metrics['images_per_second']:,.0f} images/s; checkpoint {out}")
     if args.metrics is not None:
         write_metrics(args.metrics, metrics)
+    if args.plot is not None:
+        from ..viz import plot_curves
+        print(f"curves {plot_curves(history, args.plot, force=True)}")
     return 0
 
 
