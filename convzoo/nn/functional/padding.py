@@ -22,8 +22,8 @@ def pad(input, pad, mode="constant", value=None):
 
     Example:
         >>> import numpy as np
-        >>> pad(np.array([[1.0, 2.0]]), (1, 2), mode="reflect").numpy()
-        array([[2., 1., 2., 1., 2.]])
+        >>> pad(np.array([[1.0, 2.0, 3.0]]), (1, 2), mode="reflect").numpy()
+        array([[2., 1., 2., 3., 2., 1.]])
     """
     x = float_tensor(input, "input")
     if not isinstance(pad, (tuple, list)) or len(pad) % 2 or not all(is_int(p) for p in pad):
