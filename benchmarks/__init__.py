@@ -1,0 +1,1 @@
+"""Speed benchmarks of convzoo against PyTorch; run ``python -m benchmarks --help``."""

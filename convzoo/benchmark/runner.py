@@ -1,0 +1,193 @@
+"""Run the cases, time convzoo and PyTorch side by side, print the table and write JSON.
+
+Per case, batch and mode every library runs the same work on the same inputs in this process with
+the same thread count: ``warmup`` untimed calls, then the median of ``repeat`` timed calls. The
+ratio columns are torch_ms / convzoo_ms, so above 1 means convzoo is faster.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+from . import cases, training
+
+PEAK_GFLOPS = 233.0  # FP32 FMA peak of the 2-core reference machine (README "Speed")
+PEAK_GBS = 38.0  # its best sustained DRAM triad
+STEADY_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+LIBS = ("convzoo", "torch", "torch_cl")
+
+
+def all_cases():
+    return cases.CASES + training.CASES
+
+
+def median_ms(fn, warmup, repeat):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _rate(case, work, mode, ms):
+    """(value, unit, % of peak) of one timing."""
+    passes = 1 if mode == "fwd" else 3
+    if case.bound == "bytes":
+        moved = work["bytes"] if mode == "fwd" else work["bytes_fwdbwd"]
+        gbs = moved / ms / 1e6
+        return gbs, "GB/s", 100 * gbs / PEAK_GBS
+    flops = work["flops"] * (passes if mode != "train" else 3)
+    gflops = flops / ms / 1e6
+    return gflops, "GFLOP/s", 100 * gflops / PEAK_GFLOPS
+
+
+def run(selected, quick, warmup, repeat, libs, log=print):
+    torch = None
+    if any(lib != "convzoo" for lib in libs):
+        try:
+            import torch
+            torch.set_num_threads(_threads())
+        except ImportError:
+            log("PyTorch is not installed: its columns stay empty")
+            libs = ("convzoo",)
+    rows = []
+    for case in all_cases():
+        if selected and case.key not in selected:
+            continue
+        for batch in ((2,) if quick else case.batches):
+            built = {}
+            for lib in libs:
+                try:
+                    result = case.build(lib, batch, quick, torch)
+                except Exception as error:  # a missing peer feature must not stop the run
+                    log(f"  {case.key} {lib}: skipped ({type(error).__name__}: {error})")
+                    result = None
+                if result is not None:
+                    built[lib] = result
+            if "convzoo" not in built:
+                log(f"  {case.key}: skipped (convzoo has no such op yet)")
+                continue
+            work = built["convzoo"][2]
+            modes = ("train",) if built["convzoo"][0] is None else ("fwd", "fwdbwd")
+            for mode in modes:
+                row = {"case": case.key, "title": case.title, "batch": batch, "mode": mode, "ms": {}}
+                for lib, (fwd, fwdbwd, _) in built.items():
+                    fn = fwd if mode == "fwd" else fwdbwd
+                    row["ms"][lib] = median_ms(fn, warmup, repeat)
+                value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"])
+                row.update(rate=value, unit=unit, percent_of_peak=pct,
+                           ratio={lib: row["ms"][lib] / row["ms"]["convzoo"] for lib in row["ms"] if lib != "convzoo"})
+                rows.append(row)
+                log(format_row(row))
+    return rows
+
+
+def _threads():
+    import numba
+    return numba.get_num_threads()
+
+
+HEADER = (f"{'case':<5}{'what':<38}{'N':>3} {'mode':<7}{'convzoo ms':>11}{'rate':>16}{'%pk':>6}"
+          f"{'torch ms':>10}{'ratio':>7}{'cl ms':>9}{'ratio':>7}")
+
+
+def format_row(row):
+    ms = row["ms"]
+    torch_ms, cl_ms = ms.get("torch"), ms.get("torch_cl")
+    fmt = lambda v: f"{v:.3g}" if v is not None else "-"  # noqa: E731
+    ratio = lambda lib: f"{row['ratio'][lib]:.2f}" if lib in row["ratio"] else "-"  # noqa: E731
+    return (f"{row['case']:<5}{row['title'][:37]:<38}{row['batch']:>3} {row['mode']:<7}{ms['convzoo']:>11.3g}"
+            f"{row['rate']:>9.1f} {row['unit']:<7}{row['percent_of_peak']:>5.0f}%"
+            f"{fmt(torch_ms):>10}{ratio('torch'):>7}{fmt(cl_ms):>9}{ratio('torch_cl'):>7}")
+
+
+def summary(rows):
+    """Geometric means of the ratios, per peer, and the worst case."""
+    lines = []
+    for lib, label in (("torch", "PyTorch NCHW"), ("torch_cl", "PyTorch channels_last")):
+        ratios = [(r["ratio"][lib], r) for r in rows if lib in r["ratio"]]
+        if not ratios:
+            continue
+        geo = math.exp(sum(math.log(v) for v, _ in ratios) / len(ratios))
+        worst, row = min(ratios, key=lambda t: t[0])
+        lines.append(f"vs {label}: geometric mean speed-up {geo:.2f}x over {len(ratios)} rows; slowest "
+                     f"{worst:.2f}x ({row['case']} N={row['batch']} {row['mode']})")
+    return lines
+
+
+def environment():
+    import numba
+    import numpy
+    info = {"python": platform.python_version(), "numpy": numpy.__version__, "numba": numba.__version__,
+            "threads": _threads(), "machine": platform.machine(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "steady_allocator": os.environ.get("MALLOC_MMAP_MAX_") == "0",
+            "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "peak_gflops": PEAK_GFLOPS, "peak_gbs": PEAK_GBS}
+    try:
+        import torch
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def build_parser(prog="python -m benchmarks"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser):
+    parser.add_argument("--cases", help="comma-separated case keys (default: all), e.g. a,e1,i")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one timed call: a smoke test")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed calls; the median is kept (default 5)")
+    parser.add_argument("--no-torch", action="store_true", help="time convzoo only")
+    parser.add_argument("--json", metavar="PATH", default="benchmark-results.json",
+                        help="where to write the results (default benchmark-results.json; '-' for none)")
+    parser.add_argument("--stock-allocator", action="store_true",
+                        help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0)")
+
+
+def main(args, reexec=None):
+    """Run with parsed ``args``; ``reexec`` is the argv that restarts this command with the steady allocator."""
+    if not args.stock_allocator and os.environ.get("MALLOC_MMAP_MAX_") != "0" and reexec:
+        os.execve(sys.executable, [sys.executable] + reexec, {**os.environ, **STEADY_ALLOCATOR})
+    known = {c.key for c in all_cases()}
+    selected = None
+    if args.cases:
+        selected = {k.strip() for k in args.cases.split(",") if k.strip()}
+        unknown = sorted(selected - known)
+        if unknown:
+            raise ValueError(f"--cases: unknown case(s) {unknown}; choose from {', '.join(sorted(known))}")
+    for name in ("warmup", "repeat"):
+        if getattr(args, name) < (0 if name == "warmup" else 1):
+            raise ValueError(f"--{name} must be {'>= 0' if name == 'warmup' else 'positive'}; "
+                             f"received {getattr(args, name)}")
+    warmup, repeat = (1, 1) if args.quick else (args.warmup, args.repeat)
+    libs = ("convzoo",) if args.no_torch else LIBS
+    env = environment()
+    print(f"convzoo benchmark: {env['threads']} threads, steady allocator {env['steady_allocator']}, "
+          f"peak {PEAK_GFLOPS} GFLOP/s / {PEAK_GBS} GB/s, median of {repeat} after {warmup} warm-up")
+    print(HEADER)
+    rows = run(selected, args.quick, warmup, repeat, libs)
+    for line in summary(rows):
+        print(line)
+    if args.json and args.json != "-":
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "quick": args.quick, "rows": rows}, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cli(argv=None):
+    """``python -m benchmarks``."""
+    args = build_parser().parse_args(argv)
+    return main(args, reexec=["-m", "benchmarks"] + list(sys.argv[1:] if argv is None else argv))
