@@ -10,7 +10,7 @@ import sys
 from .. import __version__
 
 # one entry per subcommand module in this package
-SUBCOMMANDS = ("filter", "train", "evaluate", "predict", "summary", "explain", "plot")
+SUBCOMMANDS = ("filter", "train", "evaluate", "predict", "summary", "explain", "plot", "bench")
 
 
 class CommandError(Exception):
