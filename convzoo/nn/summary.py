@@ -122,6 +122,14 @@ def receptive_field(model, input_shape):
     Returns:
         A list of ``LayerSummary`` (``name``, ``size``, ``jump``, ``start`` and ``bounds(index)``),
         in the order the layers ran.
+
+    Example:
+        >>> from convzoo import nn
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1))
+        >>> [(layer.size, layer.jump) for layer in receptive_field(net, (1, 16, 16))]
+        [((3, 3), (1, 1)), ((4, 4), (2, 2)), ((8, 8), (2, 2))]
+        >>> receptive_field(net, (1, 16, 16))[-1].bounds((0, 0))  # in the padding at the top left
+        ((-3, 4), (-3, 4))
     """
     return summary(model, input_shape).layers
 
