@@ -171,7 +171,7 @@ def main(args, reexec=None):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             raise ValueError(f"--{name} must be {'>= 0' if name == 'warmup' else 'positive'}; "
                              f"received {getattr(args, name)}")
-    warmup, repeat = (1, 1) if args.quick else (args.warmup, args.repeat)
+    warmup, repeat = (0, 1) if args.quick else (args.warmup, args.repeat)
     libs = ("convzoo",) if args.no_torch else LIBS
     env = environment()
     print(f"convzoo benchmark: {env['threads']} threads, steady allocator {env['steady_allocator']}, "

@@ -1,0 +1,81 @@
+"""convzoo.explain and `convzoo explain`: the reported plan is the one that runs."""
+import json
+
+import numpy as np
+import pytest
+
+import convzoo
+import convzoo.nn.functional as F
+from convzoo.cli import main
+from convzoo.kernels import planner
+from convzoo.models import get_model
+
+
+def test_explain_a_call_reports_all_three_passes():
+    e = convzoo.explain(F.conv2d, (8, 32, 28, 28), (32, 1, 3, 3), groups=32, padding=1)
+    (call,) = e.calls
+    assert call.kind == "conv" and call.geometry.out == (28, 28) and call.geometry.padded == (30, 30)
+    assert {role: p.algorithm for role, p in call.plans.items()} == {
+        "output": "depthwise", "grad_input": "depthwise", "grad_weight": "depthwise"}
+    output = call.plans["output"]
+    assert output.reason == "cost model" and "im2col" in output.alternatives
+    assert output.estimates["depthwise"] == min(output.estimates.values())
+    assert "pointwise" in output.unsupported and "1x1" in output.unsupported["pointwise"]
+    text = str(e)
+    assert "depthwise (cost model" in text and "use_algorithm" in text and "algorithm=" in text
+
+
+def test_explain_reports_forcing_and_the_plan_that_runs():
+    x = np.random.default_rng(0).standard_normal((1, 2, 9, 9))
+    w = np.random.default_rng(1).standard_normal((3, 2, 3, 3))
+    e = convzoo.explain(F.conv2d, x, w, padding=1, algorithm="fft")
+    assert e.calls[0].plans["output"].algorithm == "fft" and e.calls[0].plans["output"].reason == "forced"
+    with convzoo.use_algorithm("winograd_f2"):
+        e = convzoo.explain(F.conv2d, x, w)
+    plans = e.calls[0].plans
+    assert plans["output"].algorithm == "winograd_f2"
+    assert plans["grad_weight"].reason == "cost model"  # winograd has no weight gradient: planned as usual
+    with planner.record() as log:  # what explain reports is what the kernels run
+        F.conv2d(x, w, algorithm="fft")
+    assert log[0][1]["forward"].algorithm == "fft"
+
+
+def test_explain_a_transposed_conv_maps_its_passes():
+    e = convzoo.explain(F.conv_transpose2d, (2, 16, 7, 7), (16, 8, 4, 4), stride=2, padding=1)
+    call = e.calls[0]
+    assert call.kind == "conv_transpose"
+    assert call.plans["output"].op == "backward_input" and call.plans["output"].algorithm == "subpixel"
+    assert call.plans["grad_input"].op == "forward"
+    assert "conv_transpose N=2 C=16->8" in str(e)
+
+
+def test_explain_a_model_names_its_layers_and_is_json():
+    model = get_model("lenet5")
+    e = convzoo.explain(model, (4, 1, 28, 28))
+    assert [c.name for c in e.calls] == ["features.0", "features.3"]
+    assert model.training  # explain puts the model back in training mode
+    data = json.loads(json.dumps(e.to_dict()))
+    assert data["calls"][1]["geometry"]["kernel"] == [5, 5]
+    assert data["calls"][0]["passes"]["output"]["algorithm"] in planner.ALGORITHMS
+
+
+def test_explain_rejects_bad_targets_and_shapes():
+    with pytest.raises(TypeError, match="target must be"):
+        convzoo.explain("conv2d", (1, 1, 4, 4))
+    with pytest.raises(ValueError, match="shape must be positive"):
+        convzoo.explain(F.conv2d, (1, 0, 4, 4), (1, 1, 3, 3))
+
+
+def test_cli_explain(capsys):
+    assert main(["explain", "--input", "2,8,16,16", "--weight", "8,8,1,1"]) == 0
+    assert "pointwise (cost model" in capsys.readouterr().out
+    assert main(["explain", "--model", "lenet5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["calls"][0]["name"] == "features.0"
+    assert main(["explain", "--input", "1,4,9,9", "--weight", "4,4,3,3", "--transposed", "--stride", "2",
+                 "--algorithm", "subpixel"]) == 0
+    assert "subpixel (forced" in capsys.readouterr().out
+    assert main(["explain", "--input", "1,4,9,9", "--weight", "4,4,3,3", "--stride", "2",
+                 "--algorithm", "fft"]) == 2
+    assert "algorithm 'fft' cannot run" in capsys.readouterr().err
+    assert main(["explain", "--input", "1,4,9,9", "--weight", "4,4,3,3", "--algorithm", "magic"]) == 2
+    assert "--algorithm must be one of" in capsys.readouterr().err
