@@ -44,6 +44,7 @@ def run(args):
     kernel, offset = resolve_kernel(args)
     if args.offset is not None:
         offset = args.offset
+    check_output(args.output, args.force)  # before the work, not after it
     image, mode = read_image(args.input)
     out = filters.apply(image, kernel, mode=args.mode, cval=args.cval, flip=args.flip, offset=offset)
     path = write_image(out, args.output, args.force)
@@ -127,6 +128,18 @@ def read_image(path):
     return np.asarray(image), image.mode
 
 
+def check_output(path, force):
+    """The output must have an image suffix Pillow knows and must not exist unless --force."""
+    from PIL import Image
+
+    if not Image.registered_extensions().get(Path(path).suffix.lower()):
+        raise CommandError(f"cannot tell the image format of {path} from its suffix; use .png, .jpg, .tif, ...")
+    if Path(path).exists() and not force:
+        raise CommandError(f"{path} exists; pass --force to replace it")
+    if not Path(path).parent.is_dir():
+        raise CommandError(f"output directory {Path(path).parent} does not exist")
+
+
 def write_image(array, path, force):
     from PIL import Image
 
@@ -142,8 +155,6 @@ def write_image(array, path, force):
         except (KeyError, ValueError, OSError) as error:
             raise CommandError(f"cannot write {path}: {error}") from None
 
-    if not Image.registered_extensions().get(Path(path).suffix.lower()):
-        raise CommandError(f"cannot tell the image format of {path} from its suffix; use .png, .jpg, .tif, ...")
     try:
         return write_atomically(path, save, force)
     except FileExistsError as error:

@@ -115,3 +115,17 @@ def test_unknown_mode_is_an_argparse_error(capsys, photo, tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["filter", str(photo), "-k", "box", "--mode", "mirror", "-o", str(tmp_path / "o.png")])
     assert info.value.code == 2 and "invalid choice: 'mirror'" in capsys.readouterr().err
+
+
+def test_sixteen_bit_and_float_images(capsys, tmp_path):
+    deep = (np.asarray(Image.fromarray(drawn_scene()).convert("L"), dtype=np.uint16) * 257)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    assert run(capsys, tmp_path / "deep.png", "-k", "box", "-o", tmp_path / "deep_out.png")[0] == 0
+    out = np.asarray(Image.open(tmp_path / "deep_out.png"))
+    np.testing.assert_array_equal(out, filters.box_blur(np.asarray(Image.open(tmp_path / "deep.png"))))
+    Image.fromarray(deep.astype(np.float32) / 65535).save(tmp_path / "float.tif")
+    assert run(capsys, tmp_path / "float.tif", "-k", "box", "-o", tmp_path / "float_out.tif")[0] == 0
+    assert Image.open(tmp_path / "float_out.tif").mode == "F"
+    code, _, err = run(capsys, tmp_path / "float.tif", "-k", "box", "-o", tmp_path / "float_out.png")
+    assert code == 2 and "cannot write" in err  # PNG has no float mode: a clear error, nothing left behind
+    assert not (tmp_path / "float_out.png").exists() and not list(tmp_path.glob(".*"))
