@@ -2,7 +2,6 @@
 import math
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
