@@ -213,21 +213,25 @@ def avg_pool_backward(grad_out, geo, divisor):
     return grad_x.reshape((n, c) + geo.in_shape)
 
 
+_SEGMENT = 256  # lanes of the column-wise partial sums in _plane_mean
+
+
 @jit_parallel
 def _plane_mean(x, out):
-    # x: (B, L). 32 independent partial sums (float64) make the inner loop a vector add that LLVM
-    # keeps in registers; a single running sum is latency-bound, since without fastmath it may
-    # not be reordered. Slicing the row first gives LLVM a unit-stride 1-D array to vectorise.
+    # x: (B, L). The plane is summed as (L / 256, 256) segments added column-wise into 256 float64
+    # partial sums: that inner loop has no dependency between iterations, so LLVM vectorises it,
+    # where a single running sum is latency-bound (without fastmath it may not be reordered).
     length = x.shape[1]
-    stop = length - length % 32
+    n = length // _SEGMENT
     for b in prange(x.shape[0]):
         row = x[b]
-        acc = np.zeros(32, dtype=np.float64)
-        for i in range(0, stop, 32):
-            for j in range(32):
-                acc[j] += row[i + j]
+        acc = np.zeros(_SEGMENT, dtype=np.float64)
+        for r in range(n):
+            segment = row[r * _SEGMENT:(r + 1) * _SEGMENT]
+            for c in range(_SEGMENT):
+                acc[c] += segment[c]
         total = acc.sum()
-        for i in range(stop, length):
+        for i in range(n * _SEGMENT, length):
             total += row[i]
         out[b] = total / length
 

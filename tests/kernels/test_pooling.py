@@ -121,13 +121,15 @@ def test_avg_pool_backward_is_the_adjoint_of_forward():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_global_average_pool_kernels(dtype):
+@pytest.mark.parametrize("spatial", [(5, 7), (30, 31)])  # shorter than one 256-lane segment; 3 segments + a tail
+def test_global_average_pool_kernels(dtype, spatial):
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, 4, 5, 7)).astype(dtype)  # 35 values per plane: not a multiple of 8
-    np.testing.assert_allclose(pooling.global_avg_pool_forward(x), x.mean(axis=(2, 3)), rtol=1e-5, atol=1e-6 if dtype == np.float32 else 1e-15)
+    x = rng.standard_normal((3, 4) + spatial).astype(dtype)
+    reference = x.astype(np.float64).mean(axis=(2, 3))
+    np.testing.assert_allclose(pooling.global_avg_pool_forward(x), reference, rtol=1e-6, atol=1e-7)
     g = rng.standard_normal((3, 4)).astype(dtype)
-    np.testing.assert_allclose(pooling.global_avg_pool_backward(g, (5, 7)),
-                               np.broadcast_to(g[:, :, None, None] / 35, x.shape), rtol=1e-6)
+    np.testing.assert_allclose(pooling.global_avg_pool_backward(g, spatial),
+                               np.broadcast_to(g[:, :, None, None] / np.prod(spatial), x.shape), rtol=1e-6)
 
 
 def test_elementwise_relu_and_gelu_kernels():
