@@ -50,7 +50,7 @@ class TensorDataset(Dataset):
     Example:
         >>> import numpy as np
         >>> ds = TensorDataset(np.zeros((5, 1, 4, 4), np.float32), np.arange(5))
-        >>> len(ds), ds[2][1]
+        >>> len(ds), int(ds[2][1])
         (5, 2)
     """
 

@@ -20,6 +20,12 @@ class History:
         history: metric name -> one value per finished epoch: ``loss`` and ``accuracy`` (training,
             averaged over the epoch's samples), ``val_loss`` and ``val_accuracy`` (with a validation
             loader), ``lr`` (first group's rate during the epoch), ``seconds`` and ``images_per_second``.
+
+    Example:
+        >>> history = History()
+        >>> history.append(0, {"loss": 0.5, "accuracy": 0.9})
+        >>> history.history, history.last()["loss"]
+        ({'loss': [0.5], 'accuracy': [0.9]}, 0.5)
     """
 
     def __init__(self, epoch=(), history=None):
