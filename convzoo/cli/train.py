@@ -131,13 +131,14 @@ def run(args):
         raise CommandError(f"--epochs must be a positive int; received {epochs}")
     data_dir = args.data_dir if args.data_dir is not None else (
         Path(checkpoint.extra["data_dir"]) if checkpoint and checkpoint.extra.get("data_dir") else None)
-    out = args.out or (args.resume if args.resume is not None else Path(f"{settings['model']}-{settings['dataset']}.npz"))
+    out = args.out or args.resume or Path(f"{settings['model']}-{settings['dataset']}.npz")
 
     train.manual_seed(settings["seed"])
     train_loader, test_loader, dataset = load_data(settings, data_dir, args.download)
     model = models.get_model(settings["model"], in_channels=1, num_classes=len(dataset.classes))
     optimizer, scheduler, step_every = build_optimizer(model, settings, epochs, len(train_loader))
-    extra = {"settings": settings, "epochs": epochs, "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+    extra = {"settings": settings, "epochs": epochs,
+             "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
              "classes": list(dataset.classes), "normalize": [dataset.mean, dataset.std], "input_shape": [1, 28, 28]}
     callbacks = []
     try:
@@ -149,7 +150,8 @@ def run(args):
         print(f"\ninterrupted; {out} holds the last finished epoch: continue with "
               f"convzoo train --resume {out} --epochs {epochs}", file=sys.stderr)
         return 130
-    metrics = summary(history, settings, epochs, time.perf_counter() - started, first_epoch=checkpoint.epoch if checkpoint else 0)
+    metrics = summary(history, settings, epochs, time.perf_counter() - started,
+                      first_epoch=checkpoint.epoch if checkpoint else 0)
     print(f"{settings['model']} on {settings['dataset']}: held-out accuracy {metrics['test_accuracy']:.2%} "
           f"(loss {metrics['test_loss']:.4f}) on {len(test_loader.dataset)} images after {epochs} epochs; "
           f"{metrics['seconds']:.1f} s, {metrics['images_per_second']:,.0f} images/s; checkpoint {out}")
