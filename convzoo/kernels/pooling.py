@@ -13,6 +13,7 @@ Geometry follows PyTorch: with ``ceil_mode`` the last window may hang over the r
 window that would *start* in the right padding is dropped; the overhang is never counted by an
 average's divisor.
 """
+import functools
 from collections import namedtuple
 
 import numpy as np
@@ -34,8 +35,13 @@ def pool_output_size(n, k, s, d, before, after, ceil_mode):
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def pool_geometry(in_shape, kernel_size, stride, dilation, pairs, ceil_mode):
-    """Output shape, window offsets and the border table of a pooling over the spatial in_shape."""
+    """Output shape, window offsets and the border table of a pooling over the spatial in_shape.
+
+    Arguments are tuples (pairs: per-axis (before, after)). The result is cached per geometry, as a
+    training loop pools the same shapes every step; its arrays are read-only.
+    """
     in_shape, kernel_size = tuple(in_shape), tuple(kernel_size)
     out_shape = tuple(pool_output_size(n, k, s, d, b, a, ceil_mode)
                       for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pairs))
@@ -62,6 +68,8 @@ def pool_geometry(in_shape, kernel_size, stride, dilation, pairs, ceil_mode):
         valid &= (pos >= 0) & (pos < n)
         flat += pos * e
     border_index = np.where(valid, flat, -1)
+    for array in (tap, start, border_row, border_index):
+        array.flags.writeable = False
     return PoolGeometry(in_shape, out_shape, kernel_size, tuple(stride), tuple(dilation), tuple(pairs), tap, start,
                         border_row, border_index)
 
