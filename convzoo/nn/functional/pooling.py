@@ -95,7 +95,8 @@ def _pool_doc(kind, rank):
             PyTorch) or by the number of input cells only.
         divisor_override: divide every window by this int instead.
     """
-        signature = "kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None"
+        signature = ("kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, "
+                     "divisor_override=None")
     return f"""{rank}-D {kind} pooling over (N, C, {spatial}), like torch.nn.functional.{kind}_pool{rank}d.
 
     ``{kind}_pool{rank}d(input, {signature})``

@@ -1,11 +1,18 @@
 """Pooling layers; each calls its functional op (convzoo.nn.functional.pooling gives the output size)."""
 from .. import functional as F
-from ..functional.arguments import is_int
+from ..functional.arguments import is_int, ntuple
 from ..module import Module
 
 
 def _as_tuple(value, rank):
     return (value,) * rank if is_int(value) else value
+
+
+def _check(rank, kernel_size, stride, dilation=1):
+    """Fail at construction, not at the first forward; the values are kept as given, as in PyTorch."""
+    ntuple(kernel_size, rank, "kernel_size", minimum=1)
+    ntuple(stride, rank, "stride", minimum=1)
+    ntuple(dilation, rank, "dilation", minimum=1)
 
 
 class _MaxPoolNd(Module):
@@ -15,10 +22,11 @@ class _MaxPoolNd(Module):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
         self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+        _check(self._rank, kernel_size, self.stride, dilation)
 
     def forward(self, input):
-        return (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self._rank - 1](input, self.kernel_size, self.stride, self.padding, self.dilation,
-                                          self.ceil_mode, self.return_indices)
+        return (F.max_pool1d, F.max_pool2d, F.max_pool3d)[self._rank - 1](
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
         parts = [f"kernel_size={self.kernel_size!r}"]
@@ -59,6 +67,7 @@ class _AvgPoolNd(Module):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+        _check(self._rank, kernel_size, self.stride)
 
     def forward(self, input):
         return (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self._rank - 1](

@@ -118,3 +118,14 @@ def test_reprs_show_only_non_default_arguments():
 def test_pooling_layer_returns_indices():
     out, idx = nn.MaxPool2d(2, return_indices=True)(np.random.default_rng(0).standard_normal((1, 2, 4, 4)))
     assert out.shape == idx.shape == (1, 2, 2, 2) and idx.dtype == np.int64
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: nn.MaxPool2d(0), "kernel_size must be positive"),
+    (lambda: nn.MaxPool2d(2, stride=(1, 2, 3)), "stride must be an int or a tuple of 2 ints"),
+    (lambda: nn.AvgPool1d(2, stride=0), "stride must be positive"),
+    (lambda: nn.MaxPool3d(2, dilation=0), "dilation must be positive"),
+])
+def test_bad_pooling_arguments_fail_at_construction(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
