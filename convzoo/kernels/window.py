@@ -14,16 +14,27 @@ from .jit import jit_parallel, prange
 
 @jit_parallel
 def _gather_rows(xp, tap, row_start, width, step, r0, cols):
-    # xp: (B, C, L) flat padded planes; cols: (B, C, K, R * width), any strides; rows r0.. of the output
+    # xp: (B, C, L) flat padded planes; cols: (B, C, K, R * width), any strides; rows r0.. of the output.
+    # Rows are copied as slices so the inner loop indexes from 0 (no wraparound test) and vectorises
     planes = xp.shape[0] * xp.shape[1]
     rows = cols.shape[3] // width
+    span = (width - 1) * step + 1
     for bc in prange(planes):
         b, c = bc // xp.shape[1], bc % xp.shape[1]
+        plane = xp[b, c]
         for k in range(tap.shape[0]):
+            dst = cols[b, c, k]
             for r in range(rows):
                 base = row_start[r0 + r] + tap[k]
-                for j in range(width):
-                    cols[b, c, k, r * width + j] = xp[b, c, base + j * step]
+                out = dst[r * width:(r + 1) * width]
+                if step == 1:
+                    src = plane[base:base + width]
+                    for j in range(width):
+                        out[j] = src[j]
+                else:
+                    src_s = plane[base:base + span:step]
+                    for j in range(width):
+                        out[j] = src_s[j]
 
 
 @jit_parallel
@@ -32,13 +43,23 @@ def _scatter_rows(cols, tap, row_start, width, step, r0, out):
     # iteration, so the prange writes are disjoint
     planes = out.shape[0] * out.shape[1]
     rows = cols.shape[3] // width
+    span = (width - 1) * step + 1
     for bc in prange(planes):
         b, c = bc // out.shape[1], bc % out.shape[1]
+        plane = out[b, c]
         for k in range(tap.shape[0]):
+            src = cols[b, c, k]
             for r in range(rows):
                 base = row_start[r0 + r] + tap[k]
-                for j in range(width):
-                    out[b, c, base + j * step] += cols[b, c, k, r * width + j]
+                row = src[r * width:(r + 1) * width]
+                if step == 1:
+                    dst = plane[base:base + width]
+                    for j in range(width):
+                        dst[j] += row[j]
+                else:
+                    dst_s = plane[base:base + span:step]
+                    for j in range(width):
+                        dst_s[j] += row[j]
 
 
 def output_shape(padded_shape, kernel_size, stride, dilation):

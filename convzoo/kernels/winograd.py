@@ -39,60 +39,85 @@ def requirement(g):
 
 @jit_parallel
 def _input_transform(xp, bt, m, tiles_h, tiles_w, v):
-    # xp: (B, C, Hp, Wp) with Hp >= tiles_h*m + 2; v: (alpha^2, C, B * tiles_h * tiles_w)
+    # xp: (B, C, Hp, Wp) with Hp >= tiles_h*m + 2; v: (alpha^2, C, B * tiles_h * tiles_w).
+    # Each plane is first de-interleaved so that its tiles are the contiguous axis: every later
+    # loop then runs over all tiles of the plane with unit step and vectorises
     alpha = bt.shape[0]
     batch, channels = xp.shape[0], xp.shape[1]
+    tiles = tiles_h * tiles_w
+    span = (tiles_w - 1) * m + 1
     for bc in prange(batch * channels):
         b, c = bc // channels, bc % channels
-        rowt = np.empty((alpha, alpha, tiles_w), dtype=xp.dtype)  # (input row i, xi2, tile)
+        d = np.empty((alpha, alpha, tiles), dtype=xp.dtype)  # (tile row i, tile column j, tile)
+        rowt = np.zeros((alpha, alpha, tiles), dtype=xp.dtype)  # (i, xi2, tile) = d B
         for th in range(tiles_h):
-            rowt[:] = 0
             for i in range(alpha):
-                for x2 in range(alpha):
-                    for j in range(alpha):
-                        coef = bt[x2, j]
-                        if coef != 0:
-                            for tw in range(tiles_w):
-                                rowt[i, x2, tw] += coef * xp[b, c, th * m + i, tw * m + j]
-            first = (b * tiles_h + th) * tiles_w
-            for x1 in range(alpha):
-                for x2 in range(alpha):
-                    for tw in range(tiles_w):
-                        v[x1 * alpha + x2, c, first + tw] = 0
-                    for i in range(alpha):
-                        coef = bt[x1, i]
-                        if coef != 0:
-                            for tw in range(tiles_w):
-                                v[x1 * alpha + x2, c, first + tw] += coef * rowt[i, x2, tw]
+                line = xp[b, c, th * m + i]
+                for j in range(alpha):
+                    src = line[j:j + span:m]
+                    dst = d[i, j, th * tiles_w:(th + 1) * tiles_w]
+                    for t in range(tiles_w):
+                        dst[t] = src[t]
+        for i in range(alpha):
+            for x2 in range(alpha):
+                acc = rowt[i, x2]
+                for j in range(alpha):
+                    coef = bt[x2, j]
+                    if coef != 0:
+                        src = d[i, j]
+                        for t in range(tiles):
+                            acc[t] += coef * src[t]
+        first = b * tiles
+        for x1 in range(alpha):
+            for x2 in range(alpha):
+                out = v[x1 * alpha + x2, c, first:first + tiles]
+                out[:] = 0
+                for i in range(alpha):
+                    coef = bt[x1, i]
+                    if coef != 0:
+                        src = rowt[i, x2]
+                        for t in range(tiles):
+                            out[t] += coef * src[t]
 
 
 @jit_parallel
 def _output_transform(mm, at, m, tiles_h, tiles_w, out):
-    # mm: (alpha^2, O, B * tiles); out: (B, O, tiles_h*m, tiles_w*m)
+    # mm: (alpha^2, O, B * tiles); out: (B, O, tiles_h*m, tiles_w*m); tiles contiguous as in the input
     alpha = at.shape[1]
     batch, channels = out.shape[0], out.shape[1]
+    tiles = tiles_h * tiles_w
+    span = (tiles_w - 1) * m + 1
     for bo in prange(batch * channels):
         b, o = bo // channels, bo % channels
-        colt = np.empty((alpha, m, tiles_w), dtype=out.dtype)  # (xi1, output column j, tile)
+        colt = np.zeros((alpha, m, tiles), dtype=out.dtype)  # (xi1, output column j, tile)
+        res = np.zeros((m, m, tiles), dtype=out.dtype)  # (output row i, column j, tile)
+        first = b * tiles
+        for x1 in range(alpha):
+            for j in range(m):
+                dst = colt[x1, j]
+                for x2 in range(alpha):
+                    coef = at[j, x2]
+                    if coef != 0:
+                        src = mm[x1 * alpha + x2, o, first:first + tiles]
+                        for t in range(tiles):
+                            dst[t] += coef * src[t]
+        for i in range(m):
+            for j in range(m):
+                dst = res[i, j]
+                for x1 in range(alpha):
+                    coef = at[i, x1]
+                    if coef != 0:
+                        src = colt[x1, j]
+                        for t in range(tiles):
+                            dst[t] += coef * src[t]
         for th in range(tiles_h):
-            first = (b * tiles_h + th) * tiles_w
-            colt[:] = 0
-            for x1 in range(alpha):
-                for j in range(m):
-                    for x2 in range(alpha):
-                        coef = at[j, x2]
-                        if coef != 0:
-                            for tw in range(tiles_w):
-                                colt[x1, j, tw] += coef * mm[x1 * alpha + x2, o, first + tw]
             for i in range(m):
+                line = out[b, o, th * m + i]
                 for j in range(m):
-                    for tw in range(tiles_w):
-                        out[b, o, th * m + i, tw * m + j] = 0
-                    for x1 in range(alpha):
-                        coef = at[i, x1]
-                        if coef != 0:
-                            for tw in range(tiles_w):
-                                out[b, o, th * m + i, tw * m + j] += coef * colt[x1, j, tw]
+                    dst = line[j:j + span:m]
+                    src = res[i, j, th * tiles_w:(th + 1) * tiles_w]
+                    for t in range(tiles_w):
+                        dst[t] = src[t]
 
 
 def _conv(xp, weight, groups, m):
