@@ -3,6 +3,7 @@
 With no arguments it trains LeNet-5 on the MNIST digits that ship inside the package and prints
 the held-out accuracy. ``--resume CHECKPOINT`` continues a saved run with that run's own settings.
 """
+import argparse
 import json
 import sys
 import time
@@ -13,7 +14,8 @@ from . import CommandError
 
 # the settings of a run; a resumed run keeps them (the checkpoint stores them)
 DEFAULTS = {"model": "lenet5", "dataset": "embedded", "batch_size": 64, "lr": None, "optimizer": "adam",
-            "momentum": 0.9, "weight_decay": 0.0, "scheduler": "cosine", "augment": False, "seed": 0, "limit": None}
+            "momentum": 0.9, "weight_decay": 0.0, "scheduler": "cosine", "augment": False, "seed": 0, "limit": None,
+            "config": {}}
 DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3}
 DEFAULT_EPOCHS = 8
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}
@@ -27,6 +29,8 @@ def add_parser(subparsers):
                     "8,000 MNIST digits that ship with convzoo, then the accuracy on 2,000 held-out digits.")
     parser.add_argument("--model", choices=models.list_models("classification"),
                         help=f"architecture (default {DEFAULTS['model']})")
+    parser.add_argument("--config", type=_config, metavar="JSON",
+                        help="constructor arguments of the model as a JSON object, e.g. '{\"channels\": [8, 16]}'")
     parser.add_argument("--dataset", choices=list(data.DATASETS),
                         help="embedded: MNIST digits shipped in the package; mnist, fashion-mnist: the original "
                              f"files in --data-dir (default {DEFAULTS['dataset']})")
@@ -54,6 +58,16 @@ def add_parser(subparsers):
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--plot", type=Path, metavar="CURVES.png", help="draw loss and accuracy per epoch to this PNG")
     parser.set_defaults(func=run)
+
+
+def _config(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"hidden\": 64}}'; received {text!r}")
+    return value
 
 
 def settings_of(args, saved=None):
@@ -135,7 +149,8 @@ def run(args):
 
     train.manual_seed(settings["seed"])
     train_loader, test_loader, dataset = load_data(settings, data_dir, args.download)
-    model = models.get_model(settings["model"], in_channels=1, num_classes=len(dataset.classes))
+    model = models.get_model(settings["model"], **{"in_channels": 1, "num_classes": len(dataset.classes),
+                                                   **settings["config"]})
     optimizer, scheduler, step_every = build_optimizer(model, settings, epochs, len(train_loader))
     extra = {"settings": settings, "epochs": epochs,
              "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),

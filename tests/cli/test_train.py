@@ -108,6 +108,19 @@ def test_resume_after_an_interruption_equals_the_uninterrupted_run(tmp_path, mon
     assert ma["test_accuracy"] == mb["test_accuracy"] and ma["history"]["loss"] == mb["history"]["loss"]
 
 
+def test_model_config_is_used_stored_and_rebuilt(tmp_path, capsys):
+    path = tmp_path / "small.npz"
+    assert main(["train", "--model", "vgg", "--config", '{"channels": [4, 8], "hidden": 16}', "--epochs", "1",
+                 "--out", str(path)] + TINY) == 0
+    saved = train.read_checkpoint(path)
+    assert saved.architecture["config"]["channels"] == [4, 8] and saved.architecture["config"]["hidden"] == 16
+    assert main(["eval", str(path)]) == 0 and "vgg after 1 epochs" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--config", "{channels: 4}"])
+    assert "argument --config: not valid JSON" in capsys.readouterr().err
+    assert "model 'lenet5' takes no argument(s) ['width']" in run_error(["train", "--config", '{"width": 2}'], capsys)
+
+
 def run_error(args, capsys):
     assert main(args) == 2
     return capsys.readouterr().err
@@ -181,3 +194,13 @@ def test_predict_bad_images(trained, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
     (tmp_path / "x.png").write_bytes(b"")
     assert "pip install 'convzoo[images]'" in run_error(["predict", str(path), str(tmp_path / "x.png")], capsys)
+
+
+def test_the_default_run_reaches_97_percent_held_out(tmp_path, monkeypatch, capsys):
+    # exactly the README's first command: LeNet-5, 8 epochs on the embedded digits (about a minute)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--metrics", "metrics.json"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == 8 and metrics["settings"]["model"] == "lenet5"
+    assert metrics["test_accuracy"] >= 0.97, metrics["test_accuracy"]
+    assert "held-out accuracy" in capsys.readouterr().out
