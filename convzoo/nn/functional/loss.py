@@ -2,6 +2,10 @@
 
 Input is (N, C) or (N, C, d1, ...) with class indices (N,) / (N, d1, ...) or, for cross_entropy,
 class probabilities of the input's shape; an unbatched (C,) input takes a scalar index.
+
+Arguments after ``weight`` are keyword-only: PyTorch's signatures still hold the deprecated
+``size_average`` and ``reduce`` in those positions, so a positional call is refused rather than
+silently misread.
 """
 import numbers
 
@@ -53,7 +57,7 @@ def _class_indices(target, x, ignore_index, name):
     return t.astype(np.int64, copy=False)
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of class indices, given log-probabilities (like torch's nll_loss).
 
     Args:
@@ -79,7 +83,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Cross-entropy of logits against class indices or class probabilities, as torch's cross_entropy.
 
     It is log_softmax over dim 1 followed by nll_loss (indices) or -sum(p * log_softmax) (probabilities).
@@ -155,7 +159,7 @@ def _prob_target_loss(logp, target, w, reduction, label_smoothing, x, unbatched)
     return -loss.sum() / np.asarray(x.size // n_classes, dtype=x.dtype)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, *, reduction="mean"):
     """Mean squared error, (input - target)^2 reduced; shapes must match (no silent broadcasting).
 
     Example:

@@ -74,7 +74,7 @@ def test_unbatched_and_extreme_logits():
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss_matches_torch(reduction, dtype):
     rng = np.random.default_rng(0)
-    check_parity(lambda a, b: F.mse_loss(a, b, reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction),
+    check_parity(lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: TF.mse_loss(a, b, reduction=reduction),
                  [rng.standard_normal((3, 4)), rng.standard_normal((3, 4))], dtype)
 
 
@@ -99,6 +99,9 @@ def test_vjps_by_finite_differences():
     (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), weight=np.ones(2)), ValueError, "weight"),
     (lambda: F.nll_loss(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, "integer dtype"),
     (lambda: F.mse_loss(np.zeros(3), np.zeros(4)), ValueError, r"\(3,\).*\(4,\)"),
+    # PyTorch's third positional is the deprecated size_average: refuse rather than misread it
+    (lambda: F.mse_loss(np.zeros(3), np.zeros(3), "sum"), TypeError, "positional"),
+    (lambda: F.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), None, None, 5), TypeError, "positional"),
 ])
 def test_bad_input_is_named(call, error, match):
     with pytest.raises(error, match=match):
