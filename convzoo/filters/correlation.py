@@ -1,11 +1,10 @@
 """``apply``: filter an image with any kernel, on the convolution engine of the layers.
 
 The image is padded by ``kernels/padding.py`` (the same boundary modes as the conv layers, plus a
-constant value) and correlated by ``kernels/conv.py``'s ``conv_forward`` (im2col and one GEMM), one
-``(M, 1, *spatial)`` stack with a ``(1, 1, *k)`` weight. A rank-1 kernel runs as one 1-D pass per axis.
+constant value) and correlated by ``kernels/conv.py``'s ``conv_forward``, whose planner picks the
+algorithm, as one ``(M, 1, *spatial)`` stack with a ``(1, 1, *k)`` weight. A rank-1 kernel runs as
+one 1-D pass per axis.
 """
-import math
-
 import numpy as np
 
 from ..kernels.conv import conv_forward
@@ -13,9 +12,6 @@ from ..kernels.padding import pad
 from .catalog import named
 from .layout import boundary_mode, map_spatial
 from .separability import DEFAULT_RTOL, separate
-
-# largest im2col buffer one conv_forward call may build; bigger jobs go in batches or row bands
-_COLS_BUDGET = 32 * 2 ** 20
 
 
 def centre_pads(kernel_shape, flip):
@@ -26,26 +22,14 @@ def centre_pads(kernel_shape, flip):
     return tuple((k - 1 - k // 2, k // 2) if flip else (k // 2, k - 1 - k // 2) for k in kernel_shape)
 
 
-def _conv_same(xp, weight, out_spatial):
-    """conv_forward of a padded stack (M, *padded) with one (*k) weight, within the memory budget."""
-    w = weight.reshape((1, 1) + weight.shape)
+def _conv_same(xp, weight):
+    """conv_forward of a padded stack (M, *padded) with one (*k) weight: (M, 1, ...) * (1, 1, *k).
+
+    The planner picks the algorithm (a one-channel conv is depthwise-shaped; FFT for large kernels)
+    and keeps its scratch memory within the workspace limit.
+    """
     ones = (1,) * weight.ndim
-    m = xp.shape[0]
-    out = np.empty((m,) + tuple(out_spatial), dtype=xp.dtype)
-    per_image = weight.size * math.prod(out_spatial) * xp.itemsize
-    if per_image <= _COLS_BUDGET:
-        step = max(1, _COLS_BUDGET // per_image)
-        for b in range(0, m, step):
-            out[b:b + step] = conv_forward(xp[b:b + step, None], w, ones, ones, 1)[:, 0]
-        return out
-    # one image is too big for one im2col: bands of output rows, each reading its rows plus the kernel
-    rows = max(1, _COLS_BUDGET // (weight.size * math.prod(out_spatial[1:]) * xp.itemsize))
-    for b in range(m):
-        for r in range(0, out_spatial[0], rows):
-            stop = min(r + rows, out_spatial[0])
-            band = xp[b:b + 1, None, r:stop + weight.shape[0] - 1]
-            out[b, r:stop] = conv_forward(band, w, ones, ones, 1)[0, 0]
-    return out
+    return conv_forward(xp[:, None], weight.reshape((1, 1) + weight.shape), ones, ones, 1)[:, 0]
 
 
 def correlate(x, weight, mode="reflect", cval=0.0, flip=False, separable=True):
@@ -56,23 +40,22 @@ def correlate(x, weight, mode="reflect", cval=0.0, flip=False, separable=True):
     result to float rounding: the constant border of a later pass is ``cval`` times the sums of the
     earlier factors, which is what the full 2-D correlation sees there.
     """
-    weight = np.asarray(weight, dtype=x.dtype)
-    spatial = x.shape[1:]
+    # separability is judged on the float64 kernel: float32 rounding alone would break rank 1
+    weight = np.asarray(weight, dtype=np.float64)
     if flip:
         weight = weight[(slice(None, None, -1),) * weight.ndim]
     # the reversed kernel's centre is tap k - 1 - k // 2
     pads = centre_pads(weight.shape, flip)
     factors = separate(weight, DEFAULT_RTOL) if separable else None
     if factors is None:
-        return _conv_same(pad(x, pads, mode, value=cval), weight, spatial)
+        return _conv_same(pad(x, pads, mode, value=cval), weight.astype(x.dtype))
     out = x
     for axis, factor in factors:
         shape = [1] * weight.ndim
         shape[axis] = factor.size
         axis_pads = [(0, 0)] * weight.ndim
         axis_pads[axis] = pads[axis]
-        out = _conv_same(pad(out, tuple(axis_pads), mode, value=cval), factor.astype(x.dtype).reshape(shape),
-                         spatial)
+        out = _conv_same(pad(out, tuple(axis_pads), mode, value=cval), factor.astype(x.dtype).reshape(shape))
         cval = cval * float(factor.sum())
     return out
 

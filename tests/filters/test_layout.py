@@ -5,7 +5,6 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from convzoo import filters
-from convzoo.filters import correlation
 
 
 def test_colour_channels_filtered_independently(colour):
@@ -78,13 +77,15 @@ def test_pil_images_and_lists_are_accepted(grey):
     assert filters.box_blur([[0.0, 9.0], [9.0, 0.0]], 2, "circular").tolist() == [[4.5, 4.5], [4.5, 4.5]]
 
 
-def test_large_kernels_run_in_row_bands(monkeypatch, grey):
-    x = grey[:40, :50].astype(np.float64)
-    k = np.random.default_rng(5).random((9, 7))
-    whole = filters.apply(x, k)
-    monkeypatch.setattr(correlation, "_COLS_BUDGET", 63 * 8 * x.shape[1] * 3)  # three output rows at a time
-    np.testing.assert_allclose(filters.apply(x, k), whole, rtol=1e-13)
-    np.testing.assert_allclose(filters.apply(np.stack([x, x]), k, channel_axis=None)[1], whole, rtol=1e-13)
+def test_every_algorithm_the_planner_may_pick_gives_the_same_filter(grey):
+    from convzoo.kernels import planner
+
+    x = grey.astype(np.float64)
+    big = np.random.default_rng(5).random((9, 7))  # large enough that FFT is a candidate
+    reference = ndi.correlate(x, big, mode="mirror")
+    for name in ("im2col", "depthwise", "fft"):
+        with planner.use_algorithm(name):
+            np.testing.assert_allclose(filters.apply(x, big), reference, rtol=1e-10, atol=1e-9)
 
 
 def test_flip_on_even_kernels_is_scipy_convolve(grey):

@@ -87,6 +87,12 @@ def test_separable_kernel_runs_as_one_dimensional_passes(monkeypatch):
     filters.gaussian_blur(image, 2.0)
     assert seen == [(17, 1), (1, 17)]
     seen.clear()
+    filters.gaussian_blur(image.astype(np.float32), 2.0)  # judged on the float64 kernel, not its float32 copy
+    assert seen == [(17, 1), (1, 17)]
+    seen.clear()
+    filters.gaussian_blur((image * 255).astype(np.uint8), 2.0)
+    assert seen == [(17, 1), (1, 17)]
+    seen.clear()
     filters.apply(image, filters.kernel("gaussian", sigma=2.0), separable=False)
     assert seen == [(17, 17)]
     seen.clear()
