@@ -8,44 +8,44 @@ Conventions of every kernel module: ``xp`` is the padded input ``(N, C, *S)``, `
     backward_weight(xp, grad_out, kernel_size, stride, dilation, groups)   -> (O, C/groups, *k)
 
 im2col gathers only the taps the dilated kernel reads, so dilated convs never multiply by zeros.
+The images of a chunk are laid side by side, ``(C*K, B*P)``: one wide GEMM per chunk runs at BLAS
+speed where one narrow GEMM per image (a few hundred columns) runs several times slower.
 """
 import numpy as np
 
 from . import workspace
 from .window import RowOffsets
 
-# below this many output positions per image, the columns of a chunk are laid out (C*K, B*P) so
-# that one wide GEMM replaces B narrow ones
-WIDE_BELOW = 1024
+
+def _side_by_side(a, groups):
+    """(B, G*A, P) -> (G, A, B*P): the images next to each other (a copy unless B == 1)."""
+    b, ga, p = a.shape
+    if b == 1:
+        return a.reshape(groups, ga // groups, p)
+    a = a.reshape(b, groups, ga // groups, p).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(a).reshape(groups, ga // groups, b * p)
 
 
-def _wide(p, batch):
-    return p < WIDE_BELOW and batch > 1
+def _one_per_image(res, batch):
+    """(G, A, B*P) -> (B, G*A, P), the inverse of _side_by_side (a strided view)."""
+    g, a, bp = res.shape
+    return res.reshape(g * a, batch, bp // batch).transpose(1, 0, 2)
 
 
 def im2col_forward(xp, weight, stride, dilation, groups):
     n, c = xp.shape[:2]
     o, cg = weight.shape[:2]
-    kernel = weight.shape[2:]
-    offsets = RowOffsets(xp.shape[2:], kernel, stride, dilation)
+    offsets = RowOffsets(xp.shape[2:], weight.shape[2:], stride, dilation)
     k, rows, width = offsets.taps, offsets.rows, offsets.width
-    p = rows * width
-    og = o // groups
-    w = weight.reshape(groups, og, cg * k)  # (G, Og, Cg*K)
+    w = weight.reshape(groups, o // groups, cg * k)  # (G, Og, Cg*K)
     flat = np.ascontiguousarray(xp).reshape(n, c, -1)
-    out = np.empty((n, o, p), dtype=xp.dtype)
+    out = np.empty((n, o, rows * width), dtype=xp.dtype)
     for (b0, b1), (r0, r1) in workspace.chunks(n, rows, c * k * width * xp.itemsize):
         bs, ps = b1 - b0, (r1 - r0) * width
-        if _wide(p, bs):
-            buf = np.empty((c, k, bs, ps), dtype=xp.dtype)  # (C, K, B, P): columns side by side
-            offsets.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
-            res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
-            out[b0:b1] = res.reshape(o, bs, ps).transpose(1, 0, 2)
-        else:
-            cols = np.empty((bs, c, k, ps), dtype=xp.dtype)
-            offsets.gather(flat[b0:b1], cols, r0)
-            res = np.matmul(w, cols.reshape(bs, groups, cg * k, ps))  # (B, G, Og, P)
-            out[b0:b1, :, r0 * width:r1 * width] = res.reshape(bs, o, ps)
+        buf = np.empty((c, k, bs, ps), dtype=xp.dtype)  # (C, K, B, P): the images' columns side by side
+        offsets.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
+        res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
+        out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
     return out.reshape((n, o) + offsets.out_shape)
 
 
@@ -53,15 +53,16 @@ def im2col_backward_input(grad_out, weight, padded_shape, stride, dilation, grou
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
-    kernel = weight.shape[2:]
-    offsets = RowOffsets(padded_shape, kernel, stride, dilation)
+    offsets = RowOffsets(padded_shape, weight.shape[2:], stride, dilation)
     k, rows, width = offsets.taps, offsets.rows, offsets.width
     w_t = weight.reshape(groups, og, cg * k).transpose(0, 2, 1)  # (G, Cg*K, Og)
-    g = grad_out.reshape(n, groups, og, rows * width)
+    g = grad_out.reshape(n, o, rows * width)
     out = np.zeros((n, c, int(np.prod(padded_shape))), dtype=grad_out.dtype)
-    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, c * k * width * grad_out.itemsize):
-        cols = np.matmul(w_t, g[b0:b1, :, :, r0 * width:r1 * width])  # (B, G, Cg*K, P)
-        offsets.scatter(cols.reshape(b1 - b0, c, k, -1), out[b0:b1], r0)
+    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize):
+        bs = b1 - b0
+        cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
+        # seen as (B, C, K, P) by the scatter: a strided view, no copy
+        offsets.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0)
     return out.reshape((n, c) + tuple(padded_shape))
 
 
@@ -72,22 +73,23 @@ def im2col_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
     offsets = RowOffsets(xp.shape[2:], kernel_size, stride, dilation)
     k, rows, width = offsets.taps, offsets.rows, offsets.width
     flat = np.ascontiguousarray(xp).reshape(n, c, -1)
-    g = grad_out.reshape(n, groups, og, rows * width)
+    g = grad_out.reshape(n, o, rows * width)
     grad_w = np.zeros((groups, og, cg * k), dtype=xp.dtype)
     for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * xp.itemsize):
         bs, ps = b1 - b0, (r1 - r0) * width
         buf = np.empty((c, k, bs, ps), dtype=xp.dtype)
         offsets.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
-        # g chunk as (G, Og, B*P) so one GEMM contracts images and positions at once
-        g_t = np.ascontiguousarray(g[b0:b1, :, :, r0 * width:r1 * width].transpose(1, 2, 0, 3))
-        grad_w += np.matmul(g_t.reshape(groups, og, bs * ps),
-                            buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
+        # (G, Og, B*P) @ (G, B*P, Cg*K): one GEMM contracts images and positions at once
+        g_t = _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups)
+        grad_w += np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
     return grad_w.reshape((o, cg) + tuple(kernel_size))
 
 
-def _pointwise_view(xp, stride):
+def _pointwise_view(xp, stride, out_shape=None):
     """The pixels a 1x1 kernel reads: (N, C, *P), a strided view (no copy at stride 1)."""
-    return xp[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)]
+    stops = out_shape or (None,) * len(stride)
+    return xp[(slice(None), slice(None)) + tuple(slice(0, None if m is None else m * s, s)
+                                                 for m, s in zip(stops, stride))]
 
 
 def pointwise_forward(xp, weight, stride, dilation, groups):
@@ -95,20 +97,20 @@ def pointwise_forward(xp, weight, stride, dilation, groups):
     o, cg = weight.shape[:2]
     x = _pointwise_view(xp, stride)
     out_shape = x.shape[2:]
-    x = np.ascontiguousarray(x).reshape(n, groups, cg, -1)
-    out = np.matmul(weight.reshape(groups, o // groups, cg), x)  # (N, G, Og, P)
-    return out.reshape((n, o) + out_shape)
+    x = np.ascontiguousarray(x).reshape(n, c, -1)
+    res = np.matmul(weight.reshape(groups, o // groups, cg), _side_by_side(x, groups))  # (G, Og, N*P)
+    return np.ascontiguousarray(_one_per_image(res, n)).reshape((n, o) + out_shape)
 
 
 def pointwise_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
-    w_t = weight.reshape(groups, og, cg).transpose(0, 2, 1)
-    grad = np.matmul(w_t, grad_out.reshape(n, groups, og, -1))  # (N, G, Cg, P)
-    grad = grad.reshape((n, c) + grad_out.shape[2:])
+    w_t = weight.reshape(groups, og, cg).transpose(0, 2, 1)  # (G, Cg, Og)
+    grad = np.matmul(w_t, _side_by_side(grad_out.reshape(n, o, -1), groups))  # (G, Cg, N*P)
+    grad = _one_per_image(grad, n).reshape((n, c) + grad_out.shape[2:])
     if all(s == 1 for s in stride) and grad.shape[2:] == tuple(padded_shape):
-        return grad
+        return np.ascontiguousarray(grad)
     out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
     out[(slice(None), slice(None)) + tuple(slice(0, m * s, s) for m, s in zip(grad_out.shape[2:], stride))] = grad
     return out
@@ -117,17 +119,8 @@ def pointwise_backward_input(grad_out, weight, padded_shape, stride, dilation, g
 def pointwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
     n, c = xp.shape[:2]
     o = grad_out.shape[1]
-    cg, og = c // groups, o // groups
-    x = _pointwise_view(xp, stride)
-    x = x[(slice(None), slice(None)) + tuple(slice(0, m) for m in grad_out.shape[2:])]
-    x = np.ascontiguousarray(x).reshape(n, groups, cg, -1)
-    g = grad_out.reshape(n, groups, og, -1)
-    if n == 1:
-        grad_w = np.matmul(g[0], x[0].transpose(0, 2, 1))
-    else:
-        # (G, Og, N*P) @ (G, N*P, Cg): the batch joins the contracted axis
-        p = x.shape[-1]
-        g_t = np.ascontiguousarray(g.transpose(1, 2, 0, 3)).reshape(groups, og, n * p)
-        x_t = np.ascontiguousarray(x.transpose(1, 2, 0, 3)).reshape(groups, cg, n * p)
-        grad_w = np.matmul(g_t, x_t.transpose(0, 2, 1))
-    return grad_w.reshape((o, cg) + tuple(kernel_size))
+    x = np.ascontiguousarray(_pointwise_view(xp, stride, grad_out.shape[2:])).reshape(n, c, -1)
+    # (G, Og, N*P) @ (G, N*P, Cg): the batch joins the contracted axis
+    g_t = _side_by_side(grad_out.reshape(n, o, -1), groups)
+    grad_w = np.matmul(g_t, _side_by_side(x, groups).transpose(0, 2, 1))
+    return grad_w.reshape((o, c // groups) + tuple(kernel_size))
