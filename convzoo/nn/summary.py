@@ -13,7 +13,8 @@ so stride, padding (also ``"same"``), dilation, transposed convolution and adapt
 all exact. Positions in the padding get the fields their neighbours' spacing implies. Reported
 per layer: ``size`` (the largest field, in input pixels), ``jump`` (input pixels between adjacent
 outputs, the effective stride; a fraction after a transposed conv) and ``start`` (the input
-coordinate of the centre of output 0's field; negative when it lies in the padding). Flatten and
+coordinate of the centre of output 0's field; negative when it lies in the padding; with circular
+padding those pixels come from the opposite edge). Flatten and
 Linear see the whole input. A layer whose input is not the output of a layer recorded before it
 (a reshape or a sum inside ``forward``) takes the latest recorded output of its shape, which is
 exact for chains of layers; branches that merge are not followed.
