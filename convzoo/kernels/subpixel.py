@@ -43,29 +43,37 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
     c, og = cg * groups, o // groups
     kernel = weight.shape[2:]
     spatial = grad_out.shape[2:]
+    rank = len(kernel)
     # (O, Cg, *k) as a conv from the O gradient channels to the C input channels: (G*Cg, Og, *k)
     w_t = weight.reshape((groups, og, cg) + kernel).swapaxes(1, 2).reshape((c, og) + kernel)
     out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
-    axes = [range(s) for s in stride]
-    for phase in itertools.product(*axes):
+    # phases that read the same padded gradient with same-shaped sub-kernels share one conv: their
+    # sub-kernels are stacked as extra output channels (for a k = 2s kernel, all s^d phases do)
+    shared = {}
+    for phase in itertools.product(*[range(s) for s in stride]):
         plan = [_phase(r, s, d, k, p, m)
                 for r, s, d, k, p, m in zip(phase, stride, dilation, kernel, spatial, padded_shape)]
         if any(a is None for a in plan):
             continue  # no tap reaches these pixels: they stay zero
-        # the flipped sub-kernel turns the transposed (scatter) form into a correlation
-        sub = w_t[(slice(None), slice(None)) + tuple(a[0] for a in plan)]
-        sub = np.ascontiguousarray(sub[(slice(None), slice(None)) + (slice(None, None, -1),) * len(plan)])
-        g = grad_out
+        key = tuple((len(range(*a[0].indices(k))), a[1], a[2], a[3]) for a, k in zip(plan, kernel))
+        shared.setdefault(key, []).append((phase, plan))
+    for key, phases in shared.items():
+        # the flipped sub-kernels turn the transposed (scatter) form into a correlation
+        subs = [w_t[(slice(None), slice(None)) + tuple(a[0] for a in plan)][(Ellipsis,) + (slice(None, None, -1),) * rank]
+                for _, plan in phases]
+        stacked = np.stack([sub.reshape((groups, cg, og) + sub.shape[2:]) for sub in subs], axis=1)
+        stacked = np.ascontiguousarray(stacked.reshape((groups * len(phases) * cg, og) + stacked.shape[4:]))
         # before >= 0 always; a negative after means gradient pixels that land past the end
-        g = g[(slice(None), slice(None)) + tuple(slice(0, m + min(a[3], 0)) for a, m in zip(plan, spatial))]
-        pads = [(0, 0), (0, 0)] + [(a[2], max(a[3], 0)) for a in plan]
+        g = grad_out[(slice(None), slice(None)) + tuple(slice(0, m + min(after, 0))
+                                                        for (_, _, _, after), m in zip(key, spatial))]
+        pads = [(0, 0), (0, 0)] + [(before, max(after, 0)) for _, _, before, after in key]
         if any(b or e for b, e in pads):
             g = np.pad(g, pads)
-        step = tuple(a[1] for a in plan)
-        if all(size == 1 for size in sub.shape[2:]):
-            res = pointwise_forward(g, sub, (1,) * len(plan), step, groups)
-        else:
-            res = im2col_forward(g, sub, (1,) * len(plan), step, groups)
-        where = tuple(slice(r, r + s * a[4], s) for r, s, a in zip(phase, stride, plan))
-        out[(slice(None), slice(None)) + where] = res
+        step = tuple(dil for _, dil, _, _ in key)
+        conv = pointwise_forward if all(size == 1 for size in stacked.shape[2:]) else im2col_forward
+        res = conv(g, stacked, (1,) * rank, step, groups)  # (N, G*phases*Cg, *counts)
+        res = res.reshape((n, groups, len(phases), cg) + res.shape[2:])
+        for i, (phase, plan) in enumerate(phases):
+            where = tuple(slice(r, r + s * a[4], s) for r, s, a in zip(phase, stride, plan))
+            out[(slice(None), slice(None)) + where] = res[:, :, i].reshape((n, c) + res.shape[4:])
     return out
