@@ -86,25 +86,39 @@ def _peak(threads):
     return PEAK_FLOPS_PER_THREAD * threads
 
 
+def _gemm_efficiency(m, k):
+    """Fraction of peak BLAS sustains on an (m x k) @ (k x many) product: short m or k starve it."""
+    return 0.75 * min(1.0, m / 128) ** 0.5 * min(1.0, k / 256) ** 0.5
+
+
+# sustained rates per thread of the data-moving loops (measured on the reference machine)
+GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
+SCATTER_RATE = 2e9  # col2im scatter (read-modify-write)
+TRANSFORM_RATE = 1e9  # Winograd transforms, bytes in + out
+FFT_RATE = 3e9  # pocketfft in float64, FLOP/s
+
+
 def _im2col_cost(op, g, threads):
     cols = g.batch * g.in_channels * g.taps * g.positions * g.itemsize
-    # gather ~4 GB/s per thread, scatter (read-modify-write) half that; GEMM at ~70 % of peak,
-    # less when the contracted dimension is short
-    k = (g.in_channels // g.groups) * g.taps
-    efficiency = 0.7 * min(1.0, k / 256) ** 0.5
-    move = cols / (4e9 * threads) * (2 if op == "backward_input" else 1)
-    return g.flops / (_peak(threads) * efficiency) + move + g.bytes("x", "y") / BANDWIDTH
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    if op == "forward":
+        efficiency, move = _gemm_efficiency(og, cg * g.taps), cols / GATHER_RATE
+    elif op == "backward_input":
+        efficiency, move = _gemm_efficiency(cg * g.taps, og), cols / SCATTER_RATE
+    else:
+        efficiency, move = _gemm_efficiency(og, 1024), cols / GATHER_RATE
+    return g.flops / (_peak(threads) * efficiency) + move / threads + g.bytes("x", "y") / BANDWIDTH
 
 
 def _pointwise_cost(op, g, threads):
-    k = g.in_channels // g.groups
-    efficiency = 0.8 * min(1.0, k / 128) ** 0.5
-    return g.flops / (_peak(threads) * efficiency) + g.bytes("x", "y") / BANDWIDTH
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    m, k = {"forward": (og, cg), "backward_input": (cg, og)}.get(op, (og, 1024))
+    return g.flops / (_peak(threads) * _gemm_efficiency(m, k)) + 2 * g.bytes("x", "y") / BANDWIDTH
 
 
 def _depthwise_cost(op, g, threads):
-    # vector FMAs over rows at ~25 % of peak (one load per FMA), and the planes stream once
-    return g.flops / (_peak(threads) * 0.25) + 1.5 * g.bytes("x", "y") / BANDWIDTH
+    # unfused multiply + add over rows at ~12 % of peak, and the planes stream once
+    return g.flops / (_peak(threads) * 0.12) + 1.5 * g.bytes("x", "y") / BANDWIDTH
 
 
 def _fft_cost(op, g, threads):
@@ -112,19 +126,20 @@ def _fft_cost(op, g, threads):
     per_plane = 2.5 * size * math.log2(max(size, 2))  # real FFT: half of 5 n log n
     planes = g.batch * g.in_channels + g.batch * g.out_channels + g.out_channels * (g.in_channels // g.groups)
     product = 8 * g.batch * g.out_channels * (g.in_channels // g.groups) * size / 2
-    # pocketfft in float64 sustains about 3 GFLOP/s per thread; the product runs at memory speed
-    return planes * per_plane / (3e9 * threads) + product / (0.1 * _peak(threads)) + 16 * planes * size / BANDWIDTH
+    return planes * per_plane / (FFT_RATE * threads) + product / (0.1 * _peak(threads)) + \
+        16 * planes * size / BANDWIDTH
 
 
 def _subpixel_cost(op, g, threads):
-    # the phase convs read every gradient pixel once per tap row that lands on them: the same
-    # useful FLOPs as the direct conv, no col2im scatter, one padded copy of g per phase
-    cols = g.batch * g.in_channels * g.taps * g.positions * g.itemsize
-    k = (g.out_channels // g.groups) * max(1, g.taps // max(1, math.prod(g.stride)))
-    efficiency = 0.7 * min(1.0, k / 256) ** 0.5
-    copies = math.prod(g.stride) * g.bytes("y") + g.bytes("x")
-    gather = 0 if g.taps == math.prod(g.stride) else cols / (4e9 * threads)
-    return g.flops / (_peak(threads) * efficiency) + gather + 2 * copies / BANDWIDTH
+    # the phases sharing a sub-kernel shape run as one conv with their outputs stacked: a GEMM of
+    # (phases * C/g) x (O/g * taps/phases), a gather of the gradient, and an interleaving copy
+    phases = math.prod(g.stride)
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    sub_taps = max(1, g.taps // phases)
+    efficiency = _gemm_efficiency(cg * min(phases, g.taps), og * sub_taps)
+    cols = g.batch * g.out_channels * sub_taps * math.prod(g.padded) // phases * g.itemsize
+    gather = 0 if sub_taps == 1 else cols / GATHER_RATE
+    return g.flops / (_peak(threads) * efficiency) + gather / threads + 3 * g.bytes("x", "y") / BANDWIDTH
 
 
 def _winograd_cost(m, op, g, threads):
@@ -132,9 +147,10 @@ def _winograd_cost(m, op, g, threads):
     tiles = g.batch * math.prod(-(-o // m) for o in g.out)
     cg, og = g.in_channels // g.groups, g.out_channels // g.groups
     flops = 2 * tiles * alpha * alpha * cg * og * g.groups
-    efficiency = 0.7 * min(1.0, cg / 256) ** 0.5
+    # (alpha^2 * groups) separate GEMMs (O/g x C/g x tiles), each short in both dimensions
+    efficiency = _gemm_efficiency(og, cg) * 0.7
     transformed = tiles * alpha * alpha * (g.in_channels + g.out_channels) * g.itemsize
-    return flops / (_peak(threads) * efficiency) + 3 * transformed / BANDWIDTH + g.bytes("x", "y") / BANDWIDTH
+    return flops / (_peak(threads) * efficiency) + (transformed + g.bytes("x", "y")) / (TRANSFORM_RATE * threads)
 
 
 def _always(g):
