@@ -5,7 +5,7 @@ Convolution with any padding mode is ``Conv(Pad(x))``; transposed convolution is
 """
 import numpy as np
 
-from ..kernels import padding, planner
+from ..kernels import epilogue, padding, planner
 from ..kernels.conv import conv_backward_input, conv_backward_weight, conv_forward
 from .function import Function
 
@@ -33,25 +33,35 @@ class PadAdjoint(Function):
 class Conv(Function):
     """Cross-correlation of an already padded input: (N, C, *S) * (O, C/g, *k) -> (N, O, *out).
 
-    ``algorithm`` forces one of ``kernels.planner.ALGORITHMS`` for every op that algorithm
-    implements; it is kept for backward, so a forced forward has a forced backward too.
+    An optional third input ``bias`` (O,) and ``activation`` (None or ``"relu"``) are fused into the
+    kernel's output in place (``kernels/epilogue.py``). ``algorithm`` forces one of
+    ``kernels.planner.ALGORITHMS`` for every op that algorithm implements; it is kept for backward,
+    so a forced forward has a forced backward too.
     """
 
-    def forward(self, xp, weight, stride, dilation, groups, algorithm=None):
+    def forward(self, xp, weight, bias=None, stride=None, dilation=None, groups=1, algorithm=None,
+                activation=None):
         self.xp, self.weight = xp, weight
         self.stride, self.dilation, self.groups = stride, dilation, groups
         self.algorithm = algorithm if algorithm is not None else planner.forced()
-        return conv_forward(xp, weight, stride, dilation, groups, self.algorithm)
+        self.activation = activation
+        out = conv_forward(xp, weight, stride, dilation, groups, self.algorithm)
+        out = epilogue.bias_activation_(out, bias, activation)
+        self.out = out if activation is not None else None
+        return out
 
     def backward(self, g):
-        grad_x = grad_w = None
+        g = epilogue.activation_backward(g, self.out, self.activation)
+        grad_x = grad_w = grad_b = None
         if self.needs_grad[0]:
             grad_x = conv_backward_input(g, self.weight, self.xp.shape[2:], self.stride, self.dilation, self.groups,
                                          self.algorithm)
         if self.needs_grad[1]:
             grad_w = conv_backward_weight(self.xp, g, self.weight.shape[2:], self.stride, self.dilation, self.groups,
                                           self.algorithm)
-        return grad_x, grad_w
+        if len(self.needs_grad) > 2 and self.needs_grad[2]:
+            grad_b = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+        return grad_x, grad_w, grad_b
 
 
 class ConvTranspose(Function):

@@ -168,3 +168,27 @@ def test_winograd_float32_error_against_float64(tile, bound):
     wino_err = np.abs(wino32 - exact).max() / scale
     assert wino_err < bound, wino_err
     assert direct_err < wino_err * 5  # direct conv is at least about as exact
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_fused_bias_activation_epilogue_matches_torch(activation, dtype):
+    rng = np.random.default_rng(8)
+    x, w = rng.standard_normal((2, 4, 7, 6)).astype(dtype), rng.standard_normal((6, 2, 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+
+    def theirs(xt, wt, bt):
+        y = TF.conv2d(xt, wt, bt, padding=1, groups=2)
+        return torch.relu(y) if activation else y
+
+    for name in ("im2col", "winograd_f4", "fft"):
+        _parity(lambda xc, wc, bc: F.conv2d(xc, wc, bc, padding=1, groups=2, algorithm=name, activation=activation),
+                theirs, x, w, b, dtype, f"{name} + {activation}")
+
+
+def test_fused_relu_passes_check_vjp_and_rejects_unknown_activations():
+    rng = np.random.default_rng(9)
+    x, w, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    check_vjp(lambda a, c, d: F.conv2d(a, c, d, padding=1, activation="relu"), x, w, b)
+    with pytest.raises(ValueError, match="activation must be None or 'relu'; received 'gelu'"):
+        F.conv2d(x, w, b, activation="gelu")

@@ -2,6 +2,7 @@
 
 from ...autograd.conv import BiasAdd, Conv, ConvTranspose, Pad, PadAdjoint
 from ...kernels import planner
+from ...kernels.epilogue import ACTIVATIONS
 from ...kernels.geometry import (conv_output_size, effective_kernel, same_padding, transposed_extent,
                                  transposed_same_padding)
 from .arguments import (SPATIAL_NAMES, check_mode_fits, float_tensor, is_int, ntuple, padding_mode,
@@ -44,9 +45,11 @@ def _finish(out, bias, batched):
     return out if batched else out.reshape(out.shape[1:])
 
 def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
-                *, rank, name="conv", algorithm=None):
+                *, rank, name="conv", algorithm=None, activation=None):
     x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=False)
     planner.check_name(algorithm)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None or 'relu'; received {activation!r}")
     stride = ntuple(stride, rank, "stride", minimum=1)
     dilation = ntuple(dilation, rank, "dilation", minimum=1)
     mode = padding_mode(padding_mode_)
@@ -66,9 +69,11 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
         raise ValueError(f"{name}: the output would be empty ({out_shape}): input {tuple(x.shape)} padded by "
                          f"{pairs} is smaller than the dilated kernel "
                          f"{tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))}")
-    out = Conv.apply(Pad.apply(x, pairs, mode), w, stride=stride, dilation=dilation, groups=groups,
-                     algorithm=algorithm)
-    return _finish(out, bias, batched)
+    # bias and activation are applied in place on the kernel's output (one pass, no extra array)
+    operands = (Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
+    out = Conv.apply(*operands, stride=stride, dilation=dilation, groups=groups, algorithm=algorithm,
+                     activation=activation)
+    return _finish(out, None, batched)
 
 def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding, output_size, rank):
     """Crop pairs and output_padding of a transposed conv, from padding / output_padding / output_size."""
@@ -142,6 +147,8 @@ def _conv_doc(rank):
         algorithm: keyword only; None lets the planner choose (see ``convzoo.explain``), or one of
             ``im2col``, ``pointwise``, ``depthwise``, ``fft``, ``subpixel``, ``winograd_f2``,
             ``winograd_f4`` to force it for every op (forward, both gradients) it implements.
+        activation: keyword only; ``"relu"`` applies ReLU to conv + bias in the same pass
+            (a fused epilogue, same result as ``relu(conv(...))``); None (default) for none.
 
     Shape:
         out = floor((n + before + after - dilation * (k - 1) - 1) / stride) + 1 per spatial axis.
@@ -188,9 +195,9 @@ def _conv_transpose_doc(rank):
 
 def _make(rank):
     def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-             algorithm=None):
+             algorithm=None, activation=None):
         return convolution(input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                           rank=rank, name=f"conv{rank}d", algorithm=algorithm)
+                           rank=rank, name=f"conv{rank}d", algorithm=algorithm, activation=activation)
 
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                        output_size=None, padding_mode="zeros", *, algorithm=None):
