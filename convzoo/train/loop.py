@@ -93,7 +93,7 @@ def evaluate(model, loader, loss_fn=None):
 
 
 def fit(model, optimizer, train_loader, epochs=1, *, loss_fn=None, val_loader=None, scheduler=None,
-        scheduler_step="epoch", checkpoint=None, architecture=None, extra=None, resume=None, progress=sys.stderr,
+        scheduler_step="epoch", checkpoint=None, architecture=None, extra=None, resume=None, progress=True,
         callbacks=()):
     """Train model for ``epochs`` epochs (counting epochs already done in a resumed run).
 
@@ -117,7 +117,7 @@ def fit(model, optimizer, train_loader, epochs=1, *, loss_fn=None, val_loader=No
         architecture: ``{"name": ..., "config": ...}`` stored in the checkpoint (needed to rebuild the model).
         extra: JSON-able information stored in the checkpoint (dataset, preprocessing, classes).
         resume: a checkpoint path (or ``Checkpoint``) to continue from; its epoch count is kept.
-        progress: stream for the progress bar (stderr by default), or None for silence.
+        progress: True for a progress bar on stderr, a stream to draw it on, or None/False for silence.
         callbacks: callables ``callback(epoch, logs, history)`` run after each epoch.
 
     Returns:
@@ -131,6 +131,7 @@ def fit(model, optimizer, train_loader, epochs=1, *, loss_fn=None, val_loader=No
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step must be 'epoch' or 'batch'; received {scheduler_step!r}")
     loss_fn = F.cross_entropy if loss_fn is None else loss_fn
+    progress = sys.stderr if progress is True else (progress or None)
     history, start_epoch = History(), 0
     if resume is not None:
         saved = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
