@@ -21,6 +21,7 @@ CASES = [
     ((2, 4, 9, 10), (6, 2, 3, 3), (1, 1), (1, 1), 2),        # grouped 3x3: winograd, fft, im2col
     ((1, 3, 12, 11), (5, 3, 3, 3), (1, 1), (1, 1), 1),       # odd output sizes for the tiles
     ((2, 3, 11, 9), (6, 1, 3, 2), (2, 3), (2, 1), 3),        # depthwise, multiplier 2, strided, dilated
+    ((2, 3, 12, 11), (3, 1, 3, 4), (1, 1), (2, 3), 3),       # depthwise stride 1: gradient as a flipped conv
     ((2, 4, 7, 8), (6, 4, 1, 1), (2, 1), (1, 1), 1),         # 1x1 strided
     ((1, 2, 13), (4, 1, 4), (3,), (2,), 2),                  # 1-D depthwise
     ((2, 3, 10), (4, 3, 5), (1,), (1,), 1),                  # 1-D stride 1
