@@ -129,13 +129,21 @@ def environment():
             "threads": _threads(), "machine": platform.machine(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "steady_allocator": os.environ.get("MALLOC_MMAP_MAX_") == "0",
             "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "peak_gflops": PEAK_GFLOPS, "peak_gbs": PEAK_GBS}
+            "peak_gflops": PEAK_GFLOPS, "peak_gbs": PEAK_GBS, "load_average": _load()}
     try:
         import torch
         info["torch"] = torch.__version__
     except ImportError:
         pass
     return info
+
+
+def _load():
+    """1-minute load average: above the thread count, other processes share the cores and timings drift."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
 
 
 def build_parser(prog="python -m benchmarks"):
@@ -180,6 +188,9 @@ def main(args, reexec=None):
     rows = run(selected, args.quick, warmup, repeat, libs)
     for line in summary(rows):
         print(line)
+    env["load_average_end"] = _load()
+    print(f"load average {env['load_average']} at the start, {env['load_average_end']} at the end "
+          f"({env['threads']} threads; a load above that means shared cores and noisy timings)")
     if args.json and args.json != "-":
         with open(args.json, "w") as f:
             json.dump({"environment": env, "quick": args.quick, "rows": rows}, f, indent=1)
