@@ -1,45 +1,79 @@
-"""Elementwise activation kernels that are memory-bound: one parallel pass, no temporaries.
+"""Elementwise activation kernels that are memory-bound: one pass, no temporaries, on every core.
 
 NumPy's ``np.maximum(x, 0)`` runs on one core; ``grad * (x > 0)`` makes a boolean temporary and a
-second pass. These loops read each operand once, on every core. Each works on a flat view, so any
-shape is one loop, and every index is written by exactly one iteration.
+second pass. These loops read each operand once. Each kernel is written once, as a serial loop over
+a range of a flat view; large arrays run that loop on every core, one block per ``prange``
+iteration (each writes only its own block), and small arrays run it directly on the calling
+thread, because starting a parallel region costs more than the work (and much more when the
+cores are busy with other processes).
 """
 import math
 
 import numpy as np
 
-from .jit import jit_parallel, prange
+from .jit import jit, jit_parallel, prange
+
+GRAIN = 32768  # elements below which a kernel runs serially (PyTorch's grain size)
+_BLOCK = 65536  # elements per parallel work item
 
 
-@jit_parallel
-def _relu(x, out):
-    for i in prange(x.shape[0]):
+@jit
+def _relu_range(x, out, lo, hi):
+    for i in range(lo, hi):
         v = x[i]
         # `not v <= 0` keeps NaN, as torch.relu does
         out[i] = v if not v <= 0 else 0
 
 
-@jit_parallel
-def _relu_backward(grad_out, out, grad_x):
-    for i in prange(out.shape[0]):
+@jit
+def _relu_backward_range(grad_out, out, grad_x, lo, hi):
+    for i in range(lo, hi):
         # d relu / dx at 0 is 0 (and at NaN), as PyTorch's threshold_backward
         grad_x[i] = grad_out[i] if out[i] > 0 else 0
 
 
-@jit_parallel
-def _gelu(x, out):
-    for i in prange(x.shape[0]):
+@jit
+def _gelu_range(x, out, lo, hi):
+    for i in range(lo, hi):
         v = x[i]
         out[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
 
 
-@jit_parallel
-def _gelu_backward(grad_out, x, grad_x):
-    for i in prange(x.shape[0]):
+@jit
+def _gelu_backward_range(grad_out, x, grad_x, lo, hi):
+    for i in range(lo, hi):
         v = x[i]
         cdf = 0.5 * (1.0 + math.erf(v * 0.7071067811865476))
         pdf = 0.3989422804014327 * math.exp(-0.5 * v * v)
         grad_x[i] = grad_out[i] * (cdf + v * pdf)
+
+
+@jit_parallel
+def _relu_blocks(x, out):
+    n = x.shape[0]
+    for block in prange((n + _BLOCK - 1) // _BLOCK):
+        _relu_range(x, out, block * _BLOCK, min(n, (block + 1) * _BLOCK))
+
+
+@jit_parallel
+def _relu_backward_blocks(grad_out, out, grad_x):
+    n = out.shape[0]
+    for block in prange((n + _BLOCK - 1) // _BLOCK):
+        _relu_backward_range(grad_out, out, grad_x, block * _BLOCK, min(n, (block + 1) * _BLOCK))
+
+
+@jit_parallel
+def _gelu_blocks(x, out):
+    n = x.shape[0]
+    for block in prange((n + _BLOCK - 1) // _BLOCK):
+        _gelu_range(x, out, block * _BLOCK, min(n, (block + 1) * _BLOCK))
+
+
+@jit_parallel
+def _gelu_backward_blocks(grad_out, x, grad_x):
+    n = x.shape[0]
+    for block in prange((n + _BLOCK - 1) // _BLOCK):
+        _gelu_backward_range(grad_out, x, grad_x, block * _BLOCK, min(n, (block + 1) * _BLOCK))
 
 
 def _flat(a):
@@ -48,24 +82,40 @@ def _flat(a):
 
 def relu(x):
     out = np.empty_like(x, order="C")
-    _relu(_flat(x), out.reshape(-1))
+    flat_x, flat_out = _flat(x), out.reshape(-1)
+    if x.size < GRAIN:
+        _relu_range(flat_x, flat_out, 0, x.size)
+    else:
+        _relu_blocks(flat_x, flat_out)
     return out
 
 
 def relu_backward(grad_out, out):
     grad_x = np.empty_like(out, order="C")
-    _relu_backward(_flat(grad_out), _flat(out), grad_x.reshape(-1))
+    args = (_flat(grad_out), _flat(out), grad_x.reshape(-1))
+    if out.size < GRAIN:
+        _relu_backward_range(*args, 0, out.size)
+    else:
+        _relu_backward_blocks(*args)
     return grad_x
 
 
 def gelu(x):
     """Exact GELU, x * Phi(x) with the error function."""
     out = np.empty_like(x, order="C")
-    _gelu(_flat(x), out.reshape(-1))
+    flat_x, flat_out = _flat(x), out.reshape(-1)
+    if x.size < GRAIN:
+        _gelu_range(flat_x, flat_out, 0, x.size)
+    else:
+        _gelu_blocks(flat_x, flat_out)
     return out
 
 
 def gelu_backward(grad_out, x):
     grad_x = np.empty_like(x, order="C")
-    _gelu_backward(_flat(grad_out), _flat(x), grad_x.reshape(-1))
+    args = (_flat(grad_out), _flat(x), grad_x.reshape(-1))
+    if x.size < GRAIN:
+        _gelu_backward_range(*args, 0, x.size)
+    else:
+        _gelu_backward_blocks(*args)
     return grad_x

@@ -9,6 +9,9 @@ offsets; the few that touch the padding or the ceil_mode overhang (the border) r
 table of their taps' flat indices, -1 for a padded cell, which max pooling skips (as if it held
 -inf) and average pooling adds as 0. So neither direction allocates or copies a padded input.
 
+Each kernel is one serial loop over a range of (n, c) planes; large jobs run it on every core, one
+plane per ``prange`` iteration, small ones on the calling thread (see ``elementwise.GRAIN``).
+
 Geometry follows PyTorch: with ``ceil_mode`` the last window may hang over the right edge, but a
 window that would *start* in the right padding is dropped; the overhang is never counted by an
 average's divisor.
@@ -19,7 +22,8 @@ from collections import namedtuple
 import numpy as np
 
 from .geometry import effective_kernel, window_offsets
-from .jit import jit_parallel, prange
+from .elementwise import GRAIN
+from .jit import jit, jit_parallel, prange
 
 # border_row[p]: -1 for an interior window, else its row in border_index (n_border, K)
 PoolGeometry = namedtuple("PoolGeometry", "in_shape out_shape kernel_size stride dilation pads tap start "
@@ -74,12 +78,13 @@ def pool_geometry(in_shape, kernel_size, stride, dilation, pairs, ceil_mode):
                         border_row, border_index)
 
 
-@jit_parallel
-def _max_forward(x, tap, start, border_row, border_index, out, arg):
-    # x: (B, L); out, arg: (B, P). The first maximum wins; a window holding NaN gives its last NaN,
-    # as PyTorch's `v > best || isnan(v)`. The NaN test runs in a second pass only for such
-    # windows, because testing it inside the comparison makes the hot loop several times slower.
-    for b in prange(x.shape[0]):
+@jit
+def _max_forward_planes(x, tap, start, border_row, border_index, out, arg, lo, hi):
+    # planes lo..hi of x: (B, L); out, arg: (B, P). The first maximum wins; a window holding NaN
+    # gives its last NaN, as PyTorch's `v > best || isnan(v)`. The NaN test runs in a second pass
+    # only for such windows, because testing it inside the comparison makes the hot loop several
+    # times slower.
+    for b in range(lo, hi):
         for p in range(start.shape[0]):
             row = border_row[p]
             if row < 0:
@@ -112,19 +117,19 @@ def _max_forward(x, tap, start, border_row, border_index, out, arg):
             arg[b, p] = best_k
 
 
-@jit_parallel
-def _max_backward(grad_out, arg, tap, start, border_row, border_index, grad_x):
-    # grad_x: (B, L) zeros; each b is its own plane, so prange is safe
-    for b in prange(grad_out.shape[0]):
+@jit
+def _max_backward_planes(grad_out, arg, tap, start, border_row, border_index, grad_x, lo, hi):
+    # grad_x: (B, L) zeros, accumulated into plane by plane
+    for b in range(lo, hi):
         for p in range(start.shape[0]):
             row = border_row[p]
             i = start[p] + tap[arg[b, p]] if row < 0 else border_index[row, arg[b, p]]
             grad_x[b, i] += grad_out[b, p]
 
 
-@jit_parallel
-def _sum_forward(x, tap, start, border_row, border_index, divisor, out):
-    for b in prange(x.shape[0]):
+@jit
+def _sum_forward_planes(x, tap, start, border_row, border_index, divisor, out, lo, hi):
+    for b in range(lo, hi):
         for p in range(start.shape[0]):
             row = border_row[p]
             acc = 0.0  # float64 accumulator, also for float32 input
@@ -140,9 +145,9 @@ def _sum_forward(x, tap, start, border_row, border_index, divisor, out):
             out[b, p] = acc / divisor[p]
 
 
-@jit_parallel
-def _sum_backward(grad_out, tap, start, border_row, border_index, divisor, grad_x):
-    for b in prange(grad_out.shape[0]):
+@jit
+def _sum_backward_planes(grad_out, tap, start, border_row, border_index, divisor, grad_x, lo, hi):
+    for b in range(lo, hi):
         for p in range(start.shape[0]):
             g = grad_out[b, p] / divisor[p]
             row = border_row[p]
@@ -157,6 +162,39 @@ def _sum_backward(grad_out, tap, start, border_row, border_index, divisor, grad_
                         grad_x[b, i] += g
 
 
+# The same loops on every core, one (n, c) plane per prange iteration (each writes its own plane).
+@jit_parallel
+def _max_forward_parallel(x, tap, start, border_row, border_index, out, arg):
+    for b in prange(x.shape[0]):
+        _max_forward_planes(x, tap, start, border_row, border_index, out, arg, b, b + 1)
+
+
+@jit_parallel
+def _max_backward_parallel(grad_out, arg, tap, start, border_row, border_index, grad_x):
+    for b in prange(grad_out.shape[0]):
+        _max_backward_planes(grad_out, arg, tap, start, border_row, border_index, grad_x, b, b + 1)
+
+
+@jit_parallel
+def _sum_forward_parallel(x, tap, start, border_row, border_index, divisor, out):
+    for b in prange(x.shape[0]):
+        _sum_forward_planes(x, tap, start, border_row, border_index, divisor, out, b, b + 1)
+
+
+@jit_parallel
+def _sum_backward_parallel(grad_out, tap, start, border_row, border_index, divisor, grad_x):
+    for b in prange(grad_out.shape[0]):
+        _sum_backward_planes(grad_out, tap, start, border_row, border_index, divisor, grad_x, b, b + 1)
+
+
+def _run(serial, parallel, work, planes, *args):
+    """Small jobs run on the calling thread: a parallel region costs more than they do."""
+    if work < GRAIN:
+        serial(*args, 0, planes)
+    else:
+        parallel(*args)
+
+
 def _planes(a):
     """(N, C, *S) -> (N*C, prod(S)), a view when a is contiguous."""
     return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], -1)
@@ -168,7 +206,8 @@ def max_pool_forward(x, geo):
     out = np.empty((n * c, geo.start.size), dtype=x.dtype)
     # the tap index, not a flat position: 1 byte per output for kernels up to 127 taps
     arg = np.empty(out.shape, dtype=np.int8 if geo.tap.size <= 127 else np.int32)
-    _max_forward(_planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, out, arg)
+    _run(_max_forward_planes, _max_forward_parallel, out.size * geo.tap.size, n * c,
+         _planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, out, arg)
     return out.reshape((n, c) + geo.out_shape), arg
 
 
@@ -176,7 +215,8 @@ def max_pool_backward(grad_out, arg, geo):
     """Route each output gradient to the input element its window picked; (N, C, *out) -> (N, C, *in)."""
     n, c = grad_out.shape[:2]
     grad_x = np.zeros((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
-    _max_backward(_planes(grad_out), arg, geo.tap, geo.start, geo.border_row, geo.border_index, grad_x)
+    _run(_max_backward_planes, _max_backward_parallel, grad_x.size, n * c,
+         _planes(grad_out), arg, geo.tap, geo.start, geo.border_row, geo.border_index, grad_x)
     return grad_x.reshape((n, c) + geo.in_shape)
 
 
@@ -209,29 +249,31 @@ def avg_divisor(geo, pairs, count_include_pad, divisor_override):
 def avg_pool_forward(x, geo, divisor):
     n, c = x.shape[:2]
     out = np.empty((n * c, geo.start.size), dtype=x.dtype)
-    _sum_forward(_planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(x.dtype), out)
+    _run(_sum_forward_planes, _sum_forward_parallel, out.size * geo.tap.size, n * c,
+         _planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(x.dtype), out)
     return out.reshape((n, c) + geo.out_shape)
 
 
 def avg_pool_backward(grad_out, geo, divisor):
     n, c = grad_out.shape[:2]
     grad_x = np.zeros((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
-    _sum_backward(_planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index,
-                  divisor.astype(grad_out.dtype), grad_x)
+    _run(_sum_backward_planes, _sum_backward_parallel, grad_x.size + grad_out.size * geo.tap.size, n * c,
+         _planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(grad_out.dtype),
+         grad_x)
     return grad_x.reshape((n, c) + geo.in_shape)
 
 
-_SEGMENT = 256  # lanes of the column-wise partial sums in _plane_mean
+_SEGMENT = 256  # lanes of the column-wise partial sums in _plane_mean_planes
 
 
-@jit_parallel
-def _plane_mean(x, out):
-    # x: (B, L). The plane is summed as (L / 256, 256) segments added column-wise into 256 float64
+@jit
+def _plane_mean_planes(x, out, lo, hi):
+    # x: (B, L). Each plane is summed as (L / 256, 256) segments added column-wise into 256 float64
     # partial sums: that inner loop has no dependency between iterations, so LLVM vectorises it,
     # where a single running sum is latency-bound (without fastmath it may not be reordered).
     length = x.shape[1]
     n = length // _SEGMENT
-    for b in prange(x.shape[0]):
+    for b in range(lo, hi):
         row = x[b]
         acc = np.zeros(_SEGMENT, dtype=np.float64)
         for r in range(n):
@@ -244,26 +286,39 @@ def _plane_mean(x, out):
         out[b] = total / length
 
 
-@jit_parallel
-def _plane_broadcast(grad_out, grad_x):
+@jit
+def _plane_broadcast_planes(grad_out, grad_x, lo, hi):
     length = grad_x.shape[1]
-    for b in prange(grad_out.shape[0]):
+    for b in range(lo, hi):
         row = grad_x[b]
         g = grad_out[b] / length
         for i in range(length):
             row[i] = g
 
 
+@jit_parallel
+def _plane_mean_parallel(x, out):
+    for b in prange(x.shape[0]):
+        _plane_mean_planes(x, out, b, b + 1)
+
+
+@jit_parallel
+def _plane_broadcast_parallel(grad_out, grad_x):
+    for b in prange(grad_out.shape[0]):
+        _plane_broadcast_planes(grad_out, grad_x, b, b + 1)
+
+
 def global_avg_pool_forward(x):
     """Mean over every spatial axis: (N, C, *in) -> (N, C)."""
     n, c = x.shape[:2]
     out = np.empty(n * c, dtype=x.dtype)
-    _plane_mean(_planes(x), out)
+    _run(_plane_mean_planes, _plane_mean_parallel, x.size, n * c, _planes(x), out)
     return out.reshape(n, c)
 
 
 def global_avg_pool_backward(grad_out, in_shape):
     n, c = grad_out.shape[:2]
     grad_x = np.empty((n * c, int(np.prod(in_shape))), dtype=grad_out.dtype)
-    _plane_broadcast(np.ascontiguousarray(grad_out).reshape(-1), grad_x)
+    _run(_plane_broadcast_planes, _plane_broadcast_parallel, grad_x.size, n * c,
+         np.ascontiguousarray(grad_out).reshape(-1), grad_x)
     return grad_x.reshape((n, c) + tuple(in_shape))

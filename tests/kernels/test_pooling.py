@@ -145,3 +145,44 @@ def test_elementwise_relu_and_gelu_kernels():
     eps = 1e-6
     np.testing.assert_allclose(elementwise.gelu_backward(np.ones_like(y), y),
                                (elementwise.gelu(y + eps) - elementwise.gelu(y - eps)) / (2 * eps), rtol=1e-7)
+
+
+def test_parallel_kernels_equal_the_serial_loops():
+    # big enough (work >= GRAIN) for the public functions to take the parallel path
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 64, 64)).astype(np.float32)
+    planes = x.reshape(8, -1)
+    pairs = ((1, 1), (1, 1))
+    g = pooling.pool_geometry((64, 64), (3, 3), (2, 2), (1, 1), pairs, True)
+    args = (g.tap, g.start, g.border_row, g.border_index)
+    assert 8 * g.start.size * g.tap.size >= pooling.GRAIN
+    out, arg = pooling.max_pool_forward(x, g)
+    serial_out, serial_arg = np.empty((8, g.start.size), np.float32), np.empty((8, g.start.size), arg.dtype)
+    pooling._max_forward_planes(planes, *args, serial_out, serial_arg, 0, 8)
+    np.testing.assert_array_equal(out.reshape(8, -1), serial_out)
+    np.testing.assert_array_equal(arg, serial_arg)
+    grad_out = rng.standard_normal(out.shape).astype(np.float32)
+    serial = np.zeros((8, 64 * 64), np.float32)
+    pooling._max_backward_planes(grad_out.reshape(8, -1), arg, *args, serial, 0, 8)
+    np.testing.assert_array_equal(pooling.max_pool_backward(grad_out, arg, g).reshape(8, -1), serial)
+    divisor = pooling.avg_divisor(g, pairs, True, None)
+    serial = np.empty((8, g.start.size), np.float32)
+    pooling._sum_forward_planes(planes, *args, divisor.astype(np.float32), serial, 0, 8)
+    np.testing.assert_array_equal(pooling.avg_pool_forward(x, g, divisor).reshape(8, -1), serial)
+    serial = np.zeros((8, 64 * 64), np.float32)
+    pooling._sum_backward_planes(grad_out.reshape(8, -1), *args, divisor.astype(np.float32), serial, 0, 8)
+    np.testing.assert_array_equal(pooling.avg_pool_backward(grad_out, g, divisor).reshape(8, -1), serial)
+    serial = np.empty(8, np.float32)
+    pooling._plane_mean_planes(planes, serial, 0, 8)
+    np.testing.assert_array_equal(pooling.global_avg_pool_forward(x).reshape(-1), serial)
+
+
+def test_parallel_elementwise_kernels_equal_numpy():
+    x = np.random.default_rng(6).standard_normal(3 * elementwise.GRAIN + 5)
+    out = elementwise.relu(x)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    np.testing.assert_array_equal(elementwise.relu_backward(np.ones_like(x), out), (x > 0).astype(float))
+    small = x[:100]
+    np.testing.assert_allclose(elementwise.gelu(x)[:100], elementwise.gelu(small), rtol=0, atol=0)
+    np.testing.assert_allclose(elementwise.gelu_backward(np.ones_like(x), x)[:100],
+                               elementwise.gelu_backward(np.ones_like(small), small), rtol=0, atol=0)
