@@ -9,8 +9,9 @@ the linear one on the outputs we keep, so per axis
 
 and the channel sums become a product per frequency (elementwise for depthwise, a small matrix
 product per frequency otherwise). A 31x31 depthwise plane of 56x56 costs about 0.6 MFLOP this way
-against 6 MFLOP directly. float32 inputs are transformed in float64: the FFT's rounding error grows
-with the transform size and is relative to the largest value of the plane, not to each output.
+against 6 MFLOP directly. Transforms run in the input's precision (float32 -> complex64, twice as
+fast as float64): the rounding error of an FFT is relative to the largest value of the plane, not to
+each output, and stays near 1e-6 of it in float32 (README "Algorithms").
 """
 import numpy as np
 
@@ -44,7 +45,7 @@ def transform_shape(padded_shape):
 
 def _rfft(a, shape):
     axes = tuple(range(2, a.ndim))
-    return _fft.rfftn(a.astype(np.float64, copy=False), s=shape, axes=axes, **_THREADS)
+    return _fft.rfftn(a, s=shape, axes=axes, **_THREADS)
 
 
 def _irfft(a, shape, keep, dtype):

@@ -95,7 +95,7 @@ def _gemm_efficiency(m, k):
 GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
 SCATTER_RATE = 2e9  # col2im scatter (read-modify-write)
 TRANSFORM_RATE = 1e9  # Winograd transforms, bytes in + out
-FFT_RATE = 3e9  # pocketfft in float64, FLOP/s
+FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 
 
 def _im2col_cost(op, g, threads):
@@ -126,7 +126,8 @@ def _fft_cost(op, g, threads):
     per_plane = 2.5 * size * math.log2(max(size, 2))  # real FFT: half of 5 n log n
     planes = g.batch * g.in_channels + g.batch * g.out_channels + g.out_channels * (g.in_channels // g.groups)
     product = 8 * g.batch * g.out_channels * (g.in_channels // g.groups) * size / 2
-    return planes * per_plane / (FFT_RATE * threads) + product / (0.1 * _peak(threads)) + \
+    rate = FFT_RATE * (2 if g.itemsize == 4 else 1)  # complex64 transforms run about twice as fast
+    return planes * per_plane / (rate * threads) + product / (0.1 * _peak(threads)) + \
         16 * planes * size / BANDWIDTH
 
 
