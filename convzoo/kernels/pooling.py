@@ -263,24 +263,27 @@ def avg_pool_backward(grad_out, geo, divisor):
     return grad_x.reshape((n, c) + geo.in_shape)
 
 
-_SEGMENT = 256  # lanes of the column-wise partial sums in _plane_mean_planes
+_SEGMENT = 64  # lanes of the column-wise partial sums in _plane_mean_planes
 
 
 @jit
 def _plane_mean_planes(x, out, lo, hi):
-    # x: (B, L). Each plane is summed as (L / 256, 256) segments added column-wise into 256 float64
-    # partial sums: that inner loop has no dependency between iterations, so LLVM vectorises it,
-    # where a single running sum is latency-bound (without fastmath it may not be reordered).
+    # x: (B, L). Each plane is summed as (L / 64, 64) segments added column-wise into 64 partial
+    # sums of x's dtype: that inner loop has no dependency between iterations, so LLVM vectorises
+    # it, where a single running sum is latency-bound (without fastmath it may not be reordered).
+    # Each lane adds only L / 64 values; the lanes are then added in float64.
     length = x.shape[1]
     n = length // _SEGMENT
     for b in range(lo, hi):
         row = x[b]
-        acc = np.zeros(_SEGMENT, dtype=np.float64)
+        acc = np.zeros(_SEGMENT, dtype=x.dtype)
         for r in range(n):
             segment = row[r * _SEGMENT:(r + 1) * _SEGMENT]
             for c in range(_SEGMENT):
                 acc[c] += segment[c]
-        total = acc.sum()
+        total = 0.0
+        for c in range(_SEGMENT):
+            total += acc[c]
         for i in range(n * _SEGMENT, length):
             total += row[i]
         out[b] = total / length

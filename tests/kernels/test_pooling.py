@@ -121,7 +121,7 @@ def test_avg_pool_backward_is_the_adjoint_of_forward():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("spatial", [(5, 7), (30, 31)])  # shorter than one 256-lane segment; 3 segments + a tail
+@pytest.mark.parametrize("spatial", [(5, 7), (30, 31)])  # shorter than one 64-lane segment; 14 segments + a tail
 def test_global_average_pool_kernels(dtype, spatial):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 4) + spatial).astype(dtype)
