@@ -28,8 +28,11 @@ def _relu_range(x, out, lo, hi):
 @jit
 def _relu_backward_range(grad_out, out, grad_x, lo, hi):
     for i in range(lo, hi):
+        # both loads unconditional, so LLVM can vectorise the select (a load inside the
+        # conditional expression would be a branch per element)
+        g = grad_out[i]
         # d relu / dx at 0 is 0 (and at NaN), as PyTorch's threshold_backward
-        grad_x[i] = grad_out[i] if out[i] > 0 else 0
+        grad_x[i] = g if out[i] > 0 else 0
 
 
 @jit
