@@ -41,12 +41,12 @@ def test_explain_reports_forcing_and_the_plan_that_runs():
 
 
 def test_explain_a_transposed_conv_maps_its_passes():
-    e = convzoo.explain(F.conv_transpose2d, (2, 16, 7, 7), (16, 8, 4, 4), stride=2, padding=1)
+    e = convzoo.explain(F.conv_transpose2d, (8, 128, 28, 28), (128, 64, 4, 4), stride=2, padding=1)
     call = e.calls[0]
     assert call.kind == "conv_transpose"
     assert call.plans["output"].op == "backward_input" and call.plans["output"].algorithm == "subpixel"
     assert call.plans["grad_input"].op == "forward"
-    assert "conv_transpose N=2 C=16->8" in str(e)
+    assert "conv_transpose N=8 C=128->64" in str(e)
 
 
 def test_explain_a_model_names_its_layers_and_is_json():

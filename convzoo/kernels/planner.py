@@ -88,7 +88,12 @@ def _peak(threads):
 
 def _gemm_efficiency(m, k):
     """Fraction of peak BLAS sustains on an (m x k) @ (k x many) product: short m or k starve it."""
-    return 0.75 * min(1.0, m / 128) ** 0.5 * min(1.0, k / 256) ** 0.5
+    return max(0.15, 0.75 * min(1.0, m / 128) ** 0.5 * min(1.0, k / 256) ** 0.5)
+
+
+# fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
+OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6}
 
 
 # sustained rates per thread of the data-moving loops (measured on the reference machine)
@@ -325,7 +330,7 @@ def plan(op, geometry, algorithm=None):
             continue
         why = alg.requirement(geometry)
         if why is None:
-            estimates[name] = alg.cost(op, geometry, count)
+            estimates[name] = OVERHEAD[name] + alg.cost(op, geometry, count)
         else:
             unsupported[name] = why
     wanted = algorithm if algorithm is not None else forced()
