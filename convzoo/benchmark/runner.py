@@ -122,6 +122,20 @@ def summary(rows):
     return lines
 
 
+def markdown(rows):
+    """The results as a Markdown table (the README's "Speed" table)."""
+    lines = ["| case | what | N | pass | convzoo ms | rate | % peak | torch ms | speed-up | torch_cl ms | speed-up |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ms = r["ms"]
+        cells = [f"{ms[lib]:.3g}" if lib in ms else "-" for lib in ("torch", "torch_cl")]
+        ratios = [f"{r['ratio'][lib]:.2f}x" if lib in r["ratio"] else "-" for lib in ("torch", "torch_cl")]
+        lines.append(f"| {r['case']} | {r['title']} | {r['batch']} | {r['mode']} | {ms['convzoo']:.3g} | "
+                     f"{r['rate']:.1f} {r['unit']} | {r['percent_of_peak']:.0f}% | {cells[0]} | {ratios[0]} | "
+                     f"{cells[1]} | {ratios[1]} |")
+    return "\n".join(lines)
+
+
 def environment():
     import numba
     import numpy
@@ -160,6 +174,7 @@ def add_arguments(parser):
     parser.add_argument("--no-torch", action="store_true", help="time convzoo only")
     parser.add_argument("--json", metavar="PATH", default="benchmark-results.json",
                         help="where to write the results (default benchmark-results.json; '-' for none)")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown to PATH")
     parser.add_argument("--stock-allocator", action="store_true",
                         help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0)")
 
@@ -191,6 +206,10 @@ def main(args, reexec=None):
     env["load_average_end"] = _load()
     print(f"load average {env['load_average']} at the start, {env['load_average_end']} at the end "
           f"({env['threads']} threads; a load above that means shared cores and noisy timings)")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(rows) + "\n\n" + "\n".join(summary(rows)) + "\n")
+        print(f"wrote {args.markdown}")
     if args.json and args.json != "-":
         with open(args.json, "w") as f:
             json.dump({"environment": env, "quick": args.quick, "rows": rows}, f, indent=1)
