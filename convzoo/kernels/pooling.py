@@ -197,7 +197,7 @@ def _run(serial, parallel, work, planes, *args):
 
 def _planes(a):
     """(N, C, *S) -> (N*C, prod(S)), a view when a is contiguous."""
-    return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], -1)
+    return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], int(np.prod(a.shape[2:])))
 
 
 def max_pool_forward(x, geo):

@@ -164,3 +164,9 @@ def test_bad_input_is_named(call, match):
 def test_integer_input_is_refused_with_a_hint():
     with pytest.raises(TypeError, match="astype"):
         F.max_pool2d(np.ones((1, 1, 4, 4), dtype=np.int64), 2)
+
+
+def test_empty_batch_pools_to_an_empty_batch():
+    x = np.ones((0, 3, 4, 4))
+    assert F.max_pool2d(x, 2).shape == F.avg_pool2d(x, 2).shape == (0, 3, 2, 2)
+    assert F.adaptive_avg_pool2d(x, 1).shape == (0, 3, 1, 1)
