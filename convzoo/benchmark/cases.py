@@ -37,6 +37,7 @@ def _chain(lib, torch, x, layers):
     if lib == "convzoo":
         import convzoo
         import convzoo.nn.functional as F
+        from convzoo.autograd import as_tensor
 
         def run(a, ws):
             for (name, _, kw), w in zip(layers, ws):
@@ -49,9 +50,15 @@ def _chain(lib, torch, x, layers):
             with convzoo.no_grad():
                 return run(x, weights)
 
+        def leaf(a):
+            # wrap without copying, as torch's detach().requires_grad_() does
+            t = as_tensor(a)
+            t.requires_grad = True
+            return t
+
         def fwdbwd():
-            ws = [None if w is None else convzoo.tensor(w, requires_grad=True) for w in weights]
-            y = run(convzoo.tensor(x, requires_grad=True), ws)
+            ws = [None if w is None else leaf(w) for w in weights]
+            y = run(leaf(x), ws)
             y.backward(np.ones(y.shape, np.float32))
         return fwd, fwdbwd
 
