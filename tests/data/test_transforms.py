@@ -34,6 +34,10 @@ def test_random_crop_cuts_a_window_of_the_padded_image():
         assert matches, f"image {n} is not a crop of its padded input"
         offsets.add(matches[0])
     assert len(offsets) > 5  # each image gets its own offset
+    single = RandomCrop(3, padding=1, seed=0)(x[0])  # one image (C, H, W)
+    assert single.shape == (2, 3, 3)
+    assert any(np.array_equal(np.pad(x[0], [(0, 0), (1, 1), (1, 1)])[:, i:i + 3, j:j + 3], single)
+               for i in range(6) for j in range(7))
 
 
 def test_random_transforms_follow_the_rng():
