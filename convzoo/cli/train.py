@@ -34,10 +34,10 @@ def add_parser(subparsers):
     parser.add_argument("--dataset", choices=list(data.DATASETS),
                         help="embedded: MNIST digits shipped in the package; mnist, fashion-mnist: the original "
                              f"files in --data-dir (default {DEFAULTS['dataset']})")
-    parser.add_argument("--data-dir", type=Path, help="directory holding the four original .gz files")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="directory holding the four original .gz files")
     parser.add_argument("--download", action="store_true", help="download missing dataset files into --data-dir")
-    parser.add_argument("--epochs", type=int, help=f"total epochs of the run (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--batch-size", type=int, help=f"batch size (default {DEFAULTS['batch_size']})")
+    parser.add_argument("--epochs", type=int, metavar="N", help=f"total epochs of the run (default {DEFAULT_EPOCHS})")
+    parser.add_argument("--batch-size", type=int, metavar="N", help=f"batch size (default {DEFAULTS['batch_size']})")
     parser.add_argument("--lr", type=float, help="learning rate (default 0.05 for sgd, 0.002 for adam/adamw)")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help=f"default {DEFAULTS['optimizer']}")
     parser.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
@@ -49,7 +49,7 @@ def add_parser(subparsers):
                         help="random crops of the image padded by 2 pixels")
     parser.add_argument("--seed", type=int, help="seed for initial weights, data order and augmentation (default 0)")
     parser.add_argument("--limit", type=int, metavar="N", help="train on the first N training images only (a quick run)")
-    parser.add_argument("--out", type=Path,
+    parser.add_argument("--out", type=Path, metavar="FILE",
                         help="checkpoint written after every epoch (default MODEL-DATASET.npz)")
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT",
                         help="continue the run saved in CHECKPOINT with its settings, up to its planned epochs "
