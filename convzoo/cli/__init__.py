@@ -36,7 +36,7 @@ def main(argv=None):
         return 0
     try:
         return args.func(args) or 0
-    except (CommandError, ValueError, TypeError, FileNotFoundError) as error:
+    except (CommandError, ValueError, TypeError, OSError) as error:
         print(f"convzoo {args.command}: error: {error}", file=sys.stderr)
         return 2
 

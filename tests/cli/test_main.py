@@ -15,14 +15,31 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"convzoo {convzoo.__version__}"
 
 
-def test_help_lists_the_subcommands(capsys):
+def test_help_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
     assert "usage: convzoo" in out
-    from convzoo.cli import SUBCOMMANDS
-    for name in SUBCOMMANDS:
+    for name in ("train", "eval", "predict", "filter", "summary", "plot", "explain", "bench"):
         assert name in out
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert f"usage: convzoo {name}" in capsys.readouterr().out
+
+
+def test_operating_system_errors_are_one_line_not_a_traceback(capsys, monkeypatch):
+    import convzoo.cli as cli
+
+    def refuse(args):
+        raise PermissionError(13, "Permission denied", "/root/out.png")
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    args = parser.parse_args(["summary", "--model", "lenet5"])
+    monkeypatch.setattr(parser, "parse_args", lambda argv=None: args)
+    args.func = refuse
+    assert main([]) == 2
+    assert "Permission denied" in capsys.readouterr().err
 
 
 def test_no_command_prints_help(capsys):
