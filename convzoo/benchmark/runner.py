@@ -18,6 +18,10 @@ from . import cases, training
 PEAK_GFLOPS = 233.0  # FP32 FMA peak of the 2-core reference machine (README "Speed")
 PEAK_GBS = 38.0  # its best sustained DRAM triad
 STEADY_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+# Numba's default OpenMP layer spin-waits between parallel regions; on cores shared with other
+# processes (and with BLAS's own threads) a region then often waits a whole scheduler slice (4 ms
+# for a 0.4 ms gather). The workqueue layer sleeps instead. PyTorch keeps its defaults.
+NUMBA_LAYER = {"NUMBA_THREADING_LAYER": "workqueue"}
 LIBS = ("convzoo", "torch", "torch_cl")
 
 
@@ -152,6 +156,14 @@ def environment():
     return info
 
 
+def _layer():
+    import numba
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run
+        return None
+
+
 def _load():
     """1-minute load average: above the thread count, other processes share the cores and timings drift."""
     try:
@@ -176,13 +188,14 @@ def add_arguments(parser):
                         help="where to write the results (default benchmark-results.json; '-' for none)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown to PATH")
     parser.add_argument("--stock-allocator", action="store_true",
-                        help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0)")
+                        help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0) and Numba's "
+                             "workqueue threading layer (unless NUMBA_THREADING_LAYER is set)")
 
 
 def main(args, reexec=None):
     """Run with parsed ``args``; ``reexec`` is the argv that restarts this command with the steady allocator."""
     if not args.stock_allocator and os.environ.get("MALLOC_MMAP_MAX_") != "0" and reexec:
-        os.execve(sys.executable, [sys.executable] + reexec, {**os.environ, **STEADY_ALLOCATOR})
+        os.execve(sys.executable, [sys.executable] + reexec, {**NUMBA_LAYER, **os.environ, **STEADY_ALLOCATOR})
     known = {c.key for c in all_cases()}
     selected = None
     if args.cases:
@@ -204,7 +217,9 @@ def main(args, reexec=None):
     for line in summary(rows):
         print(line)
     env["load_average_end"] = _load()
-    print(f"load average {env['load_average']} at the start, {env['load_average_end']} at the end "
+    env["numba_threading_layer"] = _layer()
+    print(f"Numba threading layer {env['numba_threading_layer']}; load average {env['load_average']} at the "
+          f"start, {env['load_average_end']} at the end "
           f"({env['threads']} threads; a load above that means shared cores and noisy timings)")
     if args.markdown:
         with open(args.markdown, "w") as f:
