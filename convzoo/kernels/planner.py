@@ -98,8 +98,8 @@ OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e
 
 # sustained rates per thread of the data-moving loops (measured on the reference machine)
 GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
-SCATTER_RATE = 2e9  # col2im scatter (read-modify-write)
-TRANSFORM_RATE = 1e9  # Winograd transforms, bytes in + out
+SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
+TRANSFORM_RATE = 0.4e9  # Winograd transforms, bytes in + out
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 
 
@@ -145,7 +145,8 @@ def _subpixel_cost(op, g, threads):
     efficiency = _gemm_efficiency(cg * min(phases, g.taps), og * sub_taps)
     cols = g.batch * g.out_channels * sub_taps * math.prod(g.padded) // phases * g.itemsize
     gather = 0 if sub_taps == 1 else cols / GATHER_RATE
-    return g.flops / (_peak(threads) * efficiency) + gather / threads + 3 * g.bytes("x", "y") / BANDWIDTH
+    pad_copy = g.bytes("y") / 2e9  # np.pad of the gradient, one thread
+    return g.flops / (_peak(threads) * efficiency) + gather / threads + pad_copy + 3 * g.bytes("x", "y") / BANDWIDTH
 
 
 def _winograd_cost(m, op, g, threads):
@@ -154,7 +155,7 @@ def _winograd_cost(m, op, g, threads):
     cg, og = g.in_channels // g.groups, g.out_channels // g.groups
     flops = 2 * tiles * alpha * alpha * cg * og * g.groups
     # (alpha^2 * groups) separate GEMMs (O/g x C/g x tiles), each short in both dimensions
-    efficiency = _gemm_efficiency(og, cg) * 0.7
+    efficiency = _gemm_efficiency(og, cg) * 0.5
     transformed = tiles * alpha * alpha * (g.in_channels + g.out_channels) * g.itemsize
     return flops / (_peak(threads) * efficiency) + (transformed + g.bytes("x", "y")) / (TRANSFORM_RATE * threads)
 

@@ -135,7 +135,8 @@ def _conv(xp, weight, groups, m):
         xp = np.pad(xp, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
     xp = np.ascontiguousarray(xp)
     # U = G w G^T per (O, Cg): (alpha^2, G, Og, Cg)
-    u = np.einsum("ai,ocij,bj->aboc", g_mat, weight.astype(np.float64), g_mat)
+    # (O, Cg, alpha, alpha) -> (alpha, alpha, O, Cg); two small matmuls (a 3-operand einsum is slow)
+    u = np.matmul(np.matmul(g_mat, weight.astype(np.float64)), g_mat.T).transpose(2, 3, 0, 1)
     u = np.ascontiguousarray(u.reshape(alpha * alpha, groups, og, cg), dtype=dtype)
     bt, at = bt.astype(dtype), at.astype(dtype)
     tiles = tiles_h * tiles_w
