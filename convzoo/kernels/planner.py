@@ -17,13 +17,10 @@ from dataclasses import dataclass, field
 import numba
 
 from . import depthwise, fft, gemm, subpixel, winograd, workspace
+from .cost import (OVERHEAD, depthwise_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
+                   winograd_cost)
 
 OPS = ("forward", "backward_input", "backward_weight")
-
-# machine model: 2 cores of AVX-512 (see README "Speed"); scaled by the thread count in use
-PEAK_FLOPS_PER_THREAD = 116.5e9
-BANDWIDTH = 38e9
-
 
 @dataclass(frozen=True)
 class ConvGeometry:
@@ -82,84 +79,6 @@ class Algorithm:
     cost: object  # (op, geometry, threads) -> estimated seconds
 
 
-def _peak(threads):
-    return PEAK_FLOPS_PER_THREAD * threads
-
-
-def _gemm_efficiency(m, k):
-    """Fraction of peak BLAS sustains on an (m x k) @ (k x many) product: short m or k starve it."""
-    return max(0.15, 0.75 * min(1.0, m / 128) ** 0.5 * min(1.0, k / 256) ** 0.5)
-
-
-# fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
-OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6}
-
-
-# sustained rates per thread of the data-moving loops (measured on the reference machine)
-GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
-SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
-TRANSFORM_RATE = 0.4e9  # Winograd transforms, bytes in + out
-FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
-
-
-def _im2col_cost(op, g, threads):
-    cols = g.batch * g.in_channels * g.taps * g.positions * g.itemsize
-    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    if op == "forward":
-        efficiency, move = _gemm_efficiency(og, cg * g.taps), cols / GATHER_RATE
-    elif op == "backward_input":
-        efficiency, move = _gemm_efficiency(cg * g.taps, og), cols / SCATTER_RATE
-    else:
-        efficiency, move = _gemm_efficiency(og, 1024), cols / GATHER_RATE
-    return g.flops / (_peak(threads) * efficiency) + move / threads + g.bytes("x", "y") / BANDWIDTH
-
-
-def _pointwise_cost(op, g, threads):
-    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    m, k = {"forward": (og, cg), "backward_input": (cg, og)}.get(op, (og, 1024))
-    return g.flops / (_peak(threads) * _gemm_efficiency(m, k)) + 2 * g.bytes("x", "y") / BANDWIDTH
-
-
-def _depthwise_cost(op, g, threads):
-    # unfused multiply + add over rows at ~12 % of peak, and the planes stream once
-    return g.flops / (_peak(threads) * 0.12) + 1.5 * g.bytes("x", "y") / BANDWIDTH
-
-
-def _fft_cost(op, g, threads):
-    size = math.prod(fft.transform_shape(g.padded))
-    per_plane = 2.5 * size * math.log2(max(size, 2))  # real FFT: half of 5 n log n
-    planes = g.batch * g.in_channels + g.batch * g.out_channels + g.out_channels * (g.in_channels // g.groups)
-    product = 8 * g.batch * g.out_channels * (g.in_channels // g.groups) * size / 2
-    rate = FFT_RATE * (2 if g.itemsize == 4 else 1)  # complex64 transforms run about twice as fast
-    return planes * per_plane / (rate * threads) + product / (0.1 * _peak(threads)) + \
-        16 * planes * size / BANDWIDTH
-
-
-def _subpixel_cost(op, g, threads):
-    # the phases sharing a sub-kernel shape run as one conv with their outputs stacked: a GEMM of
-    # (phases * C/g) x (O/g * taps/phases), a gather of the gradient, and an interleaving copy
-    phases = math.prod(g.stride)
-    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    sub_taps = max(1, g.taps // phases)
-    efficiency = _gemm_efficiency(cg * min(phases, g.taps), og * sub_taps)
-    cols = g.batch * g.out_channels * sub_taps * math.prod(g.padded) // phases * g.itemsize
-    gather = 0 if sub_taps == 1 else cols / GATHER_RATE
-    pad_copy = g.bytes("y") / 2e9  # np.pad of the gradient, one thread
-    return g.flops / (_peak(threads) * efficiency) + gather / threads + pad_copy + 3 * g.bytes("x", "y") / BANDWIDTH
-
-
-def _winograd_cost(m, op, g, threads):
-    alpha = m + 2
-    tiles = g.batch * math.prod(-(-o // m) for o in g.out)
-    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    flops = 2 * tiles * alpha * alpha * cg * og * g.groups
-    # (alpha^2 * groups) separate GEMMs (O/g x C/g x tiles), each short in both dimensions
-    efficiency = _gemm_efficiency(og, cg) * 0.5
-    transformed = tiles * alpha * alpha * (g.in_channels + g.out_channels) * g.itemsize
-    return flops / (_peak(threads) * efficiency) + (transformed + g.bytes("x", "y")) / (TRANSFORM_RATE * threads)
-
-
 def _always(g):
     return None
 
@@ -187,32 +106,32 @@ ALGORITHMS = {
     "im2col": Algorithm(
         "im2col", "im2col gather (chunked to the workspace limit) + one BLAS GEMM per chunk; col2im scatter",
         {"forward": gemm.im2col_forward, "backward_input": gemm.im2col_backward_input,
-         "backward_weight": gemm.im2col_backward_weight}, _always, _im2col_cost),
+         "backward_weight": gemm.im2col_backward_weight}, _always, im2col_cost),
     "pointwise": Algorithm(
         "pointwise", "1x1 kernel: a plain GEMM on the (strided) input, no gather",
         {"forward": gemm.pointwise_forward, "backward_input": gemm.pointwise_backward_input,
-         "backward_weight": gemm.pointwise_backward_weight}, _pointwise_requirement, _pointwise_cost),
+         "backward_weight": gemm.pointwise_backward_weight}, _pointwise_requirement, pointwise_cost),
     "depthwise": Algorithm(
         "depthwise", "Numba per-plane direct kernel, parallel over planes (groups == in_channels)",
         {"forward": depthwise.depthwise_forward, "backward_input": depthwise.depthwise_backward_input,
-         "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, _depthwise_cost),
+         "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, depthwise_cost),
     "fft": Algorithm(
         "fft", "FFT of input and kernel, product per frequency, inverse FFT (large kernels)",
         {"forward": fft.fft_forward, "backward_input": fft.fft_backward_input,
-         "backward_weight": fft.fft_backward_weight}, _fft_requirement, _fft_cost),
+         "backward_weight": fft.fft_backward_weight}, _fft_requirement, fft_cost),
     "subpixel": Algorithm(
         "subpixel", "transposed conv as prod(stride) small stride-1 convs whose outputs interleave",
-        {"backward_input": subpixel.subpixel_backward_input}, _always, _subpixel_cost),
+        {"backward_input": subpixel.subpixel_backward_input}, _always, subpixel_cost),
     "winograd_f2": Algorithm(
         "winograd_f2", "Winograd F(2x2,3x3): 2.25x fewer multiplies (2-D 3x3, stride 1)",
         {"forward": functools.partial(winograd.winograd_forward, tile=2),
          "backward_input": functools.partial(winograd.winograd_backward_input, tile=2)},
-        winograd.requirement, functools.partial(_winograd_cost, 2)),
+        winograd.requirement, functools.partial(winograd_cost, 2)),
     "winograd_f4": Algorithm(
         "winograd_f4", "Winograd F(4x4,3x3): 4x fewer multiplies, larger float32 error (2-D 3x3, stride 1)",
         {"forward": functools.partial(winograd.winograd_forward, tile=4),
          "backward_input": functools.partial(winograd.winograd_backward_input, tile=4)},
-        winograd.requirement, functools.partial(_winograd_cost, 4)),
+        winograd.requirement, functools.partial(winograd_cost, 4)),
 }
 
 

@@ -1,0 +1,93 @@
+"""The planner's cost model: estimated seconds of each algorithm on a ConvGeometry.
+
+A roofline of the 2-core reference machine: useful FLOPs over a sustained fraction of the FP32 peak
+(the fraction BLAS reaches falls when either GEMM dimension is short), plus the bytes each algorithm
+moves (im2col columns, Winograd transforms, FFT planes, padding copies) over the rate its loops
+sustain, plus a fixed per-call overhead. The rates were measured here and recalibrated against
+``autotune`` timings; ``explain()`` prints the numbers.
+"""
+import math
+
+from . import fft
+
+# the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
+PEAK_FLOPS_PER_THREAD = 116.5e9
+BANDWIDTH = 38e9
+
+
+def _peak(threads):
+    return PEAK_FLOPS_PER_THREAD * threads
+
+
+def _gemm_efficiency(m, k):
+    """Fraction of peak BLAS sustains on an (m x k) @ (k x many) product: short m or k starve it."""
+    return max(0.15, 0.75 * min(1.0, m / 128) ** 0.5 * min(1.0, k / 256) ** 0.5)
+
+
+# fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
+OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6}
+
+
+# sustained rates per thread of the data-moving loops (measured on the reference machine)
+GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
+SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
+TRANSFORM_RATE = 0.4e9  # Winograd transforms, bytes in + out
+FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
+
+
+def im2col_cost(op, g, threads):
+    cols = g.batch * g.in_channels * g.taps * g.positions * g.itemsize
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    if op == "forward":
+        efficiency, move = _gemm_efficiency(og, cg * g.taps), cols / GATHER_RATE
+    elif op == "backward_input":
+        efficiency, move = _gemm_efficiency(cg * g.taps, og), cols / SCATTER_RATE
+    else:
+        efficiency, move = _gemm_efficiency(og, 1024), cols / GATHER_RATE
+    return g.flops / (_peak(threads) * efficiency) + move / threads + g.bytes("x", "y") / BANDWIDTH
+
+
+def pointwise_cost(op, g, threads):
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    m, k = {"forward": (og, cg), "backward_input": (cg, og)}.get(op, (og, 1024))
+    return g.flops / (_peak(threads) * _gemm_efficiency(m, k)) + 2 * g.bytes("x", "y") / BANDWIDTH
+
+
+def depthwise_cost(op, g, threads):
+    # unfused multiply + add over rows at ~12 % of peak, and the planes stream once
+    return g.flops / (_peak(threads) * 0.12) + 1.5 * g.bytes("x", "y") / BANDWIDTH
+
+
+def fft_cost(op, g, threads):
+    size = math.prod(fft.transform_shape(g.padded))
+    per_plane = 2.5 * size * math.log2(max(size, 2))  # real FFT: half of 5 n log n
+    planes = g.batch * g.in_channels + g.batch * g.out_channels + g.out_channels * (g.in_channels // g.groups)
+    product = 8 * g.batch * g.out_channels * (g.in_channels // g.groups) * size / 2
+    rate = FFT_RATE * (2 if g.itemsize == 4 else 1)  # complex64 transforms run about twice as fast
+    return planes * per_plane / (rate * threads) + product / (0.1 * _peak(threads)) + \
+        16 * planes * size / BANDWIDTH
+
+
+def subpixel_cost(op, g, threads):
+    # the phases sharing a sub-kernel shape run as one conv with their outputs stacked: a GEMM of
+    # (phases * C/g) x (O/g * taps/phases), a gather of the gradient, and an interleaving copy
+    phases = math.prod(g.stride)
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    sub_taps = max(1, g.taps // phases)
+    efficiency = _gemm_efficiency(cg * min(phases, g.taps), og * sub_taps)
+    cols = g.batch * g.out_channels * sub_taps * math.prod(g.padded) // phases * g.itemsize
+    gather = 0 if sub_taps == 1 else cols / GATHER_RATE
+    pad_copy = g.bytes("y") / 2e9  # np.pad of the gradient, one thread
+    return g.flops / (_peak(threads) * efficiency) + gather / threads + pad_copy + 3 * g.bytes("x", "y") / BANDWIDTH
+
+
+def winograd_cost(m, op, g, threads):
+    alpha = m + 2
+    tiles = g.batch * math.prod(-(-o // m) for o in g.out)
+    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
+    flops = 2 * tiles * alpha * alpha * cg * og * g.groups
+    # (alpha^2 * groups) separate GEMMs (O/g x C/g x tiles), each short in both dimensions
+    efficiency = _gemm_efficiency(og, cg) * 0.5
+    transformed = tiles * alpha * alpha * (g.in_channels + g.out_channels) * g.itemsize
+    return flops / (_peak(threads) * efficiency) + (transformed + g.bytes("x", "y")) / (TRANSFORM_RATE * threads)
