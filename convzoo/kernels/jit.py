@@ -4,8 +4,18 @@
 by kernels whose ``prange`` runs over disjoint outer slices (each iteration writes its own part of
 the output), so results do not depend on the thread count. ``fastmath`` stays off: the kernels must
 give the same bits as the reference loops up to summation order.
+
+Threading layer: ``workqueue`` unless the user sets ``NUMBA_THREADING_LAYER``. The OpenMP layer's
+threads spin-wait between parallel regions and fight OpenBLAS's own spinning threads for the two
+cores: a LeNet-5 training step took 88 ms under OpenMP and 21 ms under workqueue on this machine.
+The workqueue layer does not allow two Python threads to run parallel kernels at the same time.
 """
+import os
+
 import numba
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 jit = numba.njit(cache=True, nogil=True)
 jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
