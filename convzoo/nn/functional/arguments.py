@@ -4,6 +4,7 @@ import numbers
 import numpy as np
 
 from ...autograd import Tensor, as_tensor
+from ...kernels.geometry import same_padding
 from ...kernels.padding import MODES
 
 SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -43,6 +44,20 @@ def padding_pairs(padding, n, name="padding"):
     if any(b < 0 or a < 0 for b, a in pairs):
         raise ValueError(f"{name} must be non-negative; received {padding!r}")
     return pairs
+
+
+def resolve_padding(padding, sizes, kernel, stride, dilation):
+    """``"same"``, ``"valid"``, an int, per-axis ints or (before, after) pairs -> per-axis pairs.
+
+    ``"same"`` gives output ceil(n / stride) for any stride and dilation, the odd pixel at the end.
+    """
+    if isinstance(padding, str):
+        if padding == "same":
+            return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation))
+        if padding == "valid":
+            return ((0, 0),) * len(sizes)
+        raise ValueError(f"padding must be 'valid', 'same' or numbers; received {padding!r}")
+    return padding_pairs(padding, len(sizes))
 
 
 def padding_mode(mode):

@@ -3,10 +3,10 @@
 from ...autograd.conv import BiasAdd, Conv, ConvTranspose, Pad, PadAdjoint
 from ...kernels import planner
 from ...kernels.epilogue import ACTIVATIONS
-from ...kernels.geometry import (conv_output_size, effective_kernel, same_padding, transposed_extent,
-                                 transposed_same_padding)
+from ...kernels.geometry import conv_output_size, effective_kernel, transposed_extent, transposed_same_padding
 from .arguments import (SPATIAL_NAMES, check_mode_fits, float_tensor, is_int, ntuple, padding_mode,
-                        padding_pairs, same_dtype)
+                        resolve_padding, same_dtype)
+
 
 def _operands(name, rank, input, weight, bias, groups, transposed):
     x = float_tensor(input, "input")
@@ -54,14 +54,7 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     dilation = ntuple(dilation, rank, "dilation", minimum=1)
     mode = padding_mode(padding_mode_)
     sizes, kernel = x.shape[2:], w.shape[2:]
-    if padding == "same":
-        pairs = tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation))
-    elif padding == "valid":
-        pairs = ((0, 0),) * rank
-    elif isinstance(padding, str):
-        raise ValueError(f"padding must be 'valid', 'same' or numbers; received {padding!r}")
-    else:
-        pairs = padding_pairs(padding, rank)
+    pairs = resolve_padding(padding, sizes, kernel, stride, dilation)
     check_mode_fits(pairs, sizes, mode)
     out_shape = tuple(conv_output_size(n, k, s, d, b, a)
                       for n, k, s, d, (b, a) in zip(sizes, kernel, stride, dilation, pairs))
@@ -85,12 +78,8 @@ def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding
         geometry = [transposed_same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation)]
         pairs = tuple((b, a) for b, a, _ in geometry)
         output_padding = tuple(op for _, _, op in geometry)
-    elif padding == "valid":
-        pairs = ((0, 0),) * rank
-    elif isinstance(padding, str):
-        raise ValueError(f"padding must be 'valid', 'same' or numbers; received {padding!r}")
     else:
-        pairs = padding_pairs(padding, rank)
+        pairs = resolve_padding(padding, sizes, kernel, stride, dilation)
     for s, d, op in zip(stride, dilation, output_padding):
         if op >= s and op >= d:
             raise ValueError(f"output_padding must be smaller than either stride or dilation; received "

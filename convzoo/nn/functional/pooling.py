@@ -14,9 +14,8 @@ True (PyTorch's default), and only the input cells when it is False (what Keras 
 """
 from ...autograd import Tensor
 from ...autograd.pooling import AdaptiveAvgPool, AdaptiveMaxPool2d, AvgPool, GlobalAvgPool, MaxPool
-from ...kernels.geometry import same_padding
 from ...kernels.pooling import avg_divisor, pool_geometry
-from .arguments import SPATIAL_NAMES, float_tensor, is_int, ntuple, padding_pairs
+from .arguments import SPATIAL_NAMES, float_tensor, is_int, ntuple, resolve_padding
 
 
 def _input(input, rank, name):
@@ -34,17 +33,10 @@ def _geometry(x, rank, name, kernel_size, stride, padding, dilation, ceil_mode):
         ntuple(stride, rank, "stride", minimum=1)
     dilation = ntuple(dilation, rank, "dilation", minimum=1)
     sizes = x.shape[2:]
-    if padding == "same":
-        pairs = tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel_size, stride, dilation))
-    elif padding == "valid":
-        pairs = ((0, 0),) * rank
-    elif isinstance(padding, str):
-        raise ValueError(f"padding must be 'valid', 'same' or numbers; received {padding!r}")
-    else:
-        pairs = padding_pairs(padding, rank)
-        if any(max(b, a) > k // 2 for (b, a), k in zip(pairs, kernel_size)):
-            raise ValueError(f"{name}: padding {padding!r} must be at most half of kernel_size "
-                             f"{kernel_size} on every axis")
+    pairs = resolve_padding(padding, sizes, kernel_size, stride, dilation)
+    if not isinstance(padding, str) and any(max(b, a) > k // 2 for (b, a), k in zip(pairs, kernel_size)):
+        raise ValueError(f"{name}: padding {padding!r} must be at most half of kernel_size "
+                         f"{kernel_size} on every axis")
     geometry = pool_geometry(sizes, kernel_size, stride, dilation, pairs, bool(ceil_mode))
     if min(geometry.out_shape) < 1:
         raise ValueError(f"{name}: the output would be empty ({geometry.out_shape}): input {tuple(x.shape)} "
