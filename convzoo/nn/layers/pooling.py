@@ -15,6 +15,17 @@ def _check(rank, kernel_size, stride, dilation=1):
     ntuple(dilation, rank, "dilation", minimum=1)
 
 
+def _pool_repr(layer, defaults):
+    """kernel_size, then stride when it is not kernel_size, then each hyperparameter off its default."""
+    parts = [f"kernel_size={layer.kernel_size!r}"]
+    if _as_tuple(layer.stride, layer._rank) != _as_tuple(layer.kernel_size, layer._rank):
+        parts.append(f"stride={layer.stride!r}")
+    for name, default in defaults:
+        if _as_tuple(getattr(layer, name), layer._rank) != _as_tuple(default, layer._rank):
+            parts.append(f"{name}={getattr(layer, name)!r}")
+    return ", ".join(parts)
+
+
 class _MaxPoolNd(Module):
     _rank = None
 
@@ -29,13 +40,7 @@ class _MaxPoolNd(Module):
             input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices)
 
     def extra_repr(self):
-        parts = [f"kernel_size={self.kernel_size!r}"]
-        if _as_tuple(self.stride, self._rank) != _as_tuple(self.kernel_size, self._rank):
-            parts.append(f"stride={self.stride!r}")
-        for name, default in (("padding", 0), ("dilation", 1), ("ceil_mode", False), ("return_indices", False)):
-            if _as_tuple(getattr(self, name), self._rank) != _as_tuple(default, self._rank):
-                parts.append(f"{name}={getattr(self, name)!r}")
-        return ", ".join(parts)
+        return _pool_repr(self, (("padding", 0), ("dilation", 1), ("ceil_mode", False), ("return_indices", False)))
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -75,14 +80,8 @@ class _AvgPoolNd(Module):
             self.divisor_override)
 
     def extra_repr(self):
-        parts = [f"kernel_size={self.kernel_size!r}"]
-        if _as_tuple(self.stride, self._rank) != _as_tuple(self.kernel_size, self._rank):
-            parts.append(f"stride={self.stride!r}")
-        for name, default in (("padding", 0), ("ceil_mode", False), ("count_include_pad", True),
-                              ("divisor_override", None)):
-            if _as_tuple(getattr(self, name), self._rank) != _as_tuple(default, self._rank):
-                parts.append(f"{name}={getattr(self, name)!r}")
-        return ", ".join(parts)
+        return _pool_repr(self, (("padding", 0), ("ceil_mode", False), ("count_include_pad", True),
+                                 ("divisor_override", None)))
 
 
 class AvgPool1d(_AvgPoolNd):
