@@ -1,6 +1,6 @@
 """Convolution primitives: padding, its adjoint, convolution, transposed convolution, bias.
 
-Convolution with any padding mode is ``Conv(Pad(x))``; transposed convolution is its exact adjoint
+Convolution with any padding mode is ``Conv(Pad(x))`` (zero padding: ``Conv(x, pads=...)``); transposed convolution is its exact adjoint
 ``PadAdjoint(ConvTranspose(u))``. Each gradient is one of the three kernels in kernels/conv.py.
 """
 import numpy as np
@@ -31,21 +31,23 @@ class PadAdjoint(Function):
 
 
 class Conv(Function):
-    """Cross-correlation of an already padded input: (N, C, *S) * (O, C/g, *k) -> (N, O, *out).
+    """Cross-correlation: (N, C, *S) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads``.
 
-    An optional third input ``bias`` (O,) and ``activation`` (None or ``"relu"``) are fused into the
-    kernel's output in place (``kernels/epilogue.py``). ``algorithm`` forces one of
-    ``kernels.planner.ALGORITHMS`` for every op that algorithm implements; it is kept for backward,
-    so a forced forward has a forced backward too.
+    ``pads`` ((before, after) per spatial axis, None for none) is zero padding the kernels apply
+    themselves (depthwise reads it in place; other algorithms get it materialised); any other
+    padding mode is a ``Pad`` before. An optional third input ``bias`` (O,) and ``activation``
+    (None or ``"relu"``) are fused into the kernel's output in place (``kernels/epilogue.py``).
+    ``algorithm`` forces one of ``kernels.planner.ALGORITHMS`` for every op that algorithm
+    implements; it is kept for backward, so a forced forward has a forced backward too.
     """
 
-    def forward(self, xp, weight, bias=None, stride=None, dilation=None, groups=1, algorithm=None,
-                activation=None):
-        self.xp, self.weight = xp, weight
+    def forward(self, x, weight, bias=None, stride=None, dilation=None, groups=1, algorithm=None,
+                activation=None, pads=None):
+        self.x, self.weight, self.pads = x, weight, pads
         self.stride, self.dilation, self.groups = stride, dilation, groups
         self.algorithm = algorithm if algorithm is not None else planner.forced()
         self.activation = activation
-        out = conv_forward(xp, weight, stride, dilation, groups, self.algorithm)
+        out = conv_forward(x, weight, stride, dilation, groups, self.algorithm, pads)
         out = epilogue.bias_activation_(out, bias, activation)
         self.out = out if activation is not None else None
         return out
@@ -54,11 +56,11 @@ class Conv(Function):
         g = epilogue.activation_backward(g, self.out, self.activation)
         grad_x = grad_w = grad_b = None
         if self.needs_grad[0]:
-            grad_x = conv_backward_input(g, self.weight, self.xp.shape[2:], self.stride, self.dilation, self.groups,
-                                         self.algorithm)
+            grad_x = conv_backward_input(g, self.weight, self.x.shape[2:], self.stride, self.dilation, self.groups,
+                                         self.algorithm, self.pads)
         if self.needs_grad[1]:
-            grad_w = conv_backward_weight(self.xp, g, self.weight.shape[2:], self.stride, self.dilation, self.groups,
-                                          self.algorithm)
+            grad_w = conv_backward_weight(self.x, g, self.weight.shape[2:], self.stride, self.dilation, self.groups,
+                                          self.algorithm, self.pads)
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
             grad_b = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         return grad_x, grad_w, grad_b

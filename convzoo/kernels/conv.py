@@ -1,7 +1,10 @@
 """The three convolution kernels: forward, backward-input, backward-weight.
 
-All three take an already padded input (padding lives in ``padding.py``) and plain ndarrays in
-PyTorch's layouts: x ``(N, C_in, *spatial)``, weight ``(C_out, C_in/groups, *k)``. Cross-correlation:
+All three take plain ndarrays in PyTorch's layouts: x ``(N, C_in, *spatial)``, weight ``(C_out,
+C_in/groups, *k)``, and optional zero padding ``pads`` ((before, after) per spatial axis; other modes
+are applied before, by ``padding.py``). An algorithm that reads the padding itself
+(``planner.Algorithm.pads_inside``: depthwise) gets the unpadded x; for the others the entry point
+pads x, or crops the gradient, around the call. With xp the zero-padded x, cross-correlation:
 
     out[n, g*Og + o, p] = sum_{c, k} weight[g*Og + o, c, k] * xp[n, g*Cg + c, p*stride + k*dilation]
 
@@ -16,21 +19,28 @@ import time
 
 import numpy as np
 
-from . import planner
+from . import padding, planner
 
 
-def _run(op, geometry, algorithm, args):
+def _zero_pads(pads, rank):
+    return tuple((0, 0) for _ in range(rank)) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+
+
+def _run(op, geometry, algorithm, call):
+    # call(kernel, implicit): runs one algorithm's kernel for op; implicit tells whether the
+    # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised
     if planner.recording() is not None:
         planner.note(op, geometry, algorithm)
     choice = planner.plan(op, geometry, algorithm)
     if choice.reason != "cost model" or not planner.autotune_enabled() or len(choice.estimates) < 2:
-        return planner.ALGORITHMS[choice.algorithm].ops[op](*args)
+        chosen = planner.ALGORITHMS[choice.algorithm]
+        return call(chosen.ops[op], chosen.pads_inside)
     timings, best, result = {}, None, None
     for name in choice.estimates:
-        kernel = planner.ALGORITHMS[name].ops[op]
-        kernel(*args)  # the first call may compile
+        candidate = planner.ALGORITHMS[name]
+        call(candidate.ops[op], candidate.pads_inside)  # the first call may compile
         start = time.perf_counter()
-        out = kernel(*args)
+        out = call(candidate.ops[op], candidate.pads_inside)
         timings[name] = time.perf_counter() - start
         if best is None or timings[name] < timings[best]:
             best, result = name, out
@@ -38,35 +48,54 @@ def _run(op, geometry, algorithm, args):
     return result
 
 
-def conv_forward(xp, weight, stride, dilation, groups, algorithm=None):
-    """(N, C, *padded) * (O, C/g, *k) -> (N, O, *out)."""
-    geometry = planner.ConvGeometry.of(xp.shape, weight.shape, stride, dilation, groups, xp.itemsize)
-    return _run("forward", geometry, algorithm, (xp, weight, stride, dilation, groups))
+def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None):
+    """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
+    pads = _zero_pads(pads, x.ndim - 2)
+    padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads))
+    geometry = planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize)
+
+    def call(kernel, implicit):
+        if implicit:
+            return kernel(x, weight, stride, dilation, groups, pads=pads)
+        return kernel(padding.pad(x, pads), weight, stride, dilation, groups)
+    return _run("forward", geometry, algorithm, call)
 
 
-def conv_backward_input(grad_out, weight, padded_shape, stride, dilation, groups, algorithm=None):
-    """Gradient of conv_forward with respect to its (padded) input, of spatial size padded_shape."""
-    padded_shape = tuple(int(n) for n in padded_shape)
+def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm=None, pads=None):
+    """Gradient of conv_forward with respect to its input x, of spatial size in_shape (zero-padded by pads)."""
+    in_shape = tuple(int(n) for n in in_shape)
+    pads = _zero_pads(pads, len(in_shape))
+    padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
     # trailing pixels that no window reads (output_padding can add them) get a zero gradient
     used = tuple(min(n, (p - 1) * s + (k - 1) * d + 1) for n, p, k, s, d in
                  zip(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation))
     xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
     geometry = planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
                                        grad_out.shape[2:])
-    grad = _run("backward_input", geometry, algorithm, (grad_out, weight, used, stride, dilation, groups))
-    if used != padded_shape:
-        grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
-    return grad
+
+    def call(kernel, implicit):
+        if implicit:
+            return kernel(grad_out, weight, in_shape, stride, dilation, groups, pads=pads)
+        grad = kernel(grad_out, weight, used, stride, dilation, groups)
+        if used != padded_shape:
+            grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
+        return padding.pad_adjoint(grad, pads)
+    return _run("backward_input", geometry, algorithm, call)
 
 
-def conv_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups, algorithm=None):
+def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, algorithm=None, pads=None):
     """Gradient of conv_forward with respect to weight: (O, C/g, *kernel_size)."""
-    # only the part of xp that some window reads
-    used = tuple(slice(0, (p - 1) * s + (k - 1) * d + 1)
-                 for p, k, s, d in zip(grad_out.shape[2:], kernel_size, stride, dilation))
-    xp = xp[(slice(None), slice(None)) + used]
-    weight_shape = (grad_out.shape[1], xp.shape[1] // groups) + tuple(kernel_size)
-    geometry = planner.ConvGeometry.of(xp.shape, weight_shape, stride, dilation, groups, xp.itemsize,
+    pads = _zero_pads(pads, x.ndim - 2)
+    # only the part of the padded input that some window reads
+    used = tuple(min(n + b + a, (p - 1) * s + (k - 1) * d + 1) for n, (b, a), p, k, s, d in
+                 zip(x.shape[2:], pads, grad_out.shape[2:], kernel_size, stride, dilation))
+    weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size)
+    geometry = planner.ConvGeometry.of(x.shape[:2] + used, weight_shape, stride, dilation, groups, x.itemsize,
                                        grad_out.shape[2:])
-    return _run("backward_weight", geometry, algorithm,
-                (xp, grad_out, tuple(kernel_size), stride, dilation, groups))
+
+    def call(kernel, implicit):
+        if implicit:
+            return kernel(x, grad_out, tuple(kernel_size), stride, dilation, groups, pads=pads)
+        xp = padding.pad(x, pads)[(slice(None), slice(None)) + tuple(slice(0, u) for u in used)]
+        return kernel(xp, grad_out, tuple(kernel_size), stride, dilation, groups)
+    return _run("backward_weight", geometry, algorithm, call)

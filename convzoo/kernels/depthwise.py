@@ -6,141 +6,236 @@ shifted input row to it, and the innermost loop over the row is a unit-step run 
 vectorises. Dilation only changes the tap offsets, so dilated kernels never touch a zero. Every
 ``prange`` runs over planes (forward, backward-input) or output channels (backward-weight), which
 write disjoint slices, so results do not depend on the thread count.
+
+Zero padding is never materialised: the kernels read the unpadded input and each tap only covers
+the output columns whose input lies inside it (``RowTable``), so a padded depthwise conv costs no
+copy of its input in either direction.
 """
+import functools
+
 import numpy as np
 
 from .jit import jit_parallel, prange
-from .window import RowOffsets
 
 
 @jit_parallel
-def _forward(xp, w, tap, row_start, width, step, kernel_width, out):
-    # xp: (N, C, L); w: (O, K); out: (N, O, R * width); output channel o reads input channel o // m.
-    # Rows are taken as slices so the inner loops index from 0 (no wraparound test) and vectorise;
-    # at unit step the taps of a kernel row go three at a time (one pass over the output row each)
+def _forward(x, w, row_off, col_off, lo, hi, width, step, out):
+    # x: (N, C, L) unpadded planes; w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads
+    # input channel o // m. Rows are taken as slices so the inner loops index from 0 and vectorise.
+    # At unit step, the columns every tap of a kernel row reads inside the input, [j_in, j_end),
+    # take the taps three at a time (one pass over the output row each); the few columns near the
+    # padding are added tap by tap
     batch, channels_out = out.shape[0], out.shape[1]
-    m = channels_out // xp.shape[1]
-    taps = tap.shape[0]
-    span = (width - 1) * step + 1
+    m = channels_out // x.shape[1]
+    kernel_width = col_off.shape[0]
+    j_in, j_end = lo.max(), hi.min()
+    j_end = max(j_end, j_in)
+    inner = j_end - j_in
     for bo in prange(batch * channels_out):
         b, o = bo // channels_out, bo % channels_out
-        x, plane = xp[b, o // m], out[b, o]
-        for r in range(row_start.shape[0]):
-            orow = plane[r * width:(r + 1) * width]
+        plane, res = x[b, o // m], out[b, o]
+        for r in range(row_off.shape[0]):
+            orow = res[r * width:(r + 1) * width]
             orow[:] = 0.0
-            start = row_start[r]
-            if step == 1:
-                for k0 in range(0, taps, kernel_width):
+            for ko in range(row_off.shape[1]):
+                start = row_off[r, ko]
+                if start < 0:
+                    continue
+                if step == 1:
+                    dst = orow[j_in:j_end]
                     q = 0
-                    while q + 3 <= kernel_width:
-                        k = k0 + q
+                    while inner > 0 and q + 3 <= kernel_width:
+                        k = ko * kernel_width + q
                         w0, w1, w2 = w[o, k], w[o, k + 1], w[o, k + 2]
-                        x0 = x[start + tap[k]:start + tap[k] + width]
-                        x1 = x[start + tap[k + 1]:start + tap[k + 1] + width]
-                        x2 = x[start + tap[k + 2]:start + tap[k + 2] + width]
-                        for j in range(width):
-                            orow[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j]
+                        b0 = start + col_off[q] + j_in
+                        b1 = start + col_off[q + 1] + j_in
+                        b2 = start + col_off[q + 2] + j_in
+                        x0, x1, x2 = plane[b0:b0 + inner], plane[b1:b1 + inner], plane[b2:b2 + inner]
+                        for j in range(inner):
+                            dst[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j]
                         q += 3
-                    while q < kernel_width:
-                        wk = w[o, k0 + q]
-                        xrow = x[start + tap[k0 + q]:start + tap[k0 + q] + width]
-                        for j in range(width):
-                            orow[j] += wk * xrow[j]
+                    while inner > 0 and q < kernel_width:
+                        wk = w[o, ko * kernel_width + q]
+                        b0 = start + col_off[q] + j_in
+                        xrow = plane[b0:b0 + inner]
+                        for j in range(inner):
+                            dst[j] += wk * xrow[j]
                         q += 1
-            else:
-                for k in range(taps):
-                    wk = w[o, k]
-                    xrow_s = x[start + tap[k]:start + tap[k] + span:step]
-                    for j in range(width):
-                        orow[j] += wk * xrow_s[j]
+                    for kl in range(kernel_width):
+                        wk = w[o, ko * kernel_width + kl]
+                        base = start + col_off[kl]
+                        for j in range(lo[kl], min(j_in, hi[kl])):
+                            orow[j] += wk * plane[base + j]
+                        for j in range(max(j_end, lo[kl]), hi[kl]):
+                            orow[j] += wk * plane[base + j]
+                else:
+                    for kl in range(kernel_width):
+                        j0, count = lo[kl], hi[kl] - lo[kl]
+                        if count <= 0:
+                            continue
+                        wk = w[o, ko * kernel_width + kl]
+                        base = start + col_off[kl] + j0 * step
+                        dst_s = orow[j0:j0 + count]
+                        xrow_s = plane[base:base + (count - 1) * step + 1:step]
+                        for j in range(count):
+                            dst_s[j] += wk * xrow_s[j]
 
 
 @jit_parallel
-def _backward_input(grad_out, w, tap, row_start, width, step, out):
+def _backward_input(grad_out, w, row_off, col_off, lo, hi, width, step, out):
     # grad_out: (N, O, R * width); out: (N, C, L), zeroed; plane (b, c) gathers its m output channels
     batch, channels = out.shape[0], out.shape[1]
     m = grad_out.shape[1] // channels
-    span = (width - 1) * step + 1
+    kernel_width = col_off.shape[0]
     for bc in prange(batch * channels):
         b, c = bc // channels, bc % channels
         plane = out[b, c]
         for o in range(c * m, c * m + m):
             g = grad_out[b, o]
-            for r in range(row_start.shape[0]):
+            for r in range(row_off.shape[0]):
                 grow = g[r * width:(r + 1) * width]
-                for k in range(tap.shape[0]):
-                    wk = w[o, k]
-                    base = row_start[r] + tap[k]
-                    if step == 1:
-                        dst = plane[base:base + width]
-                        for j in range(width):
-                            dst[j] += wk * grow[j]
-                    else:
-                        dst_s = plane[base:base + span:step]
-                        for j in range(width):
-                            dst_s[j] += wk * grow[j]
+                for ko in range(row_off.shape[1]):
+                    start = row_off[r, ko]
+                    if start < 0:
+                        continue
+                    for kl in range(kernel_width):
+                        j0, count = lo[kl], hi[kl] - lo[kl]
+                        wk = w[o, ko * kernel_width + kl]
+                        base = start + col_off[kl] + j0 * step
+                        src = grow[j0:j0 + count]
+                        if step == 1:
+                            dst = plane[base:base + count]
+                            for j in range(count):
+                                dst[j] += wk * src[j]
+                        elif count > 0:
+                            dst_s = plane[base:base + (count - 1) * step + 1:step]
+                            for j in range(count):
+                                dst_s[j] += wk * src[j]
 
 
 @jit_parallel
-def _backward_weight(xp, grad_out, tap, row_start, width, step, grad_w):
-    # grad_w: (O, K). Per output channel, one float64 accumulator per (tap, column): the inner
+def _backward_weight(x, grad_out, row_off, col_off, lo, hi, width, step, grad_w):
+    # grad_w: (O, Ko * Kl). Per output channel, one float64 accumulator per (tap, column): the inner
     # loop is then an elementwise multiply-add the compiler vectorises, not a serial reduction
     batch, channels_out = grad_out.shape[0], grad_out.shape[1]
-    m = channels_out // xp.shape[1]
-    span = (width - 1) * step + 1
+    m = channels_out // x.shape[1]
+    kernel_width = col_off.shape[0]
     for o in prange(channels_out):
-        acc = np.zeros((tap.shape[0], width), dtype=np.float64)
+        acc = np.zeros((grad_w.shape[1], width), dtype=np.float64)
         for b in range(batch):
-            x, g = xp[b, o // m], grad_out[b, o]
-            for r in range(row_start.shape[0]):
+            plane, g = x[b, o // m], grad_out[b, o]
+            for r in range(row_off.shape[0]):
                 grow = g[r * width:(r + 1) * width]
-                for k in range(tap.shape[0]):
-                    base = row_start[r] + tap[k]
-                    acc_k = acc[k]
-                    if step == 1:
-                        xrow = x[base:base + width]
-                        for j in range(width):
-                            acc_k[j] += grow[j] * xrow[j]
-                    else:
-                        xrow_s = x[base:base + span:step]
-                        for j in range(width):
-                            acc_k[j] += grow[j] * xrow_s[j]
-        for k in range(tap.shape[0]):
+                for ko in range(row_off.shape[1]):
+                    start = row_off[r, ko]
+                    if start < 0:
+                        continue
+                    for kl in range(kernel_width):
+                        j0, count = lo[kl], hi[kl] - lo[kl]
+                        acc_row = acc[ko * kernel_width + kl]
+                        acc_k = acc_row[j0:j0 + count]
+                        src = grow[j0:j0 + count]
+                        base = start + col_off[kl] + j0 * step
+                        if step == 1:
+                            xrow = plane[base:base + count]
+                            for j in range(count):
+                                acc_k[j] += src[j] * xrow[j]
+                        elif count > 0:
+                            xrow_s = plane[base:base + (count - 1) * step + 1:step]
+                            for j in range(count):
+                                acc_k[j] += src[j] * xrow_s[j]
+        for k in range(grad_w.shape[1]):
             grad_w[o, k] = acc[k].sum()
 
 
-def depthwise_forward(xp, weight, stride, dilation, groups):
-    n, c = xp.shape[:2]
+class RowTable:
+    """Where each tap of a zero-padded window op reads in the unpadded input, row by row.
+
+    Output positions are walked as rows of the last spatial axis. For output row ``r`` and tap
+    ``(ko, kl)`` (``ko`` over the leading kernel axes, ``kl`` over the last one) the tap adds
+    ``x.flat[row_off[r, ko] + col_off[kl] + j * step]`` to output column ``j`` for ``lo[kl] <= j <
+    hi[kl]``; ``row_off`` is -1 where the tap's row lies in the padding. ``before`` may be negative
+    (a crop). The tables are built once per geometry and are read-only.
+    """
+
+    def __init__(self, in_shape, kernel_size, stride, dilation, before, out_shape):
+        elem = np.cumprod((1,) + tuple(in_shape)[:0:-1])[::-1]
+        # row_off, valid: (rows, outer taps), grown one leading axis at a time to (rows * o, taps * k)
+        row_off, valid = np.zeros((1, 1), dtype=np.int64), np.ones((1, 1), dtype=bool)
+        for n, k, s, d, b, o, e in list(zip(in_shape, kernel_size, stride, dilation, before, out_shape, elem))[:-1]:
+            pos = (np.arange(o) * s - b)[:, None] + np.arange(k)[None, :] * d  # (o, k) input coordinate
+            shape = (row_off.shape[0] * o, row_off.shape[1] * k)
+            row_off = (row_off[:, None, :, None] + (pos * e)[None, :, None, :]).reshape(shape)
+            valid = (valid[:, None, :, None] & ((pos >= 0) & (pos < n))[None, :, None, :]).reshape(shape)
+        self.row_off = np.where(valid, row_off, -1).astype(np.int64)
+        n, k, s, d, b, o = in_shape[-1], kernel_size[-1], stride[-1], dilation[-1], before[-1], out_shape[-1]
+        self.col_off = np.arange(k, dtype=np.int64) * d - b
+        # output column j reads input column j * s + col_off: inside [0, n) for lo <= j < hi
+        self.lo = np.clip(-(self.col_off // s), 0, o)
+        self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
+        self.width, self.step = int(o), int(s)
+        self.out_shape = tuple(int(p) for p in out_shape)
+        for array in (self.row_off, self.col_off, self.lo, self.hi):
+            array.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=256)
+def row_table(in_shape, kernel_size, stride, dilation, before, out_shape):
+    """The cached RowTable of one geometry (tuples), as a training loop repeats its shapes."""
+    return RowTable(in_shape, kernel_size, stride, dilation, before, out_shape)
+
+
+def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
+    in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
+    pads = tuple((0, 0) for _ in in_shape) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+    if out_shape is None:
+        out_shape = tuple((n + b + a - d * (k - 1) - 1) // s + 1
+                          for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
+    return row_table(in_shape, kernel_size, tuple(stride), tuple(dilation), tuple(b for b, _ in pads),
+                     tuple(int(o) for o in out_shape))
+
+
+def depthwise_forward(x, weight, stride, dilation, groups, pads=None):
+    """(N, C, *in) * (O, 1, *k) with zero padding ``pads`` ((before, after) per axis) -> (N, O, *out)."""
+    n, c = x.shape[:2]
     o = weight.shape[0]
-    offsets = RowOffsets(xp.shape[2:], weight.shape[2:], stride, dilation)
-    out = np.empty((n, o, offsets.rows * offsets.width), dtype=xp.dtype)
-    _forward(np.ascontiguousarray(xp).reshape(n, c, -1), np.ascontiguousarray(weight).reshape(o, -1),
-             offsets.tap, offsets.row_start, offsets.width, offsets.step, weight.shape[-1], out)
-    return out.reshape((n, o) + offsets.out_shape)
+    t = _table(x.shape[2:], weight.shape[2:], stride, dilation, pads)
+    out = np.empty((n, o, int(np.prod(t.out_shape))), dtype=x.dtype)
+    _forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(weight).reshape(o, -1),
+             t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, out)
+    return out.reshape((n, o) + t.out_shape)
 
 
-def depthwise_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
+def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
+    """Gradient of depthwise_forward with respect to its (unpadded) input of spatial size in_shape."""
     n, o = grad_out.shape[:2]
+    in_shape = tuple(int(s) for s in in_shape)
+    pads = tuple((0, 0) for _ in in_shape) if pads is None else tuple(pads)
     if o == groups and all(s == 1 for s in stride):
         # stride 1, no multiplier: the gradient is the correlation of the gradient, zero-padded by
-        # the dilated kernel extent, with the flipped kernel; the output-stationary forward kernel
-        # then writes each row once instead of scattering into it once per tap
-        reach = [d * (k - 1) for k, d in zip(weight.shape[2:], dilation)]
-        pads = [(0, 0), (0, 0)] + [(r, m - p) for r, m, p in zip(reach, padded_shape, grad_out.shape[2:])]
-        flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * (weight.ndim - 2)]
-        return depthwise_forward(np.pad(grad_out, pads), np.ascontiguousarray(flipped), stride, dilation, groups)
-    offsets = RowOffsets(padded_shape, weight.shape[2:], stride, dilation)
-    out = np.zeros((n, groups, int(np.prod(padded_shape))), dtype=grad_out.dtype)
+        # the dilated kernel extent less the forward's leading padding, with the flipped kernel; the
+        # output-stationary forward kernel then writes each row once instead of scattering per tap
+        before = tuple(d * (k - 1) - b for k, d, (b, _) in zip(weight.shape[2:], dilation, pads))
+        flipped = np.ascontiguousarray(weight[(Ellipsis,) + (slice(None, None, -1),) * (weight.ndim - 2)])
+        t = row_table(tuple(int(s) for s in grad_out.shape[2:]), tuple(weight.shape[2:]), tuple(stride),
+                      tuple(dilation), before, in_shape)
+        out = np.empty((n, o, int(np.prod(in_shape))), dtype=grad_out.dtype)
+        _forward(np.ascontiguousarray(grad_out).reshape(n, o, -1), flipped.reshape(o, -1),
+                 t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, out)
+        return out.reshape((n, o) + in_shape)
+    t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
+    out = np.zeros((n, groups, int(np.prod(in_shape))), dtype=grad_out.dtype)
     _backward_input(np.ascontiguousarray(grad_out).reshape(n, o, -1), np.ascontiguousarray(weight).reshape(o, -1),
-                    offsets.tap, offsets.row_start, offsets.width, offsets.step, out)
-    return out.reshape((n, groups) + tuple(padded_shape))
+                    t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, out)
+    return out.reshape((n, groups) + in_shape)
 
 
-def depthwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
-    n, c = xp.shape[:2]
+def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
+    """Gradient of depthwise_forward with respect to weight: (O, 1, *kernel_size)."""
+    n, c = x.shape[:2]
     o = grad_out.shape[1]
-    offsets = RowOffsets(xp.shape[2:], kernel_size, stride, dilation)
-    grad_w = np.empty((o, offsets.taps), dtype=xp.dtype)
-    _backward_weight(np.ascontiguousarray(xp).reshape(n, c, -1), np.ascontiguousarray(grad_out).reshape(n, o, -1),
-                     offsets.tap, offsets.row_start, offsets.width, offsets.step, grad_w)
+    t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
+    grad_w = np.empty((o, t.row_off.shape[1] * t.col_off.shape[0]), dtype=x.dtype)
+    _backward_weight(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(grad_out).reshape(n, o, -1),
+                     t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

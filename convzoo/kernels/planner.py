@@ -77,6 +77,7 @@ class Algorithm:
     ops: dict
     requirement: object  # geometry -> None when supported, else the reason it is not
     cost: object  # (op, geometry, threads) -> estimated seconds
+    pads_inside: bool = False  # its kernels take the unpadded input and pads= (zero padding) themselves
 
 
 def _always(g):
@@ -114,7 +115,8 @@ ALGORITHMS = {
     "depthwise": Algorithm(
         "depthwise", "Numba per-plane direct kernel, parallel over planes (groups == in_channels)",
         {"forward": depthwise.depthwise_forward, "backward_input": depthwise.depthwise_backward_input,
-         "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, depthwise_cost),
+         "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, depthwise_cost,
+        pads_inside=True),
     "fft": Algorithm(
         "fft", "FFT of input and kernel, product per frequency, inverse FFT (large kernels)",
         {"forward": fft.fft_forward, "backward_input": fft.fft_backward_input,

@@ -21,6 +21,9 @@ CONV_CASES = [
     (2, (2, 3, 10, 9), (6, 1, 3, 3), 2, 1, (2, 1), 3, ("im2col", "depthwise", "subpixel")),
     (2, (1, 4, 7, 7), (8, 4, 1, 1), 2, 0, 1, 1, ("im2col", "pointwise", "subpixel")),
     (1, (2, 2, 20), (2, 1, 9), 1, 4, 1, 2, ("im2col", "depthwise", "fft")),
+    # depthwise reads zero padding in place: per-axis padding, wider than the dilated kernel
+    (2, (2, 3, 9, 8), (6, 1, 3, 3), 2, (1, 3), 1, 3, ("im2col", "depthwise")),
+    (2, (1, 2, 5, 6), (2, 1, 3, 2), 1, (5, 2), (2, 1), 2, ("depthwise",)),
     (3, (1, 2, 5, 6, 5), (4, 2, 2, 3, 2), (1, 2, 1), 1, 1, 1, ("im2col", "subpixel")),
     (3, (1, 2, 5, 6, 5), (4, 1, 2, 3, 2), 1, 1, 1, 2, ("im2col", "fft", "subpixel")),
 ]
@@ -92,6 +95,8 @@ def test_forced_algorithm_passes_check_vjp(name):
         x, w, kw = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((6, 2, 1, 1)), dict(stride=2, groups=2)
     elif name == "depthwise":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2)), dict(groups=3, dilation=2)
+        check_vjp(lambda a, b: F.conv2d(a, b, groups=3, padding=((1, 2), (3, 0)), algorithm=name), x, w)
+        check_vjp(lambda a, b: F.conv2d(a, b, groups=3, stride=2, padding="same", algorithm=name), x, w)
     else:
         x, w, kw = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((4, 2, 3, 3)), dict(groups=2, padding=1)
     check_vjp(lambda a, b: F.conv2d(a, b, algorithm=name, **kw), x, w)

@@ -175,3 +175,72 @@ def test_autotune_measures_once_and_caches_the_fastest():
     assert plan.reason == "measured" and plan.algorithm == min(timings, key=timings.get)
     planner.clear_autotune_cache()
     assert planner.plan("forward", key[1]).reason == "cost model"
+
+
+# zero padding handed to the kernels (pads=): depthwise reads it in place, the others get it
+# materialised around the call. (x shape, weight shape, stride, dilation, groups, pads)
+PADDED_CASES = [
+    ((2, 3, 7, 6), (3, 1, 3, 3), (1, 1), (1, 1), 3, ((1, 1), (1, 1))),      # depthwise 3x3 'same'
+    ((2, 3, 8, 7), (6, 1, 3, 3), (2, 2), (1, 1), 3, ((0, 1), (1, 1))),      # multiplier 2, s2, odd pixel at the end
+    ((1, 2, 5, 6), (2, 1, 3, 2), (1, 1), (2, 1), 2, ((5, 0), (0, 4))),      # padding wider than the kernel
+    ((1, 2, 2, 3), (2, 1, 3, 3), (1, 3), (1, 1), 2, ((2, 2), (3, 1))),      # more padding than input
+    ((1, 2, 9), (2, 1, 4), (2,), (2,), 2, ((3, 2),)),                        # 1-D
+    ((1, 2, 4, 5, 3), (2, 1, 2, 3, 2), (1, 2, 1), (1, 1, 2), 2, ((1, 0), (2, 1), (1, 2))),  # 3-D
+    ((2, 4, 6, 7), (4, 2, 3, 3), (1, 1), (1, 1), 2, ((1, 1), (1, 1))),      # grouped: winograd, fft, im2col
+    ((1, 4, 5, 6), (6, 4, 1, 1), (2, 1), (1, 1), 1, ((1, 0), (2, 2))),      # 1x1 on a padded input
+]
+
+
+def _check_padded(name, case, dtype):
+    x_shape, w_shape, stride, dilation, groups, pads = case
+    padded = tuple(n + b + a for n, (b, a) in zip(x_shape[2:], pads))
+    geometry_case = (x_shape[:2] + padded, w_shape, stride, dilation, groups)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    xp64 = naive.pad(x.astype(np.float64), pads)
+    g = rng.standard_normal(naive.conv(xp64, w, stride, dilation, groups).shape).astype(dtype)
+    w64, g64 = w.astype(np.float64), g.astype(np.float64)
+    ran = 0
+    if _supported(name, geometry_case, "forward"):
+        got = kconv.conv_forward(x, w, stride, dilation, groups, algorithm=name, pads=pads)
+        _close(got, naive.conv(xp64, w64, stride, dilation, groups), dtype, f"{name} padded forward")
+        ran += 1
+    if _supported(name, geometry_case, "backward_input"):
+        got = kconv.conv_backward_input(g, w, x_shape[2:], stride, dilation, groups, algorithm=name, pads=pads)
+        want = naive.pad_adjoint(naive.conv_transpose(g64, w64, stride, dilation, groups, padded), pads)
+        _close(got, want, dtype, f"{name} padded backward_input")
+        ran += 1
+    if _supported(name, geometry_case, "backward_weight"):
+        got = kconv.conv_backward_weight(x, g, w.shape[2:], stride, dilation, groups, algorithm=name, pads=pads)
+        _close(got, naive.conv_weight_grad(xp64, g64, w.shape[2:], stride, dilation, groups), dtype,
+               f"{name} padded backward_weight")
+        ran += 1
+    return ran
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", NAMES)
+def test_forced_algorithm_with_zero_pads_matches_the_naive_loops(name, dtype):
+    ran = sum(_check_padded(name, case, dtype) for case in PADDED_CASES)
+    assert ran >= 1, f"{name} ran on no padded case"
+
+
+@st.composite
+def padded_depthwise(draw):
+    rank = draw(st.integers(1, 3))
+    channels, multiplier = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    pads = tuple((draw(st.integers(0, 4)), draw(st.integers(0, 4))) for _ in range(rank))
+    # the padded input holds at least one window; the input itself may be smaller than the kernel
+    sizes = tuple(max(1, d * (k - 1) + 1 - b - a + draw(st.integers(0, 5)))
+                  for k, d, (b, a) in zip(kernel, dilation, pads))
+    return ((draw(st.integers(1, 2)), channels) + sizes, (channels * multiplier, 1) + kernel, stride, dilation,
+            channels, pads)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=padded_depthwise(), dtype=st.sampled_from([np.float64, np.float32]))
+def test_depthwise_reads_zero_padding_in_place_on_drawn_geometries(case, dtype):
+    assert _check_padded("depthwise", case, dtype) == 3

@@ -62,10 +62,12 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
         raise ValueError(f"{name}: the output would be empty ({out_shape}): input {tuple(x.shape)} padded by "
                          f"{pairs} is smaller than the dilated kernel "
                          f"{tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))}")
-    # bias and activation are applied in place on the kernel's output (one pass, no extra array)
-    operands = (Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
+    # bias and activation are applied in place on the kernel's output (one pass, no extra array);
+    # zero padding goes to the kernels, which may read it in place instead of copying the input
+    pads = pairs if mode == "zeros" else None
+    operands = (x if pads else Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
     out = Conv.apply(*operands, stride=stride, dilation=dilation, groups=groups, algorithm=algorithm,
-                     activation=activation)
+                     activation=activation, pads=pads)
     return _finish(out, None, batched)
 
 def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding, output_size, rank):
