@@ -34,8 +34,8 @@ class Conv(Function):
     """Cross-correlation: (N, C, *S) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads``.
 
     ``pads`` ((before, after) per spatial axis, None for none) is zero padding the kernels apply
-    themselves (depthwise reads it in place; other algorithms get it materialised); any other
-    padding mode is a ``Pad`` before. An optional third input ``bias`` (O,) and ``activation``
+    themselves: the functional op passes it when the planned algorithm reads it in place
+    (depthwise); otherwise, and for every other padding mode, a ``Pad`` comes before. An optional third input ``bias`` (O,) and ``activation``
     (None or ``"relu"``) are fused into the kernel's output in place (``kernels/epilogue.py``).
     ``algorithm`` forces one of ``kernels.planner.ALGORITHMS`` for every op that algorithm
     implements; it is kept for backward, so a forced forward has a forced backward too.

@@ -19,17 +19,15 @@ from .jit import jit_parallel, prange
 
 
 @jit_parallel
-def _forward(x, w, row_off, col_off, lo, hi, width, step, out):
+def _forward(x, w, row_off, col_off, lo, hi, width, step, j_in, j_end, fringe_tap, fringe_col, out):
     # x: (N, C, L) unpadded planes; w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads
     # input channel o // m. Rows are taken as slices so the inner loops index from 0 and vectorise.
     # At unit step, the columns every tap of a kernel row reads inside the input, [j_in, j_end),
-    # take the taps three at a time (one pass over the output row each); the few columns near the
-    # padding are added tap by tap
+    # take the taps three at a time (one pass over the output row each); the few (tap, column)
+    # pairs near the padding outside that range (fringe_tap, fringe_col) are added one by one
     batch, channels_out = out.shape[0], out.shape[1]
     m = channels_out // x.shape[1]
     kernel_width = col_off.shape[0]
-    j_in, j_end = lo.max(), hi.min()
-    j_end = max(j_end, j_in)
     inner = j_end - j_in
     for bo in prange(batch * channels_out):
         b, o = bo // channels_out, bo % channels_out
@@ -61,13 +59,9 @@ def _forward(x, w, row_off, col_off, lo, hi, width, step, out):
                         for j in range(inner):
                             dst[j] += wk * xrow[j]
                         q += 1
-                    for kl in range(kernel_width):
-                        wk = w[o, ko * kernel_width + kl]
-                        base = start + col_off[kl]
-                        for j in range(lo[kl], min(j_in, hi[kl])):
-                            orow[j] += wk * plane[base + j]
-                        for j in range(max(j_end, lo[kl]), hi[kl]):
-                            orow[j] += wk * plane[base + j]
+                    for f in range(fringe_tap.shape[0]):
+                        kl, j = fringe_tap[f], fringe_col[f]
+                        orow[j] += w[o, ko * kernel_width + kl] * plane[start + col_off[kl] + j]
                 else:
                     for kl in range(kernel_width):
                         j0, count = lo[kl], hi[kl] - lo[kl]
@@ -174,8 +168,15 @@ class RowTable:
         self.lo = np.clip(-(self.col_off // s), 0, o)
         self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
         self.width, self.step = int(o), int(s)
+        # columns every tap reads inside the input, and the (tap, column) pairs in range outside them
+        self.j_in = int(self.lo.max())
+        self.j_end = max(int(self.hi.min()), self.j_in)
+        fringe = [(kl, j) for kl in range(k) for j in range(int(self.lo[kl]), int(self.hi[kl]))
+                  if not self.j_in <= j < self.j_end]
+        self.fringe_tap = np.array([kl for kl, _ in fringe], dtype=np.int64)
+        self.fringe_col = np.array([j for _, j in fringe], dtype=np.int64)
         self.out_shape = tuple(int(p) for p in out_shape)
-        for array in (self.row_off, self.col_off, self.lo, self.hi):
+        for array in (self.row_off, self.col_off, self.lo, self.hi, self.fringe_tap, self.fringe_col):
             array.flags.writeable = False
 
 
@@ -202,7 +203,7 @@ def depthwise_forward(x, weight, stride, dilation, groups, pads=None):
     t = _table(x.shape[2:], weight.shape[2:], stride, dilation, pads)
     out = np.empty((n, o, int(np.prod(t.out_shape))), dtype=x.dtype)
     _forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(weight).reshape(o, -1),
-             t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, out)
+             t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, t.j_in, t.j_end, t.fringe_tap, t.fringe_col, out)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -220,8 +221,8 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
         t = row_table(tuple(int(s) for s in grad_out.shape[2:]), tuple(weight.shape[2:]), tuple(stride),
                       tuple(dilation), before, in_shape)
         out = np.empty((n, o, int(np.prod(in_shape))), dtype=grad_out.dtype)
-        _forward(np.ascontiguousarray(grad_out).reshape(n, o, -1), flipped.reshape(o, -1),
-                 t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, out)
+        _forward(np.ascontiguousarray(grad_out).reshape(n, o, -1), flipped.reshape(o, -1), t.row_off, t.col_off,
+                 t.lo, t.hi, t.width, t.step, t.j_in, t.j_end, t.fringe_tap, t.fringe_col, out)
         return out.reshape((n, o) + in_shape)
     t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
     out = np.zeros((n, groups, int(np.prod(in_shape))), dtype=grad_out.dtype)

@@ -75,6 +75,28 @@ def test_forced_conv_matches_torch(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_depthwise_reading_zero_padding_in_place_matches_torch(dtype, monkeypatch):
+    # the planner reads padding in place only for large inputs; lower the threshold so these do
+    monkeypatch.setattr(planner, "IN_PLACE_PADDING_BYTES", 0)
+    rng = np.random.default_rng(3)
+    for rank, x_shape, w_shape, stride, padding, dilation, groups, names in CONV_CASES:
+        if "depthwise" not in names or not padding:
+            continue
+        per_axis = [tuple(int(v) for v in np.broadcast_to(a, (rank,))) for a in (padding, stride, dilation)]
+        pairs = [(p, p) for p in per_axis[0]]
+        assert planner.reads_padding(x_shape, w_shape, pairs, per_axis[1], per_axis[2], groups, 8)
+        x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+        b = rng.standard_normal(w_shape[0]).astype(dtype)
+        ours_op, theirs_op = getattr(F, f"conv{rank}d"), getattr(TF, f"conv{rank}d")
+        _parity(lambda xc, wc, bc: ours_op(xc, wc, bc, stride, padding, dilation, groups),
+                lambda xt, wt, bt: theirs_op(xt, wt, bt, stride, padding, dilation, groups),
+                x, w, b, dtype, "depthwise, padding in place")
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2))
+    check_vjp(lambda a, c: F.conv2d(a, c, groups=3, padding=((1, 2), (3, 0))), x, w)
+    check_vjp(lambda a, c: F.conv2d(a, c, groups=3, stride=2, padding="same"), x, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("case", TRANSPOSED_CASES, ids=lambda c: f"convT{c[0]}d-{c[2]}")
 def test_forced_conv_transpose_matches_torch(case, dtype):
     rank, x_shape, w_shape, stride, padding, groups, names = case

@@ -63,8 +63,11 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
                          f"{pairs} is smaller than the dilated kernel "
                          f"{tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))}")
     # bias and activation are applied in place on the kernel's output (one pass, no extra array);
-    # zero padding goes to the kernels, which may read it in place instead of copying the input
-    pads = pairs if mode == "zeros" else None
+    # zero padding goes to the kernels when the planned algorithm reads it in place (no padded copy)
+    pads = None
+    if mode == "zeros" and planner.reads_padding(x.shape, w.shape, pairs, stride, dilation, groups,
+                                                 x.data.dtype.itemsize, algorithm):
+        pads = pairs
     operands = (x if pads else Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
     out = Conv.apply(*operands, stride=stride, dilation=dilation, groups=groups, algorithm=algorithm,
                      activation=activation, pads=pads)
