@@ -81,6 +81,25 @@ def _conv_fn(rank, transposed=False):
     return getattr(F, f"conv_transpose{rank}d" if transposed else f"conv{rank}d")
 
 
+def _leaves(x, w, b):
+    """The same input, weight and (optional) bias as convzoo and as torch leaves that require grad."""
+    ours = [convzoo.tensor(a, requires_grad=True) if a is not None else None for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) if a is not None else None for a in (x, w, b)]
+    return ours, theirs
+
+
+def _assert_matches_torch(out, ref, ours, theirs, dtype, rng):
+    """Forward values, then the gradient of every leaf for one random output cotangent."""
+    assert_close(out.numpy(), ref.detach().numpy(), dtype, "forward")
+    assert out.dtype == dtype
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    out.backward(g)
+    ref.backward(torch.tensor(g))
+    for name, a, b in zip(("input", "weight", "bias"), ours, theirs):
+        if a is not None:
+            assert_close(a.grad.numpy(), b.grad.numpy(), dtype, f"grad {name}")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @SETTINGS
 @given(case=conv_case())
@@ -89,27 +108,15 @@ def test_conv_matches_torch(dtype, case):
     x = rng.standard_normal((case["batch"], case["cin"]) + case["sizes"]).astype(dtype)
     w = rng.standard_normal((case["cout"], case["cin"] // case["groups"]) + case["kernel"]).astype(dtype)
     b = rng.standard_normal(case["cout"]).astype(dtype) if case["bias"] else None
-    X, W = convzoo.tensor(x, requires_grad=True), convzoo.tensor(w, requires_grad=True)
-    B = convzoo.tensor(b, requires_grad=True) if b is not None else None
-    out = _conv_fn(case["rank"])(X, W, B, stride=case["stride"], padding=case["padding"],
+    ours, theirs = _leaves(x, w, b)
+    out = _conv_fn(case["rank"])(*ours, stride=case["stride"], padding=case["padding"],
                                  dilation=case["dilation"], groups=case["groups"], padding_mode=case["mode"])
-
-    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-    bt = torch.tensor(b, requires_grad=True) if b is not None else None
+    xt, wt, bt = theirs
     flat = [p for pair in reversed(case["pairs"]) for p in pair]  # torch pads the last axis first
     xp = TF.pad(xt, flat, mode=TORCH_MODE[case["mode"]]) if any(flat) else xt
     ref = getattr(TF, f"conv{case['rank']}d")(xp, wt, bt, stride=case["stride"], dilation=case["dilation"],
                                                groups=case["groups"])
-    assert_close(out.numpy(), ref.detach().numpy(), dtype, "forward")
-    assert out.dtype == dtype
-
-    g = rng.standard_normal(ref.shape).astype(dtype)
-    out.backward(g)
-    ref.backward(torch.tensor(g))
-    assert_close(X.grad.numpy(), xt.grad.numpy(), dtype, "grad input")
-    assert_close(W.grad.numpy(), wt.grad.numpy(), dtype, "grad weight")
-    if b is not None:
-        assert_close(B.grad.numpy(), bt.grad.numpy(), dtype, "grad bias")
+    _assert_matches_torch(out, ref, ours, theirs, dtype, rng)
 
 
 @st.composite
@@ -137,23 +144,12 @@ def test_conv_transpose_matches_torch(dtype, case):
     x = rng.standard_normal((case["batch"], case["cin"]) + case["sizes"]).astype(dtype)
     w = rng.standard_normal((case["cin"], case["cout"] // case["groups"]) + case["kernel"]).astype(dtype)
     b = rng.standard_normal(case["cout"]).astype(dtype) if case["bias"] else None
-    X, W = convzoo.tensor(x, requires_grad=True), convzoo.tensor(w, requires_grad=True)
-    B = convzoo.tensor(b, requires_grad=True) if b is not None else None
+    ours, theirs = _leaves(x, w, b)
     kw = dict(stride=case["stride"], padding=case["padding"], output_padding=case["output_padding"],
               groups=case["groups"], dilation=case["dilation"])
-    out = _conv_fn(case["rank"], transposed=True)(X, W, B, **kw)
-    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
-    bt = torch.tensor(b, requires_grad=True) if b is not None else None
-    ref = getattr(TF, f"conv_transpose{case['rank']}d")(xt, wt, bt, **kw)
-    assert_close(out.numpy(), ref.detach().numpy(), dtype, "forward")
-
-    g = rng.standard_normal(ref.shape).astype(dtype)
-    out.backward(g)
-    ref.backward(torch.tensor(g))
-    assert_close(X.grad.numpy(), xt.grad.numpy(), dtype, "grad input")
-    assert_close(W.grad.numpy(), wt.grad.numpy(), dtype, "grad weight")
-    if b is not None:
-        assert_close(B.grad.numpy(), bt.grad.numpy(), dtype, "grad bias")
+    out = _conv_fn(case["rank"], transposed=True)(*ours, **kw)
+    ref = getattr(TF, f"conv_transpose{case['rank']}d")(*theirs, **kw)
+    _assert_matches_torch(out, ref, ours, theirs, dtype, rng)
 
 
 @pytest.mark.parametrize("mode", sorted(TORCH_MODE))
