@@ -1,10 +1,9 @@
 """Convolution primitives: padding, its adjoint, convolution, transposed convolution, bias.
 
-Convolution with any padding mode is ``Conv(Pad(x))`` (zero padding: ``Conv(x, pads=...)``); transposed convolution is its exact adjoint
-``PadAdjoint(ConvTranspose(u))``. Each gradient is one of the three kernels in kernels/conv.py.
+Convolution with any padding mode is ``Conv(Pad(x))`` (zero padding may instead be
+``Conv(x, pads=...)``); transposed convolution is its exact adjoint ``PadAdjoint(ConvTranspose(u))``.
+Each gradient is one of the three kernels in kernels/conv.py.
 """
-import numpy as np
-
 from ..kernels import epilogue, padding, planner
 from ..kernels.conv import conv_backward_input, conv_backward_weight, conv_forward
 from .function import Function
@@ -35,8 +34,9 @@ class Conv(Function):
 
     ``pads`` ((before, after) per spatial axis, None for none) is zero padding the kernels apply
     themselves: the functional op passes it when the planned algorithm reads it in place
-    (depthwise); otherwise, and for every other padding mode, a ``Pad`` comes before. An optional third input ``bias`` (O,) and ``activation``
-    (None or ``"relu"``) are fused into the kernel's output in place (``kernels/epilogue.py``).
+    (depthwise); otherwise, and for every other padding mode, a ``Pad`` comes before. An optional
+    third input ``bias`` (O,) and ``activation`` (None or ``"relu"``) are fused into the kernel's
+    output in place (``kernels/epilogue.py``).
     ``algorithm`` forces one of ``kernels.planner.ALGORITHMS`` for every op that algorithm
     implements; it is kept for backward, so a forced forward has a forced backward too.
     """

@@ -39,10 +39,12 @@ def _operands(name, rank, input, weight, bias, groups, transposed):
             raise ValueError(f"bias must have shape ({out_channels},); received {tuple(bias.shape)}")
     return x, w, bias, batched
 
+
 def _finish(out, bias, batched):
     if bias is not None:
         out = BiasAdd.apply(out, bias)
     return out if batched else out.reshape(out.shape[1:])
+
 
 def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
                 *, rank, name="conv", algorithm=None, activation=None):
@@ -72,6 +74,7 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     out = Conv.apply(*operands, stride=stride, dilation=dilation, groups=groups, algorithm=algorithm,
                      activation=activation, pads=pads)
     return _finish(out, None, batched)
+
 
 def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding, output_size, rank):
     """Crop pairs and output_padding of a transposed conv, from padding / output_padding / output_size."""
@@ -104,6 +107,7 @@ def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding
     out_shape = tuple(m + op for m, op in zip(minimum, output_padding))
     return pairs, output_padding, out_shape
 
+
 def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                           output_size=None, padding_mode_="zeros", *, rank, name="conv_transpose", algorithm=None):
     x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=True)
@@ -122,6 +126,7 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
     out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape,
                               algorithm=algorithm)
     return _finish(PadAdjoint.apply(out, pairs, mode), bias, batched)
+
 
 def _conv_doc(rank):
     spatial = SPATIAL_NAMES[rank]
@@ -158,6 +163,7 @@ def _conv_doc(rank):
         {(1, 4) + (3,) * rank}
     """
 
+
 def _conv_transpose_doc(rank):
     spatial = SPATIAL_NAMES[rank]
     return f"""{rank}-D transposed convolution: the gradient of conv{rank}d with respect to its input.
@@ -187,6 +193,7 @@ def _conv_transpose_doc(rank):
         {(1, 3) + (10,) * rank}
     """
 
+
 def _make(rank):
     def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
              algorithm=None, activation=None):
@@ -203,6 +210,7 @@ def _make(rank):
     conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{rank}d"
     conv_transpose.__doc__ = _conv_transpose_doc(rank)
     return conv, conv_transpose
+
 
 conv1d, conv_transpose1d = _make(1)
 conv2d, conv_transpose2d = _make(2)
