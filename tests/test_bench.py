@@ -1,8 +1,6 @@
 """The benchmark's quick mode runs every case end to end (no timing is asserted)."""
 import json
 
-import pytest
-
 from convzoo.benchmark import all_cases
 from convzoo.cli import main
 

@@ -10,8 +10,6 @@ transposed kernel. Rounding: the transforms have entries up to 8 (m = 4), so flo
 a larger error than direct convolution (the README gives measured figures); float64 is unaffected
 in practice.
 """
-import math
-
 import numpy as np
 
 from . import workspace

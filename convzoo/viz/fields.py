@@ -1,6 +1,4 @@
 """A receptive field drawn over the input image."""
-import numpy as np
-
 from ..nn.summary import receptive_field
 from .canvas import figure, png_path, save_png, show_image
 from .features import model_input
