@@ -5,6 +5,7 @@ Every primitive is a ``Function`` subclass with ``forward`` (ndarrays in, ndarra
 side. Broadcasting is undone once, here in the engine, so no primitive has to.
 """
 import contextlib
+import sys
 import threading
 
 import numpy as np
@@ -67,6 +68,39 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=axes, keepdims=True) if axes else grad
 
 
+def _references(array):
+    return sys.getrefcount(array)
+
+
+def _base_references(array):
+    return sys.getrefcount(array.base)
+
+
+def _calibrate():
+    array = np.empty(2)[:1]  # a view whose base nothing else holds
+    return _references(array), _base_references(array)
+
+
+# The reference counts an array (a local variable passed down one call) and its memory's owner
+# (array.base: NumPy points a view at the owner directly) show when nothing else holds them;
+# measured rather than assumed, since the counts depend on the interpreter version. _sole_owner is
+# one call deeper than _calibrate, hence its + 1 on the array's count (not on the base's)
+_SOLE_REFERENCES, _SOLE_BASE_REFERENCES = _calibrate()
+
+
+def _sole_owner(array):
+    """Whether the caller's variable is the only holder of array and of the memory behind it.
+
+    A leaf may then keep the array as its ``.grad`` without copying it (a gradient the size of a
+    batch of activations costs a memory pass to copy). Arrays a Function kept, views of arrays
+    still alive elsewhere, the caller's own output gradient and read-only broadcasts all fail the
+    test and are copied.
+    """
+    if not array.flags.writeable or _references(array) != _SOLE_REFERENCES + 1:
+        return False
+    return array.base is None or _base_references(array) == _SOLE_BASE_REFERENCES
+
+
 def _topological_order(root):
     order, seen, stack = [], set(), [(root, False)]
     while stack:
@@ -85,6 +119,17 @@ def _topological_order(root):
     return order
 
 
+def _send(ctx, g, grads):
+    """Add the gradients ctx.backward(g) gives its parents into grads (keyed by id). A function of
+    its own so that no loop variable outlives it holding an array (see _sole_owner)."""
+    for parent, needs, pg in zip(ctx.parents, ctx.needs_grad, ctx.backward(g)):
+        if not needs or pg is None:
+            continue
+        pg = unbroadcast(np.asarray(pg), parent.data.shape)
+        key = id(parent)
+        grads[key] = grads[key] + pg if key in grads else pg
+
+
 def backward(root, grad):
     """Propagate ``grad`` (an ndarray shaped like root) to every leaf that requires a gradient."""
     grads = {id(root): grad}
@@ -92,15 +137,10 @@ def backward(root, grad):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        ctx = node._ctx
-        if ctx is None:
+        if node._ctx is None:
             # a leaf: accumulate like PyTorch (gradients add up across backward calls)
             g = g.astype(node.data.dtype, copy=False)
-            node._accumulate(g)
-            continue
-        for parent, needs, pg in zip(ctx.parents, ctx.needs_grad, ctx.backward(g)):
-            if not needs or pg is None:
-                continue
-            pg = unbroadcast(np.asarray(pg), parent.data.shape)
-            key = id(parent)
-            grads[key] = grads[key] + pg if key in grads else pg
+            owned = _sole_owner(g)  # before g is pushed as an argument of the next call
+            node._accumulate(g, owned)
+        else:
+            _send(node._ctx, g, grads)

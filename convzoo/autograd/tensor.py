@@ -205,9 +205,10 @@ class Tensor:
     def T(self):
         return ops.Permute.apply(self, axes=tuple(reversed(range(self.ndim))))
 
-    def _accumulate(self, grad):
+    def _accumulate(self, grad, owned=False):
+        # owned: the engine holds the only reference to grad, which can then be kept without a copy
         if self.grad is None:
-            self.grad = Tensor._wrap(np.array(grad, dtype=self.data.dtype))
+            self.grad = Tensor._wrap(grad if owned else np.array(grad, dtype=self.data.dtype))
         else:
             self.grad.data += grad
 

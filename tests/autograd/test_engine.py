@@ -90,3 +90,66 @@ def test_deep_graph_does_not_recurse():
         y = y + 0.0
     y.backward()
     assert x.grad.item() == 1.0
+
+
+class _Triple(convzoo.autograd.function.Function):
+    """3 x; its backward records (without holding) or keeps the gradient it makes."""
+
+    def forward(self, x, keep):
+        self.keep = keep
+        return 3 * x
+
+    def backward(self, g):
+        import weakref
+
+        grad = 3 * g
+        if self.keep:
+            self.kept = grad
+        _Triple.made = weakref.ref(grad)
+        return grad, None
+
+
+def test_leaf_keeps_a_fresh_gradient_without_copying():
+    x = convzoo.tensor(np.arange(4.0), requires_grad=True)
+    _Triple.apply(x, keep=False).backward(np.ones(4, dtype=np.float32))
+    assert x.grad.data is _Triple.made()
+    np.testing.assert_array_equal(x.grad.numpy(), 3.0)
+    y = convzoo.tensor(np.arange(4.0), requires_grad=True)
+    out = _Triple.apply(y, keep=True)
+    ctx = out._ctx
+    out.backward(np.ones(4, dtype=np.float32))
+    assert not np.shares_memory(y.grad.data, ctx.kept)
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_callers_gradient():
+    a = convzoo.tensor(np.zeros(3), requires_grad=True)
+    b = convzoo.tensor(np.zeros(3), requires_grad=True)
+    seed = np.full(3, 2.0, dtype=np.float32)
+    (a + b).backward(seed)  # Add passes the same array to both parents
+    c = convzoo.tensor(np.zeros(3), requires_grad=True)
+    c.backward(seed)  # a leaf root gets the caller's own array
+    arrays = [a.grad.data, b.grad.data, c.grad.data, seed]
+    for i, first in enumerate(arrays):
+        for second in arrays[i + 1:]:
+            assert not np.shares_memory(first, second)
+    a.grad.data[:] = 7
+    np.testing.assert_array_equal(b.grad.numpy(), 2.0)
+    np.testing.assert_array_equal(seed, 2.0)
+
+
+def test_gradient_from_a_view_of_a_kept_array_is_copied():
+    from convzoo.autograd.function import Function
+
+    class KeepsItsGradient(Function):
+        def forward(self, x):
+            return x.copy()
+
+        def backward(self, g):
+            self.kept = g * 3
+            return (self.kept[:],)  # a view of an array the function still holds
+
+    x = convzoo.tensor(np.ones(4), requires_grad=True)
+    out = KeepsItsGradient.apply(x)
+    ctx = out._ctx
+    out.backward(np.ones(4, dtype=np.float32))
+    assert not np.shares_memory(x.grad.data, ctx.kept)
