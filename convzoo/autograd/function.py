@@ -3,6 +3,11 @@
 Every primitive is a ``Function`` subclass with ``forward`` (ndarrays in, ndarray out) and
 ``backward`` (the vector-Jacobian product: output gradient in, one gradient per input out) side by
 side. Broadcasting is undone once, here in the engine, so no primitive has to.
+
+The graph is made of Functions (each links to the Functions, or leaf Tensors, of its inputs), not
+of the intermediate Tensors: as in PyTorch, an activation is freed as soon as neither the caller nor
+a Function's saved state holds it. A leaf keeps a gradient array the engine alone holds instead of
+copying it.
 """
 import contextlib
 import sys
@@ -41,13 +46,16 @@ class Function:
         from .tensor import Tensor
 
         ctx = cls()
-        ctx.parents = inputs
         ctx.needs_grad = tuple(isinstance(t, Tensor) and t.requires_grad for t in inputs)
         arrays = [t.data if isinstance(t, Tensor) else t for t in inputs]
         out = ctx.forward(*arrays, **params)
         track = is_grad_enabled() and any(ctx.needs_grad)
         result = Tensor._wrap(out, requires_grad=track)
         if track:
+            # The graph links Functions (and leaf Tensors), never intermediate Tensors: an
+            # activation stays alive only while a Function saved it or the caller holds it
+            ctx.parents = tuple((t._ctx or t) if needs else None for t, needs in zip(inputs, ctx.needs_grad))
+            ctx.shapes = tuple(np.shape(a) for a in arrays)
             result._ctx = ctx
         return result
 
@@ -112,9 +120,9 @@ def _topological_order(root):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        if node._ctx is not None:
-            for parent in node._ctx.parents:
-                if getattr(parent, "requires_grad", False) and id(parent) not in seen:
+        if isinstance(node, Function):
+            for parent in node.parents:
+                if parent is not None and id(parent) not in seen:
                     stack.append((parent, False))
     return order
 
@@ -122,25 +130,29 @@ def _topological_order(root):
 def _send(ctx, g, grads):
     """Add the gradients ctx.backward(g) gives its parents into grads (keyed by id). A function of
     its own so that no loop variable outlives it holding an array (see _sole_owner)."""
-    for parent, needs, pg in zip(ctx.parents, ctx.needs_grad, ctx.backward(g)):
-        if not needs or pg is None:
+    for parent, shape, pg in zip(ctx.parents, ctx.shapes, ctx.backward(g)):
+        if parent is None or pg is None:
             continue
-        pg = unbroadcast(np.asarray(pg), parent.data.shape)
+        pg = unbroadcast(np.asarray(pg), shape)
         key = id(parent)
         grads[key] = grads[key] + pg if key in grads else pg
 
 
 def backward(root, grad):
-    """Propagate ``grad`` (an ndarray shaped like root) to every leaf that requires a gradient."""
-    grads = {id(root): grad}
-    for node in reversed(_topological_order(root)):
+    """Propagate ``grad`` (an ndarray shaped like root) to every leaf that requires a gradient.
+
+    The graph's nodes are the Functions that made root and the leaf Tensors they read.
+    """
+    start = root._ctx or root
+    grads = {id(start): grad}
+    for node in reversed(_topological_order(start)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        if node._ctx is None:
+        if isinstance(node, Function):
+            _send(node, g, grads)
+        else:
             # a leaf: accumulate like PyTorch (gradients add up across backward calls)
             g = g.astype(node.data.dtype, copy=False)
             owned = _sole_owner(g)  # before g is pushed as an argument of the next call
             node._accumulate(g, owned)
-        else:
-            _send(node._ctx, g, grads)

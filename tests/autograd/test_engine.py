@@ -153,3 +153,16 @@ def test_gradient_from_a_view_of_a_kept_array_is_copied():
     ctx = out._ctx
     out.backward(np.ones(4, dtype=np.float32))
     assert not np.shares_memory(x.grad.data, ctx.kept)
+
+
+def test_the_graph_does_not_keep_intermediate_activations_alive():
+    import weakref
+
+    x = convzoo.tensor(np.ones((2, 3)), requires_grad=True)
+    hidden = x * 2.0  # Mul keeps its operands; the next op keeps nothing of its input
+    watch = weakref.ref(hidden.data)
+    out = hidden.sum()
+    del hidden
+    assert watch() is None  # freed although the graph still leads from out to x
+    out.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2.0)
