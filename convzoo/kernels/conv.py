@@ -3,7 +3,7 @@
 All three take plain ndarrays in PyTorch's layouts: x ``(N, C_in, *spatial)``, weight ``(C_out,
 C_in/groups, *k)``, and optional zero padding ``pads`` ((before, after) per spatial axis; other modes
 are applied before, by ``padding.py``). An algorithm that reads the padding itself
-(``planner.Algorithm.pads_inside``: depthwise) gets the unpadded x; for the others the entry point
+(``planner.Algorithm.pads_inside``: im2col, depthwise) gets the unpadded x; for the others the entry point
 pads x, or crops the gradient, around the call. With xp the zero-padded x, cross-correlation:
 
     out[n, g*Og + o, p] = sum_{c, k} weight[g*Og + o, c, k] * xp[n, g*Cg + c, p*stride + k*dilation]

@@ -7,14 +7,17 @@ Conventions of every kernel module: ``xp`` is the padded input ``(N, C, *S)``, `
     backward_input(grad_out, weight, padded_shape, stride, dilation, groups) -> (N, C, *S)
     backward_weight(xp, grad_out, kernel_size, stride, dilation, groups)   -> (O, C/groups, *k)
 
-im2col gathers only the taps the dilated kernel reads, so dilated convs never multiply by zeros.
+im2col gathers only the taps the dilated kernel reads, so dilated convs never multiply by zeros, and
+reads zero padding in place (``pads``, as ``planner.Algorithm.pads_inside`` promises): the gather
+writes the zeros and the col2im scatter drops the padding's gradient, so neither the input nor its
+gradient is ever copied into a padded array, and a Conv keeps no padded copy for its backward.
 The images of a chunk are laid side by side, ``(C*K, B*P)``: one wide GEMM per chunk runs at BLAS
 speed where one narrow GEMM per image (a few hundred columns) runs several times slower.
 """
 import numpy as np
 
 from . import workspace
-from .window import RowOffsets
+from .window import table
 
 
 def _side_by_side(a, groups):
@@ -32,53 +35,53 @@ def _one_per_image(res, batch):
     return res.reshape(g * a, batch, bp // batch).transpose(1, 0, 2)
 
 
-def im2col_forward(xp, weight, stride, dilation, groups):
-    n, c = xp.shape[:2]
+def im2col_forward(x, weight, stride, dilation, groups, pads=None):
+    n, c = x.shape[:2]
     o, cg = weight.shape[:2]
-    offsets = RowOffsets(xp.shape[2:], weight.shape[2:], stride, dilation)
-    k, rows, width = offsets.taps, offsets.rows, offsets.width
+    t = table(x.shape[2:], weight.shape[2:], stride, dilation, pads)
+    k, rows, width = t.taps, t.rows, t.width
     w = weight.reshape(groups, o // groups, cg * k)  # (G, Og, Cg*K)
-    flat = np.ascontiguousarray(xp).reshape(n, c, -1)
-    out = np.empty((n, o, rows * width), dtype=xp.dtype)
-    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, c * k * width * xp.itemsize):
+    flat = np.ascontiguousarray(x).reshape(n, c, -1)
+    out = np.empty((n, o, rows * width), dtype=x.dtype)
+    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, c * k * width * x.itemsize):
         bs, ps = b1 - b0, (r1 - r0) * width
-        buf = np.empty((c, k, bs, ps), dtype=xp.dtype)  # (C, K, B, P): the images' columns side by side
-        offsets.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
+        buf = np.empty((c, k, bs, ps), dtype=x.dtype)  # (C, K, B, P): the images' columns side by side
+        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
         res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
         out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
-    return out.reshape((n, o) + offsets.out_shape)
+    return out.reshape((n, o) + t.out_shape)
 
 
-def im2col_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
+def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
-    offsets = RowOffsets(padded_shape, weight.shape[2:], stride, dilation)
-    k, rows, width = offsets.taps, offsets.rows, offsets.width
+    t = table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
+    k, rows, width = t.taps, t.rows, t.width
     w_t = weight.reshape(groups, og, cg * k).transpose(0, 2, 1)  # (G, Cg*K, Og)
     g = grad_out.reshape(n, o, rows * width)
-    out = np.zeros((n, c, int(np.prod(padded_shape))), dtype=grad_out.dtype)
+    out = np.zeros((n, c, int(np.prod(in_shape))), dtype=grad_out.dtype)
     for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize):
         bs = b1 - b0
         cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
         # seen as (B, C, K, P) by the scatter: a strided view, no copy
-        offsets.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0)
-    return out.reshape((n, c) + tuple(padded_shape))
+        t.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0)
+    return out.reshape((n, c) + tuple(int(s) for s in in_shape))
 
 
-def im2col_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
-    n, c = xp.shape[:2]
+def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
+    n, c = x.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups
-    offsets = RowOffsets(xp.shape[2:], kernel_size, stride, dilation)
-    k, rows, width = offsets.taps, offsets.rows, offsets.width
-    flat = np.ascontiguousarray(xp).reshape(n, c, -1)
+    t = table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
+    k, rows, width = t.taps, t.rows, t.width
+    flat = np.ascontiguousarray(x).reshape(n, c, -1)
     g = grad_out.reshape(n, o, rows * width)
-    grad_w = np.zeros((groups, og, cg * k), dtype=xp.dtype)
-    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * xp.itemsize):
+    grad_w = np.zeros((groups, og, cg * k), dtype=x.dtype)
+    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * x.itemsize):
         bs, ps = b1 - b0, (r1 - r0) * width
-        buf = np.empty((c, k, bs, ps), dtype=xp.dtype)
-        offsets.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
+        buf = np.empty((c, k, bs, ps), dtype=x.dtype)
+        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
         # (G, Og, B*P) @ (G, B*P, Cg*K): one GEMM contracts images and positions at once
         g_t = _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups)
         grad_w += np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))

@@ -78,6 +78,7 @@ class Algorithm:
     requirement: object  # geometry -> None when supported, else the reason it is not
     cost: object  # (op, geometry, threads) -> estimated seconds
     pads_inside: bool = False  # its kernels take the unpadded input and pads= (zero padding) themselves
+    pads_inside_from: int = 0  # input bytes from which reading the padding in place beats a padded copy
 
 
 def _always(g):
@@ -103,11 +104,19 @@ def _fft_requirement(g):
     return None
 
 
+# For the depthwise kernels, reading zero padding in place saves a copy of the input but costs the
+# kernel scalar work at the borders; the copy is cheap while the input stays in cache (measured: a
+# 64x1x28x28 LeNet input pads in 0.03 ms, and in-place reading made its 5x5 conv 2x slower), dear
+# once it streams from memory (32x128x56x56: 18 ms, as long as the depthwise conv itself). The im2col
+# gather writes the zeros of a column as it copies its row, so it reads padding in place at any size
+IN_PLACE_PADDING_BYTES = 8 << 20
+
+
 ALGORITHMS = {
     "im2col": Algorithm(
         "im2col", "im2col gather (chunked to the workspace limit) + one BLAS GEMM per chunk; col2im scatter",
         {"forward": gemm.im2col_forward, "backward_input": gemm.im2col_backward_input,
-         "backward_weight": gemm.im2col_backward_weight}, _always, im2col_cost),
+         "backward_weight": gemm.im2col_backward_weight}, _always, im2col_cost, pads_inside=True),
     "pointwise": Algorithm(
         "pointwise", "1x1 kernel: a plain GEMM on the (strided) input, no gather",
         {"forward": gemm.pointwise_forward, "backward_input": gemm.pointwise_backward_input,
@@ -116,7 +125,7 @@ ALGORITHMS = {
         "depthwise", "Numba per-plane direct kernel, parallel over planes (groups == in_channels)",
         {"forward": depthwise.depthwise_forward, "backward_input": depthwise.depthwise_backward_input,
          "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, depthwise_cost,
-        pads_inside=True),
+        pads_inside=True, pads_inside_from=IN_PLACE_PADDING_BYTES),
     "fft": Algorithm(
         "fft", "FFT of input and kernel, product per frequency, inverse FFT (large kernels)",
         {"forward": fft.fft_forward, "backward_input": fft.fft_backward_input,
@@ -280,11 +289,6 @@ def plan(op, geometry, algorithm=None):
     return result
 
 
-# Reading zero padding in place saves a copy of the input but costs the kernel scalar work at the
-# borders; the copy is cheap while the input stays in cache (measured: a 64x1x28x28 LeNet input pads
-# in 0.03 ms, and in-place reading made its 5x5 conv 2x slower), dear once it streams from memory
-# (32x128x56x56: 18 ms, as long as the depthwise conv itself)
-IN_PLACE_PADDING_BYTES = 8 << 20
 
 
 def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsize, algorithm=None):
@@ -295,8 +299,8 @@ def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsiz
         return False
     padded = tuple(int(n) + b + a for n, (b, a) in zip(x_shape[2:], pads))
     geometry = ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize)
-    pads_inside = ALGORITHMS[plan("forward", geometry, algorithm).algorithm].pads_inside
-    return pads_inside and geometry.bytes("x") >= IN_PLACE_PADDING_BYTES
+    chosen = ALGORITHMS[plan("forward", geometry, algorithm).algorithm]
+    return chosen.pads_inside and geometry.bytes("x") >= chosen.pads_inside_from
 
 
 def remember(op, geometry, timings):

@@ -1,111 +1,166 @@
-"""Sliding windows over the spatial axes (im2col) and their adjoint scatter (col2im).
+"""Sliding windows over the spatial axes (im2col) and their adjoint scatter (col2im), zero padding included.
 
-Shared by convolution and pooling. Both work on any rank through flat offsets into a C-ordered
-padded block: window ``p`` tap ``k`` reads ``xp.flat[start[p] + tap[k]]`` (``geometry.window_offsets``).
-The output positions are walked as rows of the last spatial axis, ``start[r * width + j] =
-row_start[r] + j * step``, so the innermost loop is a unit- (or stride-) step run that the compiler
-vectorises, and a caller can gather any range of rows (the GEMM kernels chunk by rows to bound memory).
+Work on any rank. Output positions are walked as rows of the last spatial axis; a ``RowTable``
+says, for each output row and kernel tap, where in the *unpadded* input the row's windows read and
+which of its columns fall in the padding. The gather writes zeros there, and the scatter drops
+what lands there, so no padded copy of the input (or of its gradient) is ever made. The innermost
+loop is a unit- (or stride-) step run of one row that the compiler vectorises, and a caller can
+gather any range of rows (the GEMM kernels chunk by rows to bound memory).
 """
+import functools
+
 import numpy as np
 
-from .geometry import conv_output_size, window_offsets
+from .geometry import conv_output_size
 from .jit import jit_parallel, prange
 
 
 @jit_parallel
-def _gather_rows(xp, tap, row_start, width, step, r0, cols):
-    # xp: (B, C, L) flat padded planes; cols: (B, C, K, R * width), any strides; rows r0.. of the output.
+def _gather_rows(x, row_off, col_off, lo, hi, width, step, r0, cols):
+    # x: (B, C, L) flat unpadded planes; cols: (B, C, K, R * width), any strides; output rows r0..
     # Rows are copied as slices so the inner loop indexes from 0 (no wraparound test) and vectorises
-    planes = xp.shape[0] * xp.shape[1]
+    planes = x.shape[0] * x.shape[1]
     rows = cols.shape[3] // width
-    span = (width - 1) * step + 1
+    last = col_off.shape[0]
     for bc in prange(planes):
-        b, c = bc // xp.shape[1], bc % xp.shape[1]
-        plane = xp[b, c]
-        for k in range(tap.shape[0]):
-            dst = cols[b, c, k]
-            for r in range(rows):
-                base = row_start[r0 + r] + tap[k]
-                out = dst[r * width:(r + 1) * width]
-                if step == 1:
-                    src = plane[base:base + width]
-                    for j in range(width):
-                        out[j] = src[j]
-                else:
-                    src_s = plane[base:base + span:step]
-                    for j in range(width):
-                        out[j] = src_s[j]
+        b, c = bc // x.shape[1], bc % x.shape[1]
+        plane = x[b, c]
+        for ko in range(row_off.shape[1]):
+            for kl in range(last):
+                dst = cols[b, c, ko * last + kl]
+                j0, j1 = lo[kl], hi[kl]
+                for r in range(rows):
+                    out = dst[r * width:(r + 1) * width]
+                    start = row_off[r0 + r, ko]
+                    if start < 0:  # the whole row lies in the padding
+                        j0r, j1r = 0, 0
+                    else:
+                        j0r, j1r = j0, j1
+                        first = start + col_off[kl] + j0 * step
+                        seg = out[j0:j1]
+                        if step == 1:
+                            src = plane[first:first + (j1 - j0)]
+                            for j in range(j1 - j0):
+                                seg[j] = src[j]
+                        else:
+                            src_s = plane[first:first + (j1 - j0 - 1) * step + 1:step]
+                            for j in range(j1 - j0):
+                                seg[j] = src_s[j]
+                    for j in range(j0r):
+                        out[j] = 0
+                    for j in range(max(j1r, j0r), width):
+                        out[j] = 0
 
 
 @jit_parallel
-def _scatter_rows(cols, tap, row_start, width, step, r0, out):
-    # the adjoint of _gather_rows, accumulated into out: (B, C, L); each (b, c) plane is its own
-    # iteration, so the prange writes are disjoint
+def _scatter_rows(cols, row_off, col_off, lo, hi, width, step, r0, out):
+    # the adjoint of _gather_rows, accumulated into out: (B, C, L); what falls in the padding is
+    # dropped. Each (b, c) plane is its own iteration, so the prange writes are disjoint
     planes = out.shape[0] * out.shape[1]
     rows = cols.shape[3] // width
-    span = (width - 1) * step + 1
+    last = col_off.shape[0]
     for bc in prange(planes):
         b, c = bc // out.shape[1], bc % out.shape[1]
         plane = out[b, c]
-        for k in range(tap.shape[0]):
-            src = cols[b, c, k]
-            for r in range(rows):
-                base = row_start[r0 + r] + tap[k]
-                row = src[r * width:(r + 1) * width]
-                if step == 1:
-                    dst = plane[base:base + width]
-                    for j in range(width):
-                        dst[j] += row[j]
-                else:
-                    dst_s = plane[base:base + span:step]
-                    for j in range(width):
-                        dst_s[j] += row[j]
+        for ko in range(row_off.shape[1]):
+            for kl in range(last):
+                src = cols[b, c, ko * last + kl]
+                j0, j1 = lo[kl], hi[kl]
+                for r in range(rows):
+                    start = row_off[r0 + r, ko]
+                    if start < 0 or j1 <= j0:
+                        continue
+                    first = start + col_off[kl] + j0 * step
+                    row = src[r * width + j0:r * width + j1]
+                    if step == 1:
+                        dst = plane[first:first + (j1 - j0)]
+                        for j in range(j1 - j0):
+                            dst[j] += row[j]
+                    else:
+                        dst_s = plane[first:first + (j1 - j0 - 1) * step + 1:step]
+                        for j in range(j1 - j0):
+                            dst_s[j] += row[j]
 
 
-def output_shape(padded_shape, kernel_size, stride, dilation):
-    return tuple(conv_output_size(n, k, s, d, 0, 0)
-                 for n, k, s, d in zip(padded_shape, kernel_size, stride, dilation))
+class RowTable:
+    """Where each tap of a zero-padded window op reads in the unpadded input, row by row.
 
-
-class RowOffsets:
-    """The flat offsets of a window op, split into taps and rows of the last spatial axis.
-
-    Attributes:
-        out_shape: spatial output shape.
-        tap: (K,) flat offset of each kernel tap.
-        row_start: (R,) flat offset of the first window of each output row (R = prod(out_shape[:-1])).
-        width, step: output row length and the flat step between neighbouring windows in a row.
+    Output positions are walked as rows of the last spatial axis. For output row ``r`` and tap
+    ``(ko, kl)`` (``ko`` over the leading kernel axes, ``kl`` over the last one; flat tap
+    ``ko * k_last + kl``) the tap reads ``x.flat[row_off[r, ko] + col_off[kl] + j * step]`` for
+    output column ``j`` with ``lo[kl] <= j < hi[kl]``, and padding elsewhere; ``row_off`` is -1 where
+    the tap's row lies in the padding. ``before`` may be negative (a crop). The tables are built
+    once per geometry (``row_table`` caches them) and are read-only.
     """
 
-    def __init__(self, padded_shape, kernel_size, stride, dilation):
-        padded_shape = tuple(int(n) for n in padded_shape)
-        self.out_shape = output_shape(padded_shape, kernel_size, stride, dilation)
-        self.width, self.step = self.out_shape[-1], int(stride[-1])
-        rows = self.out_shape[:-1] + (1,)
-        self.tap, self.row_start = window_offsets(padded_shape, kernel_size, rows, stride, dilation)
-        self.taps, self.rows = self.tap.size, self.row_start.size
+    def __init__(self, in_shape, kernel_size, stride, dilation, before, out_shape):
+        elem = np.cumprod((1,) + tuple(in_shape)[:0:-1])[::-1]
+        # row_off, valid: (rows, outer taps), grown one leading axis at a time to (rows * o, taps * k)
+        row_off, valid = np.zeros((1, 1), dtype=np.int64), np.ones((1, 1), dtype=bool)
+        for n, k, s, d, b, o, e in list(zip(in_shape, kernel_size, stride, dilation, before, out_shape, elem))[:-1]:
+            pos = (np.arange(o) * s - b)[:, None] + np.arange(k)[None, :] * d  # (o, k) input coordinate
+            shape = (row_off.shape[0] * o, row_off.shape[1] * k)
+            row_off = (row_off[:, None, :, None] + (pos * e)[None, :, None, :]).reshape(shape)
+            valid = (valid[:, None, :, None] & ((pos >= 0) & (pos < n))[None, :, None, :]).reshape(shape)
+        self.row_off = np.where(valid, row_off, -1).astype(np.int64)
+        n, k, s, d, b, o = in_shape[-1], kernel_size[-1], stride[-1], dilation[-1], before[-1], out_shape[-1]
+        self.col_off = np.arange(k, dtype=np.int64) * d - b
+        # output column j reads input column j * s + col_off: inside [0, n) for lo <= j < hi
+        self.lo = np.clip(-(self.col_off // s), 0, o)
+        self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
+        self.width, self.step = int(o), int(s)
+        # columns every tap reads inside the input, and the (tap, column) pairs in range outside them
+        self.j_in = int(self.lo.max())
+        self.j_end = max(int(self.hi.min()), self.j_in)
+        fringe = [(kl, j) for kl in range(k) for j in range(int(self.lo[kl]), int(self.hi[kl]))
+                  if not self.j_in <= j < self.j_end]
+        self.fringe_tap = np.array([kl for kl, _ in fringe], dtype=np.int64)
+        self.fringe_col = np.array([j for _, j in fringe], dtype=np.int64)
+        self.out_shape = tuple(int(p) for p in out_shape)
+        self.rows, self.taps = self.row_off.shape[0], self.row_off.shape[1] * int(k)
+        for array in (self.row_off, self.col_off, self.lo, self.hi, self.fringe_tap, self.fringe_col):
+            array.flags.writeable = False
 
-    def gather(self, xp_flat, cols, r0=0):
-        """cols[b, c, k, (r - r0) * width + j] = window value; cols may be any strided 4-D view."""
-        _gather_rows(xp_flat, self.tap, self.row_start, self.width, self.step, r0, cols)
+    def gather(self, x_flat, cols, r0=0):
+        """cols[b, c, k, (r - r0) * width + j] = the window value (0 in the padding); x_flat: (B, C, L)
+        unpadded planes; cols may be any strided 4-D view."""
+        _gather_rows(x_flat, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, cols)
 
     def scatter(self, cols, out_flat, r0=0):
-        """The adjoint of gather, added into out_flat: (B, C, L)."""
-        _scatter_rows(cols, self.tap, self.row_start, self.width, self.step, r0, out_flat)
+        """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L)."""
+        _scatter_rows(cols, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, out_flat)
 
 
-def windows(xp, kernel_size, stride, dilation):
-    """im2col: (N, C, *padded) -> (N, C, prod(kernel_size), prod(out_shape))."""
-    offsets = RowOffsets(xp.shape[2:], kernel_size, stride, dilation)
-    flat = np.ascontiguousarray(xp).reshape(xp.shape[0], xp.shape[1], -1)
-    cols = np.empty(xp.shape[:2] + (offsets.taps, offsets.rows * offsets.width), dtype=xp.dtype)
-    offsets.gather(flat, cols)
+@functools.lru_cache(maxsize=256)
+def row_table(in_shape, kernel_size, stride, dilation, before, out_shape):
+    """The cached RowTable of one geometry (tuples), as a training loop repeats its shapes."""
+    return RowTable(in_shape, kernel_size, stride, dilation, before, out_shape)
+
+
+def table(in_shape, kernel_size, stride, dilation, pads=None, out_shape=None):
+    """The RowTable of a window op on an input of spatial size in_shape zero-padded by pads
+    ((before, after) per axis, None for none); out_shape defaults to every window that fits."""
+    in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
+    pads = tuple((0, 0) for _ in in_shape) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+    if out_shape is None:
+        out_shape = tuple(conv_output_size(n, k, s, d, b, a)
+                          for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
+    return row_table(in_shape, kernel_size, tuple(int(s) for s in stride), tuple(int(d) for d in dilation),
+                     tuple(b for b, _ in pads), tuple(int(o) for o in out_shape))
+
+
+def windows(x, kernel_size, stride, dilation, pads=None):
+    """im2col: (N, C, *in) zero-padded by pads -> (N, C, prod(kernel_size), prod(out_shape))."""
+    t = table(x.shape[2:], kernel_size, stride, dilation, pads)
+    flat = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    cols = np.empty(x.shape[:2] + (t.taps, t.rows * t.width), dtype=x.dtype)
+    t.gather(flat, cols)
     return cols
 
 
-def windows_adjoint(cols, padded_shape, kernel_size, stride, dilation):
-    """col2im, the adjoint of ``windows``: (N, C, K, P) -> (N, C, *padded), overlaps summed."""
-    offsets = RowOffsets(padded_shape, kernel_size, stride, dilation)
-    out = np.zeros(cols.shape[:2] + (int(np.prod(padded_shape)),), dtype=cols.dtype)
-    offsets.scatter(np.ascontiguousarray(cols), out)
-    return out.reshape(cols.shape[:2] + tuple(padded_shape))
+def windows_adjoint(cols, in_shape, kernel_size, stride, dilation, pads=None):
+    """col2im, the adjoint of ``windows``: (N, C, K, P) -> (N, C, *in), overlaps summed, padding dropped."""
+    t = table(in_shape, kernel_size, stride, dilation, pads)
+    out = np.zeros(cols.shape[:2] + (int(np.prod(in_shape)),), dtype=cols.dtype)
+    t.scatter(np.ascontiguousarray(cols), out)
+    return out.reshape(cols.shape[:2] + tuple(in_shape))
