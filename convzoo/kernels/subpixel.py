@@ -46,7 +46,6 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
     rank = len(kernel)
     # (O, Cg, *k) as a conv from the O gradient channels to the C input channels: (G*Cg, Og, *k)
     w_t = weight.reshape((groups, og, cg) + kernel).swapaxes(1, 2).reshape((c, og) + kernel)
-    out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
     # phases that read the same padded gradient with same-shaped sub-kernels share one conv: their
     # sub-kernels are stacked as extra output channels (for a k = 2s kernel, all s^d phases do)
     shared = {}
@@ -57,6 +56,7 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
             continue  # no tap reaches these pixels: they stay zero
         key = tuple((len(range(*a[0].indices(k))), a[1], a[2], a[3]) for a, k in zip(plan, kernel))
         shared.setdefault(key, []).append((phase, plan))
+    out = None
     for key, phases in shared.items():
         # the flipped sub-kernels turn the transposed (scatter) form into a correlation
         subs = [w_t[(slice(None), slice(None)) + tuple(a[0] for a in plan)][(Ellipsis,) + (slice(None, None, -1),) * rank]
@@ -66,14 +66,20 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
         # before >= 0 always; a negative after means gradient pixels that land past the end
         g = grad_out[(slice(None), slice(None)) + tuple(slice(0, m + min(after, 0))
                                                         for (_, _, _, after), m in zip(key, spatial))]
-        pads = [(0, 0), (0, 0)] + [(before, max(after, 0)) for _, _, before, after in key]
-        if any(b or e for b, e in pads):
-            g = np.pad(g, pads)
+        pads = [(before, max(after, 0)) for _, _, before, after in key]
         step = tuple(dil for _, dil, _, _ in key)
-        conv = pointwise_forward if all(size == 1 for size in stacked.shape[2:]) else im2col_forward
-        res = conv(g, stacked, (1,) * rank, step, groups)  # (N, G*phases*Cg, *counts)
+        if all(size == 1 for size in stacked.shape[2:]):
+            if any(b or e for b, e in pads):
+                g = np.pad(g, [(0, 0), (0, 0)] + pads)
+            res = pointwise_forward(g, stacked, (1,) * rank, step, groups)  # (N, G*phases*Cg, *counts)
+        else:
+            res = im2col_forward(g, stacked, (1,) * rank, step, groups, pads=pads)  # reads the padding in place
+        if all(s == 1 for s in stride) and res.shape[2:] == tuple(padded_shape):
+            return res  # stride 1: the one phase is the whole gradient
         res = res.reshape((n, groups, len(phases), cg) + res.shape[2:])
+        if out is None:
+            out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
         for i, (phase, plan) in enumerate(phases):
             where = tuple(slice(r, r + s * a[4], s) for r, s, a in zip(phase, stride, plan))
             out[(slice(None), slice(None)) + where] = res[:, :, i].reshape((n, c) + res.shape[4:])
-    return out
+    return out if out is not None else np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
