@@ -1,189 +1,83 @@
 """Depthwise convolution (groups == C_in, a channel multiplier m = C_out / C_in) in Numba.
 
-GEMM degenerates here (a K x 1 by 1 x P product per channel), so these kernels walk each (image,
-channel) plane directly, one output row at a time: the row stays in L1 while every tap adds its
-shifted input row to it, and the innermost loop over the row is a unit-step run the compiler
-vectorises. Dilation only changes the tap offsets, so dilated kernels never touch a zero. Every
-``prange`` runs over planes (forward, backward-input) or output channels (backward-weight), which
-write disjoint slices, so results do not depend on the thread count.
+GEMM degenerates here (a K x 1 by 1 x P product per channel), so the kernels (``depthwise_loops``)
+walk each (image, channel) plane directly: a thread copies the plane into a small zero-padded
+scratch plane whose columns are split by stride phase, then computes each output row in one pass
+over unit-step runs of that copy (a 3x3 kernel keeps its nine weights in registers). The input is
+read from memory once and the output written once, padding costs no copy of the whole input, and
+stride and dilation only change where the runs start, so a dilated kernel never touches a zero.
+Every ``prange`` writes disjoint planes (forward, backward-input) or weights (backward-weight), so
+results do not depend on the thread count.
 
-Zero padding is never materialised: the kernels read the unpadded input and each tap only covers
-the output columns whose input lies inside it (``RowTable``), so a padded depthwise conv costs no
-copy of its input in either direction.
+The input gradient at stride 1 without a multiplier is the forward kernel on the gradient with the
+flipped weights; otherwise each tap scatters into a scratch plane of the padded input gradient.
+The scratch plane of each thread holds one padded input plane (~13 KB for 56 x 56 float32).
 """
 import functools
+import math
 
+import numba
 import numpy as np
 
-from .jit import jit_parallel, prange
+from . import depthwise_loops as loops
 
 
-@jit_parallel
-def _forward(x, w, row_off, col_off, lo, hi, width, step, j_in, j_end, fringe_tap, fringe_col, out):
-    # x: (N, C, L) unpadded planes; w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads
-    # input channel o // m. Rows are taken as slices so the inner loops index from 0 and vectorise.
-    # At unit step, the columns every tap of a kernel row reads inside the input, [j_in, j_end),
-    # take the taps three at a time (one pass over the output row each); the few (tap, column)
-    # pairs near the padding outside that range (fringe_tap, fringe_col) are added one by one
-    batch, channels_out = out.shape[0], out.shape[1]
-    m = channels_out // x.shape[1]
-    kernel_width = col_off.shape[0]
-    inner = j_end - j_in
-    for bo in prange(batch * channels_out):
-        b, o = bo // channels_out, bo % channels_out
-        plane, res = x[b, o // m], out[b, o]
-        for r in range(row_off.shape[0]):
-            orow = res[r * width:(r + 1) * width]
-            orow[:] = 0.0
-            for ko in range(row_off.shape[1]):
-                start = row_off[r, ko]
-                if start < 0:
-                    continue
-                if step == 1:
-                    dst = orow[j_in:j_end]
-                    q = 0
-                    while inner > 0 and q + 3 <= kernel_width:
-                        k = ko * kernel_width + q
-                        w0, w1, w2 = w[o, k], w[o, k + 1], w[o, k + 2]
-                        b0 = start + col_off[q] + j_in
-                        b1 = start + col_off[q + 1] + j_in
-                        b2 = start + col_off[q + 2] + j_in
-                        x0, x1, x2 = plane[b0:b0 + inner], plane[b1:b1 + inner], plane[b2:b2 + inner]
-                        for j in range(inner):
-                            dst[j] += w0 * x0[j] + w1 * x1[j] + w2 * x2[j]
-                        q += 3
-                    while inner > 0 and q < kernel_width:
-                        wk = w[o, ko * kernel_width + q]
-                        b0 = start + col_off[q] + j_in
-                        xrow = plane[b0:b0 + inner]
-                        for j in range(inner):
-                            dst[j] += wk * xrow[j]
-                        q += 1
-                    for f in range(fringe_tap.shape[0]):
-                        kl, j = fringe_tap[f], fringe_col[f]
-                        orow[j] += w[o, ko * kernel_width + kl] * plane[start + col_off[kl] + j]
-                else:
-                    for kl in range(kernel_width):
-                        j0, count = lo[kl], hi[kl] - lo[kl]
-                        if count <= 0:
-                            continue
-                        wk = w[o, ko * kernel_width + kl]
-                        base = start + col_off[kl] + j0 * step
-                        dst_s = orow[j0:j0 + count]
-                        xrow_s = plane[base:base + (count - 1) * step + 1:step]
-                        for j in range(count):
-                            dst_s[j] += wk * xrow_s[j]
+class PlaneTable:
+    """Where each tap reads in the scratch copy of one zero-padded, phase-split input plane.
 
-
-@jit_parallel
-def _backward_input(grad_out, w, row_off, col_off, lo, hi, width, step, out):
-    # grad_out: (N, O, R * width); out: (N, C, L), zeroed; plane (b, c) gathers its m output channels
-    batch, channels = out.shape[0], out.shape[1]
-    m = grad_out.shape[1] // channels
-    kernel_width = col_off.shape[0]
-    for bc in prange(batch * channels):
-        b, c = bc // channels, bc % channels
-        plane = out[b, c]
-        for o in range(c * m, c * m + m):
-            g = grad_out[b, o]
-            for r in range(row_off.shape[0]):
-                grow = g[r * width:(r + 1) * width]
-                for ko in range(row_off.shape[1]):
-                    start = row_off[r, ko]
-                    if start < 0:
-                        continue
-                    for kl in range(kernel_width):
-                        j0, count = lo[kl], hi[kl] - lo[kl]
-                        wk = w[o, ko * kernel_width + kl]
-                        base = start + col_off[kl] + j0 * step
-                        src = grow[j0:j0 + count]
-                        if step == 1:
-                            dst = plane[base:base + count]
-                            for j in range(count):
-                                dst[j] += wk * src[j]
-                        elif count > 0:
-                            dst_s = plane[base:base + (count - 1) * step + 1:step]
-                            for j in range(count):
-                                dst_s[j] += wk * src[j]
-
-
-@jit_parallel
-def _backward_weight(x, grad_out, row_off, col_off, lo, hi, width, step, grad_w):
-    # grad_w: (O, Ko * Kl). Per output channel, one float64 accumulator per (tap, column): the inner
-    # loop is then an elementwise multiply-add the compiler vectorises, not a serial reduction
-    batch, channels_out = grad_out.shape[0], grad_out.shape[1]
-    m = channels_out // x.shape[1]
-    kernel_width = col_off.shape[0]
-    for o in prange(channels_out):
-        acc = np.zeros((grad_w.shape[1], width), dtype=np.float64)
-        for b in range(batch):
-            plane, g = x[b, o // m], grad_out[b, o]
-            for r in range(row_off.shape[0]):
-                grow = g[r * width:(r + 1) * width]
-                for ko in range(row_off.shape[1]):
-                    start = row_off[r, ko]
-                    if start < 0:
-                        continue
-                    for kl in range(kernel_width):
-                        j0, count = lo[kl], hi[kl] - lo[kl]
-                        acc_row = acc[ko * kernel_width + kl]
-                        acc_k = acc_row[j0:j0 + count]
-                        src = grow[j0:j0 + count]
-                        base = start + col_off[kl] + j0 * step
-                        if step == 1:
-                            xrow = plane[base:base + count]
-                            for j in range(count):
-                                acc_k[j] += src[j] * xrow[j]
-                        elif count > 0:
-                            xrow_s = plane[base:base + (count - 1) * step + 1:step]
-                            for j in range(count):
-                                acc_k[j] += src[j] * xrow_s[j]
-        for k in range(grad_w.shape[1]):
-            grad_w[o, k] = acc[k].sum()
-
-
-class RowTable:
-    """Where each tap of a zero-padded window op reads in the unpadded input, row by row.
-
-    Output positions are walked as rows of the last spatial axis. For output row ``r`` and tap
-    ``(ko, kl)`` (``ko`` over the leading kernel axes, ``kl`` over the last one) the tap adds
-    ``x.flat[row_off[r, ko] + col_off[kl] + j * step]`` to output column ``j`` for ``lo[kl] <= j <
-    hi[kl]``; ``row_off`` is -1 where the tap's row lies in the padding. ``before`` may be negative
-    (a crop). The tables are built once per geometry and are read-only.
+    The leading spatial axes are flattened into rows. Output row ``r``, column ``j`` and tap ``(ko,
+    kl)`` (``ko`` over the leading kernel axes, ``kl`` over the last) read scratch element
+    ``[rowtab[r, ko], colofs[kl] + j]``. The scratch plane has ``buf_rows`` rows of ``step`` phases
+    of ``wq`` columns: padded column ``jj * step + q`` sits at ``q * wq + jj``. Input row ``i`` goes to
+    scratch row ``fill_row[i]`` (-1: no tap reads it), and in phase ``q`` input columns ``src_lo[q],
+    src_lo[q] + step, ...`` fill scratch columns ``[col_lo[q], col_hi[q])``. ``before`` may be
+    negative (a crop). Built once per geometry (``plane_table`` caches them); read-only.
     """
 
     def __init__(self, in_shape, kernel_size, stride, dilation, before, out_shape):
-        elem = np.cumprod((1,) + tuple(in_shape)[:0:-1])[::-1]
-        # row_off, valid: (rows, outer taps), grown one leading axis at a time to (rows * o, taps * k)
-        row_off, valid = np.zeros((1, 1), dtype=np.int64), np.ones((1, 1), dtype=bool)
-        for n, k, s, d, b, o, e in list(zip(in_shape, kernel_size, stride, dilation, before, out_shape, elem))[:-1]:
-            pos = (np.arange(o) * s - b)[:, None] + np.arange(k)[None, :] * d  # (o, k) input coordinate
-            shape = (row_off.shape[0] * o, row_off.shape[1] * k)
-            row_off = (row_off[:, None, :, None] + (pos * e)[None, :, None, :]).reshape(shape)
-            valid = (valid[:, None, :, None] & ((pos >= 0) & (pos < n))[None, :, None, :]).reshape(shape)
-        self.row_off = np.where(valid, row_off, -1).astype(np.int64)
+        lead = list(zip(in_shape, kernel_size, stride, dilation, before, out_shape))[:-1]
+        # the extent of each leading padded axis that some tap reads, and its row stride in the scratch
+        extent = [(o - 1) * s + d * (k - 1) + 1 for _, k, s, d, _, o in lead]
+        row_stride = [math.prod(extent[a + 1:]) for a in range(len(extent))]
+        # rowtab: (R, Ko) and fill_row: (rows_in,), grown one leading axis at a time
+        rowtab, fill_row = np.zeros((1, 1), dtype=np.int64), np.zeros(1, dtype=np.int64)
+        for (n, k, s, d, b, o), e, rs in zip(lead, extent, row_stride):
+            pos = (np.arange(o) * s)[:, None] + np.arange(k)[None, :] * d  # (o, k) scratch coordinate
+            rowtab = (rowtab[:, None, :, None] + (pos * rs)[None, :, None, :]).reshape(
+                rowtab.shape[0] * o, rowtab.shape[1] * k)
+            at = np.arange(n) + b  # the scratch coordinate of each input index
+            inside = (at >= 0) & (at < e)
+            fill_row = np.where((fill_row[:, None] >= 0) & inside[None, :],
+                                fill_row[:, None] + at[None, :] * rs, -1).reshape(-1)
         n, k, s, d, b, o = in_shape[-1], kernel_size[-1], stride[-1], dilation[-1], before[-1], out_shape[-1]
-        self.col_off = np.arange(k, dtype=np.int64) * d - b
-        # output column j reads input column j * s + col_off: inside [0, n) for lo <= j < hi
-        self.lo = np.clip(-(self.col_off // s), 0, o)
-        self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
-        self.width, self.step = int(o), int(s)
-        # columns every tap reads inside the input, and the (tap, column) pairs in range outside them
-        self.j_in = int(self.lo.max())
-        self.j_end = max(int(self.hi.min()), self.j_in)
-        fringe = [(kl, j) for kl in range(k) for j in range(int(self.lo[kl]), int(self.hi[kl]))
-                  if not self.j_in <= j < self.j_end]
-        self.fringe_tap = np.array([kl for kl, _ in fringe], dtype=np.int64)
-        self.fringe_col = np.array([j for _, j in fringe], dtype=np.int64)
+        self.wq = int(o + d * (k - 1) // s)
+        taps = np.arange(k) * d
+        self.colofs = (taps % s) * self.wq + taps // s
+        q = np.arange(s)
+        # phase q, scratch column jj holds input column jj * s + q - b: inside [0, n) for col_lo <= jj < col_hi
+        self.col_lo = np.clip(-((q - b) // s), 0, self.wq)
+        self.col_hi = np.maximum(np.clip((n - 1 + b - q) // s + 1, 0, self.wq), self.col_lo)
+        self.src_lo = self.col_lo * s + q - b
+        self.rowtab, self.fill_row = rowtab.astype(np.int64), fill_row.astype(np.int64)
+        self.buf_rows, self.buf_width, self.step = int(math.prod(extent)), int(s * self.wq), int(s)
+        # every input column lands in the scratch (else the input gradient zeroes its rows first)
+        self.full = bool((self.col_hi - self.col_lo).sum() == n)
         self.out_shape = tuple(int(p) for p in out_shape)
-        for array in (self.row_off, self.col_off, self.lo, self.hi, self.fringe_tap, self.fringe_col):
+        self.in_shape = tuple(int(p) for p in in_shape)
+        for array in (self.rowtab, self.colofs, self.fill_row, self.col_lo, self.col_hi, self.src_lo):
             array.flags.writeable = False
+
+    def args(self):
+        """The table arguments of the loops, in their order."""
+        return (self.rowtab, self.colofs, self.fill_row, self.col_lo, self.col_hi, self.src_lo, self.buf_rows,
+                self.buf_width, self.step)
+
 
 
 @functools.lru_cache(maxsize=256)
-def row_table(in_shape, kernel_size, stride, dilation, before, out_shape):
-    """The cached RowTable of one geometry (tuples), as a training loop repeats its shapes."""
-    return RowTable(in_shape, kernel_size, stride, dilation, before, out_shape)
+def plane_table(in_shape, kernel_size, stride, dilation, before, out_shape):
+    """The cached PlaneTable of one geometry (tuples), as a training loop repeats its shapes."""
+    return PlaneTable(in_shape, kernel_size, stride, dilation, before, out_shape)
 
 
 def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
@@ -192,19 +86,32 @@ def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
     if out_shape is None:
         out_shape = tuple((n + b + a - d * (k - 1) - 1) // s + 1
                           for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
-    return row_table(in_shape, kernel_size, tuple(stride), tuple(dilation), tuple(b for b, _ in pads),
-                     tuple(int(o) for o in out_shape))
+    return plane_table(in_shape, kernel_size, tuple(int(s) for s in stride), tuple(int(d) for d in dilation),
+                       tuple(b for b, _ in pads), tuple(int(o) for o in out_shape))
+
+
+def _chunks(planes):
+    # one run of planes per thread: the scratch plane is allocated once per run
+    return max(1, min(planes, numba.get_num_threads()))
+
+
+def _planes(a):
+    """a as contiguous flat planes: (N, C, prod(spatial))."""
+    return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+
+
+def _correlate(x, weight, t):
+    n, c = x.shape[:2]
+    o = weight.shape[0]
+    out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
+    loops.forward(_planes(x), np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1),
+                  *t.args(), _chunks(n * c), out)
+    return out.reshape((n, o) + t.out_shape)
 
 
 def depthwise_forward(x, weight, stride, dilation, groups, pads=None):
     """(N, C, *in) * (O, 1, *k) with zero padding ``pads`` ((before, after) per axis) -> (N, O, *out)."""
-    n, c = x.shape[:2]
-    o = weight.shape[0]
-    t = _table(x.shape[2:], weight.shape[2:], stride, dilation, pads)
-    out = np.empty((n, o, int(np.prod(t.out_shape))), dtype=x.dtype)
-    _forward(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(weight).reshape(o, -1),
-             t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, t.j_in, t.j_end, t.fringe_tap, t.fringe_col, out)
-    return out.reshape((n, o) + t.out_shape)
+    return _correlate(x, weight, _table(x.shape[2:], weight.shape[2:], stride, dilation, pads))
 
 
 def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
@@ -215,28 +122,24 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     if o == groups and all(s == 1 for s in stride):
         # stride 1, no multiplier: the gradient is the correlation of the gradient, zero-padded by
         # the dilated kernel extent less the forward's leading padding, with the flipped kernel; the
-        # output-stationary forward kernel then writes each row once instead of scattering per tap
-        before = tuple(d * (k - 1) - b for k, d, (b, _) in zip(weight.shape[2:], dilation, pads))
-        flipped = np.ascontiguousarray(weight[(Ellipsis,) + (slice(None, None, -1),) * (weight.ndim - 2)])
-        t = row_table(tuple(int(s) for s in grad_out.shape[2:]), tuple(weight.shape[2:]), tuple(stride),
-                      tuple(dilation), before, in_shape)
-        out = np.empty((n, o, int(np.prod(in_shape))), dtype=grad_out.dtype)
-        _forward(np.ascontiguousarray(grad_out).reshape(n, o, -1), flipped.reshape(o, -1), t.row_off, t.col_off,
-                 t.lo, t.hi, t.width, t.step, t.j_in, t.j_end, t.fringe_tap, t.fringe_col, out)
-        return out.reshape((n, o) + in_shape)
+        # output-stationary forward loop then writes each row once instead of scattering per tap
+        before = tuple(d * (k - 1) - int(b) for k, d, (b, _) in zip(weight.shape[2:], dilation, pads))
+        flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * (weight.ndim - 2)]
+        t = plane_table(tuple(int(s) for s in grad_out.shape[2:]), tuple(weight.shape[2:]), tuple(stride),
+                        tuple(dilation), before, in_shape)
+        return _correlate(grad_out, flipped, t)
     t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
-    out = np.zeros((n, groups, int(np.prod(in_shape))), dtype=grad_out.dtype)
-    _backward_input(np.ascontiguousarray(grad_out).reshape(n, o, -1), np.ascontiguousarray(weight).reshape(o, -1),
-                    t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, out)
+    out = np.empty((n, groups, math.prod(in_shape)), dtype=grad_out.dtype)
+    loops.backward_input(_planes(grad_out),
+                         np.ascontiguousarray(weight, dtype=grad_out.dtype).reshape(o, -1), *t.args(), t.full,
+                         _chunks(n * groups), out)
     return out.reshape((n, groups) + in_shape)
 
 
 def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
     """Gradient of depthwise_forward with respect to weight: (O, 1, *kernel_size)."""
-    n, c = x.shape[:2]
     o = grad_out.shape[1]
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
-    grad_w = np.empty((o, t.row_off.shape[1] * t.col_off.shape[0]), dtype=x.dtype)
-    _backward_weight(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(grad_out).reshape(n, o, -1),
-                     t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, grad_w)
+    grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
+    loops.backward_weight(_planes(x), _planes(grad_out), *t.args(), grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

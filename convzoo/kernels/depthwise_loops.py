@@ -1,0 +1,215 @@
+"""The Numba loops of depthwise convolution: one (image, channel) plane at a time, through a scratch copy.
+
+Each thread owns a scratch plane: the zero-padded input plane (forward, weight gradient) or the
+padded input-gradient plane (input gradient, for stride > 1 or a channel multiplier). Its columns are
+split by phase (padded column ``jj * step + q`` sits at buffer column ``q * wq + jj``), so every tap of
+every stride reads or writes a unit-step run of one buffer row, and the innermost loops index slices
+from 0: the compiler vectorises them. The scratch plane of a typical layer fits in L1/L2, so the input
+streams from memory once, and the output is written once, without a per-tap read-modify-write.
+
+Layouts: planes are flat, rows of the last spatial axis one after another (the leading spatial axes
+flattened into rows). The tables (``depthwise.PlaneTable``) say where each tap reads: scratch element
+``rowtab[r, ko] * buf_width + colofs[kl] + j`` for output row ``r``, column ``j``, tap ``(ko, kl)``
+(``ko`` over the leading kernel axes).
+
+Indices are unsigned (``np.uint64``) in the inner loops: Numba then drops the negative-index
+wraparound test from every load, and one flat array per plane needs no slice built per row (both
+kept a 3x3 row pass at about twice its cycles per output on the reference machine).
+"""
+import numpy as np
+
+from .jit import jit, jit_parallel, prange
+
+
+
+@jit
+def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, buf, buf_width):
+    # copies the flat input plane (rows_in * n) into the scratch plane; the padding is never written,
+    # so it stays zero from the allocation. A constant step of 2 lets the compiler vectorise the
+    # strided read with shuffles
+    n, wq = plane.shape[0] // fill_row.shape[0], buf_width // step
+    for i in range(fill_row.shape[0]):
+        if fill_row[i] < 0:
+            continue
+        for q in range(step):
+            count = np.uint64(max(col_hi[q] - col_lo[q], 0))
+            dst = np.uint64(fill_row[i] * buf_width + q * wq + col_lo[q])
+            src = np.uint64(i * n + src_lo[q])
+            if step == 1:
+                for j in range(count):
+                    buf[dst + j] = plane[src + j]
+            elif step == 2:
+                for j in range(count):
+                    buf[dst + j] = plane[src + np.uint64(2) * j]
+            else:
+                for j in range(count):
+                    buf[dst + j] = plane[src + np.uint64(step) * j]
+
+
+@jit
+def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane):
+    # the adjoint of _fill: the flat input-gradient plane is the scratch plane without its padding;
+    # rows and columns no tap reaches (a crop, trailing pixels) get zeros
+    n, wq = plane.shape[0] // fill_row.shape[0], buf_width // step
+    for i in range(fill_row.shape[0]):
+        if fill_row[i] < 0 or not full:
+            plane[i * n:(i + 1) * n] = 0.0
+        if fill_row[i] < 0:
+            continue
+        for q in range(step):
+            count = np.uint64(max(col_hi[q] - col_lo[q], 0))
+            src = np.uint64(fill_row[i] * buf_width + q * wq + col_lo[q])
+            dst = np.uint64(i * n + src_lo[q])
+            if step == 1:
+                for j in range(count):
+                    plane[dst + j] = buf[src + j]
+            else:
+                for j in range(count):
+                    plane[dst + np.uint64(step) * j] = buf[src + j]
+
+
+@jit
+def _correlate9(buf, buf_width, wo, rowtab, colofs, res):
+    # a 3x3 kernel (any stride, dilation): each output row in one pass, the nine weights in registers
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
+    c0, c1, c2 = colofs[0], colofs[1], colofs[2]
+    rows = rowtab.shape[0]
+    width = res.shape[0] // rows
+    for r in range(rows):
+        p0, p1, p2 = rowtab[r, 0] * buf_width, rowtab[r, 1] * buf_width, rowtab[r, 2] * buf_width
+        a0, a1, a2 = np.uint64(p0 + c0), np.uint64(p0 + c1), np.uint64(p0 + c2)
+        b0, b1, b2 = np.uint64(p1 + c0), np.uint64(p1 + c1), np.uint64(p1 + c2)
+        d0, d1, d2 = np.uint64(p2 + c0), np.uint64(p2 + c1), np.uint64(p2 + c2)
+        o = np.uint64(r * width)
+        for j in range(np.uint64(width)):
+            res[o + j] = (w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * buf[b0 + j]
+                          + w4 * buf[b1 + j] + w5 * buf[b2 + j] + w6 * buf[d0 + j] + w7 * buf[d1 + j]
+                          + w8 * buf[d2 + j])
+
+
+@jit
+def _correlate(buf, buf_width, wo, rowtab, colofs, res):
+    # any kernel: per output row, the taps of each kernel row three per pass over the row (more runs
+    # per pass exceed the compiler's budget of runtime overlap checks and stop it vectorising)
+    kh, kw = rowtab.shape[1], colofs.shape[0]
+    rows = rowtab.shape[0]
+    width = res.shape[0] // rows
+    for r in range(rows):
+        o = np.uint64(r * width)
+        res[r * width:(r + 1) * width] = 0.0
+        for ko in range(kh):
+            base, first = rowtab[r, ko] * buf_width, ko * kw
+            q = 0
+            while q + 3 <= kw:
+                w0, w1, w2 = wo[first + q], wo[first + q + 1], wo[first + q + 2]
+                a0, a1 = np.uint64(base + colofs[q]), np.uint64(base + colofs[q + 1])
+                a2 = np.uint64(base + colofs[q + 2])
+                for j in range(np.uint64(width)):
+                    res[o + j] += w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j]
+                q += 3
+            while q < kw:
+                w0, a0 = wo[first + q], np.uint64(base + colofs[q])
+                for j in range(np.uint64(width)):
+                    res[o + j] += w0 * buf[a0 + j]
+                q += 1
+
+
+@jit_parallel
+def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, chunks, out):
+    """x: (N, C, rows_in * n); w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads input o // m.
+
+    Parallel over ``chunks`` runs of (image, input channel) planes (one per thread: the scratch plane
+    is allocated once per run, and batch 1 does not pay a thread hand-off per plane); the m output
+    channels of a plane reuse its scratch copy.
+    """
+    batch, channels = x.shape[0], x.shape[1]
+    m = out.shape[1] // channels
+    planes = batch * channels
+    nine = rowtab.shape[1] == 3 and colofs.shape[0] == 3
+    for t in prange(chunks):
+        buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
+        for p in range(t * planes // chunks, (t + 1) * planes // chunks):
+            b, c = p // channels, p % channels
+            _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, buf, buf_width)
+            for o in range(c * m, c * m + m):
+                if nine:
+                    _correlate9(buf, buf_width, w[o], rowtab, colofs, out[b, o])
+                else:
+                    _correlate(buf, buf_width, w[o], rowtab, colofs, out[b, o])
+
+
+@jit
+def _scatter(g, wo, rowtab, colofs, buf, buf_width):
+    # the adjoint of _correlate: each tap adds its weight times the gradient row to the run of the
+    # scratch row it read (the taps of a kernel row overlap, so one tap per pass)
+    kh, kw = rowtab.shape[1], colofs.shape[0]
+    rows = rowtab.shape[0]
+    width = g.shape[0] // rows
+    for r in range(rows):
+        src = np.uint64(r * width)
+        for ko in range(kh):
+            for kl in range(kw):
+                wk, dst = wo[ko * kw + kl], np.uint64(rowtab[r, ko] * buf_width + colofs[kl])
+                for j in range(np.uint64(width)):
+                    buf[dst + j] += wk * g[src + j]
+
+
+@jit_parallel
+def backward_input(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                   full, chunks, out):
+    """grad_out: (N, O, R * width); out: (N, C, rows_in * n). Per input plane, its m output channels
+    scatter into a zeroed scratch plane, which is then copied out without its padding."""
+    batch, channels = out.shape[0], out.shape[1]
+    m = grad_out.shape[1] // channels
+    planes = batch * channels
+    for t in prange(chunks):
+        buf = np.empty(buf_rows * buf_width, dtype=out.dtype)
+        for p in range(t * planes // chunks, (t + 1) * planes // chunks):
+            b, c = p // channels, p % channels
+            buf[:] = 0.0
+            for o in range(c * m, c * m + m):
+                _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
+            _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+
+
+@jit
+def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
+    # acc: (Ko * Kl * width); per tap, the elementwise products of the gradient row and the run the tap
+    # read, so the inner loop is a vectorised multiply-add rather than a serial reduction
+    kh, kw = rowtab.shape[1], colofs.shape[0]
+    rows = rowtab.shape[0]
+    width = g.shape[0] // rows
+    for r in range(rows):
+        src = np.uint64(r * width)
+        for ko in range(kh):
+            for kl in range(kw):
+                a = np.uint64((ko * kw + kl) * width)
+                x = np.uint64(rowtab[r, ko] * buf_width + colofs[kl])
+                for j in range(np.uint64(width)):
+                    acc[a + j] += g[src + j] * buf[x + j]
+
+
+@jit_parallel
+def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                    grad_w):
+    """x: (N, C, rows_in * n); grad_out: (N, O, R * width); grad_w: (O, Ko * Kl).
+
+    Parallel over output channels, the batch summed inside each (no two threads write one weight).
+    The per-tap row sums of one plane are added to a float64 total, so a long batch loses no precision.
+    """
+    batch, channels_out = grad_out.shape[0], grad_out.shape[1]
+    m = channels_out // x.shape[1]
+    taps, width = grad_w.shape[1], grad_out.shape[2] // rowtab.shape[0]
+    for o in prange(channels_out):
+        buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
+        acc = np.empty(taps * width, dtype=x.dtype)
+        total = np.zeros(taps, dtype=np.float64)
+        for b in range(batch):
+            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, buf, buf_width)
+            acc[:] = 0.0
+            _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
+            for k in range(taps):
+                for j in range(k * width, (k + 1) * width):
+                    total[k] += acc[j]
+        for k in range(taps):
+            grad_w[o, k] = total[k]
