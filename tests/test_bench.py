@@ -1,7 +1,10 @@
 """The benchmark's quick mode runs every case end to end (no timing is asserted)."""
 import json
 
-from convzoo.benchmark import all_cases
+import pytest
+
+from convzoo.benchmark import all_cases, memory
+from convzoo.benchmark.runner import format_memory, markdown
 from convzoo.cli import main
 
 
@@ -23,3 +26,23 @@ def test_quick_benchmark_runs_every_case_and_writes_json(tmp_path, capsys):
 def test_bench_rejects_unknown_cases(capsys):
     assert main(["bench", "--cases", "a,zz", "--stock-allocator", "--json", "-"]) == 2
     assert "unknown case(s) ['zz']" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not memory.supported(), reason="needs Linux /proc/self/clear_refs")
+def test_training_step_peak_memory_is_measured_in_a_child_process():
+    # quick LeNet-5 at batch 64: the step's activations alone (6 x 28 x 28 x 64 float32 after the
+    # first conv, ~1.2 MiB, and as much for its ReLU) must show up in the high-water mark
+    result = memory.measure("m1", "convzoo", 64, steps=1, quick=True)
+    assert result["peak_mib"] >= result["baseline_mib"] > 0
+    assert 1.0 < result["step_mib"] < 200
+    with pytest.raises(RuntimeError, match="failed"):
+        memory.measure("m9", "convzoo", 2)
+
+
+def test_markdown_adds_the_memory_table_for_training_rows():
+    row = {"case": "m2", "title": "VGG", "batch": 32, "mode": "train", "ms": {"convzoo": 2.0, "torch": 4.0},
+           "rate": 1.0, "unit": "GFLOP/s", "percent_of_peak": 1.0, "ratio": {"torch": 2.0},
+           "step_mib": {"convzoo": 60.0, "torch": 40.0}}
+    text = markdown([row])
+    assert "| m2 | VGG | 32 | 60.0 | 40.0 | 1.50x | - | - |" in text
+    assert "convzoo 60.0 MiB; torch 40.0 MiB (1.50x)" in format_memory(row)

@@ -2,7 +2,8 @@
 
 Per case, batch and mode every library runs the same work on the same inputs in this process with
 the same thread count: ``warmup`` untimed calls, then the median of ``repeat`` timed calls. The
-ratio columns are torch_ms / convzoo_ms, so above 1 means convzoo is faster.
+ratio columns are torch_ms / convzoo_ms, so above 1 means convzoo is faster. For the training
+steps, each library's peak memory is measured too, in a child process of its own (``memory.py``).
 """
 import argparse
 import json
@@ -12,8 +13,10 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
-from . import cases, training
+from ..viz.files import write_atomically
+from . import cases, memory, training
 
 PEAK_GFLOPS = 233.0  # FP32 FMA peak of the 2-core reference machine (README "Speed")
 PEAK_GBS = 38.0  # its best sustained DRAM triad
@@ -88,9 +91,24 @@ def run(selected, quick, warmup, repeat, libs, log=print):
                 value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"])
                 row.update(rate=value, unit=unit, percent_of_peak=pct,
                            ratio={lib: row["ms"][lib] / row["ms"]["convzoo"] for lib in row["ms"] if lib != "convzoo"})
+                if mode == "train" and not quick and memory.supported():
+                    row["step_mib"] = _step_memory(case.key, batch, built)
                 rows.append(row)
                 log(format_row(row))
+                if "step_mib" in row:
+                    log(format_memory(row))
     return rows
+
+
+def _step_memory(key, batch, built):
+    """{lib: MiB} a training step adds at its peak, each library in its own child process."""
+    return {lib: memory.measure(key, lib, batch, threads=_threads())["step_mib"] for lib in built}
+
+
+def format_memory(row):
+    mib = row["step_mib"]
+    peers = ", ".join(f"{lib} {mib[lib]:.1f} MiB ({mib['convzoo'] / mib[lib]:.2f}x)" for lib in mib if lib != "convzoo")
+    return f"     peak memory of one step above the model and batch: convzoo {mib['convzoo']:.1f} MiB; {peers}"
 
 
 def _threads():
@@ -137,6 +155,15 @@ def markdown(rows):
         lines.append(f"| {r['case']} | {r['title']} | {r['batch']} | {r['mode']} | {ms['convzoo']:.3g} | "
                      f"{r['rate']:.1f} {r['unit']} | {r['percent_of_peak']:.0f}% | {cells[0]} | {ratios[0]} | "
                      f"{cells[1]} | {ratios[1]} |")
+    measured = [r for r in rows if "step_mib" in r]
+    if measured:
+        lines += ["", "| case | what | N | peak MiB of a step, convzoo | torch | convzoo / torch | torch_cl | "
+                      "convzoo / torch_cl |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in measured:
+            mib = r["step_mib"]
+            cells = [f"{mib[lib]:.1f} | {mib['convzoo'] / mib[lib]:.2f}x" if lib in mib else "- | -"
+                     for lib in ("torch", "torch_cl")]
+            lines.append(f"| {r['case']} | {r['title']} | {r['batch']} | {mib['convzoo']:.1f} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -222,12 +249,12 @@ def main(args, reexec=None):
           f"start, {env['load_average_end']} at the end "
           f"({env['threads']} threads; a load above that means shared cores and noisy timings)")
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(markdown(rows) + "\n\n" + "\n".join(summary(rows)) + "\n")
+        text = markdown(rows) + "\n\n" + "\n".join(summary(rows)) + "\n"
+        write_atomically(args.markdown, lambda path: Path(path).write_text(text), force=True)
         print(f"wrote {args.markdown}")
     if args.json and args.json != "-":
-        with open(args.json, "w") as f:
-            json.dump({"environment": env, "quick": args.quick, "rows": rows}, f, indent=1)
+        text = json.dumps({"environment": env, "quick": args.quick, "rows": rows}, indent=1)
+        write_atomically(args.json, lambda path: Path(path).write_text(text), force=True)
         print(f"wrote {args.json}")
     return 0
 
