@@ -1,6 +1,7 @@
 """The benchmark's quick mode runs every case end to end (no timing is asserted)."""
 import json
 
+import numpy as np
 import pytest
 
 from convzoo.benchmark import all_cases, memory
@@ -46,3 +47,13 @@ def test_markdown_adds_the_memory_table_for_training_rows():
     text = markdown([row])
     assert "| m2 | VGG | 32 | 60.0 | 40.0 | 1.50x | - | - |" in text
     assert "convzoo 60.0 MiB; torch 40.0 MiB (1.50x)" in format_memory(row)
+
+
+def test_measured_peaks_are_positive_rates():
+    from convzoo.benchmark import peaks
+
+    measured = peaks.measure(quick=True)
+    assert measured["gflops"] > 0.1 and measured["gbs"] > 0.1
+    a, b, c = np.zeros(5, np.float32), np.arange(5, dtype=np.float32), np.ones(5, np.float32)
+    peaks._triad(a, b, c, np.float32(0.5))
+    np.testing.assert_array_equal(a, b + 0.5)

@@ -16,10 +16,8 @@ import time
 from pathlib import Path
 
 from ..viz.files import write_atomically
-from . import cases, memory, training
+from . import cases, memory, peaks, training
 
-PEAK_GFLOPS = 233.0  # FP32 FMA peak of the 2-core reference machine (README "Speed")
-PEAK_GBS = 38.0  # its best sustained DRAM triad
 STEADY_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 # Numba's default OpenMP layer spin-waits between parallel regions; on cores shared with other
 # processes (and with BLAS's own threads) a region then often waits a whole scheduler slice (4 ms
@@ -43,19 +41,19 @@ def median_ms(fn, warmup, repeat):
     return 1e3 * statistics.median(times)
 
 
-def _rate(case, work, mode, ms):
-    """(value, unit, % of peak) of one timing."""
+def _rate(case, work, mode, ms, peak):
+    """(value, unit, % of peak) of one timing; peak: the measured {"gflops", "gbs"} (peaks.py)."""
     passes = 1 if mode == "fwd" else 3
     if case.bound == "bytes":
         moved = work["bytes"] if mode == "fwd" else work["bytes_fwdbwd"]
         gbs = moved / ms / 1e6
-        return gbs, "GB/s", 100 * gbs / PEAK_GBS
+        return gbs, "GB/s", 100 * gbs / peak["gbs"]
     flops = work["flops"] * (passes if mode != "train" else 3)
     gflops = flops / ms / 1e6
-    return gflops, "GFLOP/s", 100 * gflops / PEAK_GFLOPS
+    return gflops, "GFLOP/s", 100 * gflops / peak["gflops"]
 
 
-def run(selected, quick, warmup, repeat, libs, log=print):
+def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print):
     torch = None
     if any(lib != "convzoo" for lib in libs):
         try:
@@ -88,7 +86,7 @@ def run(selected, quick, warmup, repeat, libs, log=print):
                 for lib, (fwd, fwdbwd, _) in built.items():
                     fn = fwd if mode == "fwd" else fwdbwd
                     row["ms"][lib] = median_ms(fn, warmup, repeat)
-                value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"])
+                value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"], peak)
                 row.update(rate=value, unit=unit, percent_of_peak=pct,
                            ratio={lib: row["ms"][lib] / row["ms"]["convzoo"] for lib in row["ms"] if lib != "convzoo"})
                 if mode == "train" and not quick and memory.supported():
@@ -174,7 +172,8 @@ def environment():
             "threads": _threads(), "machine": platform.machine(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "steady_allocator": os.environ.get("MALLOC_MMAP_MAX_") == "0",
             "time": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "peak_gflops": PEAK_GFLOPS, "peak_gbs": PEAK_GBS, "load_average": _load()}
+            "reference_peak_gflops": peaks.REFERENCE["gflops"], "reference_peak_gbs": peaks.REFERENCE["gbs"],
+            "load_average": _load()}
     try:
         import torch
         info["torch"] = torch.__version__
@@ -237,10 +236,13 @@ def main(args, reexec=None):
     warmup, repeat = (0, 1) if args.quick else (args.warmup, args.repeat)
     libs = ("convzoo",) if args.no_torch else LIBS
     env = environment()
+    peak = peaks.measure(args.quick)
+    env["peak_gflops"], env["peak_gbs"] = peak["gflops"], peak["gbs"]
     print(f"convzoo benchmark: {env['threads']} threads, steady allocator {env['steady_allocator']}, "
-          f"peak {PEAK_GFLOPS} GFLOP/s / {PEAK_GBS} GB/s, median of {repeat} after {warmup} warm-up")
+          f"median of {repeat} after {warmup} warm-up; measured peaks (the % column): float32 GEMM "
+          f"{peak['gflops']:.0f} GFLOP/s, STREAM triad {peak['gbs']:.1f} GB/s")
     print(HEADER)
-    rows = run(selected, args.quick, warmup, repeat, libs)
+    rows = run(selected, args.quick, warmup, repeat, libs, peak)
     for line in summary(rows):
         print(line)
     env["load_average_end"] = _load()
