@@ -62,6 +62,11 @@ class PlaneTable:
         self.buf_rows, self.buf_width, self.step = int(math.prod(extent)), int(s * self.wq), int(s)
         # every input column lands in the scratch (else the input gradient zeroes its rows first)
         self.full = bool((self.col_hi - self.col_lo).sum() == n)
+        # output row r reads scratch rows rowtab[0] + r (stride 1 across rows, 1-D or 2-D), and a
+        # scratch row is at most a quarter wider than an output row: the forward loop then computes
+        # the plane as one run at the scratch pitch and drops the junk columns
+        consecutive = bool((rowtab == rowtab[:1] + np.arange(rowtab.shape[0])[:, None]).all())
+        self.flat = consecutive and 4 * (self.buf_width - int(o)) <= int(o)
         self.out_shape = tuple(int(p) for p in out_shape)
         self.in_shape = tuple(int(p) for p in in_shape)
         for array in (self.rowtab, self.colofs, self.fill_row, self.col_lo, self.col_hi, self.src_lo):
@@ -105,7 +110,7 @@ def _correlate(x, weight, t):
     o = weight.shape[0]
     out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
     loops.forward(_planes(x), np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1),
-                  *t.args(), _chunks(n * c), out)
+                  *t.args(), t.flat, _chunks(n * c), out)
     return out.reshape((n, o) + t.out_shape)
 
 

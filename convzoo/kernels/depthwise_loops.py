@@ -20,6 +20,20 @@ import numpy as np
 
 from .jit import jit, jit_parallel, prange
 
+# float32 lanes of an AVX2 register. A row of outputs is computed to its width rounded up to a
+# multiple of VECTOR: the extra columns spill into the next row, which is computed after it and
+# overwrites them (never past the next row, nor from the last row of a plane, whose successor another
+# thread may own), and read past the row (the scratch plane has VECTOR elements of slack). The loop
+# then never falls to its scalar tail, which cost more than the vector body on rows of 28 (a 3x3
+# stride-2 layer, LeNet's 5x5)
+VECTOR = 8
+
+
+@jit
+def _wide(width, r, rows):
+    extra = (-width) % VECTOR
+    return np.uint64(width + extra if r < rows - 1 and extra <= width else width)
+
 
 
 @jit
@@ -69,53 +83,86 @@ def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane
 
 
 @jit
-def _correlate9(buf, buf_width, wo, rowtab, colofs, res):
-    # a 3x3 kernel (any stride, dilation): each output row in one pass, the nine weights in registers
+def _pass9(res, o, count, buf, starts, wo):
+    # nine taps (a 3x3 kernel, any stride and dilation) in one pass, the weights in registers
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
-    c0, c1, c2 = colofs[0], colofs[1], colofs[2]
-    rows = rowtab.shape[0]
-    width = res.shape[0] // rows
-    for r in range(rows):
-        p0, p1, p2 = rowtab[r, 0] * buf_width, rowtab[r, 1] * buf_width, rowtab[r, 2] * buf_width
-        a0, a1, a2 = np.uint64(p0 + c0), np.uint64(p0 + c1), np.uint64(p0 + c2)
-        b0, b1, b2 = np.uint64(p1 + c0), np.uint64(p1 + c1), np.uint64(p1 + c2)
-        d0, d1, d2 = np.uint64(p2 + c0), np.uint64(p2 + c1), np.uint64(p2 + c2)
-        o = np.uint64(r * width)
-        for j in range(np.uint64(width)):
-            res[o + j] = (w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * buf[b0 + j]
-                          + w4 * buf[b1 + j] + w5 * buf[b2 + j] + w6 * buf[d0 + j] + w7 * buf[d1 + j]
-                          + w8 * buf[d2 + j])
+    a0, a1, a2 = np.uint64(starts[0]), np.uint64(starts[1]), np.uint64(starts[2])
+    b0, b1, b2 = np.uint64(starts[3]), np.uint64(starts[4]), np.uint64(starts[5])
+    d0, d1, d2 = np.uint64(starts[6]), np.uint64(starts[7]), np.uint64(starts[8])
+    for j in range(np.uint64(count)):
+        res[o + j] = (w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * buf[b0 + j]
+                      + w4 * buf[b1 + j] + w5 * buf[b2 + j] + w6 * buf[d0 + j] + w7 * buf[d1 + j]
+                      + w8 * buf[d2 + j])
 
 
 @jit
-def _correlate(buf, buf_width, wo, rowtab, colofs, res):
-    # any kernel: per output row, the taps of each kernel row three per pass over the row (more runs
-    # per pass exceed the compiler's budget of runtime overlap checks and stop it vectorising)
-    kh, kw = rowtab.shape[1], colofs.shape[0]
+def _pass(res, o, count, buf, starts, wo):
+    # any number of taps, five or three per pass over the run (more runs per pass exceed the
+    # compiler's budget of runtime overlap checks, and it stops vectorising)
+    n = np.uint64(count)
+    res[o:o + n] = 0.0
+    taps, k = starts.shape[0], 0
+    while k + 5 <= taps:
+        w0, w1, w2, w3, w4 = wo[k], wo[k + 1], wo[k + 2], wo[k + 3], wo[k + 4]
+        a0, a1, a2 = np.uint64(starts[k]), np.uint64(starts[k + 1]), np.uint64(starts[k + 2])
+        a3, a4 = np.uint64(starts[k + 3]), np.uint64(starts[k + 4])
+        for j in range(n):
+            res[o + j] += w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * buf[a3 + j] + w4 * buf[a4 + j]
+        k += 5
+    while k + 3 <= taps:
+        w0, w1, w2 = wo[k], wo[k + 1], wo[k + 2]
+        a0, a1, a2 = np.uint64(starts[k]), np.uint64(starts[k + 1]), np.uint64(starts[k + 2])
+        for j in range(n):
+            res[o + j] += w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j]
+        k += 3
+    while k < taps:
+        w0, a0 = wo[k], np.uint64(starts[k])
+        for j in range(n):
+            res[o + j] += w0 * buf[a0 + j]
+        k += 1
+
+
+@jit
+def _starts(buf_width, rowtab, colofs, r, starts):
+    # where each tap's run starts in the scratch plane for output row r
+    kw = colofs.shape[0]
+    for ko in range(rowtab.shape[1]):
+        for kl in range(kw):
+            starts[ko * kw + kl] = rowtab[r, ko] * buf_width + colofs[kl]
+
+
+@jit
+def _correlate(buf, buf_width, wo, rowtab, colofs, flat, starts, tmp, res):
+    # res: flat output plane of one channel, weights wo (taps,). When output row r reads scratch rows
+    # rowtab[0] + r (stride 1 across rows), the whole plane is one run at the scratch row pitch:
+    # one pass instead of one per row, into tmp, whose columns past the output width are junk and
+    # are dropped on the copy out (the table allows this only where they are few)
     rows = rowtab.shape[0]
     width = res.shape[0] // rows
+    nine = starts.shape[0] == 9
+    if flat:
+        _starts(buf_width, rowtab, colofs, 0, starts)
+        count = (rows - 1) * buf_width + width
+        count += (-count) % VECTOR
+        if nine:
+            _pass9(tmp, np.uint64(0), count, buf, starts, wo)
+        else:
+            _pass(tmp, np.uint64(0), count, buf, starts, wo)
+        for r in range(rows):
+            src, dst = np.uint64(r * buf_width), np.uint64(r * width)
+            for j in range(np.uint64(width)):
+                res[dst + j] = tmp[src + j]
+        return
     for r in range(rows):
-        o = np.uint64(r * width)
-        res[r * width:(r + 1) * width] = 0.0
-        for ko in range(kh):
-            base, first = rowtab[r, ko] * buf_width, ko * kw
-            q = 0
-            while q + 3 <= kw:
-                w0, w1, w2 = wo[first + q], wo[first + q + 1], wo[first + q + 2]
-                a0, a1 = np.uint64(base + colofs[q]), np.uint64(base + colofs[q + 1])
-                a2 = np.uint64(base + colofs[q + 2])
-                for j in range(np.uint64(width)):
-                    res[o + j] += w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j]
-                q += 3
-            while q < kw:
-                w0, a0 = wo[first + q], np.uint64(base + colofs[q])
-                for j in range(np.uint64(width)):
-                    res[o + j] += w0 * buf[a0 + j]
-                q += 1
+        _starts(buf_width, rowtab, colofs, r, starts)
+        if nine:
+            _pass9(res, np.uint64(r * width), _wide(width, r, rows), buf, starts, wo)
+        else:
+            _pass(res, np.uint64(r * width), _wide(width, r, rows), buf, starts, wo)
 
 
 @jit_parallel
-def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, chunks, out):
+def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, flat, chunks, out):
     """x: (N, C, rows_in * n); w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads input o // m.
 
     Parallel over ``chunks`` runs of (image, input channel) planes (one per thread: the scratch plane
@@ -125,17 +172,15 @@ def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, bu
     batch, channels = x.shape[0], x.shape[1]
     m = out.shape[1] // channels
     planes = batch * channels
-    nine = rowtab.shape[1] == 3 and colofs.shape[0] == 3
     for t in prange(chunks):
-        buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
+        buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
+        tmp = np.empty(rowtab.shape[0] * buf_width + VECTOR if flat else 0, dtype=x.dtype)
+        starts = np.empty(w.shape[1], dtype=np.int64)
         for p in range(t * planes // chunks, (t + 1) * planes // chunks):
             b, c = p // channels, p % channels
             _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, buf, buf_width)
             for o in range(c * m, c * m + m):
-                if nine:
-                    _correlate9(buf, buf_width, w[o], rowtab, colofs, out[b, o])
-                else:
-                    _correlate(buf, buf_width, w[o], rowtab, colofs, out[b, o])
+                _correlate(buf, buf_width, w[o], rowtab, colofs, flat, starts, tmp, out[b, o])
 
 
 @jit
@@ -174,18 +219,19 @@ def backward_input(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo
 
 @jit
 def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
-    # acc: (Ko * Kl * width); per tap, the elementwise products of the gradient row and the run the tap
+    # acc: (Ko * Kl * pitch); per tap, the elementwise products of the gradient row and the run the tap
     # read, so the inner loop is a vectorised multiply-add rather than a serial reduction
     kh, kw = rowtab.shape[1], colofs.shape[0]
     rows = rowtab.shape[0]
     width = g.shape[0] // rows
+    pitch = acc.shape[0] // (kh * kw)
     for r in range(rows):
-        src = np.uint64(r * width)
+        src, wide = np.uint64(r * width), _wide(width, r, rows)
         for ko in range(kh):
             for kl in range(kw):
-                a = np.uint64((ko * kw + kl) * width)
+                a = np.uint64((ko * kw + kl) * pitch)
                 x = np.uint64(rowtab[r, ko] * buf_width + colofs[kl])
-                for j in range(np.uint64(width)):
+                for j in range(wide):
                     acc[a + j] += g[src + j] * buf[x + j]
 
 
@@ -200,16 +246,17 @@ def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_l
     batch, channels_out = grad_out.shape[0], grad_out.shape[1]
     m = channels_out // x.shape[1]
     taps, width = grad_w.shape[1], grad_out.shape[2] // rowtab.shape[0]
+    pitch = width + (-width) % VECTOR
     for o in prange(channels_out):
-        buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
-        acc = np.empty(taps * width, dtype=x.dtype)
+        buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
+        acc = np.empty(taps * pitch, dtype=x.dtype)
         total = np.zeros(taps, dtype=np.float64)
         for b in range(batch):
             _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, buf, buf_width)
             acc[:] = 0.0
             _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
             for k in range(taps):
-                for j in range(k * width, (k + 1) * width):
+                for j in range(k * pitch, k * pitch + width):
                     total[k] += acc[j]
         for k in range(taps):
             grad_w[o, k] = total[k]
