@@ -134,15 +134,16 @@ ALGORITHMS = {
         "subpixel", "transposed conv as prod(stride) small stride-1 convs whose outputs interleave",
         {"backward_input": subpixel.subpixel_backward_input}, _always, subpixel_cost),
     "winograd_f2": Algorithm(
-        "winograd_f2", "Winograd F(2x2,3x3): 2.25x fewer multiplies (2-D 3x3, stride 1)",
+        "winograd_f2", "Winograd F(2x2,3x3): 2.25x fewer multiplies (2-D 3x3, stride 1, any dilation)",
         {"forward": functools.partial(winograd.winograd_forward, tile=2),
          "backward_input": functools.partial(winograd.winograd_backward_input, tile=2)},
-        winograd.requirement, functools.partial(winograd_cost, 2)),
+        winograd.requirement, functools.partial(winograd_cost, 2), pads_inside=True),
     "winograd_f4": Algorithm(
-        "winograd_f4", "Winograd F(4x4,3x3): 4x fewer multiplies, larger float32 error (2-D 3x3, stride 1)",
+        "winograd_f4",
+        "Winograd F(4x4,3x3): 4x fewer multiplies, larger float32 error (2-D 3x3, stride 1, any dilation)",
         {"forward": functools.partial(winograd.winograd_forward, tile=4),
          "backward_input": functools.partial(winograd.winograd_backward_input, tile=4)},
-        winograd.requirement, functools.partial(winograd_cost, 4)),
+        winograd.requirement, functools.partial(winograd_cost, 4), pads_inside=True),
 }
 
 

@@ -3,17 +3,32 @@
 An m x m output tile of a 3x3 correlation is ``A^T [(G w G^T) . (B^T d B)] A`` over an
 (m+2) x (m+2) input tile d: (m+2)^2 multiplies instead of 9 m^2, i.e. 2.25x fewer for m = 2 and 4x
 fewer for m = 4. Across channels the elementwise product becomes (m+2)^2 independent GEMMs
-(O x C) @ (C x tiles), which is where the time goes. The transforms are Numba loops vectorised across
-the tiles of a row; work is cut into chunks of images so the transformed buffers respect the workspace
-limit. backward_input is the same Winograd conv of the zero-padded gradient with the flipped,
-transposed kernel. Rounding: the transforms have entries up to 8 (m = 4), so float32 results carry
-a larger error than direct convolution (the README gives measured figures); float64 is unaffected
-in practice.
+(O x C) @ (C x tiles), one batched ``np.matmul``, which is where the time goes; the transforms run
+near memory speed:
+
+- ``B^T d B`` and ``A^T M A`` are written out with their small integer coefficients (shared sums,
+  no loop over a coefficient matrix), and every loop runs over all tiles of a plane with unit
+  stride, so it vectorises: each (image, channel) plane is first de-interleaved into
+  ``d[i, j, tile]`` (the tile's pixel (i, j)), and its transform lands in
+  ``V[xi, channel, tile]``, the layout the GEMM reads, as (m+2)^2 contiguous runs.
+- zero padding, the zeros that complete the last tiles and the output crop happen in the gather
+  and the scatter: no padded copy of the input and no cropped copy of the output.
+- dilation d: a dilated 3x3 conv is d*d undilated ones on the polyphase sub-images
+  ``x[..., a::d, b::d]`` whose outputs interleave into ``out[..., a::d, b::d]``. The gather reads a
+  phase with step d and the scatter writes it with step d, and the tiles of all phases go into the
+  same GEMMs (they share the transformed kernel).
+
+Work is cut into chunks of (image, phase) items so the transformed buffers ``V`` and ``M`` stay
+within the workspace limit. backward_input is the same Winograd conv of the gradient, read with
+offsets that put 2 (dilated: 2 d) rows of zeros around it, with the flipped, transposed kernel.
+
+Rounding: the transforms have entries up to 8 (m = 4), so float32 results carry a larger error than
+direct convolution (the README gives measured figures); float64 is unaffected in practice.
 """
 import numpy as np
 
 from . import workspace
-from .jit import jit_parallel, prange
+from .jit import jit, jit_parallel, prange
 
 _F2 = (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64),
        np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64),
@@ -24,144 +39,289 @@ _F4 = (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0]
                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64),
        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
                 dtype=np.float64))
+# (B^T, G, A^T) per output tile size m; the kernels below hard-code B^T and A^T, tests compare them
 MATRICES = {2: _F2, 4: _F4}
+
+# float32 constants: a float32 operand stays float32 (a Python int would promote it to float64) and a
+# float64 one stays float64; 2, 4, 5 and 8 are exact in both
+_TWO, _FOUR, _FIVE, _EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
 
 
 def requirement(g):
     if g.rank != 2 or g.kernel != (3, 3):
         return f"needs a 2-D 3x3 kernel; kernel is {g.kernel}"
-    if g.stride != (1, 1) or g.dilation != (1, 1):
-        return f"needs stride 1 and dilation 1; stride={g.stride}, dilation={g.dilation}"
+    if g.stride != (1, 1):
+        return f"needs stride 1; stride={g.stride}"
+    if g.dilation[0] != g.dilation[1]:
+        return f"needs the same dilation on both axes; dilation={g.dilation}"
     return None
 
 
-@jit_parallel
-def _input_transform(xp, bt, m, tiles_h, tiles_w, v):
-    # xp: (B, C, Hp, Wp) with Hp >= tiles_h*m + 2; v: (alpha^2, C, B * tiles_h * tiles_w).
-    # Each plane is first de-interleaved so that its tiles are the contiguous axis: every later
-    # loop then runs over all tiles of the plane with unit step and vectorises
-    alpha = bt.shape[0]
-    batch, channels = xp.shape[0], xp.shape[1]
-    tiles = tiles_h * tiles_w
-    span = (tiles_w - 1) * m + 1
-    for bc in prange(batch * channels):
-        b, c = bc // channels, bc % channels
-        d = np.empty((alpha, alpha, tiles), dtype=xp.dtype)  # (tile row i, tile column j, tile)
-        rowt = np.zeros((alpha, alpha, tiles), dtype=xp.dtype)  # (i, xi2, tile) = d B
-        for th in range(tiles_h):
-            for i in range(alpha):
-                line = xp[b, c, th * m + i]
-                for j in range(alpha):
-                    src = line[j:j + span:m]
-                    dst = d[i, j, th * tiles_w:(th + 1) * tiles_w]
-                    for t in range(tiles_w):
-                        dst[t] = src[t]
-        for i in range(alpha):
-            for x2 in range(alpha):
-                acc = rowt[i, x2]
-                for j in range(alpha):
-                    coef = bt[x2, j]
-                    if coef != 0:
-                        src = d[i, j]
-                        for t in range(tiles):
-                            acc[t] += coef * src[t]
-        first = b * tiles
-        for x1 in range(alpha):
-            for x2 in range(alpha):
-                out = v[x1 * alpha + x2, c, first:first + tiles]
-                out[:] = 0
-                for i in range(alpha):
-                    coef = bt[x1, i]
-                    if coef != 0:
-                        src = rowt[i, x2]
-                        for t in range(tiles):
-                            out[t] += coef * src[t]
+@jit
+def _bt4(a0, a1, a2, a3):
+    """B^T a of F(2x2,3x3) on the 4 values a of a tile column (or row)."""
+    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+
+
+@jit
+def _bt6(a0, a1, a2, a3, a4, a5):
+    """B^T a of F(4x4,3x3): the shared terms make it 12 adds and 6 multiplies instead of 22 products."""
+    s, w = a4 - _FOUR * a2, a3 - _FOUR * a1
+    e, f = a4 - a2, _TWO * (a3 - a1)
+    return _FOUR * a0 - _FIVE * a2 + a4, s + w, s - w, e + f, e - f, _FOUR * a1 - _FIVE * a3 + a5
+
+
+@jit
+def _at4(a0, a1, a2, a3):
+    """A^T a of F(2x2,3x3)."""
+    return a0 + a1 + a2, a1 - a2 - a3
+
+
+@jit
+def _at6(a0, a1, a2, a3, a4, a5):
+    """A^T a of F(4x4,3x3)."""
+    s12, d12, s34, d34 = a1 + a2, a1 - a2, a3 + a4, a3 - a4
+    return a0 + s12 + s34, d12 + _TWO * d34, s12 + _FOUR * s34, d12 + _EIGHT * d34 + a5
+
+
+@jit
+def _in_range(start, step, count, size):
+    """The range [lo, hi) of t in [0, count) for which 0 <= start + step * t < size (step > 0)."""
+    lo = 0 if start >= 0 else min(count, (-start + step - 1) // step)
+    hi = 0 if start >= size else min(count, (size - start + step - 1) // step)
+    return lo, max(lo, hi)
+
+
+@jit
+def _gather(plane, row0, col0, step, tiles_w, xs):
+    """xs[j, i, th * tiles_w + t] = plane[row0 + step * (m*th + i), col0 + step * (m*t + j)], zero
+    outside the plane, for j < m + 2, i < m (xs: (m + 2, m, (tiles_h + 1) * tiles_w)).
+
+    Pixel j of every tile column and pixel i of every tile row, each a run over all tiles: the
+    transforms then read every operand with unit stride over a whole plane, long enough to vectorise
+    (one tile row alone is too short). Tile row th's pixel rows m, m+1 are rows 0, 1 of tile row th + 1,
+    so only the columns are duplicated (1.5x for m = 4)."""
+    alpha, m, flat = xs.shape
+    height, width = plane.shape
+    bounds = np.empty((alpha, 2), dtype=np.int64)  # the tile columns t whose pixel j is inside
+    for j in range(alpha):
+        bounds[j, 0], bounds[j, 1] = _in_range(col0 + step * j, step * m, tiles_w, width)
+    for r in range(flat // tiles_w * m):
+        th, i = r // m, r % m
+        row = row0 + step * r
+        base = th * tiles_w
+        if row < 0 or row >= height:
+            for j in range(alpha):
+                for t in range(tiles_w):
+                    xs[j, i, base + t] = 0
+            continue
+        line = plane[row]
+        for j in range(alpha):
+            # views indexed from 0 by the loop counter: Numba can drop the negative-index checks
+            lo, hi = bounds[j, 0], bounds[j, 1]
+            dst = xs[j, i, base:base + tiles_w]
+            src = line[col0 + step * (m * lo + j)::step * m]
+            for t in range(lo):
+                dst[t] = 0
+            for t in range(hi - lo):
+                dst[lo + t] = src[t]
+            for t in range(hi, tiles_w):
+                dst[t] = 0
+
+
+@jit
+def _scatter(res, plane, row0, col0, step, tiles_w, rows, cols):
+    """plane[row0 + step * (m*th + i), col0 + step * (m*t + j)] = res[i, j, th * tiles_w + t] for output
+    rows below ``rows`` and columns below ``cols``: the output tiles, cropped, into their phase of the
+    plane (res: (m, m, tiles))."""
+    m = res.shape[0]
+    for r in range(rows):
+        th, i = r // m, r % m
+        line = plane[row0 + step * r]
+        for j in range(m):
+            src = res[i, j, th * tiles_w:(th + 1) * tiles_w]
+            dst = line[col0 + step * j::step * m]
+            for t in range((cols - j + m - 1) // m):
+                dst[t] = src[t]
+
+
+@jit
+def _item(k, d, row_shift, col_shift):
+    """(image, first row, first column) of work item k: image k // d^2, phase (k // d % d, k % d)."""
+    return k // (d * d), (k // d) % d + row_shift, k % d + col_shift
 
 
 @jit_parallel
-def _output_transform(mm, at, m, tiles_h, tiles_w, out):
-    # mm: (alpha^2, O, B * tiles); out: (B, O, tiles_h*m, tiles_w*m); tiles contiguous as in the input
-    alpha = at.shape[1]
-    batch, channels = out.shape[0], out.shape[1]
-    tiles = tiles_h * tiles_w
-    span = (tiles_w - 1) * m + 1
-    for bo in prange(batch * channels):
-        b, o = bo // channels, bo % channels
-        colt = np.zeros((alpha, m, tiles), dtype=out.dtype)  # (xi1, output column j, tile)
-        res = np.zeros((m, m, tiles), dtype=out.dtype)  # (output row i, column j, tile)
-        first = b * tiles
-        for x1 in range(alpha):
-            for j in range(m):
-                dst = colt[x1, j]
-                for x2 in range(alpha):
-                    coef = at[j, x2]
-                    if coef != 0:
-                        src = mm[x1 * alpha + x2, o, first:first + tiles]
-                        for t in range(tiles):
-                            dst[t] += coef * src[t]
-        for i in range(m):
-            for j in range(m):
-                dst = res[i, j]
-                for x1 in range(alpha):
-                    coef = at[i, x1]
-                    if coef != 0:
-                        src = colt[x1, j]
-                        for t in range(tiles):
-                            dst[t] += coef * src[t]
-        for th in range(tiles_h):
-            for i in range(m):
-                line = out[b, o, th * m + i]
-                for j in range(m):
-                    dst = line[j:j + span:m]
-                    src = res[i, j, th * tiles_w:(th + 1) * tiles_w]
-                    for t in range(tiles_w):
-                        dst[t] = src[t]
+def _input_f4(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
+    # x: (N, C, H, W); v: (36, C, items * tiles), item k's tiles at columns (k - k0) * tiles on.
+    # The row transform (over the pixels j of each tile row) runs on the gathered pixels, the column
+    # transform (over the rows i) writes V: h[xi2, i, th * tiles_w + t], rows i = 4, 5 of tile row th
+    # being rows 0, 1 of tile row th + 1, tiles_w further on
+    channels, tiles = x.shape[1], tiles_h * tiles_w
+    flat = (tiles_h + 1) * tiles_w
+    for kc in prange((k1 - k0) * channels):
+        k, c = k0 + kc // channels, kc % channels
+        n, row0, col0 = _item(k, d, row_shift, col_shift)
+        xs = np.empty((6, 4, flat), dtype=x.dtype)
+        _gather(x[n, c], row0, col0, d, tiles_w, xs)
+        h = np.empty((6, 4, flat), dtype=x.dtype)
+        for i in range(4):
+            for t in range(flat):
+                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t], h[4, i, t], h[5, i, t] = _bt6(
+                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t], xs[4, i, t], xs[5, i, t])
+        first, w = (k - k0) * tiles, tiles_w
+        for x2 in range(6):
+            for t in range(tiles):
+                (v[x2, c, first + t], v[6 + x2, c, first + t], v[12 + x2, c, first + t], v[18 + x2, c, first + t],
+                 v[24 + x2, c, first + t], v[30 + x2, c, first + t]) = _bt6(
+                    h[x2, 0, t], h[x2, 1, t], h[x2, 2, t], h[x2, 3, t], h[x2, 0, w + t], h[x2, 1, w + t])
 
 
-def _conv(xp, weight, groups, m):
-    """Valid 3x3 correlation by Winograd F(m x m, 3x3): (N, C, H, W) -> (N, O, H-2, W-2)."""
-    n, c, h, w = xp.shape
+@jit_parallel
+def _output_f4(mm, k0, k1, d, tiles_h, tiles_w, out):
+    # mm: (36, O, items * tiles); out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d].
+    # Column transform of M (over xi1) into q[i, xi2, tile], row transform (over xi2) into
+    # res[i, j, tile], each over all tiles of the plane; then the scatter crops and interleaves
+    channels, tiles = out.shape[1], tiles_h * tiles_w
+    for ko in prange((k1 - k0) * channels):
+        k, o = k0 + ko // channels, ko % channels
+        n, row0, col0 = _item(k, d, 0, 0)
+        first = (k - k0) * tiles
+        q = np.empty((4, 6, tiles), dtype=out.dtype)
+        for x2 in range(6):
+            for t in range(tiles):
+                q[0, x2, t], q[1, x2, t], q[2, x2, t], q[3, x2, t] = _at6(
+                    mm[x2, o, first + t], mm[6 + x2, o, first + t], mm[12 + x2, o, first + t],
+                    mm[18 + x2, o, first + t], mm[24 + x2, o, first + t], mm[30 + x2, o, first + t])
+        res = np.empty((4, 4, tiles), dtype=out.dtype)
+        for i in range(4):
+            for t in range(tiles):
+                res[i, 0, t], res[i, 1, t], res[i, 2, t], res[i, 3, t] = _at6(
+                    q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t], q[i, 4, t], q[i, 5, t])
+        rows = min(4 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
+        cols = min(4 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
+        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+
+
+@jit_parallel
+def _input_f2(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
+    # as _input_f4 with the 4 x 4 B^T of F(2x2,3x3)
+    channels, tiles = x.shape[1], tiles_h * tiles_w
+    flat = (tiles_h + 1) * tiles_w
+    for kc in prange((k1 - k0) * channels):
+        k, c = k0 + kc // channels, kc % channels
+        n, row0, col0 = _item(k, d, row_shift, col_shift)
+        xs = np.empty((4, 2, flat), dtype=x.dtype)
+        _gather(x[n, c], row0, col0, d, tiles_w, xs)
+        h = np.empty((4, 2, flat), dtype=x.dtype)
+        for i in range(2):
+            for t in range(flat):
+                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t] = _bt4(
+                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t])
+        first, w = (k - k0) * tiles, tiles_w
+        for x2 in range(4):
+            for t in range(tiles):
+                (v[x2, c, first + t], v[4 + x2, c, first + t], v[8 + x2, c, first + t],
+                 v[12 + x2, c, first + t]) = _bt4(h[x2, 0, t], h[x2, 1, t], h[x2, 0, w + t], h[x2, 1, w + t])
+
+
+@jit_parallel
+def _output_f2(mm, k0, k1, d, tiles_h, tiles_w, out):
+    # as _output_f4 with the 2 x 4 A^T of F(2x2,3x3)
+    channels, tiles = out.shape[1], tiles_h * tiles_w
+    for ko in prange((k1 - k0) * channels):
+        k, o = k0 + ko // channels, ko % channels
+        n, row0, col0 = _item(k, d, 0, 0)
+        first = (k - k0) * tiles
+        q = np.empty((2, 4, tiles), dtype=out.dtype)
+        for x2 in range(4):
+            for t in range(tiles):
+                q[0, x2, t], q[1, x2, t] = _at4(mm[x2, o, first + t], mm[4 + x2, o, first + t],
+                                                mm[8 + x2, o, first + t], mm[12 + x2, o, first + t])
+        res = np.empty((2, 2, tiles), dtype=out.dtype)
+        for i in range(2):
+            for t in range(tiles):
+                res[i, 0, t], res[i, 1, t] = _at4(q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t])
+        rows = min(2 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
+        cols = min(2 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
+        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+
+
+@jit_parallel
+def _weight_transform(weight, g_mat, u):
+    # u[xi1 * alpha + xi2, o, c] = (G weight[o, c] G^T)[xi1, xi2], in float64 (G has entries like 1/6)
+    alpha = g_mat.shape[0]
+    for o in prange(weight.shape[0]):
+        left = np.empty((alpha, 3))
+        for c in range(weight.shape[1]):
+            for a in range(alpha):
+                for col in range(3):
+                    left[a, col] = (g_mat[a, 0] * weight[o, c, 0, col] + g_mat[a, 1] * weight[o, c, 1, col]
+                                    + g_mat[a, 2] * weight[o, c, 2, col])
+            for a in range(alpha):
+                for b in range(alpha):
+                    u[a * alpha + b, o, c] = (left[a, 0] * g_mat[b, 0] + left[a, 1] * g_mat[b, 1]
+                                              + left[a, 2] * g_mat[b, 2])
+
+
+_KERNELS = {2: (_input_f2, _output_f2), 4: (_input_f4, _output_f4)}
+
+
+def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
+    """out[n, o, P, Q] = sum_{c, kh, kw} weight[o, c, kh, kw] * x[n, c, row_shift + P + d*kh, col_shift + Q + d*kw]
+    (x zero outside its bounds), by Winograd F(m x m, 3x3) on the d*d phases of out; returns out."""
+    n, c = x.shape[:2]
     o, cg = weight.shape[:2]
     og = o // groups
-    bt, g_mat, at = MATRICES[m]
-    dtype = xp.dtype
+    d = dilation
     alpha = m + 2
-    out_h, out_w = h - 2, w - 2
-    tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
-    extra_h, extra_w = tiles_h * m + 2 - h, tiles_w * m + 2 - w
-    if extra_h or extra_w:
-        xp = np.pad(xp, ((0, 0), (0, 0), (0, extra_h), (0, extra_w)))
-    xp = np.ascontiguousarray(xp)
-    # U = G w G^T per (O, Cg): (alpha^2, G, Og, Cg)
-    # (O, Cg, alpha, alpha) -> (alpha, alpha, O, Cg); two small matmuls (a 3-operand einsum is slow)
-    u = np.matmul(np.matmul(g_mat, weight.astype(np.float64)), g_mat.T).transpose(2, 3, 0, 1)
-    u = np.ascontiguousarray(u.reshape(alpha * alpha, groups, og, cg), dtype=dtype)
-    bt, at = bt.astype(dtype), at.astype(dtype)
+    # each phase is at most ceil(P / d) x ceil(Q / d); all phases get that many tiles (the gather
+    # reads zeros, the scatter crops) so their tiles line up in one GEMM
+    tiles_h = -(-(-(-out.shape[2] // d)) // m)
+    tiles_w = -(-(-(-out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
-    out = np.empty((n, o, tiles_h * m, tiles_w * m), dtype=dtype)
-    per_image = alpha * alpha * tiles * (c + o) * xp.itemsize
-    step = max(1, workspace.limit() // per_image)
-    for b0 in range(0, n, step):
-        b1 = min(n, b0 + step)
-        v = np.empty((alpha * alpha, c, (b1 - b0) * tiles), dtype=dtype)
-        _input_transform(xp[b0:b1], bt, m, tiles_h, tiles_w, v)
+    u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
+    _weight_transform(weight, MATRICES[m][1], u)
+    u = u.reshape(alpha * alpha, groups, og, cg)
+    input_transform, output_transform = _KERNELS[m]
+    items = n * d * d
+    per_item = alpha * alpha * tiles * (c + o) * x.itemsize
+    step = max(1, min(items, workspace.limit() // per_item))
+    v_buf = np.empty(alpha * alpha * c * step * tiles, dtype=x.dtype)
+    m_buf = np.empty(alpha * alpha * o * step * tiles, dtype=x.dtype)
+    for k0 in range(0, items, step):
+        k1 = min(items, k0 + step)
+        columns = (k1 - k0) * tiles
+        v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
+        input_transform(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+        prod = m_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
-        prod = np.matmul(u, v.reshape(alpha * alpha, groups, cg, -1))
-        _output_transform(prod.reshape(alpha * alpha, o, -1), at, m, tiles_h, tiles_w, out[b0:b1])
-    if tiles_h * m != out_h or tiles_w * m != out_w:
-        out = np.ascontiguousarray(out[:, :, :out_h, :out_w])
+        np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
+        output_transform(prod.reshape(alpha * alpha, o, columns), k0, k1, d, tiles_h, tiles_w, out)
     return out
 
 
-def winograd_forward(xp, weight, stride, dilation, groups, tile=4):
-    return _conv(xp, weight, groups, tile)
+def _pads(pads):
+    return ((0, 0), (0, 0)) if pads is None else tuple(tuple(int(p) for p in pair) for pair in pads)
 
 
-def winograd_backward_input(grad_out, weight, padded_shape, stride, dilation, groups, tile=4):
+def winograd_forward(x, weight, stride, dilation, groups, tile=4, pads=None):
+    """3x3 stride-1 conv of x zero-padded by ``pads`` (read in place), any equal dilation d."""
+    (top, bottom), (left, right) = _pads(pads)
+    d = int(dilation[0])
+    out_shape = tuple(n + b + a - 2 * d for n, (b, a) in zip(x.shape[2:], ((top, bottom), (left, right))))
+    out = np.empty((x.shape[0], weight.shape[0]) + out_shape, dtype=x.dtype)
+    return _conv(np.ascontiguousarray(x), weight, groups, tile, d, -top, -left, out)
+
+
+def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups, tile=4, pads=None):
+    """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
+    (top, _), (left, _) = _pads(pads)
+    d = int(dilation[0])
     o, cg = weight.shape[:2]
-    # flipped, transposed kernel (G*Cg, Og, 3, 3) on the gradient zero-padded by 2: a full correlation
+    # x[R] received grad_out[P] * weight[k] for R + top = P + d*k: a correlation of grad_out, read from
+    # row R + top - 2d on, with the flipped kernel transposed to (G*Cg, Og, 3, 3)
     w_t = weight.reshape(groups, o // groups, cg, 3, 3).swapaxes(1, 2).reshape(groups * cg, o // groups, 3, 3)
     w_t = np.ascontiguousarray(w_t[:, :, ::-1, ::-1])
-    pads = [(0, 0), (0, 0)] + [(2, n - p) for n, p in zip(padded_shape, grad_out.shape[2:])]
-    return _conv(np.pad(grad_out, pads), w_t, groups, tile)
-
+    out = np.empty((grad_out.shape[0], groups * cg) + tuple(int(s) for s in in_shape), dtype=grad_out.dtype)
+    return _conv(np.ascontiguousarray(grad_out), w_t, groups, tile, d, top - 2 * d, left - 2 * d, out)
