@@ -12,11 +12,13 @@ reads zero padding in place (``pads``, as ``planner.Algorithm.pads_inside`` prom
 writes the zeros and the col2im scatter drops the padding's gradient, so neither the input nor its
 gradient is ever copied into a padded array, and a Conv keeps no padded copy for its backward.
 The images of a chunk are laid side by side, ``(C*K, B*P)``: one wide GEMM per chunk runs at BLAS
-speed where one narrow GEMM per image (a few hundred columns) runs several times slower.
+speed where one narrow GEMM per image (a few hundred columns) runs several times slower. 2-D
+stride-1 convs whose padded rows are not much wider than their output take the wide-row layout of
+``spans.py`` instead (one contiguous copy per tap rather than one per output row).
 """
 import numpy as np
 
-from . import workspace
+from . import spans, workspace
 from .window import table
 
 
@@ -35,7 +37,24 @@ def _one_per_image(res, batch):
     return res.reshape(g * a, batch, bp // batch).transpose(1, 0, 2)
 
 
+def _zero_pads(pads, rank):
+    return tuple((0, 0) for _ in range(rank)) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+
+
+def _wide_rows(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
+    """Whether spans.py takes this geometry (its output grid must be the one the caller expects)."""
+    if not spans.applies(len(kernel_size), stride):
+        return False
+    if not spans.pays(in_shape[-1], kernel_size[-1], dilation[-1], pads[-1]):
+        return False
+    full = tuple(n + b + a - d * (k - 1) for n, k, d, (b, a) in zip(in_shape, kernel_size, dilation, pads))
+    return out_shape is None or tuple(out_shape) == full
+
+
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
+    pads = _zero_pads(pads, x.ndim - 2)
+    if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads):
+        return spans.forward(x, weight, dilation, groups, pads)
     n, c = x.shape[:2]
     o, cg = weight.shape[:2]
     t = table(x.shape[2:], weight.shape[2:], stride, dilation, pads)
@@ -53,6 +72,10 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
 
 
 def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
+    in_shape = tuple(int(s) for s in in_shape)
+    pads = _zero_pads(pads, len(in_shape))
+    if _wide_rows(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:]):
+        return spans.backward_input(grad_out, weight, in_shape, dilation, groups, pads)
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
@@ -66,10 +89,13 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
         cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
         # seen as (B, C, K, P) by the scatter: a strided view, no copy
         t.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0)
-    return out.reshape((n, c) + tuple(int(s) for s in in_shape))
+    return out.reshape((n, c) + in_shape)
 
 
 def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
+    pads = _zero_pads(pads, x.ndim - 2)
+    if _wide_rows(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:]):
+        return spans.backward_weight(x, grad_out, tuple(kernel_size), dilation, groups, pads)
     n, c = x.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups

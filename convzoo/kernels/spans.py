@@ -1,0 +1,147 @@
+"""im2col for 2-D stride-1 convolutions in the "wide row" layout: one contiguous copy per tap.
+
+With the input zero-padded to width ``Wp``, output pixel ``(r, j)`` of tap ``(ky, kx)`` reads
+padded element ``(r + ky*dh) * Wp + j + kx*dw``. Computing the output on a grid ``Wp`` wide instead
+of ``OW`` (the extra ``Wp - OW`` columns per row are thrown away) makes the column of tap ``k`` for
+a block of rows ONE contiguous span of the padded plane, starting at ``ky*dh*Wp + kx*dw``. So:
+
+- the gather is one memcpy-speed copy per (image, channel, tap), not one short copy per output
+  row (rows of a VGG or LeNet layer are 8-32 pixels: per-row loop overhead dominated);
+- col2im is one contiguous add per (image, channel, tap) into a padded gradient block;
+- the weight gradient multiplies by a gradient laid out as wide rows whose extra columns are zero.
+
+The price is ``Wp / OW`` times the GEMM work (``_pays`` decides) and a padded copy of the block of
+input rows a chunk reads (a ninth of the columns for a 3x3 kernel). Chunks follow ``workspace``.
+"""
+import numpy as np
+
+from . import workspace
+from .jit import jit_parallel, prange
+
+# the extra GEMM work (Wp / OW) the contiguous copies are worth
+MAX_WIDENING = 1.2
+
+
+def applies(rank, stride):
+    return rank == 2 and tuple(stride) == (1, 1)
+
+
+def pays(in_width, kernel_width, dilation_width, pads_width):
+    """Whether the wide layout's extra columns cost less than the per-row copies they replace."""
+    padded = in_width + pads_width[0] + pads_width[1]
+    out = padded - dilation_width * (kernel_width - 1)
+    return out > 0 and padded <= MAX_WIDENING * out
+
+
+@jit_parallel
+def _gather(xpad, offsets, span, cols):
+    # xpad: (B, C, L) padded row blocks; cols: (B, C, K, span) any strides
+    planes = xpad.shape[0] * xpad.shape[1]
+    for bc in prange(planes):
+        b, c = bc // xpad.shape[1], bc % xpad.shape[1]
+        for k in range(offsets.shape[0]):
+            src = xpad[b, c, offsets[k]:offsets[k] + span]
+            dst = cols[b, c, k]
+            for i in range(span):
+                dst[i] = src[i]
+
+
+@jit_parallel
+def _scatter(cols, offsets, span, gpad):
+    # the adjoint of _gather, added into gpad: (B, C, L); one plane per iteration, disjoint writes
+    planes = gpad.shape[0] * gpad.shape[1]
+    for bc in prange(planes):
+        b, c = bc // gpad.shape[1], bc % gpad.shape[1]
+        for k in range(offsets.shape[0]):
+            dst = gpad[b, c, offsets[k]:offsets[k] + span]
+            src = cols[b, c, k]
+            for i in range(span):
+                dst[i] += src[i]
+
+
+class _Geometry:
+    def __init__(self, in_shape, kernel, dilation, pads):
+        (self.h, self.w), (self.kh, self.kw), (self.dh, self.dw) = in_shape, kernel, dilation
+        ((self.top, _), (self.left, right)) = pads
+        self.wp = self.w + self.left + right
+        self.oh = self.h + pads[0][0] + pads[0][1] - self.dh * (self.kh - 1)
+        self.ow = self.wp - self.dw * (self.kw - 1)
+        self.taps = self.kh * self.kw
+        self.halo = self.dh * (self.kh - 1)  # extra input rows a block of output rows reads
+        self.tail = self.dw * (self.kw - 1)  # the last span runs this far past the block's last row
+        self.offsets = np.array([ky * self.dh * self.wp + kx * self.dw
+                                 for ky in range(self.kh) for kx in range(self.kw)], dtype=np.int64)
+
+    def block_length(self, rows):
+        return (rows + self.halo) * self.wp + self.tail
+
+    def padded_block(self, x, r0, r1):
+        """Padded input rows [r0, r1 + halo) of images x (B, C, H, W), flat with the tail: (B, C, L)."""
+        b, c = x.shape[:2]
+        block = np.zeros((b, c, self.block_length(r1 - r0)), dtype=x.dtype)
+        rows = block[:, :, :(r1 - r0 + self.halo) * self.wp].reshape(b, c, r1 - r0 + self.halo, self.wp)
+        lo, hi = max(r0 - self.top, 0), min(r1 + self.halo - self.top, self.h)
+        if hi > lo:
+            rows[:, :, lo + self.top - r0:hi + self.top - r0, self.left:self.left + self.w] = x[:, :, lo:hi]
+        return block
+
+    def wide_gradient(self, g, r0, r1, groups):
+        """Gradient rows [r0, r1) of g (B, O, OH, OW) as (G, O/G, B * rows * Wp), extra columns zero."""
+        b, o = g.shape[:2]
+        wide = np.zeros((o, b, r1 - r0, self.wp), dtype=g.dtype)
+        wide[..., :self.ow] = g[:, :, r0:r1].transpose(1, 0, 2, 3)
+        return wide.reshape(groups, o // groups, -1)
+
+    def chunks(self, batch, channels, extra_per_row, itemsize):
+        return workspace.chunks(batch, self.oh, (channels * self.taps + extra_per_row) * self.wp * itemsize)
+
+
+def forward(x, weight, dilation, groups, pads):
+    n, c = x.shape[:2]
+    o, cg = weight.shape[:2]
+    geo = _Geometry(x.shape[2:], weight.shape[2:], dilation, pads)
+    w = weight.reshape(groups, o // groups, cg * geo.taps)
+    out = np.empty((n, o, geo.oh, geo.ow), dtype=x.dtype)
+    for (b0, b1), (r0, r1) in geo.chunks(n, c, 0, x.itemsize):
+        bs, span = b1 - b0, (r1 - r0) * geo.wp
+        cols = np.empty((c, geo.taps, bs, span), dtype=x.dtype)  # the images side by side, as gemm.py
+        _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols.transpose(2, 0, 1, 3))
+        res = np.matmul(w, cols.reshape(groups, cg * geo.taps, bs * span))  # (G, Og, B * rows * Wp)
+        out[b0:b1, :, r0:r1] = res.reshape(o, bs, r1 - r0, geo.wp)[..., :geo.ow].transpose(1, 0, 2, 3)
+    return out
+
+
+def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
+    n, o = grad_out.shape[:2]
+    cg = weight.shape[1]
+    c, og = cg * groups, o // groups
+    geo = _Geometry(in_shape, weight.shape[2:], dilation, pads)
+    w_t = weight.reshape(groups, og, cg * geo.taps).transpose(0, 2, 1)  # (G, Cg*K, Og)
+    out = np.zeros((n, c, geo.h, geo.w), dtype=grad_out.dtype)
+    for (b0, b1), (r0, r1) in geo.chunks(n, c, o, grad_out.itemsize):
+        bs, span = b1 - b0, (r1 - r0) * geo.wp
+        cols = np.matmul(w_t, geo.wide_gradient(grad_out[b0:b1], r0, r1, groups))  # (G, Cg*K, B*span)
+        gpad = np.zeros((bs, c, geo.block_length(r1 - r0)), dtype=grad_out.dtype)
+        _scatter(cols.reshape(c, geo.taps, bs, span).transpose(2, 0, 1, 3), geo.offsets, span, gpad)
+        # fold the padded block back onto the input rows it covers (blocks of row chunks overlap)
+        rows = gpad[:, :, :(r1 - r0 + geo.halo) * geo.wp].reshape(bs, c, r1 - r0 + geo.halo, geo.wp)
+        lo, hi = max(r0 - geo.top, 0), min(r1 + geo.halo - geo.top, geo.h)
+        if hi > lo:
+            out[b0:b1, :, lo:hi] += rows[:, :, lo + geo.top - r0:hi + geo.top - r0, geo.left:geo.left + geo.w]
+    return out
+
+
+def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
+    n, c = x.shape[:2]
+    o = grad_out.shape[1]
+    cg, og = c // groups, o // groups
+    geo = _Geometry(x.shape[2:], kernel_size, dilation, pads)
+    grad_w = np.zeros((groups, og, cg * geo.taps), dtype=x.dtype)
+    for (b0, b1), (r0, r1) in geo.chunks(n, c, o, x.itemsize):
+        bs, span = b1 - b0, (r1 - r0) * geo.wp
+        cols = np.empty((c, geo.taps, bs, span), dtype=x.dtype)
+        _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols.transpose(2, 0, 1, 3))
+        # the zero extra columns of the wide gradient cancel the extra columns of cols
+        g = geo.wide_gradient(grad_out[b0:b1], r0, r1, groups)
+        grad_w += np.matmul(g, cols.reshape(groups, cg * geo.taps, bs * span).transpose(0, 2, 1))
+    return grad_w.reshape((o, cg) + tuple(kernel_size))
