@@ -12,6 +12,10 @@ table of their taps' flat indices, -1 for a padded cell, which max pooling skips
 Each kernel is one serial loop over a range of (n, c) planes; large jobs run it on every core, one
 plane per ``prange`` iteration, small ones on the calling thread (see ``elementwise.GRAIN``).
 
+These table-driven loops serve every geometry but gather tap by tap, which LLVM cannot vectorise;
+the 2-D windows CNNs use most (max over 2x2 and 3x3, average over 2x2, at stride 2) take the
+unrolled, vectorised kernels of ``pool2d.py`` instead, which give the same results.
+
 Geometry follows PyTorch: with ``ceil_mode`` the last window may hang over the right edge, but a
 window that would *start* in the right padding is dropped; the overhang is never counted by an
 average's divisor.
@@ -21,6 +25,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import pool2d
 from .geometry import effective_kernel, window_offsets
 from .elementwise import GRAIN
 from .jit import jit, jit_parallel, prange
@@ -119,8 +124,9 @@ def _max_forward_planes(x, tap, start, border_row, border_index, out, arg, lo, h
 
 @jit
 def _max_backward_planes(grad_out, arg, tap, start, border_row, border_index, grad_x, lo, hi):
-    # grad_x: (B, L) zeros, accumulated into plane by plane
+    # grad_x: (B, L), each plane zeroed here, while it is in cache, then accumulated into
     for b in range(lo, hi):
+        grad_x[b, :] = 0
         for p in range(start.shape[0]):
             row = border_row[p]
             i = start[p] + tap[arg[b, p]] if row < 0 else border_index[row, arg[b, p]]
@@ -148,6 +154,7 @@ def _sum_forward_planes(x, tap, start, border_row, border_index, divisor, out, l
 @jit
 def _sum_backward_planes(grad_out, tap, start, border_row, border_index, divisor, grad_x, lo, hi):
     for b in range(lo, hi):
+        grad_x[b, :] = 0  # zeroed plane by plane while in cache, not by a separate pass
         for p in range(start.shape[0]):
             g = grad_out[b, p] / divisor[p]
             row = border_row[p]
@@ -200,23 +207,50 @@ def _planes(a):
     return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], int(np.prod(a.shape[2:])))
 
 
-def max_pool_forward(x, geo):
-    """(N, C, *in) -> out (N, C, *out) and arg, the winning tap of each window (int8 or int32)."""
+_FAST_MAX = ((2, 2), (3, 3))  # max pooling windows with a pool2d kernel (at stride 2)
+_FAST_AVG = ((2, 2),)
+
+
+def _fast_args(geo):
+    """The geometry arguments of the pool2d kernels: the window side, leading pads, interior spans."""
+    (ph, _), (pw, _) = geo.pads
+    return geo.kernel_size[0], (ph, pw), pool2d.spans(geo)
+
+
+def max_pool_forward(x, geo, with_arg=True):
+    """(N, C, *in) -> out (N, C, *out) and arg, the winning tap of each window (int8 or int32).
+
+    ``with_arg=False`` (no gradient wanted) returns arg None, and may take a faster loop.
+    """
     n, c = x.shape[:2]
-    out = np.empty((n * c, geo.start.size), dtype=x.dtype)
     # the tap index, not a flat position: 1 byte per output for kernels up to 127 taps
-    arg = np.empty(out.shape, dtype=np.int8 if geo.tap.size <= 127 else np.int32)
+    arg_dtype = np.int8 if geo.tap.size <= 127 else np.int32
+    if pool2d.applies(geo, _FAST_MAX):
+        out = np.empty((n * c,) + geo.out_shape, dtype=x.dtype)
+        arg = np.empty(((n * c) if with_arg else 0,) + geo.out_shape, dtype=arg_dtype)
+        _run(pool2d.max_forward_planes, pool2d.max_forward_parallel, out.size * geo.tap.size, n * c,
+             _planes(x).reshape((n * c,) + geo.in_shape), *_fast_args(geo), out, arg)
+        return out.reshape((n, c) + geo.out_shape), arg.reshape(n * c, geo.start.size) if with_arg else None
+    out = np.empty((n * c, geo.start.size), dtype=x.dtype)
+    arg = np.empty(out.shape, dtype=arg_dtype)
     _run(_max_forward_planes, _max_forward_parallel, out.size * geo.tap.size, n * c,
          _planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, out, arg)
-    return out.reshape((n, c) + geo.out_shape), arg
+    return out.reshape((n, c) + geo.out_shape), arg if with_arg else None
 
 
 def max_pool_backward(grad_out, arg, geo):
     """Route each output gradient to the input element its window picked; (N, C, *out) -> (N, C, *in)."""
     n, c = grad_out.shape[:2]
-    grad_x = np.zeros((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
-    _run(_max_backward_planes, _max_backward_parallel, grad_x.size, n * c,
-         _planes(grad_out), arg, geo.tap, geo.start, geo.border_row, geo.border_index, grad_x)
+    # every kernel writes all of grad_x (zeros included), so it need not be zeroed here
+    grad_x = np.empty((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
+    if pool2d.applies(geo, _FAST_MAX):
+        planes = (n * c,) + geo.out_shape
+        _run(pool2d.max_backward_planes, pool2d.max_backward_parallel, grad_x.size, n * c,
+             _planes(grad_out).reshape(planes), arg.reshape(planes), *_fast_args(geo),
+             grad_x.reshape((n * c,) + geo.in_shape))
+    else:
+        _run(_max_backward_planes, _max_backward_parallel, grad_x.size, n * c,
+             _planes(grad_out), arg, geo.tap, geo.start, geo.border_row, geo.border_index, grad_x)
     return grad_x.reshape((n, c) + geo.in_shape)
 
 
@@ -248,6 +282,13 @@ def avg_divisor(geo, pairs, count_include_pad, divisor_override):
 
 def avg_pool_forward(x, geo, divisor):
     n, c = x.shape[:2]
+    if pool2d.applies(geo, _FAST_AVG):
+        out = np.empty((n * c,) + geo.out_shape, dtype=x.dtype)
+        _, pads, spans = _fast_args(geo)
+        _run(pool2d.avg_forward_planes, pool2d.avg_forward_parallel, out.size * geo.tap.size, n * c,
+             _planes(x).reshape((n * c,) + geo.in_shape), pads, spans,
+             divisor.astype(x.dtype).reshape(geo.out_shape), out)
+        return out.reshape((n, c) + geo.out_shape)
     out = np.empty((n * c, geo.start.size), dtype=x.dtype)
     _run(_sum_forward_planes, _sum_forward_parallel, out.size * geo.tap.size, n * c,
          _planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(x.dtype), out)
@@ -256,10 +297,17 @@ def avg_pool_forward(x, geo, divisor):
 
 def avg_pool_backward(grad_out, geo, divisor):
     n, c = grad_out.shape[:2]
-    grad_x = np.zeros((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
-    _run(_sum_backward_planes, _sum_backward_parallel, grad_x.size + grad_out.size * geo.tap.size, n * c,
-         _planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(grad_out.dtype),
-         grad_x)
+    grad_x = np.empty((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
+    work = grad_x.size + grad_out.size * geo.tap.size
+    if pool2d.applies(geo, _FAST_AVG):
+        _, pads, spans = _fast_args(geo)
+        _run(pool2d.avg_backward_planes, pool2d.avg_backward_parallel, work, n * c,
+             _planes(grad_out).reshape((n * c,) + geo.out_shape), pads, spans,
+             divisor.astype(grad_out.dtype).reshape(geo.out_shape), grad_x.reshape((n * c,) + geo.in_shape))
+    else:
+        _run(_sum_backward_planes, _sum_backward_parallel, work, n * c,
+             _planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index,
+             divisor.astype(grad_out.dtype), grad_x)
     return grad_x.reshape((n, c) + geo.in_shape)
 
 

@@ -1,12 +1,13 @@
 """Pooling kernels against naive loops written from PyTorch's definitions (window by window, with
-explicit bounds instead of padded copies and flat offsets). Runs again with NUMBA_DISABLE_JIT=1."""
+explicit bounds instead of padded copies and flat offsets), and the 2-D fast paths (pool2d.py)
+against both. Runs again with NUMBA_DISABLE_JIT=1."""
 import itertools
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from convzoo.kernels import elementwise, pooling
+from convzoo.kernels import elementwise, pool2d, pooling
 
 
 def naive_output_size(n, k, s, d, pad, ceil_mode):
@@ -147,34 +148,130 @@ def test_elementwise_relu_and_gelu_kernels():
                                (elementwise.gelu(y + eps) - elementwise.gelu(y - eps)) / (2 * eps), rtol=1e-7)
 
 
+@st.composite
+def fast_geometry(draw):
+    """A 2-D geometry the pool2d kernels take: 2x2 or 3x3 at stride 2, any padding and ceil_mode."""
+    k = draw(st.sampled_from([2, 3]))
+    pad = tuple(draw(st.integers(0, k // 2)) for _ in range(2))
+    sizes = tuple(draw(st.integers(k, k + 8)) for _ in range(2))
+    return sizes, k, pad, draw(st.booleans())
+
+
+def general_max_pool(x, g):
+    """The table-driven kernels of pooling.py, which the fast paths must reproduce exactly."""
+    planes = x.reshape(x.shape[0] * x.shape[1], -1)
+    out, arg = np.empty((planes.shape[0], g.start.size), x.dtype), np.empty((planes.shape[0], g.start.size), np.int8)
+    pooling._max_forward_planes(planes, g.tap, g.start, g.border_row, g.border_index, out, arg, 0, planes.shape[0])
+    return out.reshape(x.shape[:2] + g.out_shape), arg
+
+
+@settings(max_examples=40, deadline=None)
+@given(geo=fast_geometry(), seed=st.integers(0, 1000), dtype=st.sampled_from([np.float32, np.float64]))
+def test_fast_2d_kernels_match_naive_loops(geo, seed, dtype):
+    sizes, k, pad, ceil_mode = geo
+    rng = np.random.default_rng(seed)
+    # small integers: many ties, where the first maximum in tap order must win
+    x = rng.integers(-2, 3, (2, 3) + sizes).astype(dtype)
+    pairs = tuple((p, p) for p in pad)
+    g = pooling.pool_geometry(sizes, (k, k), (2, 2), (1, 1), pairs, ceil_mode)
+    assert pool2d.applies(g, pooling._FAST_MAX)
+    out, arg = pooling.max_pool_forward(x, g)
+    ref, ref_index = naive_pool(x, (k, k), (2, 2), pad, (1, 1), ceil_mode, "max")
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(pooling.max_pool_indices(arg, g, x.shape[:2]), ref_index)
+    np.testing.assert_array_equal(pooling.max_pool_forward(x, g, with_arg=False)[0], ref)
+    grad_out = rng.standard_normal(out.shape).astype(dtype)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pooling.max_pool_backward(grad_out, arg, g),
+                               naive_pool_backward(x, grad_out, ref_index, (k, k), (2, 2), pad, ceil_mode, "max"),
+                               **tol)
+    if k == 2:
+        include = bool(seed % 2)
+        divisor = pooling.avg_divisor(g, pairs, include, None)
+        ref, _ = naive_pool(x, (k, k), (2, 2), pad, (1, 1), ceil_mode, "avg", include)
+        np.testing.assert_allclose(pooling.avg_pool_forward(x, g, divisor), ref, **tol)
+        np.testing.assert_allclose(pooling.avg_pool_backward(grad_out, g, divisor),
+                                   naive_pool_backward(x, grad_out, None, (k, k), (2, 2), pad, ceil_mode, "avg",
+                                                       include), **tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(geo=fast_geometry(), seed=st.integers(0, 1000))
+def test_fast_max_pool_equals_the_general_kernels_with_nan_and_ties(geo, seed):
+    # NaN follows PyTorch's `v > best || isnan(v)`: the last NaN of a window wins (the naive loops
+    # above do not model it; the general kernels are checked against PyTorch in tests/nn)
+    sizes, k, pad, ceil_mode = geo
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, (2, 2) + sizes).astype(np.float32)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    g = pooling.pool_geometry(sizes, (k, k), (2, 2), (1, 1), tuple((p, p) for p in pad), ceil_mode)
+    out, arg = pooling.max_pool_forward(x, g)
+    ref, ref_arg = general_max_pool(x, g)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(arg, ref_arg)
+    np.testing.assert_array_equal(pooling.max_pool_forward(x, g, with_arg=False)[0], ref)
+
+
 def test_parallel_kernels_equal_the_serial_loops():
-    # big enough (work >= GRAIN) for the public functions to take the parallel path
+    # big enough (work >= GRAIN) for the public functions to take the parallel path; 3x3 at
+    # stride 1 takes the general kernels, at stride 2 the pool2d ones
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 4, 64, 64)).astype(np.float32)
     planes = x.reshape(8, -1)
     pairs = ((1, 1), (1, 1))
-    g = pooling.pool_geometry((64, 64), (3, 3), (2, 2), (1, 1), pairs, True)
+    g = pooling.pool_geometry((64, 64), (3, 3), (1, 1), (1, 1), pairs, True)
+    assert not pool2d.applies(g, pooling._FAST_MAX)
     args = (g.tap, g.start, g.border_row, g.border_index)
     assert 8 * g.start.size * g.tap.size >= pooling.GRAIN
     out, arg = pooling.max_pool_forward(x, g)
-    serial_out, serial_arg = np.empty((8, g.start.size), np.float32), np.empty((8, g.start.size), arg.dtype)
-    pooling._max_forward_planes(planes, *args, serial_out, serial_arg, 0, 8)
-    np.testing.assert_array_equal(out.reshape(8, -1), serial_out)
+    serial_out, serial_arg = general_max_pool(x, g)
+    np.testing.assert_array_equal(out, serial_out)
     np.testing.assert_array_equal(arg, serial_arg)
     grad_out = rng.standard_normal(out.shape).astype(np.float32)
-    serial = np.zeros((8, 64 * 64), np.float32)
+    serial = np.empty((8, 64 * 64), np.float32)
     pooling._max_backward_planes(grad_out.reshape(8, -1), arg, *args, serial, 0, 8)
     np.testing.assert_array_equal(pooling.max_pool_backward(grad_out, arg, g).reshape(8, -1), serial)
     divisor = pooling.avg_divisor(g, pairs, True, None)
     serial = np.empty((8, g.start.size), np.float32)
     pooling._sum_forward_planes(planes, *args, divisor.astype(np.float32), serial, 0, 8)
     np.testing.assert_array_equal(pooling.avg_pool_forward(x, g, divisor).reshape(8, -1), serial)
-    serial = np.zeros((8, 64 * 64), np.float32)
+    serial = np.empty((8, 64 * 64), np.float32)
     pooling._sum_backward_planes(grad_out.reshape(8, -1), *args, divisor.astype(np.float32), serial, 0, 8)
     np.testing.assert_array_equal(pooling.avg_pool_backward(grad_out, g, divisor).reshape(8, -1), serial)
     serial = np.empty(8, np.float32)
     pooling._plane_mean_planes(planes, serial, 0, 8)
     np.testing.assert_array_equal(pooling.global_avg_pool_forward(x).reshape(-1), serial)
+    grad = rng.standard_normal((2, 4)).astype(np.float32)
+    serial = np.empty((8, 64 * 64), np.float32)
+    pooling._plane_broadcast_planes(grad.reshape(-1), serial, 0, 8)
+    np.testing.assert_array_equal(pooling.global_avg_pool_backward(grad, (64, 64)).reshape(8, -1), serial)
+
+
+@pytest.mark.parametrize("k, pad", [(2, 0), (3, 1)])
+def test_parallel_fast_kernels_equal_the_serial_loops(k, pad):
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, 4, 64, 63)).astype(np.float32)
+    pairs = ((pad, pad), (pad, pad))
+    g = pooling.pool_geometry((64, 63), (k, k), (2, 2), (1, 1), pairs, True)
+    size, pads, spans = pooling._fast_args(g)
+    shape = (8,) + g.out_shape
+    out, arg = pooling.max_pool_forward(x, g)
+    serial_out, serial_arg = np.empty(shape, np.float32), np.empty(shape, np.int8)
+    pool2d.max_forward_planes(x.reshape(8, 64, 63), size, pads, spans, serial_out, serial_arg, 0, 8)
+    np.testing.assert_array_equal(out.reshape(shape), serial_out)
+    np.testing.assert_array_equal(arg.reshape(shape), serial_arg)
+    grad_out = rng.standard_normal(shape).astype(np.float32)
+    serial = np.empty((8, 64, 63), np.float32)
+    pool2d.max_backward_planes(grad_out, serial_arg, size, pads, spans, serial, 0, 8)
+    np.testing.assert_array_equal(pooling.max_pool_backward(grad_out.reshape(out.shape), arg, g).reshape(serial.shape),
+                                  serial)
+    if k == 2:
+        divisor = pooling.avg_divisor(g, pairs, True, None).astype(np.float32).reshape(g.out_shape)
+        pool2d.avg_forward_planes(x.reshape(8, 64, 63), pads, spans, divisor, serial_out, 0, 8)
+        np.testing.assert_array_equal(pooling.avg_pool_forward(x, g, divisor.ravel()).reshape(shape), serial_out)
+        pool2d.avg_backward_planes(grad_out, pads, spans, divisor, serial, 0, 8)
+        np.testing.assert_array_equal(
+            pooling.avg_pool_backward(grad_out.reshape(out.shape), g, divisor.ravel()).reshape(serial.shape), serial)
 
 
 def test_parallel_elementwise_kernels_equal_numpy():

@@ -1,0 +1,371 @@
+"""Fast paths for the 2-D pooling windows CNNs use most: max over 2x2 and 3x3, average over 2x2, stride 2.
+
+The general kernels of ``pooling.py`` walk a table of flat tap offsets, one window at a time: a
+gather per tap, which LLVM cannot vectorise, so they ran at 3-5 GB/s where the memory moves 20-38.
+Here each output row is one loop over its windows with the taps written out (``r0[2*j + 1]``...),
+which LLVM turns into AVX2 loads and selects, so these passes are memory-bound.
+
+Only windows wholly inside the input (the interior, a rectangle of rows [i0, i1) and columns
+[j0, j1)) take the unrolled loops; windows that touch the padding or the ceil_mode overhang (a
+ring of at most one or two rows and columns) are read tap by tap with bounds checks. Results equal
+the general kernels': the same tap order, PyTorch's `v > best || isnan(v)` rule for max (the first
+maximum wins, a window holding NaN gives its last NaN) and the tap index (r * kw + c) as argmax;
+average pooling sums in float64 in tap order and divides by the same per-window divisor.
+
+Backward writes each gradient plane once, with no zeroing pass before it (only the cells outside
+the interior are zeroed, then the border windows add into the plane). For 2x2 windows, which tile
+the interior without overlap, each window assigns its gradient to the winning tap and 0 to the
+three others. 3x3 windows at stride 2 share a row and a column with their neighbours, so each
+input row is assembled in cache from the one or two window rows that cover it: an even column
+takes the first tap of one window and the last tap of the one before, an odd column the middle
+tap of one window, so no two iterations of a loop write the same cell and the loops vectorise.
+
+Without a gradient to come, max pooling needs no argmax, and 3x3 takes a separable loop (column
+maxima, then maxima across columns) that is about 3x faster than tracking the winning tap.
+"""
+import numpy as np
+
+from .jit import jit, jit_parallel, prange
+
+
+def applies(geo, kernels):
+    """Whether a pooling geometry takes these kernels: 2-D, a window in ``kernels``, stride 2, no dilation."""
+    return (len(geo.in_shape) == 2 and geo.kernel_size in kernels and geo.stride == (2, 2)
+            and geo.dilation == (1, 1))
+
+
+def _interior(n, out, k, before):
+    """Output positions [lo, hi) of one axis whose window (stride 2) lies wholly inside [0, n)."""
+    lo = min(out, (before + 1) // 2)
+    hi = min(out, max(0, (n - k + before) // 2 + 1))
+    return lo, max(lo, hi)
+
+
+def spans(geo):
+    """(i0, i1, j0, j1): the interior rectangle of output windows, as the kernels take it."""
+    (ph, _), (pw, _) = geo.pads
+    i0, i1 = _interior(geo.in_shape[0], geo.out_shape[0], geo.kernel_size[0], ph)
+    j0, j1 = _interior(geo.in_shape[1], geo.out_shape[1], geo.kernel_size[1], pw)
+    return i0, i1, j0, j1
+
+
+@jit
+def _pick(v, best, k, tap):
+    # PyTorch's `v > best || isnan(v)` as selects rather than branches, so the loops vectorise
+    take = (v > best) | (v != v)
+    return (v if take else best), (tap if take else k)
+
+
+@jit
+def _max_interior_2x2(plane, out, arg, top, left, i0, i1, j0, j1):
+    # out, arg: one plane's (OH, OW); window (i, j) starts at plane[top + 2 i, left + 2 j]. The
+    # views start at the first interior window, so every index is >= 0 and no wraparound test
+    # keeps LLVM from vectorising. (One function per plane, not per row: a call with array
+    # arguments costs reference counting, which a 56-output row cannot amortise.)
+    for i in range(i0, i1):
+        y = top + 2 * i
+        x0, x1 = plane[y, left + 2 * j0:], plane[y + 1, left + 2 * j0:]
+        o, a = out[i, j0:j1], arg[i, j0:j1]
+        for j in range(j1 - j0):
+            q = 2 * j
+            best, t = x0[q], 0
+            best, t = _pick(x0[q + 1], best, t, 1)
+            best, t = _pick(x1[q], best, t, 2)
+            best, t = _pick(x1[q + 1], best, t, 3)
+            o[j], a[j] = best, t
+
+
+@jit
+def _max_interior_3x3(plane, out, arg, top, left, i0, i1, j0, j1):
+    for i in range(i0, i1):
+        y, q0 = top + 2 * i, left + 2 * j0
+        x0, x1, x2 = plane[y, q0:], plane[y + 1, q0:], plane[y + 2, q0:]
+        o, a = out[i, j0:j1], arg[i, j0:j1]
+        for j in range(j1 - j0):
+            q = 2 * j
+            best, t = x0[q], 0
+            best, t = _pick(x0[q + 1], best, t, 1)
+            best, t = _pick(x0[q + 2], best, t, 2)
+            best, t = _pick(x1[q], best, t, 3)
+            best, t = _pick(x1[q + 1], best, t, 4)
+            best, t = _pick(x1[q + 2], best, t, 5)
+            best, t = _pick(x2[q], best, t, 6)
+            best, t = _pick(x2[q + 1], best, t, 7)
+            best, t = _pick(x2[q + 2], best, t, 8)
+            o[j], a[j] = best, t
+
+
+@jit
+def _max_of(v, best):
+    # the value PyTorch's rule keeps: the larger, and NaN once either is NaN
+    return v if (v > best) | (v != v) else best
+
+
+@jit
+def _max_values_3x3(plane, out, top, left, i0, i1, j0, j1, column):
+    # values only (no gradient wanted): separable, first the maximum down each column of the
+    # window's three rows (contiguous loads), then across three columns at stride 2. Which tap
+    # wins a tie does not matter for the value, so the order may differ from the tap order; 3x
+    # faster than tracking the tap.
+    n = j1 - j0
+    for i in range(i0, i1):
+        y, q0 = top + 2 * i, left + 2 * j0
+        x0, x1, x2 = plane[y, q0:], plane[y + 1, q0:], plane[y + 2, q0:]
+        for u in range(2 * n + 1):
+            column[u] = _max_of(x2[u], _max_of(x1[u], x0[u]))
+        o = out[i, j0:j1]
+        for j in range(n):
+            o[j] = _max_of(column[2 * j + 2], _max_of(column[2 * j + 1], column[2 * j]))
+
+
+@jit
+def _max_window(plane, y, q, k):
+    # a border window (top-left cell (y, q)), its taps clipped to the plane: those outside are
+    # skipped, as if they held -inf
+    r0, r1 = max(0, -y), min(k, plane.shape[0] - y)
+    c0, c1 = max(0, -q), min(k, plane.shape[1] - q)
+    best_k, best = -1, plane[0, 0]
+    for r in range(r0, r1):
+        row = plane[y + r]
+        for c in range(c0, c1):
+            v = row[q + c]
+            if best_k < 0 or v > best or v != v:
+                best, best_k = v, r * k + c
+    return best, best_k
+
+
+@jit
+def _max_border(plane, out, arg, k, top, left, i0, i1, j0, j1):
+    for i in range(out.shape[0]):
+        y = top + 2 * i
+        if i0 <= i < i1:
+            for j in range(j0):
+                out[i, j], arg[i, j] = _max_window(plane, y, left + 2 * j, k)
+            for j in range(j1, out.shape[1]):
+                out[i, j], arg[i, j] = _max_window(plane, y, left + 2 * j, k)
+        else:
+            for j in range(out.shape[1]):
+                out[i, j], arg[i, j] = _max_window(plane, y, left + 2 * j, k)
+
+
+@jit
+def max_forward_planes(x, k, pads, spans, out, arg, lo, hi):
+    """Planes lo..hi of x (B, H, W) -> out, arg (B, OH, OW): k x k windows (k = 2 or 3) at stride 2.
+
+    pads: the leading (top, left) padding; spans: the interior rectangle (see ``spans``). An arg
+    with no planes (shape (0, OH, OW)) asks for the values only: 3x3 then takes a faster loop.
+    """
+    top, left = -pads[0], -pads[1]
+    i0, i1, j0, j1 = spans
+    with_arg = arg.shape[0] > 0
+    column = np.empty(x.shape[2] + 2, x.dtype)
+    scratch = np.empty(out.shape[1:], arg.dtype)  # the border's taps when no arg is kept
+    for b in range(lo, hi):
+        a = arg[b] if with_arg else scratch
+        if k == 2:
+            _max_interior_2x2(x[b], out[b], a, top, left, i0, i1, j0, j1)
+        elif with_arg:
+            _max_interior_3x3(x[b], out[b], a, top, left, i0, i1, j0, j1)
+        else:
+            _max_values_3x3(x[b], out[b], top, left, i0, i1, j0, j1, column)
+        _max_border(x[b], out[b], a, k, top, left, i0, i1, j0, j1)
+
+
+@jit
+def _zero_outside(plane, y0, y1, q0, q1):
+    # zero the cells of a plane outside rows [y0, y1) x columns [q0, q1), which the interior
+    # windows assign; loops, as slice assignments cost more per plane
+    h, w = plane.shape
+    for y in range(h):
+        row = plane[y]
+        if y < y0 or y >= y1:
+            for q in range(w):
+                row[q] = 0
+        else:
+            for q in range(min(q0, w)):
+                row[q] = 0
+            for q in range(max(q1, 0), w):
+                row[q] = 0
+
+
+@jit
+def _max_grad_interior_2x2(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
+    # the windows tile the interior without overlap: assign the gradient to the winning tap and
+    # zero to the three others, so that no pass zeroes the plane first. One loop per input row:
+    # with both rows in one loop LLVM did not vectorise it (3x slower).
+    for i in range(i0, i1):
+        y, q0 = top + 2 * i, left + 2 * j0
+        g, a = grad[i, j0:j1], arg[i, j0:j1]
+        for r in range(2):
+            d = dx[y + r, q0:]
+            t = 2 * r
+            for j in range(j1 - j0):
+                v, k = g[j], a[j]
+                d[2 * j] = v if k == t else zero
+                d[2 * j + 1] = v if k == t + 1 else zero
+
+
+@jit
+def _max_grad_row_3x3(d, g, a, t, zero, add):
+    # one window row (taps t, t+1, t+2) of a row of 3x3 windows into the input row d: column 2j
+    # takes tap t of window j and tap t + 2 of window j - 1, column 2j + 1 tap t + 1 of window j,
+    # so each iteration writes its own two cells and the loop vectorises. add: into d, else assign.
+    n = g.shape[0]
+    if not add:
+        d[2 * n] = zero
+        for j in range(2 * n):
+            d[j] = zero
+    d[0] += g[0] if a[0] == t else zero
+    d[1] += g[0] if a[0] == t + 1 else zero
+    for j in range(1, n):
+        d[2 * j] += (g[j] if a[j] == t else zero) + (g[j - 1] if a[j - 1] == t + 2 else zero)
+        d[2 * j + 1] += g[j] if a[j] == t + 1 else zero
+    d[2 * n] += g[n - 1] if a[n - 1] == t + 2 else zero
+
+
+@jit
+def _max_grad_interior_3x3(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
+    # input row 2m (relative to the interior's first row) takes window row 0 of output row m and
+    # row 2 of output row m - 1; input row 2m + 1 takes row 1 of output row m. Each input row is
+    # built in turn (in cache), so dx is written once, with no zeroing pass before.
+    n = i1 - i0
+    if n <= 0 or j1 <= j0:
+        return
+    y0, q0 = top + 2 * i0, left + 2 * j0
+    for u in range(2 * n + 1):
+        d, m = dx[y0 + u, q0:], u // 2
+        if u % 2 == 1:
+            _max_grad_row_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], 3, zero, False)
+            continue
+        if m < n:
+            _max_grad_row_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], 0, zero, False)
+        if m > 0:
+            _max_grad_row_3x3(d, grad[i0 + m - 1, j0:j1], arg[i0 + m - 1, j0:j1], 6, zero, m < n)
+
+
+@jit
+def _route(g, t, plane, y, q, k):
+    if t >= 0:  # -1: a window with no input cell at all
+        r = 0 if t < k else (1 if t < 2 * k else 2)  # t // k for k <= 3, without a division
+        plane[y + r, q + t - r * k] += g
+
+
+@jit
+def _max_grad_border(grad, arg, plane, k, top, left, i0, i1, j0, j1):
+    # the border windows add their gradient after the interior has written every cell
+    for i in range(grad.shape[0]):
+        y = top + 2 * i
+        if i0 <= i < i1:
+            for j in range(j0):
+                _route(grad[i, j], arg[i, j], plane, y, left + 2 * j, k)
+            for j in range(j1, grad.shape[1]):
+                _route(grad[i, j], arg[i, j], plane, y, left + 2 * j, k)
+        else:
+            for j in range(grad.shape[1]):
+                _route(grad[i, j], arg[i, j], plane, y, left + 2 * j, k)
+
+
+@jit
+def max_backward_planes(grad, arg, k, pads, spans, dx, lo, hi):
+    """Route each output gradient to its window's winning tap: grad, arg (B, OH, OW) -> dx (B, H, W)."""
+    top, left = -pads[0], -pads[1]
+    i0, i1, j0, j1 = spans
+    zero = dx.dtype.type(0)  # of dx's dtype, so the selects stay in it
+    for b in range(lo, hi):
+        plane = dx[b]
+        # the interior windows cover rows [top + 2 i0, top + 2 i1 + k - 2) (likewise columns)
+        _zero_outside(plane, top + 2 * i0, top + 2 * i1 + k - 2 if i1 > i0 else 0, left + 2 * j0,
+                      left + 2 * j1 + k - 2 if j1 > j0 else 0)
+        if k == 2:
+            _max_grad_interior_2x2(grad[b], arg[b], plane, zero, top, left, i0, i1, j0, j1)
+        else:
+            _max_grad_interior_3x3(grad[b], arg[b], plane, zero, top, left, i0, i1, j0, j1)
+        _max_grad_border(grad[b], arg[b], plane, k, top, left, i0, i1, j0, j1)
+
+
+@jit
+def avg_forward_planes(x, pads, spans, divisor, out, lo, hi):
+    """2x2 average pooling at stride 2: x (B, H, W) -> out (B, OH, OW); divisor (OH, OW) per window."""
+    top, left = -pads[0], -pads[1]
+    i0, i1, j0, j1 = spans
+    h, w = x.shape[1], x.shape[2]
+    for b in range(lo, hi):
+        plane, o2 = x[b], out[b]
+        for i in range(i0, i1):
+            y, q0 = top + 2 * i, left + 2 * j0
+            x0, x1 = plane[y, q0:], plane[y + 1, q0:]
+            o, dv = o2[i, j0:j1], divisor[i, j0:j1]
+            for j in range(j1 - j0):
+                q = 2 * j
+                acc = 0.0  # float64, in tap order, as the general kernel
+                acc += x0[q]
+                acc += x0[q + 1]
+                acc += x1[q]
+                acc += x1[q + 1]
+                o[j] = acc / dv[j]
+        for i in range(o2.shape[0]):
+            y = top + 2 * i
+            skip = j1 - j0 if i0 <= i < i1 else 0  # the interior windows of this row, skipped
+            for n in range(o2.shape[1] - skip):
+                j = n + skip if n >= j0 else n
+                acc = 0.0
+                q = left + 2 * j
+                for r in range(max(0, -y), min(2, h - y)):
+                    for c in range(max(0, -q), min(2, w - q)):
+                        acc += plane[y + r, q + c]
+                o2[i, j] = acc / divisor[i, j]
+
+
+@jit
+def avg_backward_planes(grad, pads, spans, divisor, dx, lo, hi):
+    """The adjoint of avg_forward_planes: each window's gradient / divisor to its (up to) four cells."""
+    top, left = -pads[0], -pads[1]
+    i0, i1, j0, j1 = spans
+    h, w = dx.shape[1], dx.shape[2]
+    for b in range(lo, hi):
+        plane, g2 = dx[b], grad[b]
+        _zero_outside(plane, top + 2 * i0, top + 2 * i1, left + 2 * j0, left + 2 * j1)
+        for i in range(i0, i1):
+            y, q0 = top + 2 * i, left + 2 * j0
+            g, dv = g2[i, j0:j1], divisor[i, j0:j1]
+            for r in range(2):  # a loop per input row, as in _max_grad_interior_2x2
+                d = plane[y + r, q0:]
+                for j in range(j1 - j0):
+                    v = g[j] / dv[j]
+                    d[2 * j] = v
+                    d[2 * j + 1] = v
+        for i in range(g2.shape[0]):
+            y = top + 2 * i
+            skip = j1 - j0 if i0 <= i < i1 else 0  # the interior windows of this row, skipped
+            for n in range(g2.shape[1] - skip):
+                j = n + skip if n >= j0 else n
+                v = g2[i, j] / divisor[i, j]
+                q = left + 2 * j
+                for r in range(max(0, -y), min(2, h - y)):
+                    for c in range(max(0, -q), min(2, w - q)):
+                        plane[y + r, q + c] += v
+
+
+# The same loops on every core, one (n, c) plane per prange iteration (each writes its own plane).
+@jit_parallel
+def max_forward_parallel(x, k, pads, spans, out, arg):
+    for b in prange(x.shape[0]):
+        max_forward_planes(x, k, pads, spans, out, arg, b, b + 1)
+
+
+@jit_parallel
+def max_backward_parallel(grad, arg, k, pads, spans, dx):
+    for b in prange(grad.shape[0]):
+        max_backward_planes(grad, arg, k, pads, spans, dx, b, b + 1)
+
+
+@jit_parallel
+def avg_forward_parallel(x, pads, spans, divisor, out):
+    for b in prange(x.shape[0]):
+        avg_forward_planes(x, pads, spans, divisor, out, b, b + 1)
+
+
+@jit_parallel
+def avg_backward_parallel(grad, pads, spans, divisor, dx):
+    for b in prange(grad.shape[0]):
+        avg_backward_planes(grad, pads, spans, divisor, dx, b, b + 1)
