@@ -110,7 +110,7 @@ def _correlate(x, weight, t):
     o = weight.shape[0]
     out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
     loops.forward(_planes(x), np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1),
-                  *t.args(), t.flat, _chunks(n * c), out)
+                  *t.args(), t.full, t.flat, _chunks(n * c), out)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -146,5 +146,5 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     o = grad_out.shape[1]
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
-    loops.backward_weight(_planes(x), _planes(grad_out), *t.args(), grad_w)
+    loops.backward_weight(_planes(x), _planes(grad_out), *t.args(), t.full, grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

@@ -37,11 +37,13 @@ def _wide(width, r, rows):
 
 
 @jit
-def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, buf, buf_width):
+def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width):
     # copies the flat input plane (rows_in * n) into the scratch plane; the padding is never written,
-    # so it stays zero from the allocation. A constant step of 2 lets the compiler vectorise the
-    # strided read with shuffles
+    # so it stays zero from the allocation
     n, wq = plane.shape[0] // fill_row.shape[0], buf_width // step
+    if step == 2 and full:
+        _fill_pairs(plane, n, fill_row, col_lo, src_lo, buf, buf_width)
+        return
     for i in range(fill_row.shape[0]):
         if fill_row[i] < 0:
             continue
@@ -52,12 +54,33 @@ def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, buf, buf_width):
             if step == 1:
                 for j in range(count):
                     buf[dst + j] = plane[src + j]
-            elif step == 2:
-                for j in range(count):
-                    buf[dst + j] = plane[src + np.uint64(2) * j]
             else:
                 for j in range(count):
                     buf[dst + j] = plane[src + np.uint64(step) * j]
+
+
+@jit
+def _pair_starts(col_lo, src_lo, wq):
+    # at stride 2, where even and odd input columns start in a scratch row (src_lo is 0 or 1)
+    even = 0 if src_lo[0] == 0 else 1
+    return np.uint64(even * wq + col_lo[even]), np.uint64((1 - even) * wq + col_lo[1 - even])
+
+
+@jit
+def _fill_pairs(plane, n, fill_row, col_lo, src_lo, buf, buf_width):
+    # stride 2, every input column in the scratch: one pass over each input row splits it into its
+    # even and odd columns (the constant step lets the compiler vectorise it with shuffles)
+    even, odd = _pair_starts(col_lo, src_lo, buf_width // 2)
+    pairs = np.uint64(n // 2)
+    for i in range(fill_row.shape[0]):
+        if fill_row[i] < 0:
+            continue
+        row, src = np.uint64(fill_row[i] * buf_width), np.uint64(i * n)
+        for k in range(pairs):
+            buf[row + even + k] = plane[src + np.uint64(2) * k]
+            buf[row + odd + k] = plane[src + np.uint64(2) * k + np.uint64(1)]
+        if n % 2:
+            buf[row + even + pairs] = plane[src + np.uint64(n - 1)]
 
 
 @jit
@@ -65,10 +88,21 @@ def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane
     # the adjoint of _fill: the flat input-gradient plane is the scratch plane without its padding;
     # rows and columns no tap reaches (a crop, trailing pixels) get zeros
     n, wq = plane.shape[0] // fill_row.shape[0], buf_width // step
+    if step == 2 and full:
+        even, odd = _pair_starts(col_lo, src_lo, wq)
+        pairs = np.uint64(n // 2)
     for i in range(fill_row.shape[0]):
         if fill_row[i] < 0 or not full:
             plane[i * n:(i + 1) * n] = 0.0
         if fill_row[i] < 0:
+            continue
+        if step == 2 and full:
+            row, dst = np.uint64(fill_row[i] * buf_width), np.uint64(i * n)
+            for k in range(pairs):
+                plane[dst + np.uint64(2) * k] = buf[row + even + k]
+                plane[dst + np.uint64(2) * k + np.uint64(1)] = buf[row + odd + k]
+            if n % 2:
+                plane[dst + np.uint64(n - 1)] = buf[row + even + pairs]
             continue
         for q in range(step):
             count = np.uint64(max(col_hi[q] - col_lo[q], 0))
@@ -93,6 +127,25 @@ def _pass9(res, o, count, buf, starts, wo):
         res[o + j] = (w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * buf[b0 + j]
                       + w4 * buf[b1 + j] + w5 * buf[b2 + j] + w6 * buf[d0 + j] + w7 * buf[d1 + j]
                       + w8 * buf[d2 + j])
+
+
+@jit
+def _rows9(buf, buf_width, wo, rowtab, colofs, res):
+    # _pass9 row by row, its starts computed inline (a call per row cost as much as the row of 28)
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
+    c0, c1, c2 = colofs[0], colofs[1], colofs[2]
+    rows = rowtab.shape[0]
+    width = res.shape[0] // rows
+    for r in range(rows):
+        p0, p1, p2 = rowtab[r, 0] * buf_width, rowtab[r, 1] * buf_width, rowtab[r, 2] * buf_width
+        a0, a1, a2 = np.uint64(p0 + c0), np.uint64(p0 + c1), np.uint64(p0 + c2)
+        b0, b1, b2 = np.uint64(p1 + c0), np.uint64(p1 + c1), np.uint64(p1 + c2)
+        d0, d1, d2 = np.uint64(p2 + c0), np.uint64(p2 + c1), np.uint64(p2 + c2)
+        o = np.uint64(r * width)
+        for j in range(_wide(width, r, rows)):
+            res[o + j] = (w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * buf[b0 + j]
+                          + w4 * buf[b1 + j] + w5 * buf[b2 + j] + w6 * buf[d0 + j] + w7 * buf[d1 + j]
+                          + w8 * buf[d2 + j])
 
 
 @jit
@@ -153,16 +206,17 @@ def _correlate(buf, buf_width, wo, rowtab, colofs, flat, starts, tmp, res):
             for j in range(np.uint64(width)):
                 res[dst + j] = tmp[src + j]
         return
+    if nine and rowtab.shape[1] == 3:
+        _rows9(buf, buf_width, wo, rowtab, colofs, res)
+        return
     for r in range(rows):
         _starts(buf_width, rowtab, colofs, r, starts)
-        if nine:
-            _pass9(res, np.uint64(r * width), _wide(width, r, rows), buf, starts, wo)
-        else:
-            _pass(res, np.uint64(r * width), _wide(width, r, rows), buf, starts, wo)
+        _pass(res, np.uint64(r * width), _wide(width, r, rows), buf, starts, wo)
 
 
 @jit_parallel
-def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, flat, chunks, out):
+def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full, flat, chunks,
+            out):
     """x: (N, C, rows_in * n); w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads input o // m.
 
     Parallel over ``chunks`` runs of (image, input channel) planes (one per thread: the scratch plane
@@ -178,7 +232,7 @@ def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, bu
         starts = np.empty(w.shape[1], dtype=np.int64)
         for p in range(t * planes // chunks, (t + 1) * planes // chunks):
             b, c = p // channels, p % channels
-            _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, buf, buf_width)
+            _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
             for o in range(c * m, c * m + m):
                 _correlate(buf, buf_width, w[o], rowtab, colofs, flat, starts, tmp, out[b, o])
 
@@ -237,7 +291,7 @@ def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
 
 @jit_parallel
 def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                    grad_w):
+                    full, grad_w):
     """x: (N, C, rows_in * n); grad_out: (N, O, R * width); grad_w: (O, Ko * Kl).
 
     Parallel over output channels, the batch summed inside each (no two threads write one weight).
@@ -252,7 +306,7 @@ def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_l
         acc = np.empty(taps * pitch, dtype=x.dtype)
         total = np.zeros(taps, dtype=np.float64)
         for b in range(batch):
-            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, buf, buf_width)
+            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
             acc[:] = 0.0
             _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
             for k in range(taps):
