@@ -55,8 +55,13 @@ def pointwise_cost(op, g, threads):
 
 
 def depthwise_cost(op, g, threads):
-    # unfused multiply + add over rows at ~12 % of peak, and the planes stream once
-    return g.flops / (_peak(threads) * 0.12) + 1.5 * g.bytes("x", "y") / BANDWIDTH
+    # measured here: the one-pass row loops (forward; the input gradient at stride 1 without a
+    # multiplier, a flipped forward) sustain about a quarter of the FP32 peak (31x31: 26 %, LeNet's
+    # 5x5: 26 %, 3x3 @56: 15 % plus the memory stream); the weight gradient's per-tap accumulator
+    # rows and the input gradient's per-tap scatter about a tenth (31x31: 10 %); the planes stream once
+    scatter = op == "backward_input" and (g.out_channels != g.in_channels or any(s != 1 for s in g.stride))
+    efficiency = 0.1 if op == "backward_weight" or scatter else 0.25
+    return g.flops / (_peak(threads) * efficiency) + g.bytes("x", "y") / BANDWIDTH
 
 
 def fft_cost(op, g, threads):
