@@ -17,38 +17,49 @@ GRAIN = 32768  # elements below which a kernel runs serially (PyTorch's grain si
 _BLOCK = 65536  # elements per parallel work item
 
 
+# Each range kernel loops over views that start at lo, so its index runs from 0: a signed index
+# that may be negative (range(lo, hi)) makes Numba test for wraparound, and LLVM then loads the
+# elements one by one instead of eight at a time (ReLU ran 6x slower than a copy).
+
+
 @jit
 def _relu_range(x, out, lo, hi):
-    for i in range(lo, hi):
-        v = x[i]
+    zero = x.dtype.type(0)  # a float literal or int 0 would widen the select to float64
+    xs, os = x[lo:hi], out[lo:hi]
+    for i in range(hi - lo):
+        v = xs[i]
         # `not v <= 0` keeps NaN, as torch.relu does
-        out[i] = v if not v <= 0 else 0
+        os[i] = v if not v <= zero else zero
 
 
 @jit
 def _relu_backward_range(grad_out, out, grad_x, lo, hi):
-    for i in range(lo, hi):
+    zero = grad_x.dtype.type(0)
+    gs, ys, ds = grad_out[lo:hi], out[lo:hi], grad_x[lo:hi]
+    for i in range(hi - lo):
         # both loads unconditional, so LLVM can vectorise the select (a load inside the
         # conditional expression would be a branch per element)
-        g = grad_out[i]
+        g = gs[i]
         # d relu / dx at 0 is 0 (and at NaN), as PyTorch's threshold_backward
-        grad_x[i] = g if out[i] > 0 else 0
+        ds[i] = g if ys[i] > zero else zero
 
 
 @jit
 def _gelu_range(x, out, lo, hi):
-    for i in range(lo, hi):
-        v = x[i]
-        out[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
+    xs, os = x[lo:hi], out[lo:hi]
+    for i in range(hi - lo):
+        v = xs[i]
+        os[i] = 0.5 * v * (1.0 + math.erf(v * 0.7071067811865476))
 
 
 @jit
 def _gelu_backward_range(grad_out, x, grad_x, lo, hi):
-    for i in range(lo, hi):
-        v = x[i]
+    gs, xs, ds = grad_out[lo:hi], x[lo:hi], grad_x[lo:hi]
+    for i in range(hi - lo):
+        v = xs[i]
         cdf = 0.5 * (1.0 + math.erf(v * 0.7071067811865476))
         pdf = 0.3989422804014327 * math.exp(-0.5 * v * v)
-        grad_x[i] = grad_out[i] * (cdf + v * pdf)
+        ds[i] = gs[i] * (cdf + v * pdf)
 
 
 @jit_parallel
