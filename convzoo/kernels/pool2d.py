@@ -206,41 +206,38 @@ def _max_grad_interior_2x2(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
 
 
 @jit
-def _max_grad_row_3x3(d, g, a, t, zero, add):
-    # one window row (taps t, t+1, t+2) of a row of 3x3 windows into the input row d: column 2j
-    # takes tap t of window j and tap t + 2 of window j - 1, column 2j + 1 tap t + 1 of window j,
-    # so each iteration writes its own two cells and the loop vectorises. add: into d, else assign.
-    n = g.shape[0]
-    if not add:
-        d[2 * n] = zero
-        for j in range(2 * n):
-            d[j] = zero
-    d[0] += g[0] if a[0] == t else zero
-    d[1] += g[0] if a[0] == t + 1 else zero
+def _max_grad_row_3x3(d, ga, aa, ta, gb, ab, tb, zero):
+    # input row d gets window row ta / 3 of the windows (ga, aa) and window row tb / 3 of
+    # (gb, ab) (tb = -9 when only one row of windows covers it: no tap matches). Column 2j takes
+    # the first tap of window j and the last of window j - 1, column 2j + 1 the middle tap of
+    # window j: each cell is assigned once, and no two iterations write the same cell.
+    n = ga.shape[0]
+    d[0] = (ga[0] if aa[0] == ta else zero) + (gb[0] if ab[0] == tb else zero)
+    d[1] = (ga[0] if aa[0] == ta + 1 else zero) + (gb[0] if ab[0] == tb + 1 else zero)
     for j in range(1, n):
-        d[2 * j] += (g[j] if a[j] == t else zero) + (g[j - 1] if a[j - 1] == t + 2 else zero)
-        d[2 * j + 1] += g[j] if a[j] == t + 1 else zero
-    d[2 * n] += g[n - 1] if a[n - 1] == t + 2 else zero
+        d[2 * j] = ((ga[j] if aa[j] == ta else zero) + (ga[j - 1] if aa[j - 1] == ta + 2 else zero)
+                    + (gb[j] if ab[j] == tb else zero) + (gb[j - 1] if ab[j - 1] == tb + 2 else zero))
+        d[2 * j + 1] = (ga[j] if aa[j] == ta + 1 else zero) + (gb[j] if ab[j] == tb + 1 else zero)
+    d[2 * n] = (ga[n - 1] if aa[n - 1] == ta + 2 else zero) + (gb[n - 1] if ab[n - 1] == tb + 2 else zero)
 
 
 @jit
 def _max_grad_interior_3x3(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
     # input row 2m (relative to the interior's first row) takes window row 0 of output row m and
-    # row 2 of output row m - 1; input row 2m + 1 takes row 1 of output row m. Each input row is
-    # built in turn (in cache), so dx is written once, with no zeroing pass before.
+    # row 2 of output row m - 1; input row 2m + 1 takes row 1 of output row m. So dx is written
+    # once, each cell summed from the (up to four) windows that cover it, with no zeroing pass.
     n = i1 - i0
     if n <= 0 or j1 <= j0:
         return
     y0, q0 = top + 2 * i0, left + 2 * j0
     for u in range(2 * n + 1):
-        d, m = dx[y0 + u, q0:], u // 2
-        if u % 2 == 1:
-            _max_grad_row_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], 3, zero, False)
-            continue
-        if m < n:
-            _max_grad_row_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], 0, zero, False)
-        if m > 0:
-            _max_grad_row_3x3(d, grad[i0 + m - 1, j0:j1], arg[i0 + m - 1, j0:j1], 6, zero, m < n)
+        m = u // 2
+        a = min(m, n - 1)  # the output row whose window row 0 (even u) or 1 (odd u) covers u
+        b = max(m - 1, 0)  # the one whose window row 2 covers an even u
+        ta = 3 if u % 2 == 1 else (0 if m < n else -9)
+        tb = 6 if u % 2 == 0 and m > 0 else -9
+        _max_grad_row_3x3(dx[y0 + u, q0:], grad[i0 + a, j0:j1], arg[i0 + a, j0:j1], ta,
+                          grad[i0 + b, j0:j1], arg[i0 + b, j0:j1], tb, zero)
 
 
 @jit
