@@ -1,0 +1,130 @@
+"""The depthwise kernels' own code paths against the naive loops: the one-pass 3x3 rows, the whole-plane
+run at stride 1 (flat), rows rounded up to whole vectors, the even/odd split at stride 2, the scatter
+of the input gradient (stride > 1, multipliers), zero padding read in place, 1-D and 3-D planes, and
+results independent of the thread count. Sizes stay small: this file also runs with NUMBA_DISABLE_JIT=1.
+"""
+import numba
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from convzoo.kernels import depthwise
+from tests import naive
+
+RTOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+def _close(got, want, dtype, what):
+    assert got.shape == want.shape and got.dtype == dtype, (what, got.shape, want.shape, got.dtype)
+    scale = max(np.abs(want).max(initial=0.0), 1e-30)
+    err = np.abs(got.astype(np.float64) - want).max(initial=0.0)
+    assert err <= RTOL[dtype] * scale, f"{what}: max error {err:.3g} relative to {scale:.3g}"
+
+
+def _check(x_shape, multiplier, kernel, stride, dilation, pads, dtype, seed=0):
+    """All three ops, zero padding read in place, against the naive loops in float64."""
+    rng = np.random.default_rng(seed)
+    channels = x_shape[1]
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal((channels * multiplier, 1) + tuple(kernel)).astype(dtype)
+    xp = naive.pad(x.astype(np.float64), pads)
+    w64 = w.astype(np.float64)
+    want = naive.conv(xp, w64, stride, dilation, channels)
+    got = depthwise.depthwise_forward(x, w, stride, dilation, channels, pads=pads)
+    _close(got, want, dtype, "forward")
+    g = rng.standard_normal(want.shape).astype(dtype)
+    g64 = g.astype(np.float64)
+    got = depthwise.depthwise_backward_input(g, w, x_shape[2:], stride, dilation, channels, pads=pads)
+    want = naive.pad_adjoint(naive.conv_transpose(g64, w64, stride, dilation, channels, xp.shape[2:]), pads)
+    _close(got, want, dtype, "backward_input")
+    got = depthwise.depthwise_backward_weight(x, g, kernel, stride, dilation, channels, pads=pads)
+    _close(got, naive.conv_weight_grad(xp, g64, kernel, stride, dilation, channels), dtype, "backward_weight")
+
+
+# (x shape, multiplier, kernel, stride, dilation, pads): each names the path it reaches
+CASES = [
+    ((2, 3, 9, 11), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),    # 3x3 'same': flat, one pass, flipped gradient
+    ((1, 2, 6, 19), 1, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),    # 3x3 stride 2, odd width: pairs + tail
+    ((1, 2, 7, 20), 1, (3, 3), (2, 2), (1, 1), ((0, 1), (0, 1))),    # stride 2, even width, odd pixel at the end
+    ((1, 2, 8, 12), 2, (3, 3), (1, 2), (2, 1), ((2, 2), (1, 1))),    # multiplier, dilation, rows of 6 rounded to 8
+    ((2, 1, 12, 12), 6, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),   # LeNet's first conv: 1 -> 6 channels, flat
+    ((1, 2, 9, 30), 1, (3, 3), (1, 1), (3, 1), ((0, 0), (1, 1))),    # dilated rows, width 30 rounded to 32
+    ((1, 2, 6, 3), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),     # rows of 3: no room to round up
+    ((1, 2, 10, 10), 1, (7, 7), (1, 1), (1, 1), ((3, 3), (3, 3))),   # wide kernel: row by row, not flat
+    ((1, 2, 9, 9), 1, (2, 4), (3, 1), (1, 2), ((0, 2), (3, 0))),     # stride 3 rows, uneven padding
+    ((1, 2, 5, 4), 1, (3, 3), (1, 1), (1, 1), ((4, 4), (4, 4))),     # padding wider than the kernel: a crop
+    ((2, 3, 17), 2, (5,), (2,), (1,), ((2, 2),)),                    # 1-D
+    ((1, 2, 4, 5, 6), 1, (2, 3, 3), (1, 1, 2), (1, 1, 1), ((1, 0), (1, 1), (1, 1))),  # 3-D
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[2]}s{c[3]}d{c[4]}m{c[1]}")
+def test_depthwise_paths_match_the_naive_loops(case, dtype):
+    _check(*case, dtype)
+
+
+def test_table_picks_the_flat_run_and_the_full_copy_where_they_apply():
+    t = depthwise._table((56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert t.flat and t.full and t.buf_width == 58
+    t = depthwise._table((56, 56), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    assert not t.flat and t.full and t.step == 2
+    assert not depthwise._table((56, 56), (31, 31), (1, 1), (1, 1), ((15, 15), (15, 15))).flat  # junk > 1/4
+    assert not depthwise._table((5, 4), (3, 3), (1, 1), (1, 1), ((-2, 4), (-2, 4))).full  # a crop
+
+
+def test_float32_weight_gradient_over_a_long_batch_keeps_its_precision():
+    # every plane's sums go to a float64 total: a batch of 64 planes of 24 x 24 stays near float32 epsilon
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 2, 24, 24)).astype(np.float32)
+    g = rng.standard_normal((64, 2, 24, 24)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    got = depthwise.depthwise_backward_weight(x, g, (3, 3), (1, 1), (1, 1), 2, pads=pads)
+    want = naive.conv_weight_grad(naive.pad(x.astype(np.float64), pads), g.astype(np.float64), (3, 3), (1, 1),
+                                  (1, 1), 2)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="thread count only matters compiled")
+def test_results_do_not_depend_on_the_thread_count():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 5, 13, 17)).astype(np.float32)
+    w = rng.standard_normal((10, 1, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((3, 10, 7, 9)).astype(np.float32)
+    args = ((2, 2), (1, 1), 5)
+    pads = ((1, 1), (1, 1))
+
+    def run():
+        return (depthwise.depthwise_forward(x, w, *args, pads=pads),
+                depthwise.depthwise_backward_input(g, w, x.shape[2:], *args, pads=pads),
+                depthwise.depthwise_backward_weight(x, g, (3, 3), *args, pads=pads))
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = run()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        parallel = run()
+    finally:
+        numba.set_num_threads(previous)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
+@st.composite
+def planes(draw):
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
+    # the padded input holds at least one window; widths up to 20 cross the vector width both ways
+    sizes = tuple(max(1, d * (k - 1) + 1 - b - a + draw(st.integers(0, 14)))
+                  for k, d, (b, a) in zip(kernel, dilation, pads))
+    x_shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + sizes
+    return x_shape, draw(st.integers(1, 3)), kernel, stride, dilation, pads
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=planes(), dtype=st.sampled_from([np.float64, np.float32]))
+def test_depthwise_on_drawn_2d_geometries(case, dtype):
+    _check(*case, dtype)
