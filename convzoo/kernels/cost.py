@@ -32,7 +32,11 @@ OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e
 # sustained rates per thread of the data-moving loops (measured on the reference machine)
 GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
 SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
-TRANSFORM_RATE = 0.4e9  # Winograd transforms, bytes in + out
+# Winograd transforms, per thread: seconds per (plane, tile) of the input / output transform and per
+# plane (the gather's fixed cost), {m: (input, output)}; measured on case a and on 8x8 planes
+TRANSFORM_TILE = {2: (17e-9, 7e-9), 4: (57e-9, 25e-9)}
+TRANSFORM_PLANE = {2: (0.5e-6, 0.15e-6), 4: (1e-6, 0.25e-6)}
+TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 
 
@@ -87,12 +91,26 @@ def subpixel_cost(op, g, threads):
     return g.flops / (_peak(threads) * efficiency) + gather / threads + pad_copy + 3 * g.bytes("x", "y") / BANDWIDTH
 
 
+def _winograd_gemm_efficiency(m, k):
+    """Fraction of the per-thread peak BLAS sustains on the (m x k) @ (k x tiles) Winograd products:
+    measured 75-78 GFLOP/s per thread at 64 x 64 here, a third of that at k = 3."""
+    return 0.65 * min(1.0, m / 64) ** 0.5 * min(1.0, k / 64) ** 0.5
+
+
 def winograd_cost(m, op, g, threads):
-    alpha = m + 2
-    tiles = g.batch * math.prod(-(-o // m) for o in g.out)
-    cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    flops = 2 * tiles * alpha * alpha * cg * og * g.groups
-    # (alpha^2 * groups) separate GEMMs (O/g x C/g x tiles), each short in both dimensions
-    efficiency = _gemm_efficiency(og, cg) * 0.5
-    transformed = tiles * alpha * alpha * (g.in_channels + g.out_channels) * g.itemsize
-    return flops / (_peak(threads) * efficiency) + (transformed + g.bytes("x", "y")) / (TRANSFORM_RATE * threads)
+    # the d*d polyphase sub-images of a dilated conv are tiled separately: each gets the tiles of
+    # the largest, ceil(P / d) x ceil(Q / d) outputs
+    alpha, d = m + 2, g.dilation[0]
+    items = g.batch * d * d
+    # backward_input is a Winograd conv of the gradient whose output is the input
+    c_in, c_out, out = ((g.in_channels, g.out_channels, g.out) if op == "forward" else
+                        (g.out_channels, g.in_channels, g.padded))
+    tiles = math.prod(-(-(-(-o // d)) // m) for o in out)
+    cg, og = c_in // g.groups, c_out // g.groups
+    flops = 2 * items * tiles * alpha * alpha * cg * og * g.groups
+    gemm = flops / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
+    (tile_in, tile_out), (plane_in, plane_out) = TRANSFORM_TILE[m], TRANSFORM_PLANE[m]
+    transforms = items * (c_in * (plane_in + tiles * tile_in) + c_out * (plane_out + tiles * tile_out))
+    weights = alpha * alpha * c_out * cg * 0.2e-9  # G w G^T
+    traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
+    return (gemm + transforms + weights + traffic) / threads

@@ -103,28 +103,20 @@ def _gather(plane, row0, col0, step, tiles_w, xs):
     so only the columns are duplicated (1.5x for m = 4)."""
     alpha, m, flat = xs.shape
     height, width = plane.shape
-    bounds = np.empty((alpha, 2), dtype=np.int64)  # the tile columns t whose pixel j is inside
-    for j in range(alpha):
-        bounds[j, 0], bounds[j, 1] = _in_range(col0 + step * j, step * m, tiles_w, width)
     for r in range(flat // tiles_w * m):
         th, i = r // m, r % m
         row = row0 + step * r
-        base = th * tiles_w
-        if row < 0 or row >= height:
-            for j in range(alpha):
-                for t in range(tiles_w):
-                    xs[j, i, base + t] = 0
-            continue
-        line = plane[row]
+        inside = 0 <= row < height
         for j in range(alpha):
             # views indexed from 0 by the loop counter: Numba can drop the negative-index checks
-            lo, hi = bounds[j, 0], bounds[j, 1]
-            dst = xs[j, i, base:base + tiles_w]
-            src = line[col0 + step * (m * lo + j)::step * m]
+            lo, hi = _in_range(col0 + step * j, step * m, tiles_w, width) if inside else (0, 0)
+            dst = xs[j, i, th * tiles_w:(th + 1) * tiles_w]
             for t in range(lo):
                 dst[t] = 0
-            for t in range(hi - lo):
-                dst[lo + t] = src[t]
+            if hi > lo:
+                src = plane[row, col0 + step * (m * lo + j)::step * m]
+                for t in range(hi - lo):
+                    dst[lo + t] = src[t]
             for t in range(hi, tiles_w):
                 dst[t] = 0
 
@@ -145,10 +137,18 @@ def _scatter(res, plane, row0, col0, step, tiles_w, rows, cols):
                 dst[t] = src[t]
 
 
+# planes per parallel task: their scratch is allocated once (small dilated phases have a few dozen
+# tiles, and an allocation per plane cost as much as the plane's transform)
+_PLANES_PER_TASK = 8
+
+
 @jit
-def _item(k, d, row_shift, col_shift):
-    """(image, first row, first column) of work item k: image k // d^2, phase (k // d % d, k % d)."""
-    return k // (d * d), (k // d) % d + row_shift, k % d + col_shift
+def _task(kb, k0, channels, d, row_shift, col_shift):
+    """Work item k of parallel task kb, its channels [c0, c1), image and first row and column: item k is
+    phase (k // d % d, k % d) of image k // d^2."""
+    blocks = -(-channels // _PLANES_PER_TASK)
+    k, c0 = k0 + kb // blocks, kb % blocks * _PLANES_PER_TASK
+    return k, c0, min(channels, c0 + _PLANES_PER_TASK), k // (d * d), (k // d) % d + row_shift, k % d + col_shift
 
 
 @jit_parallel
@@ -157,24 +157,24 @@ def _input_f4(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
     # The row transform (over the pixels j of each tile row) runs on the gathered pixels, the column
     # transform (over the rows i) writes V: h[xi2, i, th * tiles_w + t], rows i = 4, 5 of tile row th
     # being rows 0, 1 of tile row th + 1, tiles_w further on
-    channels, tiles = x.shape[1], tiles_h * tiles_w
+    channels, tiles, w = x.shape[1], tiles_h * tiles_w, tiles_w
     flat = (tiles_h + 1) * tiles_w
-    for kc in prange((k1 - k0) * channels):
-        k, c = k0 + kc // channels, kc % channels
-        n, row0, col0 = _item(k, d, row_shift, col_shift)
+    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, row_shift, col_shift)
+        first = (k - k0) * tiles
         xs = np.empty((6, 4, flat), dtype=x.dtype)
-        _gather(x[n, c], row0, col0, d, tiles_w, xs)
         h = np.empty((6, 4, flat), dtype=x.dtype)
-        for i in range(4):
-            for t in range(flat):
-                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t], h[4, i, t], h[5, i, t] = _bt6(
-                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t], xs[4, i, t], xs[5, i, t])
-        first, w = (k - k0) * tiles, tiles_w
-        for x2 in range(6):
-            for t in range(tiles):
-                (v[x2, c, first + t], v[6 + x2, c, first + t], v[12 + x2, c, first + t], v[18 + x2, c, first + t],
-                 v[24 + x2, c, first + t], v[30 + x2, c, first + t]) = _bt6(
-                    h[x2, 0, t], h[x2, 1, t], h[x2, 2, t], h[x2, 3, t], h[x2, 0, w + t], h[x2, 1, w + t])
+        for c in range(c0, c1):
+            _gather(x[n, c], row0, col0, d, tiles_w, xs)
+            for i in range(4):
+                for t in range(flat):
+                    h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t], h[4, i, t], h[5, i, t] = _bt6(
+                        xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t], xs[4, i, t], xs[5, i, t])
+            for x2 in range(6):
+                for t in range(tiles):
+                    (v[x2, c, first + t], v[6 + x2, c, first + t], v[12 + x2, c, first + t],
+                     v[18 + x2, c, first + t], v[24 + x2, c, first + t], v[30 + x2, c, first + t]) = _bt6(
+                        h[x2, 0, t], h[x2, 1, t], h[x2, 2, t], h[x2, 3, t], h[x2, 0, w + t], h[x2, 1, w + t])
 
 
 @jit_parallel
@@ -183,86 +183,92 @@ def _output_f4(mm, k0, k1, d, tiles_h, tiles_w, out):
     # Column transform of M (over xi1) into q[i, xi2, tile], row transform (over xi2) into
     # res[i, j, tile], each over all tiles of the plane; then the scatter crops and interleaves
     channels, tiles = out.shape[1], tiles_h * tiles_w
-    for ko in prange((k1 - k0) * channels):
-        k, o = k0 + ko // channels, ko % channels
-        n, row0, col0 = _item(k, d, 0, 0)
+    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
         first = (k - k0) * tiles
-        q = np.empty((4, 6, tiles), dtype=out.dtype)
-        for x2 in range(6):
-            for t in range(tiles):
-                q[0, x2, t], q[1, x2, t], q[2, x2, t], q[3, x2, t] = _at6(
-                    mm[x2, o, first + t], mm[6 + x2, o, first + t], mm[12 + x2, o, first + t],
-                    mm[18 + x2, o, first + t], mm[24 + x2, o, first + t], mm[30 + x2, o, first + t])
-        res = np.empty((4, 4, tiles), dtype=out.dtype)
-        for i in range(4):
-            for t in range(tiles):
-                res[i, 0, t], res[i, 1, t], res[i, 2, t], res[i, 3, t] = _at6(
-                    q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t], q[i, 4, t], q[i, 5, t])
         rows = min(4 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
         cols = min(4 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+        q = np.empty((4, 6, tiles), dtype=out.dtype)
+        res = np.empty((4, 4, tiles), dtype=out.dtype)
+        for o in range(c0, c1):
+            for x2 in range(6):
+                for t in range(tiles):
+                    q[0, x2, t], q[1, x2, t], q[2, x2, t], q[3, x2, t] = _at6(
+                        mm[x2, o, first + t], mm[6 + x2, o, first + t], mm[12 + x2, o, first + t],
+                        mm[18 + x2, o, first + t], mm[24 + x2, o, first + t], mm[30 + x2, o, first + t])
+            for i in range(4):
+                for t in range(tiles):
+                    res[i, 0, t], res[i, 1, t], res[i, 2, t], res[i, 3, t] = _at6(
+                        q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t], q[i, 4, t], q[i, 5, t])
+            _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
 
 
 @jit_parallel
 def _input_f2(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
     # as _input_f4 with the 4 x 4 B^T of F(2x2,3x3)
-    channels, tiles = x.shape[1], tiles_h * tiles_w
+    channels, tiles, w = x.shape[1], tiles_h * tiles_w, tiles_w
     flat = (tiles_h + 1) * tiles_w
-    for kc in prange((k1 - k0) * channels):
-        k, c = k0 + kc // channels, kc % channels
-        n, row0, col0 = _item(k, d, row_shift, col_shift)
+    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, row_shift, col_shift)
+        first = (k - k0) * tiles
         xs = np.empty((4, 2, flat), dtype=x.dtype)
-        _gather(x[n, c], row0, col0, d, tiles_w, xs)
         h = np.empty((4, 2, flat), dtype=x.dtype)
-        for i in range(2):
-            for t in range(flat):
-                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t] = _bt4(
-                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t])
-        first, w = (k - k0) * tiles, tiles_w
-        for x2 in range(4):
-            for t in range(tiles):
-                (v[x2, c, first + t], v[4 + x2, c, first + t], v[8 + x2, c, first + t],
-                 v[12 + x2, c, first + t]) = _bt4(h[x2, 0, t], h[x2, 1, t], h[x2, 0, w + t], h[x2, 1, w + t])
+        for c in range(c0, c1):
+            _gather(x[n, c], row0, col0, d, tiles_w, xs)
+            for i in range(2):
+                for t in range(flat):
+                    h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t] = _bt4(
+                        xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t])
+            for x2 in range(4):
+                for t in range(tiles):
+                    (v[x2, c, first + t], v[4 + x2, c, first + t], v[8 + x2, c, first + t],
+                     v[12 + x2, c, first + t]) = _bt4(h[x2, 0, t], h[x2, 1, t], h[x2, 0, w + t], h[x2, 1, w + t])
 
 
 @jit_parallel
 def _output_f2(mm, k0, k1, d, tiles_h, tiles_w, out):
     # as _output_f4 with the 2 x 4 A^T of F(2x2,3x3)
     channels, tiles = out.shape[1], tiles_h * tiles_w
-    for ko in prange((k1 - k0) * channels):
-        k, o = k0 + ko // channels, ko % channels
-        n, row0, col0 = _item(k, d, 0, 0)
+    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
         first = (k - k0) * tiles
-        q = np.empty((2, 4, tiles), dtype=out.dtype)
-        for x2 in range(4):
-            for t in range(tiles):
-                q[0, x2, t], q[1, x2, t] = _at4(mm[x2, o, first + t], mm[4 + x2, o, first + t],
-                                                mm[8 + x2, o, first + t], mm[12 + x2, o, first + t])
-        res = np.empty((2, 2, tiles), dtype=out.dtype)
-        for i in range(2):
-            for t in range(tiles):
-                res[i, 0, t], res[i, 1, t] = _at4(q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t])
         rows = min(2 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
         cols = min(2 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+        q = np.empty((2, 4, tiles), dtype=out.dtype)
+        res = np.empty((2, 2, tiles), dtype=out.dtype)
+        for o in range(c0, c1):
+            for x2 in range(4):
+                for t in range(tiles):
+                    q[0, x2, t], q[1, x2, t] = _at4(mm[x2, o, first + t], mm[4 + x2, o, first + t],
+                                                    mm[8 + x2, o, first + t], mm[12 + x2, o, first + t])
+            for i in range(2):
+                for t in range(tiles):
+                    res[i, 0, t], res[i, 1, t] = _at4(q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t])
+            _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
 
 
 @jit_parallel
 def _weight_transform(weight, g_mat, u):
-    # u[xi1 * alpha + xi2, o, c] = (G weight[o, c] G^T)[xi1, xi2], in float64 (G has entries like 1/6)
-    alpha = g_mat.shape[0]
+    # weight: (O, 3, 3, Cg); u[xi1 * alpha + xi2, o, :] = (G weight[o] G^T)[xi1, xi2], in float64 (G
+    # has entries like 1/6), each loop over the Cg input channels with unit stride
+    alpha, cg = g_mat.shape[0], weight.shape[3]
     for o in prange(weight.shape[0]):
-        left = np.empty((alpha, 3))
-        for c in range(weight.shape[1]):
-            for a in range(alpha):
-                for col in range(3):
-                    left[a, col] = (g_mat[a, 0] * weight[o, c, 0, col] + g_mat[a, 1] * weight[o, c, 1, col]
-                                    + g_mat[a, 2] * weight[o, c, 2, col])
-            for a in range(alpha):
-                for b in range(alpha):
-                    u[a * alpha + b, o, c] = (left[a, 0] * g_mat[b, 0] + left[a, 1] * g_mat[b, 1]
-                                              + left[a, 2] * g_mat[b, 2])
+        left = np.empty((alpha, 3, cg))  # G weight[o]
+        for a in range(alpha):
+            for col in range(3):
+                for c in range(cg):
+                    left[a, col, c] = (g_mat[a, 0] * weight[o, 0, col, c] + g_mat[a, 1] * weight[o, 1, col, c]
+                                       + g_mat[a, 2] * weight[o, 2, col, c])
+        for a in range(alpha):
+            for b in range(alpha):
+                for c in range(cg):
+                    u[a * alpha + b, o, c] = (left[a, 0, c] * g_mat[b, 0] + left[a, 1, c] * g_mat[b, 1]
+                                              + left[a, 2, c] * g_mat[b, 2])
 
+
+# V and M of a chunk stay near the caches below this size (measured on case a: 1-8 MiB chunks ran
+# 10-15 % faster than 64 MiB ones); the workspace limit, when lower, still decides
+_CHUNK_BYTES = 8 << 20
 
 _KERNELS = {2: (_input_f2, _output_f2), 4: (_input_f4, _output_f4)}
 
@@ -281,12 +287,12 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     tiles_w = -(-(-(-out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
-    _weight_transform(weight, MATRICES[m][1], u)
+    _weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
     input_transform, output_transform = _KERNELS[m]
     items = n * d * d
     per_item = alpha * alpha * tiles * (c + o) * x.itemsize
-    step = max(1, min(items, workspace.limit() // per_item))
+    step = max(1, min(items, min(workspace.limit(), _CHUNK_BYTES) // per_item))
     v_buf = np.empty(alpha * alpha * c * step * tiles, dtype=x.dtype)
     m_buf = np.empty(alpha * alpha * o * step * tiles, dtype=x.dtype)
     for k0 in range(0, items, step):

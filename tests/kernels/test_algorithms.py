@@ -137,8 +137,8 @@ def test_planner_choices_follow_the_geometry():
     assert choice("forward", (8, 128, 86, 86), (128, 1, 31, 31), groups=128) == "fft"
     # a 4x4 stride-2 transposed conv is conv's backward_input
     assert choice("backward_input", (32, 64, 58, 58), (128, 64, 4, 4), stride=(2, 2)) == "subpixel"
-    # dilated 3x3: neither winograd nor fft applies; im2col skips the dilation zeros
-    assert choice("forward", (32, 64, 60, 60), (64, 64, 3, 3), dilation=(2, 2)) == "im2col"
+    # dilated 3x3: Winograd on the dilation^2 polyphase sub-images (fft cannot dilate)
+    assert choice("forward", (32, 64, 60, 60), (64, 64, 3, 3), dilation=(2, 2)) == "winograd_f4"
 
 
 def test_forcing_an_algorithm_that_cannot_run_names_it_and_the_reason():
