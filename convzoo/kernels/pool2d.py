@@ -9,8 +9,9 @@ Only windows wholly inside the input (the interior, a rectangle of rows [i0, i1)
 [j0, j1)) take the unrolled loops; windows that touch the padding or the ceil_mode overhang (a
 ring of at most one or two rows and columns) are read tap by tap with bounds checks. Results equal
 the general kernels': the same tap order, PyTorch's `v > best || isnan(v)` rule for max (the first
-maximum wins, a window holding NaN gives its last NaN) and the tap index (r * kw + c) as argmax;
-average pooling sums in float64 in tap order and divides by the same per-window divisor.
+maximum wins, a window holding NaN gives its last NaN) and the tap index (r * kw + c) as argmax.
+Average pooling divides by the same per-window divisor, but sums the interior windows' four
+taps in the input's dtype (as PyTorch does) where the general kernel sums in float64.
 
 Backward writes each gradient plane once, with no zeroing pass before it (only the cells outside
 the interior are zeroed, then the border windows add into the plane). For 2x2 windows, which tile
@@ -294,12 +295,9 @@ def avg_forward_planes(x, pads, spans, divisor, out, lo, hi):
             o, dv = o2[i, j0:j1], divisor[i, j0:j1]
             for j in range(j1 - j0):
                 q = 2 * j
-                acc = 0.0  # float64, in tap order, as the general kernel
-                acc += x0[q]
-                acc += x0[q + 1]
-                acc += x1[q]
-                acc += x1[q + 1]
-                o[j] = acc / dv[j]
+                # in x's dtype, as PyTorch (opmath of float is float): four terms lose at most
+                # an ulp or two, and float64 lanes made the loop half as fast
+                o[j] = (x0[q] + x0[q + 1] + x1[q] + x1[q + 1]) / dv[j]
         for i in range(o2.shape[0]):
             y = top + 2 * i
             skip = j1 - j0 if i0 <= i < i1 else 0  # the interior windows of this row, skipped

@@ -21,6 +21,7 @@ window that would *start* in the right padding is dropped; the overhang is never
 average's divisor.
 """
 import functools
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -204,7 +205,7 @@ def _run(serial, parallel, work, planes, *args):
 
 def _planes(a):
     """(N, C, *S) -> (N*C, prod(S)), a view when a is contiguous."""
-    return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], int(np.prod(a.shape[2:])))
+    return np.ascontiguousarray(a).reshape(a.shape[0] * a.shape[1], math.prod(a.shape[2:]))
 
 
 _FAST_MAX = ((2, 2), (3, 3))  # max pooling windows with a pool2d kernel (at stride 2)
@@ -242,7 +243,7 @@ def max_pool_backward(grad_out, arg, geo):
     """Route each output gradient to the input element its window picked; (N, C, *out) -> (N, C, *in)."""
     n, c = grad_out.shape[:2]
     # every kernel writes all of grad_x (zeros included), so it need not be zeroed here
-    grad_x = np.empty((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
+    grad_x = np.empty((n * c, math.prod(geo.in_shape)), dtype=grad_out.dtype)
     if pool2d.applies(geo, _FAST_MAX):
         planes = (n * c,) + geo.out_shape
         _run(pool2d.max_backward_planes, pool2d.max_backward_parallel, grad_x.size, n * c,
@@ -266,17 +267,26 @@ def max_pool_indices(arg, geo, batch_shape):
 def avg_divisor(geo, pairs, count_include_pad, divisor_override):
     """Per-window divisor, as PyTorch: the window clipped to input+padding (or to the input alone).
 
-    The ceil_mode overhang beyond the requested padding is never counted.
+    The ceil_mode overhang beyond the requested padding is never counted. Cached per geometry
+    (read-only), as it was a third of a small pooling call's time.
     """
+    return _divisor(geo.in_shape, geo.out_shape, geo.kernel_size, geo.stride, tuple(pairs), bool(count_include_pad),
+                    divisor_override)
+
+
+@functools.lru_cache(maxsize=256)
+def _divisor(in_shape, out_shape, kernel_size, stride, pairs, count_include_pad, divisor_override):
     if divisor_override is not None:
-        return np.full(geo.start.size, divisor_override, dtype=np.float64)
-    divisor = np.ones(1)
-    for n, o, k, s, (b, a) in zip(geo.in_shape, geo.out_shape, geo.kernel_size, geo.stride, pairs):
-        lo = np.arange(o) * s - b
-        hi = np.minimum(lo + k, n + a)
-        if not count_include_pad:
-            lo, hi = np.maximum(lo, 0), np.minimum(hi, n)
-        divisor = (divisor[:, None] * (hi - lo)).ravel()
+        divisor = np.full(math.prod(out_shape), divisor_override, dtype=np.float64)
+    else:
+        divisor = np.ones(1)
+        for n, o, k, s, (b, a) in zip(in_shape, out_shape, kernel_size, stride, pairs):
+            lo = np.arange(o) * s - b
+            hi = np.minimum(lo + k, n + a)
+            if not count_include_pad:
+                lo, hi = np.maximum(lo, 0), np.minimum(hi, n)
+            divisor = (divisor[:, None] * (hi - lo)).ravel()
+    divisor.flags.writeable = False
     return divisor
 
 
@@ -297,7 +307,7 @@ def avg_pool_forward(x, geo, divisor):
 
 def avg_pool_backward(grad_out, geo, divisor):
     n, c = grad_out.shape[:2]
-    grad_x = np.empty((n * c, int(np.prod(geo.in_shape))), dtype=grad_out.dtype)
+    grad_x = np.empty((n * c, math.prod(geo.in_shape)), dtype=grad_out.dtype)
     work = grad_x.size + grad_out.size * geo.tap.size
     if pool2d.applies(geo, _FAST_AVG):
         _, pads, spans = _fast_args(geo)
@@ -369,7 +379,7 @@ def global_avg_pool_forward(x):
 
 def global_avg_pool_backward(grad_out, in_shape):
     n, c = grad_out.shape[:2]
-    grad_x = np.empty((n * c, int(np.prod(in_shape))), dtype=grad_out.dtype)
+    grad_x = np.empty((n * c, math.prod(in_shape)), dtype=grad_out.dtype)
     _run(_plane_broadcast_planes, _plane_broadcast_parallel, grad_x.size, n * c,
          np.ascontiguousarray(grad_out).reshape(-1), grad_x)
     return grad_x.reshape((n, c) + tuple(in_shape))
