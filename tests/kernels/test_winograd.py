@@ -1,0 +1,124 @@
+"""Winograd kernels against the naive loops: the hard-coded transforms against their matrices, zero
+padding read in place, dilation by polyphase sub-images, chunking across work items, and the planner's
+choices for them."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import convzoo
+import convzoo.nn.functional as F
+from convzoo.kernels import planner, winograd, workspace
+from tests import naive
+
+
+def _reference(x, w, pads, dilation, groups):
+    """(forward, backward_input of u, u) in float64 by the naive loops, x zero-padded by pads."""
+    xp = naive.pad(x.astype(np.float64), pads)
+    out = naive.conv(xp, w.astype(np.float64), (1, 1), (dilation, dilation), groups)
+    u = np.random.default_rng(1).standard_normal(out.shape)
+    grad = naive.conv_transpose(u, w.astype(np.float64), (1, 1), (dilation, dilation), groups, xp.shape[2:])
+    (top, _), (left, _) = pads
+    return out, grad[:, :, top:top + x.shape[2], left:left + x.shape[3]], u
+
+
+def _check(x_shape, w_shape, pads, dilation, groups, tile, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    out, grad, u = _reference(x, w, pads, dilation, groups)
+    d = (dilation, dilation)
+    got = winograd.winograd_forward(x, w, (1, 1), d, groups, tile, pads=pads)
+    got_grad = winograd.winograd_backward_input(u.astype(dtype), w, x_shape[2:], (1, 1), d, groups, tile, pads=pads)
+    tol = 1e-10 if dtype == np.float64 else 2e-5
+    for name, a, b in (("forward", got, out), ("backward_input", got_grad, grad)):
+        assert a.shape == b.shape and a.dtype == dtype, (name, a.shape, b.shape)
+        err = np.abs(a - b).max(initial=0.0)
+        assert err <= tol * max(np.abs(b).max(initial=0.0), 1.0), (name, err)
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_hard_coded_transforms_equal_their_matrices(tile):
+    bt, _, at = winograd.MATRICES[tile]
+    a = np.random.default_rng(2).standard_normal((tile + 2, 5))
+    transform_b, transform_a = {2: (winograd._bt4, winograd._at4), 4: (winograd._bt6, winograd._at6)}[tile]
+    np.testing.assert_allclose(np.array(transform_b(*a)), bt @ a, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(np.array(transform_a(*a)), at @ a, rtol=1e-13, atol=1e-13)
+
+
+# (x shape, weight shape, pads ((top, bottom), (left, right)), dilation, groups)
+CASES = [
+    ((2, 4, 9, 8), (6, 2, 3, 3), ((1, 1), (1, 1)), 1, 2),     # grouped 'same'; 9 rows: a partial tile
+    ((1, 3, 11, 13), (5, 3, 3, 3), ((2, 2), (2, 2)), 2, 1),   # dilation 2 'same', odd sizes: unequal phases
+    ((2, 2, 12, 10), (4, 2, 3, 3), ((0, 1), (2, 0)), 3, 1),   # asymmetric padding, dilation 3
+    ((1, 2, 7, 7), (3, 2, 3, 3), ((3, 0), (0, 4)), 1, 1),     # padding wider than the kernel
+    ((2, 3, 20, 17), (2, 3, 3, 3), ((4, 4), (1, 2)), 4, 1),   # dilation 4
+    ((1, 2, 5, 6), (2, 2, 3, 3), ((0, 0), (0, 0)), 2, 1),     # valid: a single output row per phase or none
+]
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-d{c[3]}")
+def test_forward_and_input_gradient_match_the_naive_loops(case, tile):
+    _check(*case, tile)
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_float32_within_the_documented_error(tile):
+    _check((1, 8, 12, 12), (8, 8, 3, 3), ((2, 2), (2, 2)), 2, 1, tile, np.float32)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sizes=st.tuples(st.integers(1, 12), st.integers(1, 12)), dilation=st.integers(1, 3),
+       pads=st.tuples(*[st.integers(0, 4)] * 4), groups=st.integers(1, 2), tile=st.sampled_from([2, 4]))
+def test_drawn_geometries(sizes, dilation, pads, groups, tile):
+    top, bottom, left, right = pads
+    if min(n + b + a - 2 * dilation for n, b, a in zip(sizes, (top, left), (bottom, right))) < 1:
+        return  # no output
+    _check((2, 2 * groups) + sizes, (2 * groups, 2, 3, 3), ((top, bottom), (left, right)), dilation, groups, tile)
+
+
+def test_chunks_split_images_and_phases_anywhere():
+    # a workspace of one (image, phase) item per chunk: chunk boundaries fall inside images' phases
+    with workspace.limited(1):
+        _check((3, 2, 9, 10), (3, 2, 3, 3), ((2, 2), (2, 2)), 2, 1, 4)
+        _check((3, 2, 9, 10), (4, 1, 3, 3), ((1, 1), (1, 1)), 1, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_dilated_padded_conv_through_the_functional_op_matches_torch(dtype, monkeypatch):
+    # zero padding read in place (the planner does it for large inputs; lower the threshold)
+    monkeypatch.setattr(planner, "IN_PLACE_PADDING_BYTES", 0)
+    rng = np.random.default_rng(3)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((2, 4, 10, 9), (6, 4, 3, 3), (6,)))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ref = TF.conv2d(xt, wt, bt, padding=2, dilation=2)
+    u = rng.standard_normal(tuple(ref.shape)).astype(dtype)
+    ref.backward(torch.tensor(u))
+    tol = 1e-9 if dtype == np.float64 else 1e-4
+    for name in ("winograd_f2", "winograd_f4"):
+        xc, wc, bc = (convzoo.tensor(a, requires_grad=True) for a in (x, w, b))
+        with planner.record() as log:
+            out = F.conv2d(xc, wc, bc, padding=2, dilation=2, algorithm=name)
+        out.backward(u)
+        assert log[0][1]["forward"].algorithm == name
+        for got, want in ((out, ref), (xc.grad, xt.grad), (wc.grad, wt.grad)):
+            want = want.detach().numpy()
+            assert np.abs(got.numpy() - want).max() <= tol * np.abs(want).max(), name
+
+
+def test_planner_picks_winograd_for_wide_3x3_and_keeps_im2col_for_stems():
+    def choice(op, x, w, dilation=1):
+        geometry = planner.ConvGeometry.of(x, w, (1, 1), (dilation, dilation), 1, 4)
+        return planner.plan(op, geometry).algorithm
+
+    assert choice("forward", (32, 64, 58, 58), (64, 64, 3, 3)) == "winograd_f4"
+    assert choice("backward_input", (32, 64, 58, 58), (64, 64, 3, 3)) == "winograd_f4"
+    assert choice("forward", (32, 64, 60, 60), (64, 64, 3, 3), dilation=2) == "winograd_f4"
+    # few input channels: the transforms cost more than the multiplies saved
+    assert choice("forward", (32, 3, 34, 34), (32, 3, 3, 3)) == "im2col"
+    assert choice("forward", (32, 3, 34, 34), (64, 3, 3, 3)) == "im2col"
+    geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (1, 1), (1, 2), 1, 8)
+    with pytest.raises(ValueError, match="same dilation on both axes"):
+        planner.plan("forward", geometry, "winograd_f4")
