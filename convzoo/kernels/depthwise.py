@@ -146,5 +146,5 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     o = grad_out.shape[1]
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
-    loops.backward_weight(_planes(x), _planes(grad_out), *t.args(), t.full, grad_w)
+    loops.backward_weight(_planes(x), _planes(grad_out), *t.args(), t.full, _chunks(o), grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

@@ -291,26 +291,30 @@ def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
 
 @jit_parallel
 def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                    full, grad_w):
+                    full, chunks, grad_w):
     """x: (N, C, rows_in * n); grad_out: (N, O, R * width); grad_w: (O, Ko * Kl).
 
-    Parallel over output channels, the batch summed inside each (no two threads write one weight).
-    The per-tap row sums of one plane are added to a float64 total, so a long batch loses no precision.
+    Parallel over ``chunks`` runs of output channels (the scratch is allocated once per run), the
+    batch summed inside each: no two threads write one weight. The per-tap row sums of one plane are
+    added to a float64 total, so a long batch loses no precision; the taps are the inner loop of that
+    sum so their additions do not wait on each other.
     """
     batch, channels_out = grad_out.shape[0], grad_out.shape[1]
     m = channels_out // x.shape[1]
     taps, width = grad_w.shape[1], grad_out.shape[2] // rowtab.shape[0]
     pitch = width + (-width) % VECTOR
-    for o in prange(channels_out):
+    for t in prange(chunks):
         buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
         acc = np.empty(taps * pitch, dtype=x.dtype)
-        total = np.zeros(taps, dtype=np.float64)
-        for b in range(batch):
-            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
-            acc[:] = 0.0
-            _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
+        total = np.empty(taps, dtype=np.float64)
+        for o in range(t * channels_out // chunks, (t + 1) * channels_out // chunks):
+            total[:] = 0.0
+            for b in range(batch):
+                _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+                acc[:] = 0.0
+                _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
+                for j in range(width):
+                    for k in range(taps):
+                        total[k] += acc[k * pitch + j]
             for k in range(taps):
-                for j in range(k * pitch, k * pitch + width):
-                    total[k] += acc[j]
-        for k in range(taps):
-            grad_w[o, k] = total[k]
+                grad_w[o, k] = total[k]
