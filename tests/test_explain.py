@@ -34,7 +34,7 @@ def test_explain_reports_forcing_and_the_plan_that_runs():
         e = convzoo.explain(F.conv2d, x, w)
     plans = e.calls[0].plans
     assert plans["output"].algorithm == "winograd_f2"
-    assert plans["grad_weight"].reason == "cost model"  # winograd has no weight gradient: planned as usual
+    assert plans["grad_weight"].reason == "forced"  # winograd implements all three passes
     with planner.record() as log:  # what explain reports is what the kernels run
         F.conv2d(x, w, algorithm="fft")
     assert log[0][1]["forward"].algorithm == "fft"

@@ -102,15 +102,17 @@ def winograd_cost(m, op, g, threads):
     # the largest, ceil(P / d) x ceil(Q / d) outputs
     alpha, d = m + 2, g.dilation[0]
     items = g.batch * d * d
-    # backward_input is a Winograd conv of the gradient whose output is the input
-    c_in, c_out, out = ((g.in_channels, g.out_channels, g.out) if op == "forward" else
-                        (g.out_channels, g.in_channels, g.padded))
+    # backward_input is a Winograd conv of the gradient whose output is the input; backward_weight
+    # transforms x and the gradient (as forward does x and M) around GEMMs over the tiles
+    c_in, c_out, out = ((g.out_channels, g.in_channels, g.padded) if op == "backward_input" else
+                        (g.in_channels, g.out_channels, g.out))
     tiles = math.prod(-(-(-(-o // d)) // m) for o in out)
     cg, og = c_in // g.groups, c_out // g.groups
     flops = 2 * items * tiles * alpha * alpha * cg * og * g.groups
     gemm = flops / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
     (tile_in, tile_out), (plane_in, plane_out) = TRANSFORM_TILE[m], TRANSFORM_PLANE[m]
     transforms = items * (c_in * (plane_in + tiles * tile_in) + c_out * (plane_out + tiles * tile_out))
-    weights = alpha * alpha * c_out * cg * 0.2e-9  # G w G^T
+    # G w G^T; for the weight gradient, dU summed over chunks and G^T dU G in float64 (measured)
+    weights = alpha * alpha * c_out * cg * (5e-9 if op == "backward_weight" else 0.2e-9)
     traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
     return (gemm + transforms + weights + traffic) / threads

@@ -135,13 +135,15 @@ ALGORITHMS = {
     "winograd_f2": Algorithm(
         "winograd_f2", "Winograd F(2x2,3x3): 2.25x fewer multiplies (2-D 3x3, stride 1, any dilation)",
         {"forward": functools.partial(winograd.winograd_forward, tile=2),
-         "backward_input": functools.partial(winograd.winograd_backward_input, tile=2)},
+         "backward_input": functools.partial(winograd.winograd_backward_input, tile=2),
+         "backward_weight": functools.partial(winograd.winograd_backward_weight, tile=2)},
         winograd.requirement, functools.partial(winograd_cost, 2), pads_inside=True),
     "winograd_f4": Algorithm(
         "winograd_f4",
         "Winograd F(4x4,3x3): 4x fewer multiplies, larger float32 error (2-D 3x3, stride 1, any dilation)",
         {"forward": functools.partial(winograd.winograd_forward, tile=4),
-         "backward_input": functools.partial(winograd.winograd_backward_input, tile=4)},
+         "backward_input": functools.partial(winograd.winograd_backward_input, tile=4),
+         "backward_weight": functools.partial(winograd.winograd_backward_weight, tile=4)},
         winograd.requirement, functools.partial(winograd_cost, 4), pads_inside=True),
 }
 

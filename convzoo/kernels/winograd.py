@@ -85,6 +85,20 @@ def _at6(a0, a1, a2, a3, a4, a5):
 
 
 @jit
+def _a4(a0, a1):
+    """A a = (A^T)^T a of F(2x2,3x3): an output tile's gradient, transformed back (weight gradient)."""
+    return a0, a0 + a1, a0 - a1, -a1
+
+
+@jit
+def _a6(a0, a1, a2, a3):
+    """A a of F(4x4,3x3)."""
+    s02, s13 = a0 + a2, a1 + a3
+    p, q = a0 + _FOUR * a2, _TWO * a1 + _EIGHT * a3
+    return a0, s02 + s13, s02 - s13, p + q, p - q, a3
+
+
+@jit
 def _in_range(start, step, count, size):
     """The range [lo, hi) of t in [0, count) for which 0 <= start + step * t < size (step > 0)."""
     lo = 0 if start >= 0 else min(count, (-start + step - 1) // step)
@@ -135,6 +149,24 @@ def _scatter(res, plane, row0, col0, step, tiles_w, rows, cols):
             dst = line[col0 + step * j::step * m]
             for t in range((cols - j + m - 1) // m):
                 dst[t] = src[t]
+
+
+@jit
+def _gather_tiles(plane, row0, col0, step, tiles_w, rows, cols, gs):
+    """The adjoint of _scatter: gs[i, j, th * tiles_w + t] = plane[row0 + step * (m*th + i),
+    col0 + step * (m*t + j)] for output rows below ``rows`` and columns below ``cols``, else zero."""
+    m, flat = gs.shape[0], gs.shape[2]
+    for r in range(flat // tiles_w * m):
+        th, i = r // m, r % m
+        for j in range(m):
+            dst = gs[i, j, th * tiles_w:(th + 1) * tiles_w]
+            count = min(tiles_w, max(0, (cols - j + m - 1) // m)) if r < rows else 0
+            if count > 0:
+                src = plane[row0 + step * r, col0 + step * j::step * m]
+                for t in range(count):
+                    dst[t] = src[t]
+            for t in range(count, tiles_w):
+                dst[t] = 0
 
 
 # planes per parallel task: their scratch is allocated once (small dilated phases have a few dozen
@@ -248,6 +280,54 @@ def _output_f2(mm, k0, k1, d, tiles_h, tiles_w, out):
 
 
 @jit_parallel
+def _grad_f4(g, k0, k1, d, tiles_h, tiles_w, gy):
+    # g: (N, O, P, Q) the output gradient; gy: (36, O, items * tiles) = A g_tile A^T per tile, the
+    # gradient of M (out tile = A^T M A), laid out as _output_f4 reads M
+    channels, tiles = g.shape[1], tiles_h * tiles_w
+    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
+        first = (k - k0) * tiles
+        rows = min(4 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
+        cols = min(4 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
+        gs = np.empty((4, 4, tiles), dtype=g.dtype)
+        q = np.empty((6, 4, tiles), dtype=g.dtype)
+        for o in range(c0, c1):
+            _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
+            for j in range(4):
+                for t in range(tiles):
+                    q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t], q[4, j, t], q[5, j, t] = _a6(
+                        gs[0, j, t], gs[1, j, t], gs[2, j, t], gs[3, j, t])
+            for x1 in range(6):
+                for t in range(tiles):
+                    col = first + t
+                    (gy[6 * x1, o, col], gy[6 * x1 + 1, o, col], gy[6 * x1 + 2, o, col], gy[6 * x1 + 3, o, col],
+                     gy[6 * x1 + 4, o, col], gy[6 * x1 + 5, o, col]) = _a6(q[x1, 0, t], q[x1, 1, t], q[x1, 2, t],
+                                                                           q[x1, 3, t])
+
+
+@jit_parallel
+def _grad_f2(g, k0, k1, d, tiles_h, tiles_w, gy):
+    # as _grad_f4 with the 4 x 2 A of F(2x2,3x3)
+    channels, tiles = g.shape[1], tiles_h * tiles_w
+    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
+        first = (k - k0) * tiles
+        rows = min(2 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
+        cols = min(2 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
+        gs = np.empty((2, 2, tiles), dtype=g.dtype)
+        q = np.empty((4, 2, tiles), dtype=g.dtype)
+        for o in range(c0, c1):
+            _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
+            for j in range(2):
+                for t in range(tiles):
+                    q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t] = _a4(gs[0, j, t], gs[1, j, t])
+            for x1 in range(4):
+                for t in range(tiles):
+                    (gy[4 * x1, o, first + t], gy[4 * x1 + 1, o, first + t], gy[4 * x1 + 2, o, first + t],
+                     gy[4 * x1 + 3, o, first + t]) = _a4(q[x1, 0, t], q[x1, 1, t])
+
+
+@jit_parallel
 def _weight_transform(weight, g_mat, u):
     # weight: (O, 3, 3, Cg); u[xi1 * alpha + xi2, o, :] = (G weight[o] G^T)[xi1, xi2], in float64 (G
     # has entries like 1/6), each loop over the Cg input channels with unit stride
@@ -270,7 +350,7 @@ def _weight_transform(weight, g_mat, u):
 # 10-15 % faster than 64 MiB ones); the workspace limit, when lower, still decides
 _CHUNK_BYTES = 8 << 20
 
-_KERNELS = {2: (_input_f2, _output_f2), 4: (_input_f4, _output_f4)}
+_KERNELS = {2: (_input_f2, _output_f2, _grad_f2), 4: (_input_f4, _output_f4, _grad_f4)}
 
 
 def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
@@ -289,7 +369,7 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
     _weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
-    input_transform, output_transform = _KERNELS[m]
+    input_transform, output_transform, _ = _KERNELS[m]
     items = n * d * d
     per_item = alpha * alpha * tiles * (c + o) * x.itemsize
     step = max(1, min(items, min(workspace.limit(), _CHUNK_BYTES) // per_item))
@@ -331,3 +411,44 @@ def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups
     w_t = np.ascontiguousarray(w_t[:, :, ::-1, ::-1])
     out = np.empty((grad_out.shape[0], groups * cg) + tuple(int(s) for s in in_shape), dtype=grad_out.dtype)
     return _conv(np.ascontiguousarray(grad_out), w_t, groups, tile, d, top - 2 * d, left - 2 * d, out)
+
+
+def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, tile=4, pads=None):
+    """Gradient with respect to the 3x3 weight: M = U V per tile is linear in U = G w G^T, so
+    dU = sum over tiles of (A g A^T) V^T, (alpha^2) GEMMs (O x tiles) @ (tiles x C) whose long inner
+    dimension suits BLAS, and dw = G^T dU G."""
+    (top, _), (left, _) = _pads(pads)
+    d, m = int(dilation[0]), tile
+    alpha = m + 2
+    n, c = x.shape[:2]
+    o = grad_out.shape[1]
+    cg, og = c // groups, o // groups
+    tiles_h = -(-(-(-grad_out.shape[2] // d)) // m)
+    tiles_w = -(-(-(-grad_out.shape[3] // d)) // m)
+    tiles = tiles_h * tiles_w
+    input_transform, _, grad_transform = _KERNELS[m]
+    x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
+    items = n * d * d
+    per_item = alpha * alpha * tiles * (c + o) * x.itemsize
+    step = max(1, min(items, min(workspace.limit(), _CHUNK_BYTES) // per_item))
+    v_buf = np.empty(alpha * alpha * c * step * tiles, dtype=x.dtype)
+    gy_buf = np.empty(alpha * alpha * o * step * tiles, dtype=x.dtype)
+    du = np.empty((alpha * alpha, groups, og, cg), dtype=x.dtype)
+    part = np.empty_like(du) if step < items else du
+    for k0 in range(0, items, step):
+        k1 = min(items, k0 + step)
+        columns = (k1 - k0) * tiles
+        v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
+        input_transform(x, k0, k1, d, -top, -left, tiles_h, tiles_w, v)
+        gy = gy_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, o, columns)
+        grad_transform(grad_out, k0, k1, d, tiles_h, tiles_w, gy)
+        # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
+        np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
+                  v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=du if k0 == 0 else part)
+        if k0 > 0:
+            du += part
+    # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
+    g_mat = MATRICES[m][1]
+    du = du.reshape(alpha, alpha, o, cg).astype(np.float64)
+    dw = np.tensordot(np.tensordot(g_mat, du, axes=([0], [0])), g_mat, axes=([1], [0]))  # (k, O, Cg, l)
+    return np.ascontiguousarray(dw.transpose(1, 2, 0, 3), dtype=x.dtype)

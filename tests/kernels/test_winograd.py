@@ -1,6 +1,6 @@
-"""Winograd kernels against the naive loops: the hard-coded transforms against their matrices, zero
-padding read in place, dilation by polyphase sub-images, chunking across work items, and the planner's
-choices for them."""
+"""Winograd kernels (forward, input and weight gradients) against the naive loops: the hard-coded
+transforms against their matrices, zero padding read in place, dilation by polyphase sub-images,
+chunking across work items, and the planner's choices for them."""
 import numpy as np
 import pytest
 import torch
@@ -15,24 +15,29 @@ from tests import naive
 
 
 def _reference(x, w, pads, dilation, groups):
-    """(forward, backward_input of u, u) in float64 by the naive loops, x zero-padded by pads."""
+    """(forward, backward_input of u, backward_weight of u, u) in float64 by the naive loops, x
+    zero-padded by pads."""
     xp = naive.pad(x.astype(np.float64), pads)
-    out = naive.conv(xp, w.astype(np.float64), (1, 1), (dilation, dilation), groups)
+    d = (dilation, dilation)
+    out = naive.conv(xp, w.astype(np.float64), (1, 1), d, groups)
     u = np.random.default_rng(1).standard_normal(out.shape)
-    grad = naive.conv_transpose(u, w.astype(np.float64), (1, 1), (dilation, dilation), groups, xp.shape[2:])
+    grad = naive.conv_transpose(u, w.astype(np.float64), (1, 1), d, groups, xp.shape[2:])
     (top, _), (left, _) = pads
-    return out, grad[:, :, top:top + x.shape[2], left:left + x.shape[3]], u
+    grad_w = naive.conv_weight_grad(xp, u, (3, 3), (1, 1), d, groups)
+    return out, grad[:, :, top:top + x.shape[2], left:left + x.shape[3]], grad_w, u
 
 
 def _check(x_shape, w_shape, pads, dilation, groups, tile, dtype=np.float64):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
-    out, grad, u = _reference(x, w, pads, dilation, groups)
-    d = (dilation, dilation)
+    out, grad, grad_w, u = _reference(x, w, pads, dilation, groups)
+    d, u = (dilation, dilation), u.astype(dtype)
     got = winograd.winograd_forward(x, w, (1, 1), d, groups, tile, pads=pads)
-    got_grad = winograd.winograd_backward_input(u.astype(dtype), w, x_shape[2:], (1, 1), d, groups, tile, pads=pads)
+    got_grad = winograd.winograd_backward_input(u, w, x_shape[2:], (1, 1), d, groups, tile, pads=pads)
+    got_w = winograd.winograd_backward_weight(x, u, (3, 3), (1, 1), d, groups, tile, pads=pads)
     tol = 1e-10 if dtype == np.float64 else 2e-5
-    for name, a, b in (("forward", got, out), ("backward_input", got_grad, grad)):
+    for name, a, b in (("forward", got, out), ("backward_input", got_grad, grad),
+                       ("backward_weight", got_w, grad_w)):
         assert a.shape == b.shape and a.dtype == dtype, (name, a.shape, b.shape)
         err = np.abs(a - b).max(initial=0.0)
         assert err <= tol * max(np.abs(b).max(initial=0.0), 1.0), (name, err)
@@ -45,6 +50,8 @@ def test_hard_coded_transforms_equal_their_matrices(tile):
     transform_b, transform_a = {2: (winograd._bt4, winograd._at4), 4: (winograd._bt6, winograd._at6)}[tile]
     np.testing.assert_allclose(np.array(transform_b(*a)), bt @ a, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(np.array(transform_a(*a)), at @ a, rtol=1e-13, atol=1e-13)
+    transform_g = {2: winograd._a4, 4: winograd._a6}[tile]  # the weight gradient's A g
+    np.testing.assert_allclose(np.array(transform_g(*a[:tile])), at.T @ a[:tile], rtol=1e-13, atol=1e-13)
 
 
 # (x shape, weight shape, pads ((top, bottom), (left, right)), dilation, groups)
