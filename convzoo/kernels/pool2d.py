@@ -77,23 +77,56 @@ def _max_interior_2x2(plane, out, arg, top, left, i0, i1, j0, j1):
 
 
 @jit
+def _greater(v, best, k, tap):
+    # _pick without the NaN test, for rows known to hold none: 2-3x faster for 3x3 windows
+    take = v > best
+    return (v if take else best), (tap if take else k)
+
+
+@jit
+def _hold_nan(x0, x1, x2, m):
+    found = False
+    for u in range(m):
+        found |= (x0[u] != x0[u]) | (x1[u] != x1[u]) | (x2[u] != x2[u])
+    return found
+
+
+@jit
 def _max_interior_3x3(plane, out, arg, top, left, i0, i1, j0, j1):
+    # PyTorch's NaN rule costs two of the five vector operations per tap, so each row of windows
+    # first checks its three input rows (one contiguous pass) and takes the exact loop only when
+    # they hold a NaN
+    n = j1 - j0
     for i in range(i0, i1):
         y, q0 = top + 2 * i, left + 2 * j0
         x0, x1, x2 = plane[y, q0:], plane[y + 1, q0:], plane[y + 2, q0:]
         o, a = out[i, j0:j1], arg[i, j0:j1]
-        for j in range(j1 - j0):
-            q = 2 * j
-            best, t = x0[q], 0
-            best, t = _pick(x0[q + 1], best, t, 1)
-            best, t = _pick(x0[q + 2], best, t, 2)
-            best, t = _pick(x1[q], best, t, 3)
-            best, t = _pick(x1[q + 1], best, t, 4)
-            best, t = _pick(x1[q + 2], best, t, 5)
-            best, t = _pick(x2[q], best, t, 6)
-            best, t = _pick(x2[q + 1], best, t, 7)
-            best, t = _pick(x2[q + 2], best, t, 8)
-            o[j], a[j] = best, t
+        if _hold_nan(x0, x1, x2, 2 * n + 1):
+            for j in range(n):
+                q = 2 * j
+                best, t = x0[q], 0
+                best, t = _pick(x0[q + 1], best, t, 1)
+                best, t = _pick(x0[q + 2], best, t, 2)
+                best, t = _pick(x1[q], best, t, 3)
+                best, t = _pick(x1[q + 1], best, t, 4)
+                best, t = _pick(x1[q + 2], best, t, 5)
+                best, t = _pick(x2[q], best, t, 6)
+                best, t = _pick(x2[q + 1], best, t, 7)
+                best, t = _pick(x2[q + 2], best, t, 8)
+                o[j], a[j] = best, t
+        else:
+            for j in range(n):
+                q = 2 * j
+                best, t = x0[q], 0
+                best, t = _greater(x0[q + 1], best, t, 1)
+                best, t = _greater(x0[q + 2], best, t, 2)
+                best, t = _greater(x1[q], best, t, 3)
+                best, t = _greater(x1[q + 1], best, t, 4)
+                best, t = _greater(x1[q + 2], best, t, 5)
+                best, t = _greater(x2[q], best, t, 6)
+                best, t = _greater(x2[q + 1], best, t, 7)
+                best, t = _greater(x2[q + 2], best, t, 8)
+                o[j], a[j] = best, t
 
 
 @jit
