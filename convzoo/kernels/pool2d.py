@@ -246,13 +246,16 @@ def _max_grad_row_3x3(d, ga, aa, ta, gb, ab, tb, zero):
     # the first tap of window j and the last of window j - 1, column 2j + 1 the middle tap of
     # window j: each cell is assigned once, and no two iterations write the same cell.
     n = ga.shape[0]
-    d[0] = (ga[0] if aa[0] == ta else zero) + (gb[0] if ab[0] == tb else zero)
-    d[1] = (ga[0] if aa[0] == ta + 1 else zero) + (gb[0] if ab[0] == tb + 1 else zero)
+    # the taps in arg's dtype, so LLVM compares int8 lanes rather than widening each to int64
+    tap = aa.dtype.type
+    a0, a1, a2, b0, b1, b2 = tap(ta), tap(ta + 1), tap(ta + 2), tap(tb), tap(tb + 1), tap(tb + 2)
+    d[0] = (ga[0] if aa[0] == a0 else zero) + (gb[0] if ab[0] == b0 else zero)
+    d[1] = (ga[0] if aa[0] == a1 else zero) + (gb[0] if ab[0] == b1 else zero)
     for j in range(1, n):
-        d[2 * j] = ((ga[j] if aa[j] == ta else zero) + (ga[j - 1] if aa[j - 1] == ta + 2 else zero)
-                    + (gb[j] if ab[j] == tb else zero) + (gb[j - 1] if ab[j - 1] == tb + 2 else zero))
-        d[2 * j + 1] = (ga[j] if aa[j] == ta + 1 else zero) + (gb[j] if ab[j] == tb + 1 else zero)
-    d[2 * n] = (ga[n - 1] if aa[n - 1] == ta + 2 else zero) + (gb[n - 1] if ab[n - 1] == tb + 2 else zero)
+        d[2 * j] = ((ga[j] if aa[j] == a0 else zero) + (ga[j - 1] if aa[j - 1] == a2 else zero)
+                    + (gb[j] if ab[j] == b0 else zero) + (gb[j - 1] if ab[j - 1] == b2 else zero))
+        d[2 * j + 1] = (ga[j] if aa[j] == a1 else zero) + (gb[j] if ab[j] == b1 else zero)
+    d[2 * n] = (ga[n - 1] if aa[n - 1] == a2 else zero) + (gb[n - 1] if ab[n - 1] == b2 else zero)
 
 
 @jit
