@@ -240,15 +240,28 @@ def _max_grad_interior_2x2(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
 
 
 @jit
-def _max_grad_row_3x3(d, ga, aa, ta, gb, ab, tb, zero):
-    # input row d gets window row ta / 3 of the windows (ga, aa) and window row tb / 3 of
-    # (gb, ab) (tb = -9 when only one row of windows covers it: no tap matches). Column 2j takes
-    # the first tap of window j and the last of window j - 1, column 2j + 1 the middle tap of
-    # window j: each cell is assigned once, and no two iterations write the same cell.
+def _max_grad_row_3x3(d, g, a, t, zero):
+    # input row d from one window row (taps t, t + 1, t + 2) of a row of 3x3 windows: column 2j
+    # takes the first tap of window j and the last of window j - 1, column 2j + 1 the middle tap
+    # of window j, so each cell is assigned once and no two iterations write the same cell. The
+    # taps are compared in arg's dtype: int8 lanes rather than each widened to int64.
+    n = g.shape[0]
+    tap = a.dtype.type
+    t0, t1, t2 = tap(t), tap(t + 1), tap(t + 2)
+    d[0] = g[0] if a[0] == t0 else zero
+    d[1] = g[0] if a[0] == t1 else zero
+    for j in range(1, n):
+        d[2 * j] = (g[j] if a[j] == t0 else zero) + (g[j - 1] if a[j - 1] == t2 else zero)
+        d[2 * j + 1] = g[j] if a[j] == t1 else zero
+    d[2 * n] = g[n - 1] if a[n - 1] == t2 else zero
+
+
+@jit
+def _max_grad_rows_3x3(d, ga, aa, gb, ab, zero):
+    # an input row that window row 0 of (ga, aa) and window row 2 of (gb, ab) both cover
     n = ga.shape[0]
-    # the taps in arg's dtype, so LLVM compares int8 lanes rather than widening each to int64
     tap = aa.dtype.type
-    a0, a1, a2, b0, b1, b2 = tap(ta), tap(ta + 1), tap(ta + 2), tap(tb), tap(tb + 1), tap(tb + 2)
+    a0, a1, a2, b0, b1, b2 = tap(0), tap(1), tap(2), tap(6), tap(7), tap(8)
     d[0] = (ga[0] if aa[0] == a0 else zero) + (gb[0] if ab[0] == b0 else zero)
     d[1] = (ga[0] if aa[0] == a1 else zero) + (gb[0] if ab[0] == b1 else zero)
     for j in range(1, n):
@@ -268,13 +281,16 @@ def _max_grad_interior_3x3(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
         return
     y0, q0 = top + 2 * i0, left + 2 * j0
     for u in range(2 * n + 1):
-        m = u // 2
-        a = min(m, n - 1)  # the output row whose window row 0 (even u) or 1 (odd u) covers u
-        b = max(m - 1, 0)  # the one whose window row 2 covers an even u
-        ta = 3 if u % 2 == 1 else (0 if m < n else -9)
-        tb = 6 if u % 2 == 0 and m > 0 else -9
-        _max_grad_row_3x3(dx[y0 + u, q0:], grad[i0 + a, j0:j1], arg[i0 + a, j0:j1], ta,
-                          grad[i0 + b, j0:j1], arg[i0 + b, j0:j1], tb, zero)
+        m, d = u // 2, dx[y0 + u, q0:]
+        if u % 2 == 1:
+            _max_grad_row_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], 3, zero)
+        elif m == 0:
+            _max_grad_row_3x3(d, grad[i0, j0:j1], arg[i0, j0:j1], 0, zero)
+        elif m == n:
+            _max_grad_row_3x3(d, grad[i0 + m - 1, j0:j1], arg[i0 + m - 1, j0:j1], 6, zero)
+        else:
+            _max_grad_rows_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], grad[i0 + m - 1, j0:j1],
+                               arg[i0 + m - 1, j0:j1], zero)
 
 
 @jit
