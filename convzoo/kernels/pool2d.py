@@ -97,6 +97,7 @@ def _max_interior_3x3(plane, out, arg, top, left, i0, i1, j0, j1):
     # first checks its three input rows (one contiguous pass) and takes the exact loop only when
     # they hold a NaN
     n = j1 - j0
+    tap = arg.dtype.type  # taps in arg's dtype: narrower selects
     for i in range(i0, i1):
         y, q0 = top + 2 * i, left + 2 * j0
         x0, x1, x2 = plane[y, q0:], plane[y + 1, q0:], plane[y + 2, q0:]
@@ -104,28 +105,28 @@ def _max_interior_3x3(plane, out, arg, top, left, i0, i1, j0, j1):
         if _hold_nan(x0, x1, x2, 2 * n + 1):
             for j in range(n):
                 q = 2 * j
-                best, t = x0[q], 0
-                best, t = _pick(x0[q + 1], best, t, 1)
-                best, t = _pick(x0[q + 2], best, t, 2)
-                best, t = _pick(x1[q], best, t, 3)
-                best, t = _pick(x1[q + 1], best, t, 4)
-                best, t = _pick(x1[q + 2], best, t, 5)
-                best, t = _pick(x2[q], best, t, 6)
-                best, t = _pick(x2[q + 1], best, t, 7)
-                best, t = _pick(x2[q + 2], best, t, 8)
+                best, t = x0[q], tap(0)
+                best, t = _pick(x0[q + 1], best, t, tap(1))
+                best, t = _pick(x0[q + 2], best, t, tap(2))
+                best, t = _pick(x1[q], best, t, tap(3))
+                best, t = _pick(x1[q + 1], best, t, tap(4))
+                best, t = _pick(x1[q + 2], best, t, tap(5))
+                best, t = _pick(x2[q], best, t, tap(6))
+                best, t = _pick(x2[q + 1], best, t, tap(7))
+                best, t = _pick(x2[q + 2], best, t, tap(8))
                 o[j], a[j] = best, t
         else:
             for j in range(n):
                 q = 2 * j
-                best, t = x0[q], 0
-                best, t = _greater(x0[q + 1], best, t, 1)
-                best, t = _greater(x0[q + 2], best, t, 2)
-                best, t = _greater(x1[q], best, t, 3)
-                best, t = _greater(x1[q + 1], best, t, 4)
-                best, t = _greater(x1[q + 2], best, t, 5)
-                best, t = _greater(x2[q], best, t, 6)
-                best, t = _greater(x2[q + 1], best, t, 7)
-                best, t = _greater(x2[q + 2], best, t, 8)
+                best, t = x0[q], tap(0)
+                best, t = _greater(x0[q + 1], best, t, tap(1))
+                best, t = _greater(x0[q + 2], best, t, tap(2))
+                best, t = _greater(x1[q], best, t, tap(3))
+                best, t = _greater(x1[q + 1], best, t, tap(4))
+                best, t = _greater(x1[q + 2], best, t, tap(5))
+                best, t = _greater(x2[q], best, t, tap(6))
+                best, t = _greater(x2[q + 1], best, t, tap(7))
+                best, t = _greater(x2[q + 2], best, t, tap(8))
                 o[j], a[j] = best, t
 
 
