@@ -13,13 +13,11 @@ maximum wins, a window holding NaN gives its last NaN) and the tap index (r * kw
 Average pooling divides by the same per-window divisor, but sums the interior windows' four
 taps in the input's dtype (as PyTorch does) where the general kernel sums in float64.
 
-Backward writes each gradient plane once, with no zeroing pass before it (only the cells outside
-the interior are zeroed, then the border windows add into the plane). For 2x2 windows, which tile
-the interior without overlap, each window assigns its gradient to the winning tap and 0 to the
-three others. 3x3 windows at stride 2 share a row and a column with their neighbours, so each
-input row is assembled in cache from the one or two window rows that cover it: an even column
-takes the first tap of one window and the last tap of the one before, an odd column the middle
-tap of one window, so no two iterations of a loop write the same cell and the loops vectorise.
+Backward for 2x2 windows, which tile the interior without overlap, writes each gradient plane
+once: each window assigns its gradient to the winning tap and 0 to the three others, and only the
+cells outside the interior are zeroed first (the border windows then add into the plane). 3x3
+windows at stride 2 overlap, so each plane is zeroed while it is in cache and every window adds
+its gradient at its winning tap.
 
 Without a gradient to come, max pooling needs no argmax, and 3x3 takes a separable loop (column
 maxima, then maxima across columns) that is about 3x faster than tracking the winning tap.
@@ -241,60 +239,6 @@ def _max_grad_interior_2x2(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
 
 
 @jit
-def _max_grad_row_3x3(d, g, a, t, zero):
-    # input row d from one window row (taps t, t + 1, t + 2) of a row of 3x3 windows: column 2j
-    # takes the first tap of window j and the last of window j - 1, column 2j + 1 the middle tap
-    # of window j, so each cell is assigned once and no two iterations write the same cell. The
-    # taps are compared in arg's dtype: int8 lanes rather than each widened to int64.
-    n = g.shape[0]
-    tap = a.dtype.type
-    t0, t1, t2 = tap(t), tap(t + 1), tap(t + 2)
-    d[0] = g[0] if a[0] == t0 else zero
-    d[1] = g[0] if a[0] == t1 else zero
-    for j in range(1, n):
-        d[2 * j] = (g[j] if a[j] == t0 else zero) + (g[j - 1] if a[j - 1] == t2 else zero)
-        d[2 * j + 1] = g[j] if a[j] == t1 else zero
-    d[2 * n] = g[n - 1] if a[n - 1] == t2 else zero
-
-
-@jit
-def _max_grad_rows_3x3(d, ga, aa, gb, ab, zero):
-    # an input row that window row 0 of (ga, aa) and window row 2 of (gb, ab) both cover
-    n = ga.shape[0]
-    tap = aa.dtype.type
-    a0, a1, a2, b0, b1, b2 = tap(0), tap(1), tap(2), tap(6), tap(7), tap(8)
-    d[0] = (ga[0] if aa[0] == a0 else zero) + (gb[0] if ab[0] == b0 else zero)
-    d[1] = (ga[0] if aa[0] == a1 else zero) + (gb[0] if ab[0] == b1 else zero)
-    for j in range(1, n):
-        d[2 * j] = ((ga[j] if aa[j] == a0 else zero) + (ga[j - 1] if aa[j - 1] == a2 else zero)
-                    + (gb[j] if ab[j] == b0 else zero) + (gb[j - 1] if ab[j - 1] == b2 else zero))
-        d[2 * j + 1] = (ga[j] if aa[j] == a1 else zero) + (gb[j] if ab[j] == b1 else zero)
-    d[2 * n] = (ga[n - 1] if aa[n - 1] == a2 else zero) + (gb[n - 1] if ab[n - 1] == b2 else zero)
-
-
-@jit
-def _max_grad_interior_3x3(grad, arg, dx, zero, top, left, i0, i1, j0, j1):
-    # input row 2m (relative to the interior's first row) takes window row 0 of output row m and
-    # row 2 of output row m - 1; input row 2m + 1 takes row 1 of output row m. So dx is written
-    # once, each cell summed from the (up to four) windows that cover it, with no zeroing pass.
-    n = i1 - i0
-    if n <= 0 or j1 <= j0:
-        return
-    y0, q0 = top + 2 * i0, left + 2 * j0
-    for u in range(2 * n + 1):
-        m, d = u // 2, dx[y0 + u, q0:]
-        if u % 2 == 1:
-            _max_grad_row_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], 3, zero)
-        elif m == 0:
-            _max_grad_row_3x3(d, grad[i0, j0:j1], arg[i0, j0:j1], 0, zero)
-        elif m == n:
-            _max_grad_row_3x3(d, grad[i0 + m - 1, j0:j1], arg[i0 + m - 1, j0:j1], 6, zero)
-        else:
-            _max_grad_rows_3x3(d, grad[i0 + m, j0:j1], arg[i0 + m, j0:j1], grad[i0 + m - 1, j0:j1],
-                               arg[i0 + m - 1, j0:j1], zero)
-
-
-@jit
 def _route(g, t, plane, y, q, k):
     if t >= 0:  # -1: a window with no input cell at all
         r = 0 if t < k else (1 if t < 2 * k else 2)  # t // k for k <= 3, without a division
@@ -317,6 +261,20 @@ def _max_grad_border(grad, arg, plane, k, top, left, i0, i1, j0, j1):
 
 
 @jit
+def _max_grad_scatter(grad, arg, plane, k, top, left):
+    # overlapping windows: zero the plane (it stays in cache) and add each window's gradient at
+    # its winning tap. A row-by-row assembly that wrote each cell once was no faster.
+    for y in range(plane.shape[0]):
+        row = plane[y]
+        for q in range(plane.shape[1]):
+            row[q] = 0
+    for i in range(grad.shape[0]):
+        g, a = grad[i], arg[i]
+        for j in range(grad.shape[1]):
+            _route(g[j], a[j], plane, top + 2 * i, left + 2 * j, k)
+
+
+@jit
 def max_backward_planes(grad, arg, k, pads, spans, dx, lo, hi):
     """Route each output gradient to its window's winning tap: grad, arg (B, OH, OW) -> dx (B, H, W)."""
     top, left = -pads[0], -pads[1]
@@ -324,14 +282,13 @@ def max_backward_planes(grad, arg, k, pads, spans, dx, lo, hi):
     zero = dx.dtype.type(0)  # of dx's dtype, so the selects stay in it
     for b in range(lo, hi):
         plane = dx[b]
-        # the interior windows cover rows [top + 2 i0, top + 2 i1 + k - 2) (likewise columns)
-        _zero_outside(plane, top + 2 * i0, top + 2 * i1 + k - 2 if i1 > i0 else 0, left + 2 * j0,
-                      left + 2 * j1 + k - 2 if j1 > j0 else 0)
         if k == 2:
+            # the interior windows tile rows [top + 2 i0, top + 2 i1) x columns [left + 2 j0, left + 2 j1)
+            _zero_outside(plane, top + 2 * i0, top + 2 * i1, left + 2 * j0, left + 2 * j1)
             _max_grad_interior_2x2(grad[b], arg[b], plane, zero, top, left, i0, i1, j0, j1)
+            _max_grad_border(grad[b], arg[b], plane, k, top, left, i0, i1, j0, j1)
         else:
-            _max_grad_interior_3x3(grad[b], arg[b], plane, zero, top, left, i0, i1, j0, j1)
-        _max_grad_border(grad[b], arg[b], plane, k, top, left, i0, i1, j0, j1)
+            _max_grad_scatter(grad[b], arg[b], plane, k, top, left)
 
 
 @jit
