@@ -2,8 +2,9 @@
 
 GEMM degenerates here (a K x 1 by 1 x P product per channel), so the kernels (``depthwise_loops``)
 walk each (image, channel) plane directly: a thread copies the plane into a small zero-padded
-scratch plane whose columns are split by stride phase, then computes each output row in one pass
-over unit-step runs of that copy (a 3x3 kernel keeps its nine weights in registers). The input is
+scratch plane whose columns are split by stride phase, then computes output rows from unit-step
+runs of that copy (a 3x3 kernel in one pass with its nine weights in registers, larger kernels five
+taps per pass; at stride 1 the whole plane is one run). The input is
 read from memory once and the output written once, padding costs no copy of the whole input, and
 stride and dilation only change where the runs start, so a dilated kernel never touches a zero.
 Every ``prange`` writes disjoint planes (forward, backward-input) or weights (backward-weight), so
@@ -11,7 +12,8 @@ results do not depend on the thread count.
 
 The input gradient at stride 1 without a multiplier is the forward kernel on the gradient with the
 flipped weights; otherwise each tap scatters into a scratch plane of the padded input gradient.
-The scratch plane of each thread holds one padded input plane (~13 KB for 56 x 56 float32).
+The scratch plane of each thread holds one padded input plane (~13 KB for 56 x 56 float32; a
+4096 x 4096 float32 image would take 64 MB per thread).
 """
 import functools
 import math

@@ -1,7 +1,7 @@
 """The depthwise kernels' own code paths against the naive loops: the one-pass 3x3 rows, the whole-plane
 run at stride 1 (flat), rows rounded up to whole vectors, the even/odd split at stride 2, the scatter
-of the input gradient (stride > 1, multipliers), zero padding read in place, 1-D and 3-D planes, and
-results independent of the thread count. Sizes stay small: this file also runs with NUMBA_DISABLE_JIT=1.
+of the input gradient (stride > 1, multipliers), the weight gradient four rows a pass, zero padding
+read in place, 1-D and 3-D planes, and results independent of the thread count. Sizes stay small: this file also runs with NUMBA_DISABLE_JIT=1.
 """
 import numba
 import numpy as np
@@ -54,6 +54,8 @@ CASES = [
     ((1, 2, 10, 10), 1, (7, 7), (1, 1), (1, 1), ((3, 3), (3, 3))),   # wide kernel: row by row, not flat
     ((1, 2, 9, 9), 1, (2, 4), (3, 1), (1, 2), ((0, 2), (3, 0))),     # stride 3 rows, uneven padding
     ((1, 2, 5, 4), 1, (3, 3), (1, 1), (1, 1), ((4, 4), (4, 4))),     # padding wider than the kernel: a crop
+    ((2, 2, 9, 50), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),    # rows >= 48 wide: weight gradient 4 rows a pass
+    ((1, 2, 7, 49), 2, (2, 3), (1, 1), (2, 1), ((0, 1), (1, 1))),    # the same, a multiplier, rows left over
     ((2, 3, 17), 2, (5,), (2,), (1,), ((2, 2),)),                    # 1-D
     ((1, 2, 4, 5, 6), 1, (2, 3, 3), (1, 1, 2), (1, 1, 1), ((1, 0), (1, 1), (1, 1))),  # 3-D
 ]
