@@ -3,7 +3,8 @@
 The general kernels of ``pooling.py`` walk a table of flat tap offsets, one window at a time: a
 gather per tap, which LLVM cannot vectorise, so they ran at 3-5 GB/s where the memory moves 20-38.
 Here each output row is one loop over its windows with the taps written out (``r0[2*j + 1]``...),
-which LLVM turns into AVX2 loads and selects, so these passes are memory-bound.
+which LLVM turns into AVX2 loads and selects: the 2x2 passes and 3x3 without argmax run about as
+fast as a copy; 3x3 tracking its argmax stays compute-bound (two to three times a copy).
 
 Only windows wholly inside the input (the interior, a rectangle of rows [i0, i1) and columns
 [j0, j1)) take the unrolled loops; windows that touch the padding or the ceil_mode overhang (a
