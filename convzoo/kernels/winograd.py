@@ -183,148 +183,165 @@ def _task(kb, k0, channels, d, row_shift, col_shift):
     return k, c0, min(channels, c0 + _PLANES_PER_TASK), k // (d * d), (k // d) % d + row_shift, k % d + col_shift
 
 
-@jit_parallel
-def _input_f4(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
-    # x: (N, C, H, W); v: (36, C, items * tiles), item k's tiles at columns (k - k0) * tiles on.
-    # The row transform (over the pixels j of each tile row) runs on the gathered pixels, the column
-    # transform (over the rows i) writes V: h[xi2, i, th * tiles_w + t], rows i = 4, 5 of tile row th
-    # being rows 0, 1 of tile row th + 1, tiles_w further on
-    channels, tiles, w = x.shape[1], tiles_h * tiles_w, tiles_w
+@jit
+def _input_planes_f4(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, v):
+    # V of planes c0..c1 of one item. The row transform (over the pixels j of each tile row) runs on
+    # the gathered pixels, the column transform (over the rows i) writes V: h[xi2, i, th * tiles_w + t],
+    # rows i = 4, 5 of tile row th being rows 0, 1 of tile row th + 1, tiles_w further on
+    tiles, w = tiles_h * tiles_w, tiles_w
     flat = (tiles_h + 1) * tiles_w
-    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, row_shift, col_shift)
-        first = (k - k0) * tiles
-        xs = np.empty((6, 4, flat), dtype=x.dtype)
-        h = np.empty((6, 4, flat), dtype=x.dtype)
-        for c in range(c0, c1):
-            _gather(x[n, c], row0, col0, d, tiles_w, xs)
-            for i in range(4):
-                for t in range(flat):
-                    h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t], h[4, i, t], h[5, i, t] = _bt6(
-                        xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t], xs[4, i, t], xs[5, i, t])
-            for x2 in range(6):
-                for t in range(tiles):
-                    (v[x2, c, first + t], v[6 + x2, c, first + t], v[12 + x2, c, first + t],
-                     v[18 + x2, c, first + t], v[24 + x2, c, first + t], v[30 + x2, c, first + t]) = _bt6(
-                        h[x2, 0, t], h[x2, 1, t], h[x2, 2, t], h[x2, 3, t], h[x2, 0, w + t], h[x2, 1, w + t])
+    xs = np.empty((6, 4, flat), dtype=x.dtype)
+    h = np.empty((6, 4, flat), dtype=x.dtype)
+    for c in range(c0, c1):
+        _gather(x[n, c], row0, col0, d, tiles_w, xs)
+        for i in range(4):
+            for t in range(flat):
+                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t], h[4, i, t], h[5, i, t] = _bt6(
+                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t], xs[4, i, t], xs[5, i, t])
+        for x2 in range(6):
+            for t in range(tiles):
+                (v[x2, c, first + t], v[6 + x2, c, first + t], v[12 + x2, c, first + t],
+                 v[18 + x2, c, first + t], v[24 + x2, c, first + t], v[30 + x2, c, first + t]) = _bt6(
+                    h[x2, 0, t], h[x2, 1, t], h[x2, 2, t], h[x2, 3, t], h[x2, 0, w + t], h[x2, 1, w + t])
 
 
-@jit_parallel
-def _output_f4(mm, k0, k1, d, tiles_h, tiles_w, out):
-    # mm: (36, O, items * tiles); out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d].
-    # Column transform of M (over xi1) into q[i, xi2, tile], row transform (over xi2) into
-    # res[i, j, tile], each over all tiles of the plane; then the scatter crops and interleaves
-    channels, tiles = out.shape[1], tiles_h * tiles_w
-    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
-        first = (k - k0) * tiles
-        rows = min(4 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
-        cols = min(4 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-        q = np.empty((4, 6, tiles), dtype=out.dtype)
-        res = np.empty((4, 4, tiles), dtype=out.dtype)
-        for o in range(c0, c1):
-            for x2 in range(6):
-                for t in range(tiles):
-                    q[0, x2, t], q[1, x2, t], q[2, x2, t], q[3, x2, t] = _at6(
-                        mm[x2, o, first + t], mm[6 + x2, o, first + t], mm[12 + x2, o, first + t],
-                        mm[18 + x2, o, first + t], mm[24 + x2, o, first + t], mm[30 + x2, o, first + t])
-            for i in range(4):
-                for t in range(tiles):
-                    res[i, 0, t], res[i, 1, t], res[i, 2, t], res[i, 3, t] = _at6(
-                        q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t], q[i, 4, t], q[i, 5, t])
-            _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
-
-
-@jit_parallel
-def _input_f2(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
-    # as _input_f4 with the 4 x 4 B^T of F(2x2,3x3)
-    channels, tiles, w = x.shape[1], tiles_h * tiles_w, tiles_w
+@jit
+def _input_planes_f2(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, v):
+    # as _input_planes_f4 with the 4 x 4 B^T of F(2x2,3x3)
+    tiles, w = tiles_h * tiles_w, tiles_w
     flat = (tiles_h + 1) * tiles_w
-    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, row_shift, col_shift)
-        first = (k - k0) * tiles
-        xs = np.empty((4, 2, flat), dtype=x.dtype)
-        h = np.empty((4, 2, flat), dtype=x.dtype)
-        for c in range(c0, c1):
-            _gather(x[n, c], row0, col0, d, tiles_w, xs)
-            for i in range(2):
-                for t in range(flat):
-                    h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t] = _bt4(
-                        xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t])
-            for x2 in range(4):
-                for t in range(tiles):
-                    (v[x2, c, first + t], v[4 + x2, c, first + t], v[8 + x2, c, first + t],
-                     v[12 + x2, c, first + t]) = _bt4(h[x2, 0, t], h[x2, 1, t], h[x2, 0, w + t], h[x2, 1, w + t])
+    xs = np.empty((4, 2, flat), dtype=x.dtype)
+    h = np.empty((4, 2, flat), dtype=x.dtype)
+    for c in range(c0, c1):
+        _gather(x[n, c], row0, col0, d, tiles_w, xs)
+        for i in range(2):
+            for t in range(flat):
+                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t] = _bt4(
+                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t])
+        for x2 in range(4):
+            for t in range(tiles):
+                (v[x2, c, first + t], v[4 + x2, c, first + t], v[8 + x2, c, first + t],
+                 v[12 + x2, c, first + t]) = _bt4(h[x2, 0, t], h[x2, 1, t], h[x2, 0, w + t], h[x2, 1, w + t])
+
+
+@jit
+def _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, out):
+    # planes c0..c1 of one item's output: the column transform of M (over xi1) into q[i, xi2, tile],
+    # the row transform (over xi2) into res[i, j, tile], each over all tiles of the plane; then the
+    # scatter crops and interleaves
+    tiles = tiles_h * tiles_w
+    rows = min(4 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
+    cols = min(4 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
+    q = np.empty((4, 6, tiles), dtype=out.dtype)
+    res = np.empty((4, 4, tiles), dtype=out.dtype)
+    for o in range(c0, c1):
+        for x2 in range(6):
+            for t in range(tiles):
+                q[0, x2, t], q[1, x2, t], q[2, x2, t], q[3, x2, t] = _at6(
+                    mm[x2, o, first + t], mm[6 + x2, o, first + t], mm[12 + x2, o, first + t],
+                    mm[18 + x2, o, first + t], mm[24 + x2, o, first + t], mm[30 + x2, o, first + t])
+        for i in range(4):
+            for t in range(tiles):
+                res[i, 0, t], res[i, 1, t], res[i, 2, t], res[i, 3, t] = _at6(
+                    q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t], q[i, 4, t], q[i, 5, t])
+        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+
+
+@jit
+def _output_planes_f2(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, out):
+    # as _output_planes_f4 with the 2 x 4 A^T of F(2x2,3x3)
+    tiles = tiles_h * tiles_w
+    rows = min(2 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
+    cols = min(2 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
+    q = np.empty((2, 4, tiles), dtype=out.dtype)
+    res = np.empty((2, 2, tiles), dtype=out.dtype)
+    for o in range(c0, c1):
+        for x2 in range(4):
+            for t in range(tiles):
+                q[0, x2, t], q[1, x2, t] = _at4(mm[x2, o, first + t], mm[4 + x2, o, first + t],
+                                                mm[8 + x2, o, first + t], mm[12 + x2, o, first + t])
+        for i in range(2):
+            for t in range(tiles):
+                res[i, 0, t], res[i, 1, t] = _at4(q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t])
+        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+
+
+@jit
+def _grad_planes_f4(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, gy):
+    # gy[:, o] = A g_tile A^T for the tiles of planes c0..c1 of the output gradient g: the gradient of
+    # M (out tile = A^T M A), laid out as _output_planes_f4 reads M
+    tiles = tiles_h * tiles_w
+    rows = min(4 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
+    cols = min(4 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
+    gs = np.empty((4, 4, tiles), dtype=g.dtype)
+    q = np.empty((6, 4, tiles), dtype=g.dtype)
+    for o in range(c0, c1):
+        _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
+        for j in range(4):
+            for t in range(tiles):
+                q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t], q[4, j, t], q[5, j, t] = _a6(
+                    gs[0, j, t], gs[1, j, t], gs[2, j, t], gs[3, j, t])
+        for x1 in range(6):
+            for t in range(tiles):
+                col = first + t
+                (gy[6 * x1, o, col], gy[6 * x1 + 1, o, col], gy[6 * x1 + 2, o, col], gy[6 * x1 + 3, o, col],
+                 gy[6 * x1 + 4, o, col], gy[6 * x1 + 5, o, col]) = _a6(q[x1, 0, t], q[x1, 1, t], q[x1, 2, t],
+                                                                       q[x1, 3, t])
+
+
+@jit
+def _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, gy):
+    # as _grad_planes_f4 with the 4 x 2 A of F(2x2,3x3)
+    tiles = tiles_h * tiles_w
+    rows = min(2 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
+    cols = min(2 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
+    gs = np.empty((2, 2, tiles), dtype=g.dtype)
+    q = np.empty((4, 2, tiles), dtype=g.dtype)
+    for o in range(c0, c1):
+        _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
+        for j in range(2):
+            for t in range(tiles):
+                q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t] = _a4(gs[0, j, t], gs[1, j, t])
+        for x1 in range(4):
+            for t in range(tiles):
+                (gy[4 * x1, o, first + t], gy[4 * x1 + 1, o, first + t], gy[4 * x1 + 2, o, first + t],
+                 gy[4 * x1 + 3, o, first + t]) = _a4(q[x1, 0, t], q[x1, 1, t])
+
+
+# The parallel loops only hand out tasks of _PLANES_PER_TASK planes of one item to the serial plane
+# kernels above: a small parfor body compiles several times faster than one holding the transforms
+
+@jit_parallel
+def _input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
+    # x: (N, C, H, W) -> v: (alpha^2, C, items * tiles), item k's tiles at columns (k - k0) * tiles on
+    for kb in prange((k1 - k0) * -(-x.shape[1] // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, x.shape[1], d, row_shift, col_shift)
+        if m == 4:
+            _input_planes_f4(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
+        else:
+            _input_planes_f2(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
 
 
 @jit_parallel
-def _output_f2(mm, k0, k1, d, tiles_h, tiles_w, out):
-    # as _output_f4 with the 2 x 4 A^T of F(2x2,3x3)
-    channels, tiles = out.shape[1], tiles_h * tiles_w
-    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
-        first = (k - k0) * tiles
-        rows = min(2 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
-        cols = min(2 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-        q = np.empty((2, 4, tiles), dtype=out.dtype)
-        res = np.empty((2, 2, tiles), dtype=out.dtype)
-        for o in range(c0, c1):
-            for x2 in range(4):
-                for t in range(tiles):
-                    q[0, x2, t], q[1, x2, t] = _at4(mm[x2, o, first + t], mm[4 + x2, o, first + t],
-                                                    mm[8 + x2, o, first + t], mm[12 + x2, o, first + t])
-            for i in range(2):
-                for t in range(tiles):
-                    res[i, 0, t], res[i, 1, t] = _at4(q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t])
-            _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
+def _output_transform(mm, m, k0, k1, d, tiles_h, tiles_w, out):
+    # mm: (alpha^2, O, items * tiles) -> out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d]
+    for kb in prange((k1 - k0) * -(-out.shape[1] // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, out.shape[1], d, 0, 0)
+        if m == 4:
+            _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
+        else:
+            _output_planes_f2(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
 
 
 @jit_parallel
-def _grad_f4(g, k0, k1, d, tiles_h, tiles_w, gy):
-    # g: (N, O, P, Q) the output gradient; gy: (36, O, items * tiles) = A g_tile A^T per tile, the
-    # gradient of M (out tile = A^T M A), laid out as _output_f4 reads M
-    channels, tiles = g.shape[1], tiles_h * tiles_w
-    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
-        first = (k - k0) * tiles
-        rows = min(4 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
-        cols = min(4 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
-        gs = np.empty((4, 4, tiles), dtype=g.dtype)
-        q = np.empty((6, 4, tiles), dtype=g.dtype)
-        for o in range(c0, c1):
-            _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
-            for j in range(4):
-                for t in range(tiles):
-                    q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t], q[4, j, t], q[5, j, t] = _a6(
-                        gs[0, j, t], gs[1, j, t], gs[2, j, t], gs[3, j, t])
-            for x1 in range(6):
-                for t in range(tiles):
-                    col = first + t
-                    (gy[6 * x1, o, col], gy[6 * x1 + 1, o, col], gy[6 * x1 + 2, o, col], gy[6 * x1 + 3, o, col],
-                     gy[6 * x1 + 4, o, col], gy[6 * x1 + 5, o, col]) = _a6(q[x1, 0, t], q[x1, 1, t], q[x1, 2, t],
-                                                                           q[x1, 3, t])
-
-
-@jit_parallel
-def _grad_f2(g, k0, k1, d, tiles_h, tiles_w, gy):
-    # as _grad_f4 with the 4 x 2 A of F(2x2,3x3)
-    channels, tiles = g.shape[1], tiles_h * tiles_w
-    for kb in prange((k1 - k0) * -(-channels // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, channels, d, 0, 0)
-        first = (k - k0) * tiles
-        rows = min(2 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
-        cols = min(2 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
-        gs = np.empty((2, 2, tiles), dtype=g.dtype)
-        q = np.empty((4, 2, tiles), dtype=g.dtype)
-        for o in range(c0, c1):
-            _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
-            for j in range(2):
-                for t in range(tiles):
-                    q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t] = _a4(gs[0, j, t], gs[1, j, t])
-            for x1 in range(4):
-                for t in range(tiles):
-                    (gy[4 * x1, o, first + t], gy[4 * x1 + 1, o, first + t], gy[4 * x1 + 2, o, first + t],
-                     gy[4 * x1 + 3, o, first + t]) = _a4(q[x1, 0, t], q[x1, 1, t])
+def _grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy):
+    # g: (N, O, P, Q), the output gradient -> gy: (alpha^2, O, items * tiles)
+    for kb in prange((k1 - k0) * -(-g.shape[1] // _PLANES_PER_TASK)):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, g.shape[1], d, 0, 0)
+        if m == 4:
+            _grad_planes_f4(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
+        else:
+            _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
 
 
 @jit
@@ -351,8 +368,6 @@ def _weight_transform(weight, g_mat, u):
 # 10-15 % faster than 64 MiB ones); the workspace limit, when lower, still decides
 _CHUNK_BYTES = 8 << 20
 
-_KERNELS = {2: (_input_f2, _output_f2, _grad_f2), 4: (_input_f4, _output_f4, _grad_f4)}
-
 
 def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     """out[n, o, P, Q] = sum_{c, kh, kw} weight[o, c, kh, kw] * x[n, c, row_shift + P + d*kh, col_shift + Q + d*kw]
@@ -370,7 +385,6 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
     _weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
-    input_transform, output_transform, _ = _KERNELS[m]
     items = n * d * d
     per_item = alpha * alpha * tiles * (c + o) * x.itemsize
     step = max(1, min(items, min(workspace.limit(), _CHUNK_BYTES) // per_item))
@@ -380,11 +394,11 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
         k1 = min(items, k0 + step)
         columns = (k1 - k0) * tiles
         v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
-        input_transform(x, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+        _input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
         prod = m_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
         np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
-        output_transform(prod.reshape(alpha * alpha, o, columns), k0, k1, d, tiles_h, tiles_w, out)
+        _output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, tiles_h, tiles_w, out)
     return out
 
 
@@ -427,7 +441,6 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     tiles_h = -(-(-(-grad_out.shape[2] // d)) // m)
     tiles_w = -(-(-(-grad_out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
-    input_transform, _, grad_transform = _KERNELS[m]
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     items = n * d * d
     per_item = alpha * alpha * tiles * (c + o) * x.itemsize
@@ -440,9 +453,9 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
         k1 = min(items, k0 + step)
         columns = (k1 - k0) * tiles
         v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
-        input_transform(x, k0, k1, d, -top, -left, tiles_h, tiles_w, v)
+        _input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v)
         gy = gy_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, o, columns)
-        grad_transform(grad_out, k0, k1, d, tiles_h, tiles_w, gy)
+        _grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy)
         # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
         np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
                   v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=du if k0 == 0 else part)
