@@ -8,9 +8,11 @@ near memory speed:
 
 - ``B^T d B`` and ``A^T M A`` are written out with their small integer coefficients (shared sums,
   no loop over a coefficient matrix), and every loop runs over all tiles of a plane with unit
-  stride, so it vectorises: each (image, channel) plane is first de-interleaved into
-  ``d[i, j, tile]`` (the tile's pixel (i, j)), and its transform lands in
-  ``V[xi, channel, tile]``, the layout the GEMM reads, as (m+2)^2 contiguous runs.
+  stride, so it vectorises (a tile row alone, 14 tiles at 56 pixels, is too short): each
+  (image, channel) plane is first gathered into ``xs[j, i, tile]`` (pixel j of the tile's columns,
+  pixel i of its rows), and its transform lands in ``V[xi, channel, tile]``, the layout the GEMM
+  reads, as (m+2)^2 contiguous runs. Measured on one thread, F(4x4,3x3): 60-70 ns per plane and
+  tile in, 25-30 ns out, the 64 x 64 GEMMs at 75 GFLOP/s.
 - zero padding, the zeros that complete the last tiles and the output crop happen in the gather
   and the scatter: no padded copy of the input and no cropped copy of the output.
 - dilation d: a dilated 3x3 conv is d*d undilated ones on the polyphase sub-images
@@ -21,9 +23,12 @@ near memory speed:
 Work is cut into chunks of (image, phase) items so the transformed buffers ``V`` and ``M`` stay
 within the workspace limit. backward_input is the same Winograd conv of the gradient, read with
 offsets that put 2 (dilated: 2 d) rows of zeros around it, with the flipped, transposed kernel.
+backward_weight transforms x (as forward) and the gradient (``A g A^T``, the adjoint of the output
+transform) and sums ``dU = sum over tiles (A g A^T) V^T`` with GEMMs over the tiles.
 
 Rounding: the transforms have entries up to 8 (m = 4), so float32 results carry a larger error than
-direct convolution (the README gives measured figures); float64 is unaffected in practice.
+direct convolution (the README gives measured figures; all three passes of F(4x4,3x3) measure
+5e-6 to 1e-5 of the largest value at 64 channels); float64 is unaffected in practice.
 """
 import numpy as np
 
