@@ -15,8 +15,9 @@ class ReLU(Function):
         return self.out
 
     def backward(self, g):
-        # d relu / dx at 0 is 0
-        return (elementwise.relu_backward(g, self.out),)
+        # d relu / dx at 0 is 0; a gradient only the engine holds is overwritten in place
+        reuse = self.grad_writable and g.flags.c_contiguous and g.dtype == self.out.dtype
+        return (elementwise.relu_backward(g, self.out, into=g if reuse else None),)
 
 
 class LeakyReLU(Function):

@@ -39,7 +39,11 @@ class Function:
     ``forward(self, *arrays, **params)`` may save what ``backward`` needs on ``self``.
     ``backward(self, grad)`` returns a tuple with one entry per positional input: an ndarray,
     or None where that input needs no gradient (``self.needs_grad[i]`` tells which do).
+    When ``self.grad_writable`` is true, nothing but the engine holds ``grad``, and backward may
+    overwrite it (an elementwise backward then needs no new array).
     """
+
+    grad_writable = False
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -150,6 +154,7 @@ def backward(root, grad):
         if g is None:
             continue
         if isinstance(node, Function):
+            node.grad_writable = _sole_owner(g)  # before g is pushed as an argument of the next call
             _send(node, g, grads)
         else:
             # a leaf: accumulate like PyTorch (gradients add up across backward calls)

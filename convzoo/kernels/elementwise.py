@@ -104,8 +104,10 @@ def relu(x):
     return out
 
 
-def relu_backward(grad_out, out):
-    grad_x = np.empty_like(out, order="C")
+def relu_backward(grad_out, out, into=None):
+    """grad_out where out > 0, else 0; written into ``into`` (C-contiguous, out's shape and dtype;
+    it may be grad_out itself) when given, else into a new array."""
+    grad_x = np.empty_like(out, order="C") if into is None else into
     args = (_flat(grad_out), _flat(out), grad_x.reshape(-1))
     if out.size < GRAIN:
         _relu_backward_range(*args, 0, out.size)

@@ -166,3 +166,40 @@ def test_the_graph_does_not_keep_intermediate_activations_alive():
     assert watch() is None  # freed although the graph still leads from out to x
     out.backward()
     np.testing.assert_array_equal(x.grad.numpy(), 2.0)
+
+
+def test_relu_backward_overwrites_only_a_gradient_the_engine_alone_holds():
+    import weakref
+
+    from convzoo.autograd.function import Function
+
+    seen = {}
+
+    class Double(Function):  # below ReLU: hands it a fresh gradient array
+        def forward(self, a):
+            return 2 * a
+
+        def backward(self, g):
+            grad = 2 * g
+            seen["made"] = weakref.ref(grad)
+            return (grad,)
+
+    class Probe(Function):  # above ReLU: sees the array ReLU returned
+        def forward(self, a):
+            return a.copy()
+
+        def backward(self, g):
+            seen["got"] = g
+            return (g.copy(),)
+
+    x = convzoo.tensor(np.linspace(-1, 1, 8), requires_grad=True)
+    out = Double.apply(convzoo.nn.functional.relu(Probe.apply(x)))
+    seed = np.ones(8, dtype=np.float32)
+    out.backward(seed)
+    assert seen["got"] is seen["made"]()  # written in place, no new array
+    np.testing.assert_array_equal(x.grad.numpy(), 2.0 * (np.linspace(-1, 1, 8) > 0))
+    # the caller's own gradient reaches ReLU directly: it gets a new array, the seed stays as it was
+    y = convzoo.tensor(np.linspace(-1, 1, 8), requires_grad=True)
+    convzoo.nn.functional.relu(Probe.apply(y)).backward(seed)
+    np.testing.assert_array_equal(seed, 1.0)
+    np.testing.assert_array_equal(y.grad.numpy(), np.linspace(-1, 1, 8) > 0)
