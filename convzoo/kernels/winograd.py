@@ -369,9 +369,11 @@ def _weight_transform(weight, g_mat, u):
                                               + left[a, 2, c] * g_mat[b, 2])
 
 
-# V and M of a chunk stay near the caches below this size (measured on case a: 1-8 MiB chunks ran
-# 10-15 % faster than 64 MiB ones); the workspace limit, when lower, still decides
-_CHUNK_BYTES = 8 << 20
+# V and M of a chunk stay near the caches below this size (one thread, case a: 1-8 MiB chunks ran
+# 10 % faster than 64 MiB ones), but each chunk hands the cores from Numba's threads to OpenBLAS's and
+# back (alpha^2 GEMM calls), which costs scheduler slices on busy cores; the workspace limit, when
+# lower, still decides
+_CHUNK_BYTES = 16 << 20
 
 
 def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
