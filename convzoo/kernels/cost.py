@@ -37,6 +37,10 @@ SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
 TRANSFORM_TILE = {2: (17e-9, 7e-9), 4: (57e-9, 25e-9)}
 TRANSFORM_PLANE = {2: (0.5e-6, 0.15e-6), 4: (1e-6, 0.25e-6)}
 TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
+# one of the alpha^2 GEMM calls per chunk: OpenBLAS wakes its threads and hands the cores back to
+# Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made F(4x4,3x3) no faster than
+# im2col on two busy cores although it needs half the CPU time on one
+GEMM_CALL = 25e-6
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 
 
@@ -115,4 +119,6 @@ def winograd_cost(m, op, g, threads):
     # G w G^T; for the weight gradient, dU summed over chunks and G^T dU G in float64 (measured)
     weights = alpha * alpha * c_out * cg * (5e-9 if op == "backward_weight" else 0.2e-9)
     traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
-    return (gemm + transforms + weights + traffic) / threads
+    # chunks as winograd._conv cuts them (its 16 MiB cap; a lower workspace limit only adds chunks)
+    chunks = -(-items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize // (16 << 20))
+    return (gemm + transforms + weights + traffic) / threads + chunks * alpha * alpha * GEMM_CALL
