@@ -19,9 +19,10 @@ from . import workspace
 from .jit import jit_parallel, prange
 
 # Measured (same process, back to back): on rows of 10 outputs (LeNet-5's second conv) the wide
-# layout ran the three passes 1.5-3x faster; on rows of 32-56 it was within noise of the per-row
-# gather (whose copies are long enough there), so only short rows take it, up to this much extra
-# GEMM work (Wp / OW)
+# layout ran the three passes 1.5-3x faster; on rows of 32-56 with 6 % extra columns it was within
+# noise of the per-row gather (whose copies are long enough there); with no extra column at all
+# (a k x 1 kernel, no padding across) it was 15-25 % faster on rows of 28. So: no extra column, or
+# short rows with up to MAX_WIDENING times the GEMM work (Wp / OW)
 MAX_WIDTH = 16
 MAX_WIDENING = 1.5
 
@@ -34,7 +35,7 @@ def pays(in_width, kernel_width, dilation_width, pads_width):
     """Whether the wide layout's extra columns cost less than the per-row copies they replace."""
     padded = in_width + pads_width[0] + pads_width[1]
     out = padded - dilation_width * (kernel_width - 1)
-    return 0 < out <= MAX_WIDTH and padded <= MAX_WIDENING * out
+    return out > 0 and (padded == out or (out <= MAX_WIDTH and padded <= MAX_WIDENING * out))
 
 
 @jit_parallel
