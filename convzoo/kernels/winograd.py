@@ -33,23 +33,7 @@ direct convolution (the README gives measured figures; all three passes of F(4x4
 import numpy as np
 
 from . import workspace
-from .jit import jit, jit_parallel, prange
-
-_F2 = (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64),
-       np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], dtype=np.float64),
-       np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64))
-_F4 = (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
-                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64),
-       np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64),
-       np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
-                dtype=np.float64))
-# (B^T, G, A^T) per output tile size m; the kernels below hard-code B^T and A^T, tests compare them
-MATRICES = {2: _F2, 4: _F4}
-
-# float32 constants: a float32 operand stays float32 (a Python int would promote it to float64) and a
-# float64 one stays float64; 2, 4, 5 and 8 are exact in both
-_TWO, _FOUR, _FIVE, _EIGHT = np.float32(2), np.float32(4), np.float32(5), np.float32(8)
+from .winograd_transforms import MATRICES, grad_transform, input_transform, output_transform, weight_transform
 
 
 def requirement(g):
@@ -60,313 +44,6 @@ def requirement(g):
     if g.dilation[0] != g.dilation[1]:
         return f"needs the same dilation on both axes; dilation={g.dilation}"
     return None
-
-
-@jit
-def _bt4(a0, a1, a2, a3):
-    """B^T a of F(2x2,3x3) on the 4 values a of a tile column (or row)."""
-    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
-
-
-@jit
-def _bt6(a0, a1, a2, a3, a4, a5):
-    """B^T a of F(4x4,3x3): the shared terms make it 12 adds and 6 multiplies instead of 22 products."""
-    s, w = a4 - _FOUR * a2, a3 - _FOUR * a1
-    e, f = a4 - a2, _TWO * (a3 - a1)
-    return _FOUR * a0 - _FIVE * a2 + a4, s + w, s - w, e + f, e - f, _FOUR * a1 - _FIVE * a3 + a5
-
-
-@jit
-def _at4(a0, a1, a2, a3):
-    """A^T a of F(2x2,3x3)."""
-    return a0 + a1 + a2, a1 - a2 - a3
-
-
-@jit
-def _at6(a0, a1, a2, a3, a4, a5):
-    """A^T a of F(4x4,3x3)."""
-    s12, d12, s34, d34 = a1 + a2, a1 - a2, a3 + a4, a3 - a4
-    return a0 + s12 + s34, d12 + _TWO * d34, s12 + _FOUR * s34, d12 + _EIGHT * d34 + a5
-
-
-@jit
-def _a4(a0, a1):
-    """A a = (A^T)^T a of F(2x2,3x3): an output tile's gradient, transformed back (weight gradient)."""
-    return a0, a0 + a1, a0 - a1, -a1
-
-
-@jit
-def _a6(a0, a1, a2, a3):
-    """A a of F(4x4,3x3)."""
-    s02, s13 = a0 + a2, a1 + a3
-    p, q = a0 + _FOUR * a2, _TWO * a1 + _EIGHT * a3
-    return a0, s02 + s13, s02 - s13, p + q, p - q, a3
-
-
-@jit
-def _in_range(start, step, count, size):
-    """The range [lo, hi) of t in [0, count) for which 0 <= start + step * t < size (step > 0)."""
-    lo = 0 if start >= 0 else min(count, (-start + step - 1) // step)
-    hi = 0 if start >= size else min(count, (size - start + step - 1) // step)
-    return lo, max(lo, hi)
-
-
-@jit
-def _gather(plane, row0, col0, step, tiles_w, xs):
-    """xs[j, i, th * tiles_w + t] = plane[row0 + step * (m*th + i), col0 + step * (m*t + j)], zero
-    outside the plane, for j < m + 2, i < m (xs: (m + 2, m, (tiles_h + 1) * tiles_w)).
-
-    Pixel j of every tile column and pixel i of every tile row, each a run over all tiles: the
-    transforms then read every operand with unit stride over a whole plane, long enough to vectorise
-    (one tile row alone is too short). Tile row th's pixel rows m, m+1 are rows 0, 1 of tile row th + 1,
-    so only the columns are duplicated (1.5x for m = 4)."""
-    alpha, m, flat = xs.shape
-    height, width = plane.shape
-    for r in range(flat // tiles_w * m):
-        th, i = r // m, r % m
-        row = row0 + step * r
-        inside = 0 <= row < height
-        for j in range(alpha):
-            # views indexed from 0 by the loop counter: Numba can drop the negative-index checks
-            lo, hi = _in_range(col0 + step * j, step * m, tiles_w, width) if inside else (0, 0)
-            dst = xs[j, i, th * tiles_w:(th + 1) * tiles_w]
-            for t in range(lo):
-                dst[t] = 0
-            if hi > lo:
-                src = plane[row, col0 + step * (m * lo + j)::step * m]
-                for t in range(hi - lo):
-                    dst[lo + t] = src[t]
-            for t in range(hi, tiles_w):
-                dst[t] = 0
-
-
-@jit
-def _scatter(res, plane, row0, col0, step, tiles_w, rows, cols):
-    """plane[row0 + step * (m*th + i), col0 + step * (m*t + j)] = res[i, j, th * tiles_w + t] for output
-    rows below ``rows`` and columns below ``cols``: the output tiles, cropped, into their phase of the
-    plane (res: (m, m, tiles))."""
-    m = res.shape[0]
-    for r in range(rows):
-        th, i = r // m, r % m
-        line = plane[row0 + step * r]
-        for j in range(m):
-            src = res[i, j, th * tiles_w:(th + 1) * tiles_w]
-            dst = line[col0 + step * j::step * m]
-            for t in range((cols - j + m - 1) // m):
-                dst[t] = src[t]
-
-
-@jit
-def _gather_tiles(plane, row0, col0, step, tiles_w, rows, cols, gs):
-    """The adjoint of _scatter: gs[i, j, th * tiles_w + t] = plane[row0 + step * (m*th + i),
-    col0 + step * (m*t + j)] for output rows below ``rows`` and columns below ``cols``, else zero."""
-    m, flat = gs.shape[0], gs.shape[2]
-    for r in range(flat // tiles_w * m):
-        th, i = r // m, r % m
-        for j in range(m):
-            dst = gs[i, j, th * tiles_w:(th + 1) * tiles_w]
-            count = min(tiles_w, max(0, (cols - j + m - 1) // m)) if r < rows else 0
-            if count > 0:
-                src = plane[row0 + step * r, col0 + step * j::step * m]
-                for t in range(count):
-                    dst[t] = src[t]
-            for t in range(count, tiles_w):
-                dst[t] = 0
-
-
-# planes per parallel task: their scratch is allocated once (small dilated phases have a few dozen
-# tiles, and an allocation per plane cost as much as the plane's transform)
-_PLANES_PER_TASK = 8
-
-
-@jit
-def _task(kb, k0, channels, d, row_shift, col_shift):
-    """Work item k of parallel task kb, its channels [c0, c1), image and first row and column: item k is
-    phase (k // d % d, k % d) of image k // d^2."""
-    blocks = -(-channels // _PLANES_PER_TASK)
-    k, c0 = k0 + kb // blocks, kb % blocks * _PLANES_PER_TASK
-    return k, c0, min(channels, c0 + _PLANES_PER_TASK), k // (d * d), (k // d) % d + row_shift, k % d + col_shift
-
-
-@jit
-def _input_planes_f4(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, v):
-    # V of planes c0..c1 of one item. The row transform (over the pixels j of each tile row) runs on
-    # the gathered pixels, the column transform (over the rows i) writes V: h[xi2, i, th * tiles_w + t],
-    # rows i = 4, 5 of tile row th being rows 0, 1 of tile row th + 1, tiles_w further on
-    tiles, w = tiles_h * tiles_w, tiles_w
-    flat = (tiles_h + 1) * tiles_w
-    xs = np.empty((6, 4, flat), dtype=x.dtype)
-    h = np.empty((6, 4, flat), dtype=x.dtype)
-    for c in range(c0, c1):
-        _gather(x[n, c], row0, col0, d, tiles_w, xs)
-        for i in range(4):
-            for t in range(flat):
-                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t], h[4, i, t], h[5, i, t] = _bt6(
-                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t], xs[4, i, t], xs[5, i, t])
-        for x2 in range(6):
-            for t in range(tiles):
-                (v[x2, c, first + t], v[6 + x2, c, first + t], v[12 + x2, c, first + t],
-                 v[18 + x2, c, first + t], v[24 + x2, c, first + t], v[30 + x2, c, first + t]) = _bt6(
-                    h[x2, 0, t], h[x2, 1, t], h[x2, 2, t], h[x2, 3, t], h[x2, 0, w + t], h[x2, 1, w + t])
-
-
-@jit
-def _input_planes_f2(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, v):
-    # as _input_planes_f4 with the 4 x 4 B^T of F(2x2,3x3)
-    tiles, w = tiles_h * tiles_w, tiles_w
-    flat = (tiles_h + 1) * tiles_w
-    xs = np.empty((4, 2, flat), dtype=x.dtype)
-    h = np.empty((4, 2, flat), dtype=x.dtype)
-    for c in range(c0, c1):
-        _gather(x[n, c], row0, col0, d, tiles_w, xs)
-        for i in range(2):
-            for t in range(flat):
-                h[0, i, t], h[1, i, t], h[2, i, t], h[3, i, t] = _bt4(
-                    xs[0, i, t], xs[1, i, t], xs[2, i, t], xs[3, i, t])
-        for x2 in range(4):
-            for t in range(tiles):
-                (v[x2, c, first + t], v[4 + x2, c, first + t], v[8 + x2, c, first + t],
-                 v[12 + x2, c, first + t]) = _bt4(h[x2, 0, t], h[x2, 1, t], h[x2, 0, w + t], h[x2, 1, w + t])
-
-
-@jit
-def _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, out):
-    # planes c0..c1 of one item's output: the column transform of M (over xi1) into q[i, xi2, tile],
-    # the row transform (over xi2) into res[i, j, tile], each over all tiles of the plane; then the
-    # scatter crops and interleaves
-    tiles = tiles_h * tiles_w
-    rows = min(4 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
-    cols = min(4 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-    q = np.empty((4, 6, tiles), dtype=out.dtype)
-    res = np.empty((4, 4, tiles), dtype=out.dtype)
-    for o in range(c0, c1):
-        for x2 in range(6):
-            for t in range(tiles):
-                q[0, x2, t], q[1, x2, t], q[2, x2, t], q[3, x2, t] = _at6(
-                    mm[x2, o, first + t], mm[6 + x2, o, first + t], mm[12 + x2, o, first + t],
-                    mm[18 + x2, o, first + t], mm[24 + x2, o, first + t], mm[30 + x2, o, first + t])
-        for i in range(4):
-            for t in range(tiles):
-                res[i, 0, t], res[i, 1, t], res[i, 2, t], res[i, 3, t] = _at6(
-                    q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t], q[i, 4, t], q[i, 5, t])
-        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
-
-
-@jit
-def _output_planes_f2(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, out):
-    # as _output_planes_f4 with the 2 x 4 A^T of F(2x2,3x3)
-    tiles = tiles_h * tiles_w
-    rows = min(2 * tiles_h, (out.shape[2] - row0 + d - 1) // d)
-    cols = min(2 * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-    q = np.empty((2, 4, tiles), dtype=out.dtype)
-    res = np.empty((2, 2, tiles), dtype=out.dtype)
-    for o in range(c0, c1):
-        for x2 in range(4):
-            for t in range(tiles):
-                q[0, x2, t], q[1, x2, t] = _at4(mm[x2, o, first + t], mm[4 + x2, o, first + t],
-                                                mm[8 + x2, o, first + t], mm[12 + x2, o, first + t])
-        for i in range(2):
-            for t in range(tiles):
-                res[i, 0, t], res[i, 1, t] = _at4(q[i, 0, t], q[i, 1, t], q[i, 2, t], q[i, 3, t])
-        _scatter(res, out[n, o], row0, col0, d, tiles_w, rows, cols)
-
-
-@jit
-def _grad_planes_f4(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, gy):
-    # gy[:, o] = A g_tile A^T for the tiles of planes c0..c1 of the output gradient g: the gradient of
-    # M (out tile = A^T M A), laid out as _output_planes_f4 reads M
-    tiles = tiles_h * tiles_w
-    rows = min(4 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
-    cols = min(4 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
-    gs = np.empty((4, 4, tiles), dtype=g.dtype)
-    q = np.empty((6, 4, tiles), dtype=g.dtype)
-    for o in range(c0, c1):
-        _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
-        for j in range(4):
-            for t in range(tiles):
-                q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t], q[4, j, t], q[5, j, t] = _a6(
-                    gs[0, j, t], gs[1, j, t], gs[2, j, t], gs[3, j, t])
-        for x1 in range(6):
-            for t in range(tiles):
-                col = first + t
-                (gy[6 * x1, o, col], gy[6 * x1 + 1, o, col], gy[6 * x1 + 2, o, col], gy[6 * x1 + 3, o, col],
-                 gy[6 * x1 + 4, o, col], gy[6 * x1 + 5, o, col]) = _a6(q[x1, 0, t], q[x1, 1, t], q[x1, 2, t],
-                                                                       q[x1, 3, t])
-
-
-@jit
-def _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, gy):
-    # as _grad_planes_f4 with the 4 x 2 A of F(2x2,3x3)
-    tiles = tiles_h * tiles_w
-    rows = min(2 * tiles_h, (g.shape[2] - row0 + d - 1) // d)
-    cols = min(2 * tiles_w, (g.shape[3] - col0 + d - 1) // d)
-    gs = np.empty((2, 2, tiles), dtype=g.dtype)
-    q = np.empty((4, 2, tiles), dtype=g.dtype)
-    for o in range(c0, c1):
-        _gather_tiles(g[n, o], row0, col0, d, tiles_w, rows, cols, gs)
-        for j in range(2):
-            for t in range(tiles):
-                q[0, j, t], q[1, j, t], q[2, j, t], q[3, j, t] = _a4(gs[0, j, t], gs[1, j, t])
-        for x1 in range(4):
-            for t in range(tiles):
-                (gy[4 * x1, o, first + t], gy[4 * x1 + 1, o, first + t], gy[4 * x1 + 2, o, first + t],
-                 gy[4 * x1 + 3, o, first + t]) = _a4(q[x1, 0, t], q[x1, 1, t])
-
-
-# The parallel loops only hand out tasks of _PLANES_PER_TASK planes of one item to the serial plane
-# kernels above: a small parfor body compiles several times faster than one holding the transforms
-
-@jit_parallel
-def _input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
-    # x: (N, C, H, W) -> v: (alpha^2, C, items * tiles), item k's tiles at columns (k - k0) * tiles on
-    for kb in prange((k1 - k0) * -(-x.shape[1] // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, x.shape[1], d, row_shift, col_shift)
-        if m == 4:
-            _input_planes_f4(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
-        else:
-            _input_planes_f2(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
-
-
-@jit_parallel
-def _output_transform(mm, m, k0, k1, d, tiles_h, tiles_w, out):
-    # mm: (alpha^2, O, items * tiles) -> out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d]
-    for kb in prange((k1 - k0) * -(-out.shape[1] // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, out.shape[1], d, 0, 0)
-        if m == 4:
-            _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
-        else:
-            _output_planes_f2(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
-
-
-@jit_parallel
-def _grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy):
-    # g: (N, O, P, Q), the output gradient -> gy: (alpha^2, O, items * tiles)
-    for kb in prange((k1 - k0) * -(-g.shape[1] // _PLANES_PER_TASK)):
-        k, c0, c1, n, row0, col0 = _task(kb, k0, g.shape[1], d, 0, 0)
-        if m == 4:
-            _grad_planes_f4(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
-        else:
-            _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
-
-
-@jit
-def _weight_transform(weight, g_mat, u):
-    # weight: (O, 3, 3, Cg); u[xi1 * alpha + xi2, o, :] = (G weight[o] G^T)[xi1, xi2], in float64 (G
-    # has entries like 1/6), each loop over the Cg input channels with unit stride. Serial: 20 us for
-    # 64 x 64 channels, less than a parallel kernel's start-up (and its compile time)
-    alpha, cg = g_mat.shape[0], weight.shape[3]
-    for o in range(weight.shape[0]):
-        left = np.empty((alpha, 3, cg))  # G weight[o]
-        for a in range(alpha):
-            for col in range(3):
-                for c in range(cg):
-                    left[a, col, c] = (g_mat[a, 0] * weight[o, 0, col, c] + g_mat[a, 1] * weight[o, 1, col, c]
-                                       + g_mat[a, 2] * weight[o, 2, col, c])
-        for a in range(alpha):
-            for b in range(alpha):
-                for c in range(cg):
-                    u[a * alpha + b, o, c] = (left[a, 0, c] * g_mat[b, 0] + left[a, 1, c] * g_mat[b, 1]
-                                              + left[a, 2, c] * g_mat[b, 2])
 
 
 # V and M of a chunk stay near the caches below this size (one thread, case a: 1-8 MiB chunks ran
@@ -390,7 +67,7 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     tiles_w = -(-(-(-out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
-    _weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
+    weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
     items = n * d * d
     per_item = alpha * alpha * tiles * (c + o) * x.itemsize
@@ -401,11 +78,11 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
         k1 = min(items, k0 + step)
         columns = (k1 - k0) * tiles
         v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
-        _input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+        input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
         prod = m_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
         np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
-        _output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, tiles_h, tiles_w, out)
+        output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, tiles_h, tiles_w, out)
     return out
 
 
@@ -460,9 +137,9 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
         k1 = min(items, k0 + step)
         columns = (k1 - k0) * tiles
         v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
-        _input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v)
+        input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v)
         gy = gy_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, o, columns)
-        _grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy)
+        grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy)
         # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
         np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
                   v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=du if k0 == 0 else part)

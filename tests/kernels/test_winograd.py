@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import convzoo
 import convzoo.nn.functional as F
-from convzoo.kernels import planner, winograd, workspace
+from convzoo.kernels import planner, winograd, winograd_transforms, workspace
 from tests import naive
 
 
@@ -45,12 +45,12 @@ def _check(x_shape, w_shape, pads, dilation, groups, tile, dtype=np.float64):
 
 @pytest.mark.parametrize("tile", [2, 4])
 def test_hard_coded_transforms_equal_their_matrices(tile):
-    bt, _, at = winograd.MATRICES[tile]
+    bt, _, at = winograd_transforms.MATRICES[tile]
     a = np.random.default_rng(2).standard_normal((tile + 2, 5))
-    transform_b, transform_a = {2: (winograd._bt4, winograd._at4), 4: (winograd._bt6, winograd._at6)}[tile]
+    transform_b, transform_a = {2: (winograd_transforms._bt4, winograd_transforms._at4), 4: (winograd_transforms._bt6, winograd_transforms._at6)}[tile]
     np.testing.assert_allclose(np.array(transform_b(*a)), bt @ a, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(np.array(transform_a(*a)), at @ a, rtol=1e-13, atol=1e-13)
-    transform_g = {2: winograd._a4, 4: winograd._a6}[tile]  # the weight gradient's A g
+    transform_g = {2: winograd_transforms._a4, 4: winograd_transforms._a6}[tile]  # the weight gradient's A g
     np.testing.assert_allclose(np.array(transform_g(*a[:tile])), at.T @ a[:tile], rtol=1e-13, atol=1e-13)
 
 
