@@ -20,10 +20,7 @@ import time
 import numpy as np
 
 from . import padding, planner
-
-
-def _zero_pads(pads, rank):
-    return tuple((0, 0) for _ in range(rank)) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+from .geometry import zero_pads
 
 
 def _run(op, geometry, algorithm, call):
@@ -50,7 +47,7 @@ def _run(op, geometry, algorithm, call):
 
 def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None):
     """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
-    pads = _zero_pads(pads, x.ndim - 2)
+    pads = zero_pads(pads, x.ndim - 2)
     padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads))
     geometry = planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize)
 
@@ -64,7 +61,7 @@ def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None)
 def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm=None, pads=None):
     """Gradient of conv_forward with respect to its input x, of spatial size in_shape (zero-padded by pads)."""
     in_shape = tuple(int(n) for n in in_shape)
-    pads = _zero_pads(pads, len(in_shape))
+    pads = zero_pads(pads, len(in_shape))
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
     # trailing pixels that no window reads (output_padding can add them) get a zero gradient
     used = tuple(min(n, (p - 1) * s + (k - 1) * d + 1) for n, p, k, s, d in
@@ -85,7 +82,7 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
 
 def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, algorithm=None, pads=None):
     """Gradient of conv_forward with respect to weight: (O, C/g, *kernel_size)."""
-    pads = _zero_pads(pads, x.ndim - 2)
+    pads = zero_pads(pads, x.ndim - 2)
     # only the part of the padded input that some window reads
     used = tuple(min(n + b + a, (p - 1) * s + (k - 1) * d + 1) for n, (b, a), p, k, s, d in
                  zip(x.shape[2:], pads, grad_out.shape[2:], kernel_size, stride, dilation))

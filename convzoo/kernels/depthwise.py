@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from . import depthwise_loops as loops
+from .geometry import conv_output_size, zero_pads
 
 
 class PlaneTable:
@@ -89,9 +90,9 @@ def plane_table(in_shape, kernel_size, stride, dilation, before, out_shape):
 
 def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
     in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
-    pads = tuple((0, 0) for _ in in_shape) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+    pads = zero_pads(pads, len(in_shape))
     if out_shape is None:
-        out_shape = tuple((n + b + a - d * (k - 1) - 1) // s + 1
+        out_shape = tuple(conv_output_size(n, k, s, d, b, a)
                           for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
     return plane_table(in_shape, kernel_size, tuple(int(s) for s in stride), tuple(int(d) for d in dilation),
                        tuple(b for b, _ in pads), tuple(int(o) for o in out_shape))
@@ -125,7 +126,7 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     """Gradient of depthwise_forward with respect to its (unpadded) input of spatial size in_shape."""
     n, o = grad_out.shape[:2]
     in_shape = tuple(int(s) for s in in_shape)
-    pads = tuple((0, 0) for _ in in_shape) if pads is None else tuple(pads)
+    pads = zero_pads(pads, len(in_shape))
     if o == groups and all(s == 1 for s in stride):
         # stride 1, no multiplier: the gradient is the correlation of the gradient, zero-padded by
         # the dilated kernel extent less the forward's leading padding, with the flipped kernel; the

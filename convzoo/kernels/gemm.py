@@ -19,6 +19,7 @@ stride-1 convs whose padded rows are not much wider than their output take the w
 import numpy as np
 
 from . import spans, workspace
+from .geometry import zero_pads
 from .window import table
 
 
@@ -37,10 +38,6 @@ def _one_per_image(res, batch):
     return res.reshape(g * a, batch, bp // batch).transpose(1, 0, 2)
 
 
-def _zero_pads(pads, rank):
-    return tuple((0, 0) for _ in range(rank)) if pads is None else tuple((int(b), int(a)) for b, a in pads)
-
-
 def _wide_rows(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
     """Whether spans.py takes this geometry (its output grid must be the one the caller expects)."""
     if not spans.applies(len(kernel_size), stride):
@@ -52,7 +49,7 @@ def _wide_rows(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
 
 
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
-    pads = _zero_pads(pads, x.ndim - 2)
+    pads = zero_pads(pads, x.ndim - 2)
     if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads):
         return spans.forward(x, weight, dilation, groups, pads)
     n, c = x.shape[:2]
@@ -73,7 +70,7 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
 
 def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
     in_shape = tuple(int(s) for s in in_shape)
-    pads = _zero_pads(pads, len(in_shape))
+    pads = zero_pads(pads, len(in_shape))
     if _wide_rows(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:]):
         return spans.backward_input(grad_out, weight, in_shape, dilation, groups, pads)
     n, o = grad_out.shape[:2]
@@ -93,7 +90,7 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
 
 
 def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
-    pads = _zero_pads(pads, x.ndim - 2)
+    pads = zero_pads(pads, x.ndim - 2)
     if _wide_rows(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:]):
         return spans.backward_weight(x, grad_out, tuple(kernel_size), dilation, groups, pads)
     n, c = x.shape[:2]

@@ -10,6 +10,11 @@ def effective_kernel(k, d):
     return d * (k - 1) + 1
 
 
+def zero_pads(pads, rank):
+    """The (before, after) zero padding of each of ``rank`` spatial axes as ints; None means none."""
+    return tuple((0, 0) for _ in range(rank)) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+
+
 def conv_output_size(n, k, s, d, before, after):
     """floor((n + before + after - d*(k-1) - 1) / s) + 1; may be <= 0 for an impossible geometry."""
     return (n + before + after - effective_kernel(k, d)) // s + 1

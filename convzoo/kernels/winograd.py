@@ -33,6 +33,7 @@ direct convolution (the README gives measured figures; all three passes of F(4x4
 import numpy as np
 
 from . import workspace
+from .geometry import zero_pads
 from .winograd_transforms import MATRICES, grad_transform, input_transform, output_transform, weight_transform
 
 
@@ -86,13 +87,9 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     return out
 
 
-def _pads(pads):
-    return ((0, 0), (0, 0)) if pads is None else tuple(tuple(int(p) for p in pair) for pair in pads)
-
-
 def winograd_forward(x, weight, stride, dilation, groups, tile=4, pads=None):
     """3x3 stride-1 conv of x zero-padded by ``pads`` (read in place), any equal dilation d."""
-    (top, bottom), (left, right) = _pads(pads)
+    (top, bottom), (left, right) = zero_pads(pads, 2)
     d = int(dilation[0])
     out_shape = tuple(n + b + a - 2 * d for n, (b, a) in zip(x.shape[2:], ((top, bottom), (left, right))))
     out = np.empty((x.shape[0], weight.shape[0]) + out_shape, dtype=x.dtype)
@@ -101,7 +98,7 @@ def winograd_forward(x, weight, stride, dilation, groups, tile=4, pads=None):
 
 def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups, tile=4, pads=None):
     """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
-    (top, _), (left, _) = _pads(pads)
+    (top, _), (left, _) = zero_pads(pads, 2)
     d = int(dilation[0])
     o, cg = weight.shape[:2]
     # x[R] received grad_out[P] * weight[k] for R + top = P + d*k: a correlation of grad_out, read from
@@ -116,7 +113,7 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     """Gradient with respect to the 3x3 weight: M = U V per tile is linear in U = G w G^T, so
     dU = sum over tiles of (A g A^T) V^T, (alpha^2) GEMMs (O x tiles) @ (tiles x C) whose long inner
     dimension suits BLAS, and dw = G^T dU G."""
-    (top, _), (left, _) = _pads(pads)
+    (top, _), (left, _) = zero_pads(pads, 2)
     d, m = int(dilation[0]), tile
     alpha = m + 2
     n, c = x.shape[:2]
