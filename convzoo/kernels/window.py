@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from .geometry import conv_output_size
+from .geometry import conv_output_size, zero_pads
 from .jit import jit_parallel, prange
 
 
@@ -48,7 +48,7 @@ def _gather_rows(x, row_off, col_off, lo, hi, width, step, r0, cols):
                                 seg[j] = src_s[j]
                     for j in range(j0r):
                         out[j] = 0
-                    for j in range(max(j1r, j0r), width):
+                    for j in range(j1r, width):  # hi >= lo, so j1r >= j0r
                         out[j] = 0
 
 
@@ -109,16 +109,9 @@ class RowTable:
         self.lo = np.clip(-(self.col_off // s), 0, o)
         self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
         self.width, self.step = int(o), int(s)
-        # columns every tap reads inside the input, and the (tap, column) pairs in range outside them
-        self.j_in = int(self.lo.max())
-        self.j_end = max(int(self.hi.min()), self.j_in)
-        fringe = [(kl, j) for kl in range(k) for j in range(int(self.lo[kl]), int(self.hi[kl]))
-                  if not self.j_in <= j < self.j_end]
-        self.fringe_tap = np.array([kl for kl, _ in fringe], dtype=np.int64)
-        self.fringe_col = np.array([j for _, j in fringe], dtype=np.int64)
         self.out_shape = tuple(int(p) for p in out_shape)
         self.rows, self.taps = self.row_off.shape[0], self.row_off.shape[1] * int(k)
-        for array in (self.row_off, self.col_off, self.lo, self.hi, self.fringe_tap, self.fringe_col):
+        for array in (self.row_off, self.col_off, self.lo, self.hi):
             array.flags.writeable = False
 
     def gather(self, x_flat, cols, r0=0):
@@ -141,7 +134,7 @@ def table(in_shape, kernel_size, stride, dilation, pads=None, out_shape=None):
     """The RowTable of a window op on an input of spatial size in_shape zero-padded by pads
     ((before, after) per axis, None for none); out_shape defaults to every window that fits."""
     in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
-    pads = tuple((0, 0) for _ in in_shape) if pads is None else tuple((int(b), int(a)) for b, a in pads)
+    pads = zero_pads(pads, len(in_shape))
     if out_shape is None:
         out_shape = tuple(conv_output_size(n, k, s, d, b, a)
                           for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
