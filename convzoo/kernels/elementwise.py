@@ -94,13 +94,17 @@ def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
+def _run(serial, parallel, n, *flat):
+    """The range kernel on the calling thread for small arrays, else its blocks on every core."""
+    if n < GRAIN:
+        serial(*flat, 0, n)
+    else:
+        parallel(*flat)
+
+
 def relu(x):
     out = np.empty_like(x, order="C")
-    flat_x, flat_out = _flat(x), out.reshape(-1)
-    if x.size < GRAIN:
-        _relu_range(flat_x, flat_out, 0, x.size)
-    else:
-        _relu_blocks(flat_x, flat_out)
+    _run(_relu_range, _relu_blocks, x.size, _flat(x), out.reshape(-1))
     return out
 
 
@@ -108,30 +112,18 @@ def relu_backward(grad_out, out, into=None):
     """grad_out where out > 0, else 0; written into ``into`` (C-contiguous, out's shape and dtype;
     it may be grad_out itself) when given, else into a new array."""
     grad_x = np.empty_like(out, order="C") if into is None else into
-    args = (_flat(grad_out), _flat(out), grad_x.reshape(-1))
-    if out.size < GRAIN:
-        _relu_backward_range(*args, 0, out.size)
-    else:
-        _relu_backward_blocks(*args)
+    _run(_relu_backward_range, _relu_backward_blocks, out.size, _flat(grad_out), _flat(out), grad_x.reshape(-1))
     return grad_x
 
 
 def gelu(x):
     """Exact GELU, x * Phi(x) with the error function."""
     out = np.empty_like(x, order="C")
-    flat_x, flat_out = _flat(x), out.reshape(-1)
-    if x.size < GRAIN:
-        _gelu_range(flat_x, flat_out, 0, x.size)
-    else:
-        _gelu_blocks(flat_x, flat_out)
+    _run(_gelu_range, _gelu_blocks, x.size, _flat(x), out.reshape(-1))
     return out
 
 
 def gelu_backward(grad_out, x):
     grad_x = np.empty_like(x, order="C")
-    args = (_flat(grad_out), _flat(x), grad_x.reshape(-1))
-    if x.size < GRAIN:
-        _gelu_backward_range(*args, 0, x.size)
-    else:
-        _gelu_backward_blocks(*args)
+    _run(_gelu_backward_range, _gelu_backward_blocks, x.size, _flat(grad_out), _flat(x), grad_x.reshape(-1))
     return grad_x
