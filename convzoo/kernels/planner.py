@@ -78,7 +78,6 @@ class Algorithm:
     requirement: object  # geometry -> None when supported, else the reason it is not
     cost: object  # (op, geometry, threads) -> estimated seconds
     pads_inside: bool = False  # its kernels take the unpadded input and pads= (zero padding) themselves
-    pads_inside_from: int = 0  # input bytes from which reading the padding in place beats a padded copy
 
 
 def _always(g):
@@ -104,13 +103,10 @@ def _fft_requirement(g):
     return None
 
 
-# The depthwise kernels copy each input plane into a zero-padded scratch plane anyway, so reading the
-# padding in place costs nothing and saves a padded copy of the whole input (measured: LeNet's
-# 64x1x28x28 5x5 conv 0.50 ms in place vs 0.60 ms padded first). The im2col gather writes the zeros
-# of a column as it copies its row, so it too reads padding in place at any size
-IN_PLACE_PADDING_BYTES = 0
-
-
+# Every algorithm that can read zero padding in place (pads_inside) does so at any size: the
+# depthwise kernels copy each input plane into a zero-padded scratch plane anyway (measured: LeNet's
+# 64x1x28x28 5x5 conv 0.50 ms in place vs 0.60 ms padded first), and the im2col and Winograd gathers
+# write the zeros as they copy, so a padded copy of the whole input would only add a memory pass
 ALGORITHMS = {
     "im2col": Algorithm(
         "im2col", "im2col gather (chunked to the workspace limit) + one BLAS GEMM per chunk; col2im scatter",
@@ -124,7 +120,7 @@ ALGORITHMS = {
         "depthwise", "Numba per-plane direct kernel, parallel over planes (groups == in_channels)",
         {"forward": depthwise.depthwise_forward, "backward_input": depthwise.depthwise_backward_input,
          "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, depthwise_cost,
-        pads_inside=True, pads_inside_from=IN_PLACE_PADDING_BYTES),
+        pads_inside=True),
     "fft": Algorithm(
         "fft", "FFT of input and kernel, product per frequency, inverse FFT (large kernels)",
         {"forward": fft.fft_forward, "backward_input": fft.fft_backward_input,
@@ -291,18 +287,15 @@ def plan(op, geometry, algorithm=None):
     return result
 
 
-
-
 def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsize, algorithm=None):
-    """Whether the forward conv on x zero-padded by pads should read the padding in place: its
-    algorithm can (``Algorithm.pads_inside``) and x is large enough for that to pay. Otherwise the
-    caller pads x first."""
+    """Whether the forward conv on x zero-padded by pads reads the padding in place: its algorithm
+    can (``Algorithm.pads_inside``). Otherwise the caller pads x first."""
     if not any(b or a for b, a in pads):
         return False
     padded = tuple(int(n) + b + a for n, (b, a) in zip(x_shape[2:], pads))
     geometry = ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize)
     chosen = ALGORITHMS[plan("forward", geometry, algorithm).algorithm]
-    return chosen.pads_inside and geometry.bytes("x") >= chosen.pads_inside_from
+    return chosen.pads_inside
 
 
 def remember(op, geometry, timings):

@@ -1,6 +1,5 @@
 """Each algorithm forced through the public ops: PyTorch parity (forward and every gradient, float64 and
 float32), finite-difference VJP checks, the workspace bound and Winograd's measured float32 error."""
-import dataclasses
 import tracemalloc
 
 import numpy as np
@@ -76,10 +75,7 @@ def test_forced_conv_matches_torch(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_depthwise_reading_zero_padding_in_place_matches_torch(dtype, monkeypatch):
-    # the planner reads padding in place only for large inputs; lower the threshold so these do
-    monkeypatch.setitem(planner.ALGORITHMS, "depthwise",
-                        dataclasses.replace(planner.ALGORITHMS["depthwise"], pads_inside_from=0))
+def test_depthwise_reading_zero_padding_in_place_matches_torch(dtype):
     rng = np.random.default_rng(3)
     for rank, x_shape, w_shape, stride, padding, dilation, groups, names in CONV_CASES:
         if "depthwise" not in names or not padding:
