@@ -18,7 +18,7 @@ stride-1 convs whose padded rows are not much wider than their output take the w
 """
 import numpy as np
 
-from . import spans, workspace
+from . import lanes, spans, workspace
 from .geometry import zero_pads
 from .window import table
 
@@ -48,6 +48,15 @@ def _wide_rows(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
     return out_shape is None or tuple(out_shape) == full
 
 
+def _by_image(chunks):
+    """Chunks grouped by image range: the row chunks of one image scatter into overlapping input rows,
+    so they stay on one lane."""
+    jobs = {}
+    for chunk in chunks:
+        jobs.setdefault(chunk[0], []).append(chunk)
+    return list(jobs.values())
+
+
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
     pads = zero_pads(pads, x.ndim - 2)
     if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads):
@@ -59,12 +68,17 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
     w = weight.reshape(groups, o // groups, cg * k)  # (G, Og, Cg*K)
     flat = np.ascontiguousarray(x).reshape(n, c, -1)
     out = np.empty((n, o, rows * width), dtype=x.dtype)
-    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, c * k * width * x.itemsize):
+
+    def work(_, chunk, lane):
+        (b0, b1), (r0, r1) = chunk
         bs, ps = b1 - b0, (r1 - r0) * width
-        buf = np.empty((c, k, bs, ps), dtype=x.dtype)  # (C, K, B, P): the images' columns side by side
-        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
+        # (C, K, B, P): the images' columns side by side
+        buf = lane.scratch("cols", c * k * bs * ps, x.dtype).reshape(c, k, bs, ps)
+        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0, lane.parallel)
         res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
         out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
+
+    lanes.run(workspace.chunks(n, rows, c * k * width * x.itemsize, lanes=lanes.shares()), work)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -81,11 +95,16 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
     w_t = weight.reshape(groups, og, cg * k).transpose(0, 2, 1)  # (G, Cg*K, Og)
     g = grad_out.reshape(n, o, rows * width)
     out = np.zeros((n, c, int(np.prod(in_shape))), dtype=grad_out.dtype)
-    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize):
-        bs = b1 - b0
-        cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
-        # seen as (B, C, K, P) by the scatter: a strided view, no copy
-        t.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0)
+
+    def work(_, chunks, lane):
+        for (b0, b1), (r0, r1) in chunks:
+            bs = b1 - b0
+            cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
+            # seen as (B, C, K, P) by the scatter: a strided view, no copy
+            t.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0, lane.parallel)
+
+    lanes.run(_by_image(workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=lanes.shares())),
+              work)
     return out.reshape((n, c) + in_shape)
 
 
@@ -101,13 +120,19 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
     flat = np.ascontiguousarray(x).reshape(n, c, -1)
     g = grad_out.reshape(n, o, rows * width)
     grad_w = np.zeros((groups, og, cg * k), dtype=x.dtype)
-    for (b0, b1), (r0, r1) in workspace.chunks(n, rows, (c * k + o) * width * x.itemsize):
+
+    def work(index, chunk, lane):
+        (b0, b1), (r0, r1) = chunk
         bs, ps = b1 - b0, (r1 - r0) * width
-        buf = np.empty((c, k, bs, ps), dtype=x.dtype)
-        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0)
+        buf = lane.scratch("cols", c * k * bs * ps, x.dtype).reshape(c, k, bs, ps)
+        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0, lane.parallel)
         # (G, Og, B*P) @ (G, B*P, Cg*K): one GEMM contracts images and positions at once
         g_t = _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups)
-        grad_w += np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
+        part = np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
+        with lane.turn(index):  # summed in chunk order, whatever the number of lanes
+            grad_w[...] += part
+
+    lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=lanes.shares()), work, ordered=True)
     return grad_w.reshape((o, cg) + tuple(kernel_size))
 
 

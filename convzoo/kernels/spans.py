@@ -15,8 +15,8 @@ input rows a chunk reads (a ninth of the columns for a 3x3 kernel). Chunks follo
 """
 import numpy as np
 
-from . import workspace
-from .jit import jit_parallel, prange
+from . import lanes, workspace
+from .jit import jit, jit_parallel, prange
 
 # Measured (same process, back to back): on rows of 10 outputs (LeNet-5's second conv) the wide
 # layout ran the three passes 1.5-3x faster; on rows of 32-56 with 6 % extra columns it was within
@@ -38,30 +38,63 @@ def pays(in_width, kernel_width, dilation_width, pads_width):
     return out > 0 and (padded == out or (out <= MAX_WIDTH and padded <= MAX_WIDENING * out))
 
 
+@jit
+def _gather_plane(plane, offsets, span, cols):
+    # plane: (L,) one padded row block; cols: (K, span) its columns, any strides
+    for k in range(offsets.shape[0]):
+        src = plane[offsets[k]:offsets[k] + span]
+        dst = cols[k]
+        for i in range(span):
+            dst[i] = src[i]
+
+
+@jit
+def _scatter_plane(cols, offsets, span, plane):
+    # the adjoint of _gather_plane, added into the padded row block
+    for k in range(offsets.shape[0]):
+        dst = plane[offsets[k]:offsets[k] + span]
+        src = cols[k]
+        for i in range(span):
+            dst[i] += src[i]
+
+
+# xpad / gpad: (B, C, L) padded row blocks; cols: (B, C, K, span). One plane per iteration, disjoint
+# writes; the serial twins run a chunk on a lane of lanes.py
+
 @jit_parallel
-def _gather(xpad, offsets, span, cols):
-    # xpad: (B, C, L) padded row blocks; cols: (B, C, K, span) any strides
-    planes = xpad.shape[0] * xpad.shape[1]
-    for bc in prange(planes):
+def _gather_parallel(xpad, offsets, span, cols):
+    for bc in prange(xpad.shape[0] * xpad.shape[1]):
         b, c = bc // xpad.shape[1], bc % xpad.shape[1]
-        for k in range(offsets.shape[0]):
-            src = xpad[b, c, offsets[k]:offsets[k] + span]
-            dst = cols[b, c, k]
-            for i in range(span):
-                dst[i] = src[i]
+        _gather_plane(xpad[b, c], offsets, span, cols[b, c])
+
+
+@jit
+def _gather_serial(xpad, offsets, span, cols):
+    for b in range(xpad.shape[0]):
+        for c in range(xpad.shape[1]):
+            _gather_plane(xpad[b, c], offsets, span, cols[b, c])
 
 
 @jit_parallel
-def _scatter(cols, offsets, span, gpad):
-    # the adjoint of _gather, added into gpad: (B, C, L); one plane per iteration, disjoint writes
-    planes = gpad.shape[0] * gpad.shape[1]
-    for bc in prange(planes):
+def _scatter_parallel(cols, offsets, span, gpad):
+    for bc in prange(gpad.shape[0] * gpad.shape[1]):
         b, c = bc // gpad.shape[1], bc % gpad.shape[1]
-        for k in range(offsets.shape[0]):
-            dst = gpad[b, c, offsets[k]:offsets[k] + span]
-            src = cols[b, c, k]
-            for i in range(span):
-                dst[i] += src[i]
+        _scatter_plane(cols[b, c], offsets, span, gpad[b, c])
+
+
+@jit
+def _scatter_serial(cols, offsets, span, gpad):
+    for b in range(gpad.shape[0]):
+        for c in range(gpad.shape[1]):
+            _scatter_plane(cols[b, c], offsets, span, gpad[b, c])
+
+
+def _gather(xpad, offsets, span, cols, parallel):
+    (_gather_parallel if parallel else _gather_serial)(xpad, offsets, span, cols)
+
+
+def _scatter(cols, offsets, span, gpad, parallel):
+    (_scatter_parallel if parallel else _scatter_serial)(cols, offsets, span, gpad)
 
 
 class _Geometry:
@@ -98,7 +131,8 @@ class _Geometry:
         return wide.reshape(groups, o // groups, -1)
 
     def chunks(self, batch, channels, extra_per_row, itemsize):
-        return workspace.chunks(batch, self.oh, (channels * self.taps + extra_per_row) * self.wp * itemsize)
+        return workspace.chunks(batch, self.oh, (channels * self.taps + extra_per_row) * self.wp * itemsize,
+                                lanes=lanes.shares())
 
 
 def forward(x, weight, dilation, groups, pads):
@@ -107,12 +141,17 @@ def forward(x, weight, dilation, groups, pads):
     geo = _Geometry(x.shape[2:], weight.shape[2:], dilation, pads)
     w = weight.reshape(groups, o // groups, cg * geo.taps)
     out = np.empty((n, o, geo.oh, geo.ow), dtype=x.dtype)
-    for (b0, b1), (r0, r1) in geo.chunks(n, c, 0, x.itemsize):
+
+    def work(_, chunk, lane):
+        (b0, b1), (r0, r1) = chunk
         bs, span = b1 - b0, (r1 - r0) * geo.wp
-        cols = np.empty((c, geo.taps, bs, span), dtype=x.dtype)  # the images side by side, as gemm.py
-        _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols.transpose(2, 0, 1, 3))
+        # the images side by side, as gemm.py
+        cols = lane.scratch("cols", c * geo.taps * bs * span, x.dtype).reshape(c, geo.taps, bs, span)
+        _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols.transpose(2, 0, 1, 3), lane.parallel)
         res = np.matmul(w, cols.reshape(groups, cg * geo.taps, bs * span))  # (G, Og, B * rows * Wp)
         out[b0:b1, :, r0:r1] = res.reshape(o, bs, r1 - r0, geo.wp)[..., :geo.ow].transpose(1, 0, 2, 3)
+
+    lanes.run(geo.chunks(n, c, 0, x.itemsize), work)
     return out
 
 
@@ -123,16 +162,24 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
     geo = _Geometry(in_shape, weight.shape[2:], dilation, pads)
     w_t = weight.reshape(groups, og, cg * geo.taps).transpose(0, 2, 1)  # (G, Cg*K, Og)
     out = np.zeros((n, c, geo.h, geo.w), dtype=grad_out.dtype)
-    for (b0, b1), (r0, r1) in geo.chunks(n, c, o, grad_out.itemsize):
-        bs, span = b1 - b0, (r1 - r0) * geo.wp
-        cols = np.matmul(w_t, geo.wide_gradient(grad_out[b0:b1], r0, r1, groups))  # (G, Cg*K, B*span)
-        gpad = np.zeros((bs, c, geo.block_length(r1 - r0)), dtype=grad_out.dtype)
-        _scatter(cols.reshape(c, geo.taps, bs, span).transpose(2, 0, 1, 3), geo.offsets, span, gpad)
-        # fold the padded block back onto the input rows it covers (blocks of row chunks overlap)
-        rows = gpad[:, :, :(r1 - r0 + geo.halo) * geo.wp].reshape(bs, c, r1 - r0 + geo.halo, geo.wp)
-        lo, hi = max(r0 - geo.top, 0), min(r1 + geo.halo - geo.top, geo.h)
-        if hi > lo:
-            out[b0:b1, :, lo:hi] += rows[:, :, lo + geo.top - r0:hi + geo.top - r0, geo.left:geo.left + geo.w]
+
+    def work(_, chunks, lane):
+        for (b0, b1), (r0, r1) in chunks:
+            bs, span = b1 - b0, (r1 - r0) * geo.wp
+            cols = np.matmul(w_t, geo.wide_gradient(grad_out[b0:b1], r0, r1, groups))  # (G, Cg*K, B*span)
+            gpad = np.zeros((bs, c, geo.block_length(r1 - r0)), dtype=grad_out.dtype)
+            _scatter(cols.reshape(c, geo.taps, bs, span).transpose(2, 0, 1, 3), geo.offsets, span, gpad, lane.parallel)
+            # fold the padded block back onto the input rows it covers (blocks of row chunks overlap,
+            # so the row chunks of one image stay on one lane)
+            rows = gpad[:, :, :(r1 - r0 + geo.halo) * geo.wp].reshape(bs, c, r1 - r0 + geo.halo, geo.wp)
+            lo, hi = max(r0 - geo.top, 0), min(r1 + geo.halo - geo.top, geo.h)
+            if hi > lo:
+                out[b0:b1, :, lo:hi] += rows[:, :, lo + geo.top - r0:hi + geo.top - r0, geo.left:geo.left + geo.w]
+
+    jobs = {}
+    for chunk in geo.chunks(n, c, o, grad_out.itemsize):
+        jobs.setdefault(chunk[0], []).append(chunk)
+    lanes.run(list(jobs.values()), work)
     return out
 
 
@@ -142,11 +189,17 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
     cg, og = c // groups, o // groups
     geo = _Geometry(x.shape[2:], kernel_size, dilation, pads)
     grad_w = np.zeros((groups, og, cg * geo.taps), dtype=x.dtype)
-    for (b0, b1), (r0, r1) in geo.chunks(n, c, o, x.itemsize):
+
+    def work(index, chunk, lane):
+        (b0, b1), (r0, r1) = chunk
         bs, span = b1 - b0, (r1 - r0) * geo.wp
-        cols = np.empty((c, geo.taps, bs, span), dtype=x.dtype)
-        _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols.transpose(2, 0, 1, 3))
+        cols = lane.scratch("cols", c * geo.taps * bs * span, x.dtype).reshape(c, geo.taps, bs, span)
+        _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols.transpose(2, 0, 1, 3), lane.parallel)
         # the zero extra columns of the wide gradient cancel the extra columns of cols
         g = geo.wide_gradient(grad_out[b0:b1], r0, r1, groups)
-        grad_w += np.matmul(g, cols.reshape(groups, cg * geo.taps, bs * span).transpose(0, 2, 1))
+        part = np.matmul(g, cols.reshape(groups, cg * geo.taps, bs * span).transpose(0, 2, 1))
+        with lane.turn(index):  # summed in chunk order, whatever the number of lanes
+            grad_w[...] += part
+
+    lanes.run(geo.chunks(n, c, o, x.itemsize), work, ordered=True)
     return grad_w.reshape((o, cg) + tuple(kernel_size))

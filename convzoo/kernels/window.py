@@ -12,74 +12,96 @@ import functools
 import numpy as np
 
 from .geometry import conv_output_size, zero_pads
-from .jit import jit_parallel, prange
+from .jit import jit, jit_parallel, prange
 
 
-@jit_parallel
-def _gather_rows(x, row_off, col_off, lo, hi, width, step, r0, cols):
-    # x: (B, C, L) flat unpadded planes; cols: (B, C, K, R * width), any strides; output rows r0..
+@jit
+def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols):
+    # plane: (L,) one flat unpadded plane; cols: (K, R * width) its columns, any strides; output rows r0..
     # Rows are copied as slices so the inner loop indexes from 0 (no wraparound test) and vectorises
-    planes = x.shape[0] * x.shape[1]
-    rows = cols.shape[3] // width
+    rows = cols.shape[1] // width
     last = col_off.shape[0]
-    for bc in prange(planes):
-        b, c = bc // x.shape[1], bc % x.shape[1]
-        plane = x[b, c]
-        for ko in range(row_off.shape[1]):
-            for kl in range(last):
-                dst = cols[b, c, ko * last + kl]
-                j0, j1 = lo[kl], hi[kl]
-                for r in range(rows):
-                    out = dst[r * width:(r + 1) * width]
-                    start = row_off[r0 + r, ko]
-                    if start < 0:  # the whole row lies in the padding
-                        j0r, j1r = 0, 0
+    for ko in range(row_off.shape[1]):
+        for kl in range(last):
+            dst = cols[ko * last + kl]
+            j0, j1 = lo[kl], hi[kl]
+            for r in range(rows):
+                out = dst[r * width:(r + 1) * width]
+                start = row_off[r0 + r, ko]
+                if start < 0:  # the whole row lies in the padding
+                    j0r, j1r = 0, 0
+                else:
+                    j0r, j1r = j0, j1
+                    first = start + col_off[kl] + j0 * step
+                    seg = out[j0:j1]
+                    if step == 1:
+                        src = plane[first:first + (j1 - j0)]
+                        for j in range(j1 - j0):
+                            seg[j] = src[j]
                     else:
-                        j0r, j1r = j0, j1
-                        first = start + col_off[kl] + j0 * step
-                        seg = out[j0:j1]
-                        if step == 1:
-                            src = plane[first:first + (j1 - j0)]
-                            for j in range(j1 - j0):
-                                seg[j] = src[j]
-                        else:
-                            src_s = plane[first:first + (j1 - j0 - 1) * step + 1:step]
-                            for j in range(j1 - j0):
-                                seg[j] = src_s[j]
-                    for j in range(j0r):
-                        out[j] = 0
-                    for j in range(j1r, width):  # hi >= lo, so j1r >= j0r
-                        out[j] = 0
+                        src_s = plane[first:first + (j1 - j0 - 1) * step + 1:step]
+                        for j in range(j1 - j0):
+                            seg[j] = src_s[j]
+                for j in range(j0r):
+                    out[j] = 0
+                for j in range(j1r, width):  # hi >= lo, so j1r >= j0r
+                    out[j] = 0
+
+
+@jit
+def _scatter_plane(cols, row_off, col_off, lo, hi, width, step, r0, plane):
+    # the adjoint of _gather_plane, accumulated into the flat plane; what falls in the padding is dropped
+    rows = cols.shape[1] // width
+    last = col_off.shape[0]
+    for ko in range(row_off.shape[1]):
+        for kl in range(last):
+            src = cols[ko * last + kl]
+            j0, j1 = lo[kl], hi[kl]
+            for r in range(rows):
+                start = row_off[r0 + r, ko]
+                if start < 0 or j1 <= j0:
+                    continue
+                first = start + col_off[kl] + j0 * step
+                row = src[r * width + j0:r * width + j1]
+                if step == 1:
+                    dst = plane[first:first + (j1 - j0)]
+                    for j in range(j1 - j0):
+                        dst[j] += row[j]
+                else:
+                    dst_s = plane[first:first + (j1 - j0 - 1) * step + 1:step]
+                    for j in range(j1 - j0):
+                        dst_s[j] += row[j]
+
+
+# x / out: (B, C, L) flat planes; cols: (B, C, K, R * width). One (b, c) plane per iteration: disjoint
+# writes. The serial twins run a chunk on a lane of lanes.py
+
+@jit_parallel
+def _gather_parallel(x, row_off, col_off, lo, hi, width, step, r0, cols):
+    for bc in prange(x.shape[0] * x.shape[1]):
+        b, c = bc // x.shape[1], bc % x.shape[1]
+        _gather_plane(x[b, c], row_off, col_off, lo, hi, width, step, r0, cols[b, c])
+
+
+@jit
+def _gather_serial(x, row_off, col_off, lo, hi, width, step, r0, cols):
+    for b in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            _gather_plane(x[b, c], row_off, col_off, lo, hi, width, step, r0, cols[b, c])
 
 
 @jit_parallel
-def _scatter_rows(cols, row_off, col_off, lo, hi, width, step, r0, out):
-    # the adjoint of _gather_rows, accumulated into out: (B, C, L); what falls in the padding is
-    # dropped. Each (b, c) plane is its own iteration, so the prange writes are disjoint
-    planes = out.shape[0] * out.shape[1]
-    rows = cols.shape[3] // width
-    last = col_off.shape[0]
-    for bc in prange(planes):
+def _scatter_parallel(cols, row_off, col_off, lo, hi, width, step, r0, out):
+    for bc in prange(out.shape[0] * out.shape[1]):
         b, c = bc // out.shape[1], bc % out.shape[1]
-        plane = out[b, c]
-        for ko in range(row_off.shape[1]):
-            for kl in range(last):
-                src = cols[b, c, ko * last + kl]
-                j0, j1 = lo[kl], hi[kl]
-                for r in range(rows):
-                    start = row_off[r0 + r, ko]
-                    if start < 0 or j1 <= j0:
-                        continue
-                    first = start + col_off[kl] + j0 * step
-                    row = src[r * width + j0:r * width + j1]
-                    if step == 1:
-                        dst = plane[first:first + (j1 - j0)]
-                        for j in range(j1 - j0):
-                            dst[j] += row[j]
-                    else:
-                        dst_s = plane[first:first + (j1 - j0 - 1) * step + 1:step]
-                        for j in range(j1 - j0):
-                            dst_s[j] += row[j]
+        _scatter_plane(cols[b, c], row_off, col_off, lo, hi, width, step, r0, out[b, c])
+
+
+@jit
+def _scatter_serial(cols, row_off, col_off, lo, hi, width, step, r0, out):
+    for b in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            _scatter_plane(cols[b, c], row_off, col_off, lo, hi, width, step, r0, out[b, c])
 
 
 class RowTable:
@@ -114,14 +136,14 @@ class RowTable:
         for array in (self.row_off, self.col_off, self.lo, self.hi):
             array.flags.writeable = False
 
-    def gather(self, x_flat, cols, r0=0):
+    def gather(self, x_flat, cols, r0=0, parallel=True):
         """cols[b, c, k, (r - r0) * width + j] = the window value (0 in the padding); x_flat: (B, C, L)
-        unpadded planes; cols may be any strided 4-D view."""
-        _gather_rows(x_flat, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, cols)
+        unpadded planes; cols may be any strided 4-D view. ``parallel``: on Numba's threads."""
+        (_gather_parallel if parallel else _gather_serial)(x_flat, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, cols)
 
-    def scatter(self, cols, out_flat, r0=0):
+    def scatter(self, cols, out_flat, r0=0, parallel=True):
         """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L)."""
-        _scatter_rows(cols, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, out_flat)
+        (_scatter_parallel if parallel else _scatter_serial)(cols, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, out_flat)
 
 
 @functools.lru_cache(maxsize=256)

@@ -32,7 +32,7 @@ direct convolution (the README gives measured figures; all three passes of F(4x4
 """
 import numpy as np
 
-from . import workspace
+from . import lanes, workspace
 from .geometry import zero_pads
 from .winograd_transforms import MATRICES, grad_transform, input_transform, output_transform, weight_transform
 
@@ -48,10 +48,18 @@ def requirement(g):
 
 
 # V and M of a chunk stay near the caches below this size (one thread, case a: 1-8 MiB chunks ran
-# 10 % faster than 64 MiB ones), but each chunk hands the cores from Numba's threads to OpenBLAS's and
-# back (alpha^2 GEMM calls), which costs scheduler slices on busy cores; the workspace limit, when
-# lower, still decides
+# 10 % faster than 64 MiB ones); the workspace limit, when lower, still decides. Each lane of
+# lanes.py holds one chunk's V and M at a time, so the budget is shared among the lanes
 _CHUNK_BYTES = 16 << 20
+
+
+def _items(items, per_item):
+    """(k0, k1) chunks of work items, each within a lane's share of the scratch budget, at least one
+    per lane when there are enough items."""
+    lanes_n = lanes.shares()
+    budget = min(workspace.limit(), _CHUNK_BYTES) // lanes_n
+    step = max(1, min(budget // per_item, -(-items // lanes_n)))
+    return [(k0, min(items, k0 + step)) for k0 in range(0, items, step)]
 
 
 def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
@@ -70,20 +78,18 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
     weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
-    items = n * d * d
-    per_item = alpha * alpha * tiles * (c + o) * x.itemsize
-    step = max(1, min(items, min(workspace.limit(), _CHUNK_BYTES) // per_item))
-    v_buf = np.empty(alpha * alpha * c * step * tiles, dtype=x.dtype)
-    m_buf = np.empty(alpha * alpha * o * step * tiles, dtype=x.dtype)
-    for k0 in range(0, items, step):
-        k1 = min(items, k0 + step)
+
+    def work(_, chunk, lane):
+        k0, k1 = chunk
         columns = (k1 - k0) * tiles
-        v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
-        input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
-        prod = m_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, groups, og, columns)
+        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype).reshape(alpha * alpha, c, columns)
+        input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v, lane.parallel)
+        prod = lane.scratch("m", alpha * alpha * o * columns, x.dtype).reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
         np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
-        output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, tiles_h, tiles_w, out)
+        output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, tiles_h, tiles_w, out, lane.parallel)
+
+    lanes.run(_items(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work)
     return out
 
 
@@ -123,25 +129,24 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     tiles_w = -(-(-(-grad_out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
-    items = n * d * d
-    per_item = alpha * alpha * tiles * (c + o) * x.itemsize
-    step = max(1, min(items, min(workspace.limit(), _CHUNK_BYTES) // per_item))
-    v_buf = np.empty(alpha * alpha * c * step * tiles, dtype=x.dtype)
-    gy_buf = np.empty(alpha * alpha * o * step * tiles, dtype=x.dtype)
     du = np.empty((alpha * alpha, groups, og, cg), dtype=x.dtype)
-    part = np.empty_like(du) if step < items else du
-    for k0 in range(0, items, step):
-        k1 = min(items, k0 + step)
+
+    def work(index, chunk, lane):
+        k0, k1 = chunk
         columns = (k1 - k0) * tiles
-        v = v_buf[:alpha * alpha * c * columns].reshape(alpha * alpha, c, columns)
-        input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v)
-        gy = gy_buf[:alpha * alpha * o * columns].reshape(alpha * alpha, o, columns)
-        grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy)
+        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype).reshape(alpha * alpha, c, columns)
+        input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
+        gy = lane.scratch("g", alpha * alpha * o * columns, x.dtype).reshape(alpha * alpha, o, columns)
+        grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
+        part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
         # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
         np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
-                  v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=du if k0 == 0 else part)
-        if k0 > 0:
-            du += part
+                  v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=part)
+        with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
+            if index:
+                du[...] += part
+
+    lanes.run(_items(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True)
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
     g_mat = MATRICES[m][1]
     du = du.reshape(alpha, alpha, o, cg).astype(np.float64)

@@ -40,7 +40,7 @@ def limited(nbytes):
         _state.limit = previous
 
 
-def chunks(batch, rows, bytes_per_row, budget=None):
+def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
     """Cut (batch, rows) work into blocks whose scratch fits the budget.
 
     Args:
@@ -48,14 +48,16 @@ def chunks(batch, rows, bytes_per_row, budget=None):
         rows: number of output rows per image.
         bytes_per_row: scratch bytes one output row of one image needs.
         budget: bytes; defaults to ``limit()``.
+        lanes: blocks in flight at once (``lanes.py``): each gets an equal share of the budget, and
+            whole images are cut into at least this many blocks when there are enough.
 
     Returns:
         list of ((b0, b1), (r0, r1)): whole images when one fits, else row ranges of one image.
     """
-    budget = limit() if budget is None else budget
+    budget = (limit() if budget is None else budget) // lanes
     per_image = rows * bytes_per_row
     if per_image <= budget:
-        step = max(1, budget // max(per_image, 1))
+        step = max(1, min(budget // max(per_image, 1), -(-batch // lanes)))
         return [((b, min(b + step, batch)), (0, rows)) for b in range(0, batch, step)]
     step = max(1, budget // max(bytes_per_row, 1))
     return [((b, b + 1), (r, min(r + step, rows))) for b in range(batch) for r in range(0, rows, step)]

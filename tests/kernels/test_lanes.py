@@ -1,0 +1,98 @@
+"""lanes.py: every chunk runs once, on threads only when there are several lanes, sums in chunk order,
+errors reach the caller, BLAS gets its thread count back; the kernels on lanes give the bits they
+give on one lane."""
+import numba
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from convzoo.kernels import gemm, lanes, spans, winograd, workspace
+
+needs_threads = pytest.mark.skipif(numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2,
+                                   reason="lanes need two Numba threads")
+
+
+def _blas_threads():
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def _one_lane(fn):
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        return fn()
+    finally:
+        numba.set_num_threads(previous)
+
+
+def test_every_job_runs_once_and_one_lane_stays_in_this_thread():
+    seen = []
+    lanes.run(range(7), lambda i, job, lane: seen.append((i, job, lane.parallel)))
+    assert sorted(i for i, _, _ in seen) == list(range(7)) and all(i == job for i, job, _ in seen)
+    seen.clear()
+    _one_lane(lambda: lanes.run(range(3), lambda i, job, lane: seen.append(lane.parallel)))
+    assert seen == [True, True, True]  # one lane: the kernels may use Numba's and BLAS's threads
+
+
+@needs_threads
+def test_lanes_run_serial_kernels_limit_blas_and_restore_it():
+    before = _blas_threads()
+    inside = []
+    lanes.run(range(4), lambda i, job, lane: inside.append((lane.parallel, _blas_threads(), lanes.count())))
+    assert all(parallel is False and blas == [1] * len(before) and count == 1 for parallel, blas, count in inside)
+    assert _blas_threads() == before
+
+
+@needs_threads
+def test_ordered_turns_follow_the_chunk_order():
+    order = []
+
+    def work(i, job, lane):
+        with lane.turn(i):
+            order.append(i)
+    lanes.run(range(12), work, ordered=True)
+    assert order == list(range(12))
+
+
+@needs_threads
+def test_an_error_in_a_chunk_reaches_the_caller_and_blas_is_restored():
+    before = _blas_threads()
+
+    def work(i, job, lane):
+        if i == 5:
+            raise ValueError("chunk 5")
+        with lane.turn(i):
+            pass
+    with pytest.raises((ValueError, RuntimeError)):
+        lanes.run(range(9), work, ordered=True)
+    assert _blas_threads() == before
+
+
+def test_chunks_share_the_budget_and_give_each_lane_work():
+    assert workspace.chunks(8, 4, 10, budget=10**6, lanes=2) == [((0, 4), (0, 4)), ((4, 8), (0, 4))]
+    # an image over a lane's share is cut into row ranges
+    assert workspace.chunks(1, 4, 100, budget=400, lanes=2) == [((0, 1), (0, 2)), ((0, 1), (2, 4))]
+
+
+@needs_threads
+@pytest.mark.parametrize("kernel", ["im2col", "spans", "winograd"])
+def test_kernels_on_lanes_give_the_bits_of_one_lane(kernel):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 5, 12, 10 if kernel != "spans" else 8)).astype(np.float32)
+    w = rng.standard_normal((7, 5, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    g = rng.standard_normal((6, 7) + x.shape[2:]).astype(np.float32)
+    ops = {"im2col": (gemm.im2col_forward, gemm.im2col_backward_input, gemm.im2col_backward_weight),
+           "spans": (spans.forward, spans.backward_input, spans.backward_weight),
+           "winograd": (winograd.winograd_forward, winograd.winograd_backward_input,
+                        winograd.winograd_backward_weight)}[kernel]
+
+    def run():
+        with workspace.limited(5 * 12 * 10 * 9 * 4):  # a few images per chunk: several chunks
+            if kernel == "spans":
+                return (ops[0](x, w, (1, 1), 1, pads), ops[1](g, w, x.shape[2:], (1, 1), 1, pads),
+                        ops[2](x, g, (3, 3), (1, 1), 1, pads))
+            return (ops[0](x, w, (1, 1), (1, 1), 1, pads=pads), ops[1](g, w, x.shape[2:], (1, 1), (1, 1), 1, pads=pads),
+                    ops[2](x, g, (3, 3), (1, 1), (1, 1), 1, pads=pads))
+    for a, b in zip(_one_lane(run), run()):
+        np.testing.assert_array_equal(a, b)
