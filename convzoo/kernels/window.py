@@ -16,52 +16,9 @@ from .jit import jit, jit_parallel, prange
 
 
 @jit
-def _gather_plane_flat(plane, row_off, col_off, lo, hi, width, r0, cols):
-    # _gather_plane where the input rows are as wide as the output rows and consecutive output rows
-    # read consecutive input rows (2-D "same" convs at stride 1): a tap's valid rows are then ONE
-    # run of the plane, copied at once (rows of 8-56 pixels made the per-row copies cost more than
-    # the data), and the columns that wrapped into the neighbouring row are zeroed after
-    rows = cols.shape[1] // width
-    last = col_off.shape[0]
-    for ko in range(row_off.shape[1]):
-        ra = 0
-        while ra < rows and row_off[r0 + ra, ko] < 0:
-            ra += 1
-        rb = ra
-        while rb < rows and row_off[r0 + rb, ko] >= 0:
-            rb += 1
-        for kl in range(last):
-            dst = cols[ko * last + kl]
-            for i in range(ra * width):
-                dst[i] = 0
-            for i in range(rb * width, rows * width):
-                dst[i] = 0
-            if rb == ra:
-                continue
-            first = row_off[r0 + ra, ko] + col_off[kl]
-            count = (rb - ra) * width
-            i0, i1 = max(0, -first), min(count, plane.shape[0] - first)
-            seg = dst[ra * width + i0:ra * width + i1]
-            src = plane[first + i0:first + i1]
-            for i in range(i1 - i0):
-                seg[i] = src[i]
-            j0, j1 = lo[kl], hi[kl]
-            for r in range(ra, rb):
-                out = dst[r * width:(r + 1) * width]
-                for j in range(j0):
-                    out[j] = 0
-                for j in range(j1, width):
-                    out[j] = 0
-
-
-@jit
 def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols):
     # plane: (L,) one flat unpadded plane; cols: (K, R * width) its columns, any strides; output rows r0..
-    # step 0: the flat layout of _gather_plane_flat. Otherwise rows are copied as slices so the inner
-    # loop indexes from 0 (no wraparound test) and vectorises
-    if step == 0:
-        _gather_plane_flat(plane, row_off, col_off, lo, hi, width, r0, cols)
-        return
+    # Rows are copied as slices so the inner loop indexes from 0 (no wraparound test) and vectorises
     rows = cols.shape[1] // width
     last = col_off.shape[0]
     for ko in range(row_off.shape[1]):
@@ -174,10 +131,6 @@ class RowTable:
         self.lo = np.clip(-(self.col_off // s), 0, o)
         self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
         self.width, self.step = int(o), int(s)
-        # the gather's one-run-per-tap layout: stride 1, rows as wide as the input's, and (2-D)
-        # consecutive output rows reading consecutive input rows
-        flat = s == 1 and n == o and len(in_shape) <= 2 and (len(in_shape) == 1 or stride[0] == 1)
-        self.gather_step = 0 if flat else self.step
         self.out_shape = tuple(int(p) for p in out_shape)
         self.rows, self.taps = self.row_off.shape[0], self.row_off.shape[1] * int(k)
         for array in (self.row_off, self.col_off, self.lo, self.hi):
@@ -186,8 +139,7 @@ class RowTable:
     def gather(self, x_flat, cols, r0=0, parallel=True):
         """cols[b, c, k, (r - r0) * width + j] = the window value (0 in the padding); x_flat: (B, C, L)
         unpadded planes; cols may be any strided 4-D view. ``parallel``: on Numba's threads."""
-        (_gather_parallel if parallel else _gather_serial)(x_flat, self.row_off, self.col_off, self.lo, self.hi,
-                                                           self.width, self.gather_step, r0, cols)
+        (_gather_parallel if parallel else _gather_serial)(x_flat, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, cols)
 
     def scatter(self, cols, out_flat, r0=0, parallel=True):
         """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L)."""
