@@ -28,7 +28,7 @@ import numpy as np
 
 from . import pool2d
 from .geometry import effective_kernel, window_offsets
-from .elementwise import GRAIN
+from .elementwise import GRAIN, STREAM_GRAIN
 from .jit import jit, jit_parallel, prange
 
 # border_row[p]: -1 for an interior window, else its row in border_index (n_border, K)
@@ -195,9 +195,9 @@ def _sum_backward_parallel(grad_out, tap, start, border_row, border_index, divis
         _sum_backward_planes(grad_out, tap, start, border_row, border_index, divisor, grad_x, b, b + 1)
 
 
-def _run(serial, parallel, work, planes, *args):
+def _run(serial, parallel, work, planes, *args, grain=GRAIN):
     """Small jobs run on the calling thread: a parallel region costs more than they do."""
-    if work < GRAIN:
+    if work < grain:
         serial(*args, 0, planes)
     else:
         parallel(*args)
@@ -373,7 +373,7 @@ def global_avg_pool_forward(x):
     """Mean over every spatial axis: (N, C, *in) -> (N, C)."""
     n, c = x.shape[:2]
     out = np.empty(n * c, dtype=x.dtype)
-    _run(_plane_mean_planes, _plane_mean_parallel, x.size, n * c, _planes(x), out)
+    _run(_plane_mean_planes, _plane_mean_parallel, x.size, n * c, _planes(x), out, grain=STREAM_GRAIN)
     return out.reshape(n, c)
 
 
@@ -381,5 +381,5 @@ def global_avg_pool_backward(grad_out, in_shape):
     n, c = grad_out.shape[:2]
     grad_x = np.empty((n * c, math.prod(in_shape)), dtype=grad_out.dtype)
     _run(_plane_broadcast_planes, _plane_broadcast_parallel, grad_x.size, n * c,
-         np.ascontiguousarray(grad_out).reshape(-1), grad_x)
+         np.ascontiguousarray(grad_out).reshape(-1), grad_x, grain=STREAM_GRAIN)
     return grad_x.reshape((n, c) + tuple(in_shape))

@@ -212,9 +212,10 @@ def test_fast_max_pool_equals_the_general_kernels_with_nan_and_ties(geo, seed):
     np.testing.assert_array_equal(pooling.max_pool_forward(x, g, with_arg=False)[0], ref)
 
 
-def test_parallel_kernels_equal_the_serial_loops():
+def test_parallel_kernels_equal_the_serial_loops(monkeypatch):
     # big enough (work >= GRAIN) for the public functions to take the parallel path; 3x3 at
     # stride 1 takes the general kernels, at stride 2 the pool2d ones
+    monkeypatch.setattr(pooling, "STREAM_GRAIN", pooling.GRAIN)  # the global mean's parallel path too
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 4, 64, 64)).astype(np.float32)
     planes = x.reshape(8, -1)
@@ -274,7 +275,9 @@ def test_parallel_fast_kernels_equal_the_serial_loops(k, pad):
             pooling.avg_pool_backward(grad_out.reshape(out.shape), g, divisor.ravel()).reshape(serial.shape), serial)
 
 
-def test_parallel_elementwise_kernels_equal_numpy():
+def test_parallel_elementwise_kernels_equal_numpy(monkeypatch):
+    # the parallel path at a test-sized array (it normally starts at STREAM_GRAIN elements)
+    monkeypatch.setattr(elementwise, "STREAM_GRAIN", elementwise.GRAIN)
     x = np.random.default_rng(6).standard_normal(3 * elementwise.GRAIN + 5)
     out = elementwise.relu(x)
     np.testing.assert_array_equal(out, np.maximum(x, 0))
