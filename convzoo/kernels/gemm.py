@@ -16,6 +16,8 @@ speed where one narrow GEMM per image (a few hundred columns) runs several times
 stride-1 convs whose padded rows are not much wider than their output take the wide-row layout of
 ``spans.py`` instead (one contiguous copy per tap rather than one per output row).
 """
+import math
+
 import numpy as np
 
 from . import lanes, spans, workspace
@@ -143,25 +145,58 @@ def _pointwise_view(xp, stride, out_shape=None):
                                                  for m, s in zip(stops, stride))]
 
 
+# columns below which a 1x1 GEMM of one image runs well under BLAS speed; such images go side by side
+_MIN_COLUMNS = 512
+
+
+def _image_jobs(n, positions):
+    """Image ranges of the 1x1 GEMMs: one image per job (its planes are the GEMM operand, no copy)
+    when it has enough columns, else enough images side by side. On lanes, 32 images of 128->256
+    @28 ran 13 ms where one 2-thread GEMM on the side-by-side copy ran 32 ms (the copies in and out
+    are as long as the GEMM there)."""
+    per = max(1, -(-_MIN_COLUMNS // max(positions, 1)))
+    return [(b, min(n, b + per)) for b in range(0, n, per)]
+
+
+def _pointwise(a, w, groups, out):
+    """out[b] = w @ a[b] per image of a (B, G*K, P), w (G, M, K), out (B, G*M, P)."""
+    b, _, p = a.shape
+    if b == 1:
+        np.matmul(w, a[0].reshape(groups, -1, p), out=out[0].reshape(groups, -1, p))
+    else:
+        out[...] = _one_per_image(np.matmul(w, _side_by_side(a, groups)), b)
+
+
 def pointwise_forward(xp, weight, stride, dilation, groups):
     n, c = xp.shape[:2]
     o, cg = weight.shape[:2]
     x = _pointwise_view(xp, stride)
     out_shape = x.shape[2:]
-    x = np.ascontiguousarray(x).reshape(n, c, -1)
-    res = np.matmul(weight.reshape(groups, o // groups, cg), _side_by_side(x, groups))  # (G, Og, N*P)
-    return np.ascontiguousarray(_one_per_image(res, n)).reshape((n, o) + out_shape)
+    p = math.prod(out_shape)
+    w = weight.reshape(groups, o // groups, cg)
+    out = np.empty((n, o, p), dtype=xp.dtype)
+
+    def work(_, images, lane):
+        b0, b1 = images
+        _pointwise(np.ascontiguousarray(x[b0:b1]).reshape(b1 - b0, c, p), w, groups, out[b0:b1])
+
+    lanes.run(_image_jobs(n, p), work)
+    return out.reshape((n, o) + out_shape)
 
 
 def pointwise_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
+    p = math.prod(grad_out.shape[2:])
     w_t = weight.reshape(groups, og, cg).transpose(0, 2, 1)  # (G, Cg, Og)
-    grad = np.matmul(w_t, _side_by_side(grad_out.reshape(n, o, -1), groups))  # (G, Cg, N*P)
-    grad = _one_per_image(grad, n).reshape((n, c) + grad_out.shape[2:])
+    g = np.ascontiguousarray(grad_out).reshape(n, o, p)
+    grad = np.empty((n, c, p), dtype=grad_out.dtype)
+    lanes.run(_image_jobs(n, p), lambda _, images, lane: _pointwise(g[images[0]:images[1]], w_t, groups,
+                                                                     grad[images[0]:images[1]]))
+    grad = grad.reshape((n, c) + grad_out.shape[2:])
     if all(s == 1 for s in stride) and grad.shape[2:] == tuple(padded_shape):
-        return np.ascontiguousarray(grad)
+        return grad
     out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
     out[(slice(None), slice(None)) + tuple(slice(0, m * s, s) for m, s in zip(grad_out.shape[2:], stride))] = grad
     return out
@@ -170,8 +205,18 @@ def pointwise_backward_input(grad_out, weight, padded_shape, stride, dilation, g
 def pointwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
     n, c = xp.shape[:2]
     o = grad_out.shape[1]
-    x = np.ascontiguousarray(_pointwise_view(xp, stride, grad_out.shape[2:])).reshape(n, c, -1)
-    # (G, Og, N*P) @ (G, N*P, Cg): the batch joins the contracted axis
-    g_t = _side_by_side(grad_out.reshape(n, o, -1), groups)
-    grad_w = np.matmul(g_t, _side_by_side(x, groups).transpose(0, 2, 1))
+    x = _pointwise_view(xp, stride, grad_out.shape[2:])
+    p = math.prod(grad_out.shape[2:])
+    g = np.ascontiguousarray(grad_out).reshape(n, o, p)
+    grad_w = np.zeros((groups, o // groups, c // groups), dtype=xp.dtype)
+
+    def work(index, images, lane):
+        b0, b1 = images
+        xs = np.ascontiguousarray(x[b0:b1]).reshape(b1 - b0, c, p)
+        # (G, Og, B*P) @ (G, B*P, Cg): the images join the contracted axis
+        part = np.matmul(_side_by_side(g[b0:b1], groups), _side_by_side(xs, groups).transpose(0, 2, 1))
+        with lane.turn(index):  # summed in image order, whatever the number of lanes
+            grad_w[...] += part
+
+    lanes.run(_image_jobs(n, p), work, ordered=True)
     return grad_w.reshape((o, c // groups) + tuple(kernel_size))

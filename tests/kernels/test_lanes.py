@@ -96,3 +96,19 @@ def test_kernels_on_lanes_give_the_bits_of_one_lane(kernel):
                     ops[2](x, g, (3, 3), (1, 1), (1, 1), 1, pads=pads))
     for a, b in zip(_one_lane(run), run()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("spatial, stride, groups", [((24, 24), (1, 1), 1), ((1200,), (2,), 2), ((6, 5), (2, 1), 2)])
+def test_pointwise_jobs_of_one_image_or_side_by_side_match_im2col(spatial, stride, groups):
+    # 576 and 600 positions: one image per job (no copy); 15: images side by side
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4) + spatial)
+    w = rng.standard_normal((6, 4 // groups) + (1,) * len(spatial))
+    ones = (1,) * len(spatial)
+    out = gemm.pointwise_forward(x, w, stride, ones, groups)
+    np.testing.assert_allclose(out, gemm.im2col_forward(x, w, stride, ones, groups), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(gemm.pointwise_backward_input(g, w, spatial, stride, ones, groups),
+                               gemm.im2col_backward_input(g, w, spatial, stride, ones, groups), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gemm.pointwise_backward_weight(x, g, ones, stride, ones, groups),
+                               gemm.im2col_backward_weight(x, g, ones, stride, ones, groups), rtol=1e-12, atol=1e-12)
