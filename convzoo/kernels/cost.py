@@ -8,7 +8,7 @@ sustain, plus a fixed per-call overhead. The rates were measured here and recali
 """
 import math
 
-from . import fft
+from . import fft, lanes, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -32,14 +32,19 @@ OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e
 # sustained rates per thread of the data-moving loops (measured on the reference machine)
 GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
 SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
+# and per row of output positions copied (one slice per image, channel, tap and output row): what
+# makes rows of 8-16 pixels (VGG's late layers) gather at half the rate of rows of 56
+ROW_COPY = 30e-9
 # Winograd transforms, per thread: seconds per (plane, tile) of the input / output transform and per
-# plane (the gather's fixed cost), {m: (input, output)}; measured on case a and on 8x8 planes
-TRANSFORM_TILE = {2: (17e-9, 7e-9), 4: (57e-9, 25e-9)}
-TRANSFORM_PLANE = {2: (0.5e-6, 0.15e-6), 4: (1e-6, 0.25e-6)}
+# plane (the gather's fixed cost), {m: (input, output)}; measured on one thread (serial drivers) on
+# 56x56, 16x16 and 8x8 planes
+TRANSFORM_TILE = {2: (17e-9, 8e-9), 4: (86e-9, 30e-9)}
+TRANSFORM_PLANE = {2: (0.8e-6, 0.23e-6), 4: (0.95e-6, 0.29e-6)}
+WEIGHT_GRAD_PLANE = 6e-6  # per plane of the Winograd weight gradient, beyond the transforms (fitted)
 TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
-# one of the alpha^2 GEMM calls per chunk: OpenBLAS wakes its threads and hands the cores back to
-# Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made F(4x4,3x3) no faster than
-# im2col on two busy cores although it needs half the CPU time on one
+# one of the alpha^2 GEMM calls of a chunk that runs alone (not on lanes): OpenBLAS wakes its threads
+# and hands the cores back to Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made
+# F(4x4,3x3) no faster than im2col on two busy cores although it needs half the CPU time on one
 GEMM_CALL = 25e-6
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 # fixed cost per transformed plane (pocketfft's per-line setup, the zero-extended copies): it decides
@@ -57,6 +62,7 @@ def im2col_cost(op, g, threads):
         efficiency, move = _gemm_efficiency(cg * g.taps, og), cols / SCATTER_RATE
     else:
         efficiency, move = _gemm_efficiency(og, 1024), cols / GATHER_RATE
+    move += g.batch * g.in_channels * g.taps * math.prod(g.out[:-1]) * ROW_COPY
     return g.flops / (_peak(threads) * efficiency) + move / threads + g.bytes("x", "y") / BANDWIDTH
 
 
@@ -123,6 +129,22 @@ def winograd_cost(m, op, g, threads):
     # G w G^T; for the weight gradient, dU summed over chunks and G^T dU G in float64 (measured)
     weights = alpha * alpha * c_out * cg * (5e-9 if op == "backward_weight" else 0.2e-9)
     traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
-    # chunks as winograd._conv cuts them (its 16 MiB cap; a lower workspace limit only adds chunks)
-    chunks = -(-items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize // (16 << 20))
-    return (gemm + transforms + weights + traffic) / threads + chunks * alpha * alpha * GEMM_CALL
+    # chunks as winograd._items cuts them: a lane's share of the budget, at least one chunk per lane
+    per_item = alpha * alpha * tiles * (c_in + c_out) * g.itemsize
+    step = max(1, min(min(workspace.limit(), 16 << 20) // lanes.shares() // per_item, -(-items // lanes.shares())))
+    chunks, columns = -(-items // step), step * tiles
+    if op == "backward_weight":
+        # the tiles of a chunk are the GEMMs' inner dimension, and each chunk's dU (alpha^2 x O x C)
+        # is written and added into the sum: few tiles per chunk (8x8 images) made it 2-3x im2col
+        gemm /= min(1.0, columns / 512) ** 0.5
+        traffic += 3 * chunks * alpha * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
+        # fitted, not derived: on lanes, planes of few tiles measured several us per plane (x's and
+        # the gradient's) more than the transforms' figures say (128->128 @16, 16 tiles: 45 ms against
+        # im2col's 29-31); planes of 49 tiles and more (56x56, dilated phases) did not
+        transforms += items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
+    else:
+        gemm /= min(1.0, columns / 512) ** 0.5
+    # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several run
+    # on lanes (lanes.py), which do not
+    handoff = alpha * alpha * GEMM_CALL if chunks == 1 else 0.0
+    return (gemm + transforms + weights + traffic) / threads + handoff
