@@ -102,6 +102,10 @@ def subpixel_cost(op, g, threads):
     cols = g.batch * g.out_channels * sub_taps * math.prod(g.padded) // phases * g.itemsize
     gather = 0 if sub_taps == 1 else cols / GATHER_RATE
     pad_copy = g.bytes("y") / 2e9  # np.pad of the gradient, one thread
+    if phases == 1:
+        # one stride-1 conv of the padded gradient: measured 1.2-1.8x im2col's own backward_input
+        # (VGG's layers at 8x8-32x32), whose scatter the model above does not see
+        return im2col_cost(op, g, threads) + pad_copy
     return g.flops / (_peak(threads) * efficiency) + gather / threads + pad_copy + 3 * g.bytes("x", "y") / BANDWIDTH
 
 
