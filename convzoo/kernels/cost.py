@@ -148,7 +148,8 @@ def winograd_cost(m, op, g, threads):
         transforms += items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
     else:
         gemm /= min(1.0, columns / 512) ** 0.5
-    # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several run
-    # on lanes (lanes.py), which do not
-    handoff = alpha * alpha * GEMM_CALL if chunks == 1 else 0.0
+    # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
+    # the row bands of one image) run on lanes (lanes.py), which do not
+    banded = op != "backward_weight" and d == 1 and items < lanes.shares() and -(-out[0] // m) > 1  # _bands
+    handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
     return (gemm + transforms + weights + traffic) / threads + handoff

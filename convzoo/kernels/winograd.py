@@ -62,6 +62,15 @@ def _items(items, per_item):
     return [(k0, min(items, k0 + step)) for k0 in range(0, items, step)]
 
 
+def _bands(rows, tiles_h, m, d, items):
+    """Output row ranges (p0, p1) the chunks cover: all rows, or, for fewer items than lanes (an
+    undilated conv at batch 1), one band of whole tile rows per lane, so each lane has work."""
+    share = -(-tiles_h // lanes.shares())
+    if items >= lanes.shares() or d != 1 or share == tiles_h:
+        return [(0, rows)]
+    return [(p0, min(rows, p0 + share * m)) for p0 in range(0, rows, share * m)]
+
+
 def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     """out[n, o, P, Q] = sum_{c, kh, kw} weight[o, c, kh, kw] * x[n, c, row_shift + P + d*kh, col_shift + Q + d*kw]
     (x zero outside its bounds), by Winograd F(m x m, 3x3) on the d*d phases of out; returns out."""
@@ -79,17 +88,21 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
 
-    def work(_, chunk, lane):
-        k0, k1 = chunk
-        columns = (k1 - k0) * tiles
+    def work(_, job, lane):
+        (k0, k1), (p0, p1) = job
+        # a band's tiles: tile rows p0 / m on (undilated), cropped at its last row
+        th = tiles_h if (p0, p1) == (0, out.shape[2]) else -(-(p1 - p0) // m)
+        columns = (k1 - k0) * th * tiles_w
         v = lane.scratch("v", alpha * alpha * c * columns, x.dtype).reshape(alpha * alpha, c, columns)
-        input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v, lane.parallel)
+        input_transform(x, m, k0, k1, d, row_shift + p0, col_shift, th, tiles_w, v, lane.parallel)
         prod = lane.scratch("m", alpha * alpha * o * columns, x.dtype).reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
         np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
-        output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, tiles_h, tiles_w, out, lane.parallel)
+        output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, th, tiles_w, out, lane.parallel, p0)
 
-    lanes.run(_items(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work)
+    items = n * d * d
+    chunks = _items(items, alpha * alpha * tiles * (c + o) * x.itemsize)
+    lanes.run([(chunk, band) for chunk in chunks for band in _bands(out.shape[2], tiles_h, m, d, items)], work)
     return out
 
 

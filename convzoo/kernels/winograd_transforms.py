@@ -298,8 +298,8 @@ def _input_task(x, m, k0, kb, d, row_shift, col_shift, tiles_h, tiles_w, v):
 
 
 @jit
-def _output_task(mm, m, k0, kb, d, tiles_h, tiles_w, out):
-    k, c0, c1, n, row0, col0 = _task(kb, k0, out.shape[1], d, 0, 0)
+def _output_task(mm, m, k0, kb, d, row_shift, tiles_h, tiles_w, out):
+    k, c0, c1, n, row0, col0 = _task(kb, k0, out.shape[1], d, row_shift, 0)
     if m == 4:
         _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
     else:
@@ -328,15 +328,15 @@ def _input_serial(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
 
 
 @jit_parallel
-def _output_parallel(mm, m, k0, k1, d, tiles_h, tiles_w, out):
+def _output_parallel(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out):
     for kb in prange(_tasks(k0, k1, out.shape[1])):
-        _output_task(mm, m, k0, kb, d, tiles_h, tiles_w, out)
+        _output_task(mm, m, k0, kb, d, row_shift, tiles_h, tiles_w, out)
 
 
 @jit
-def _output_serial(mm, m, k0, k1, d, tiles_h, tiles_w, out):
+def _output_serial(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out):
     for kb in range(_tasks(k0, k1, out.shape[1])):
-        _output_task(mm, m, k0, kb, d, tiles_h, tiles_w, out)
+        _output_task(mm, m, k0, kb, d, row_shift, tiles_h, tiles_w, out)
 
 
 @jit_parallel
@@ -356,9 +356,10 @@ def input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v, 
     (_input_parallel if parallel else _input_serial)(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
 
 
-def output_transform(mm, m, k0, k1, d, tiles_h, tiles_w, out, parallel=True):
-    """mm: (alpha^2, O, items * tiles) -> out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d]."""
-    (_output_parallel if parallel else _output_serial)(mm, m, k0, k1, d, tiles_h, tiles_w, out)
+def output_transform(mm, m, k0, k1, d, tiles_h, tiles_w, out, parallel=True, row_shift=0):
+    """mm: (alpha^2, O, items * tiles) -> out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d];
+    the tiles start at output row ``row_shift`` (a band of rows) and are cropped at the last row."""
+    (_output_parallel if parallel else _output_serial)(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out)
 
 
 def grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy, parallel=True):

@@ -112,3 +112,18 @@ def test_pointwise_jobs_of_one_image_or_side_by_side_match_im2col(spatial, strid
                                gemm.im2col_backward_input(g, w, spatial, stride, ones, groups), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gemm.pointwise_backward_weight(x, g, ones, stride, ones, groups),
                                gemm.im2col_backward_weight(x, g, ones, stride, ones, groups), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_winograd_at_batch_one_cuts_rows_into_bands_and_matches_im2col(tile):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 3, 13, 11))
+    w = rng.standard_normal((5, 3, 3, 3))
+    pads = ((1, 1), (1, 1))
+    assert len(winograd._bands(13, -(-13 // tile), tile, 1, 1)) == min(2, lanes.shares())
+    out = winograd.winograd_forward(x, w, (1, 1), (1, 1), 1, tile, pads)
+    np.testing.assert_allclose(out, gemm.im2col_forward(x, w, (1, 1), (1, 1), 1, pads), rtol=1e-10, atol=1e-10)
+    g = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(winograd.winograd_backward_input(g, w, (13, 11), (1, 1), (1, 1), 1, tile, pads),
+                               gemm.im2col_backward_input(g, w, (13, 11), (1, 1), (1, 1), 1, pads),
+                               rtol=1e-10, atol=1e-10)
