@@ -139,11 +139,13 @@ class RowTable:
     def gather(self, x_flat, cols, r0=0, parallel=True):
         """cols[b, c, k, (r - r0) * width + j] = the window value (0 in the padding); x_flat: (B, C, L)
         unpadded planes; cols may be any strided 4-D view. ``parallel``: on Numba's threads."""
-        (_gather_parallel if parallel else _gather_serial)(x_flat, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, cols)
+        (_gather_parallel if parallel else _gather_serial)(x_flat, self.row_off, self.col_off, self.lo, self.hi,
+                                                           self.width, self.step, r0, cols)
 
     def scatter(self, cols, out_flat, r0=0, parallel=True):
         """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L)."""
-        (_scatter_parallel if parallel else _scatter_serial)(cols, self.row_off, self.col_off, self.lo, self.hi, self.width, self.step, r0, out_flat)
+        (_scatter_parallel if parallel else _scatter_serial)(cols, self.row_off, self.col_off, self.lo, self.hi,
+                                                             self.width, self.step, r0, out_flat)
 
 
 @functools.lru_cache(maxsize=256)
