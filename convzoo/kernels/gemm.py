@@ -59,6 +59,20 @@ def _by_image(chunks):
     return list(jobs.values())
 
 
+def _scatter_passes(chunks, kernel_size, stride, dilation):
+    """The col2im jobs, in passes run one after the other. Chunks of different images never write the
+    same input rows: one pass, each image's chunks one job. The row chunks of a single 2-D image
+    only overlap their neighbours when a chunk's rows reach past the kernel's height: then the even
+    chunks, then the odd ones, each pass on lanes (every input row still receives its chunks' sums in
+    chunk order, so the bits do not change)."""
+    (b0, b1), (r0, r1) = chunks[0]
+    if len(kernel_size) != 2 or b1 - b0 != 1 or len(chunks) < 3 or chunks[-1][0] != (b0, b1):
+        return [_by_image(chunks)]
+    if (r1 - r0 + 1) * stride[0] <= (kernel_size[0] - 1) * dilation[0]:
+        return [_by_image(chunks)]
+    return [[[chunk] for chunk in chunks[0::2]], [[chunk] for chunk in chunks[1::2]]]
+
+
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
     pads = zero_pads(pads, x.ndim - 2)
     if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads):
@@ -105,8 +119,11 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
             # seen as (B, C, K, P) by the scatter: a strided view, no copy
             t.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0, lane.parallel)
 
-    lanes.run(_by_image(workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=lanes.shares())),
-              work)
+    # a single image is cut into twice as many row chunks as lanes, for the two passes of _scatter_passes
+    shares = lanes.shares() * (2 if n == 1 else 1)
+    chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=shares)
+    for jobs in _scatter_passes(chunks, weight.shape[2:], stride, dilation):
+        lanes.run(jobs, work)
     return out.reshape((n, c) + in_shape)
 
 

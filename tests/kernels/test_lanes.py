@@ -127,3 +127,20 @@ def test_winograd_at_batch_one_cuts_rows_into_bands_and_matches_im2col(tile):
     np.testing.assert_allclose(winograd.winograd_backward_input(g, w, (13, 11), (1, 1), (1, 1), 1, tile, pads),
                                gemm.im2col_backward_input(g, w, (13, 11), (1, 1), (1, 1), 1, pads),
                                rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dilation", [1, 3])
+def test_col2im_of_one_image_in_two_passes_matches_one_pass(dilation):
+    rng = np.random.default_rng(7)
+    g = rng.standard_normal((1, 4, 40, 9)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    pads = ((dilation, dilation), (dilation, dilation))
+    with workspace.limited(4 * (27 + 4) * 9 * 24):  # rows of 6 per chunk at 4 shares: 7 chunks
+        chunks = workspace.chunks(1, 40, (27 + 4) * 9 * 4, lanes=4)
+        assert len(gemm._scatter_passes(chunks, (3, 3), (1, 1), (dilation, dilation))) == 2
+        got = gemm.im2col_backward_input(g, w, (40, 9), (1, 1), (dilation, dilation), 1, pads)
+        serial = _one_lane(lambda: gemm.im2col_backward_input(g, w, (40, 9), (1, 1), (dilation, dilation), 1, pads))
+    np.testing.assert_array_equal(got, serial)
+    expected = _one_lane(lambda: gemm.im2col_backward_input(g.astype(np.float64), w.astype(np.float64), (40, 9),
+                                                           (1, 1), (dilation, dilation), 1, pads))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
