@@ -3,8 +3,10 @@ import os
 import subprocess
 import sys
 
+# ReLU of an array big enough to start a parallel region (smaller ones run serially)
 SCRIPT = ("import numpy as np, numba, convzoo, convzoo.nn.functional as F; "
-          "F.relu(convzoo.tensor(np.ones((64, 64, 64), np.float32))); print(numba.threading_layer())")
+          "from convzoo.kernels.elementwise import STREAM_GRAIN; "
+          "F.relu(convzoo.tensor(np.ones(STREAM_GRAIN, np.float32))); print(numba.threading_layer())")
 
 
 def _layer(env):
