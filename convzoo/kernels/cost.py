@@ -8,7 +8,7 @@ sustain, plus a fixed per-call overhead. The rates were measured here and recali
 """
 import math
 
-from . import fft, lanes, workspace
+from . import fft, lanes, spans, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -62,6 +62,11 @@ def im2col_cost(op, g, threads):
         efficiency, move = _gemm_efficiency(cg * g.taps, og), cols / SCATTER_RATE
     else:
         efficiency, move = _gemm_efficiency(og, 1024), cols / GATHER_RATE
+    if spans.applies(g.rank, g.stride) and spans.pays(g.padded[-1], g.out[-1], g.batch):
+        # the wide-row layout (gemm._wide_rows): one copy per tap, on a grid as wide as the padded rows
+        widening = g.padded[-1] / g.out[-1]
+        return (g.flops * widening / (_peak(threads) * efficiency) + move * widening / threads
+                + g.bytes("x", "y") / BANDWIDTH)
     move += g.batch * g.in_channels * g.taps * math.prod(g.out[:-1]) * ROW_COPY
     return g.flops / (_peak(threads) * efficiency) + move / threads + g.bytes("x", "y") / BANDWIDTH
 

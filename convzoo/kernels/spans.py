@@ -19,23 +19,28 @@ from . import lanes, workspace
 from .jit import jit, jit_parallel, prange
 
 # Measured (same process, back to back): on rows of 10 outputs (LeNet-5's second conv) the wide
-# layout ran the three passes 1.5-3x faster; on rows of 32-56 with 6 % extra columns it was within
-# noise of the per-row gather (whose copies are long enough there); with no extra column at all
-# (a k x 1 kernel, no padding across) it was 15-25 % faster on rows of 28. So: no extra column, or
-# short rows with up to MAX_WIDENING times the GEMM work (Wp / OW)
+# layout ran the three passes 1.5-3x faster; with no extra column at all (a k x 1 kernel, no padding
+# across) it was 15-25 % faster on rows of 28. With chunks on lanes (lanes.py) it also won on long
+# rows with few extra columns once there are several images (3x3 "same" at 28-32 pixels, batch 8-32:
+# 15-35 % on all three passes); at batch 1 its input gradient (one image's row chunks share one lane)
+# and weight gradient lost. So: no extra column; short rows with up to MAX_WIDENING times the GEMM
+# work (Wp / OW); or several images with up to BATCH_WIDENING
 MAX_WIDTH = 16
 MAX_WIDENING = 1.5
+BATCH_WIDENING = 1.1
 
 
 def applies(rank, stride):
     return rank == 2 and tuple(stride) == (1, 1)
 
 
-def pays(in_width, kernel_width, dilation_width, pads_width):
-    """Whether the wide layout's extra columns cost less than the per-row copies they replace."""
-    padded = in_width + pads_width[0] + pads_width[1]
-    out = padded - dilation_width * (kernel_width - 1)
-    return out > 0 and (padded == out or (out <= MAX_WIDTH and padded <= MAX_WIDENING * out))
+def pays(padded, out, batch):
+    """Whether the wide layout's extra columns (padded row width over output width) cost less than
+    the per-row copies they replace."""
+    if out <= 0:
+        return False
+    return padded == out or (out <= MAX_WIDTH and padded <= MAX_WIDENING * out) or \
+        (batch > 1 and padded <= BATCH_WIDENING * out)
 
 
 @jit

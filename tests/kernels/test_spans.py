@@ -62,3 +62,7 @@ def test_im2col_takes_wide_rows_only_where_they_pay(monkeypatch):
     out = gemm.im2col_forward(np.zeros((1, 2, 6, 6)), np.zeros((3, 2, 1, 5)), (1, 1), (1, 1), 1,
                               ((0, 0), (2, 2)))  # 10 wide for 6 outputs: too much extra GEMM work
     assert len(calls) == 2 and out.shape == (1, 3, 6, 6)
+    gemm.im2col_forward(np.zeros((4, 2, 30, 30)), w, (1, 1), (1, 1), 1, ((1, 1), (1, 1)))
+    assert len(calls) == 3  # long rows, 7 % extra columns, several images: wide
+    out = gemm.im2col_forward(np.zeros((4, 2, 30, 30)), np.zeros((3, 2, 1, 7)), (1, 1), (1, 1), 1, ((0, 0), (3, 3)))
+    assert len(calls) == 3 and out.shape == (4, 3, 30, 30)  # 20 % extra columns on long rows: per-row
