@@ -95,7 +95,8 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
         res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
         out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
 
-    lanes.run(workspace.chunks(n, rows, c * k * width * x.itemsize, lanes=lanes.shares()), work)
+    lanes.run(workspace.chunks(n, rows, c * k * width * x.itemsize, lanes=lanes.shares()), work,
+              size=n * c * k * rows * width)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -124,7 +125,7 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
     shares = lanes.shares() * (2 if n == 1 else 1)
     chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=shares)
     for jobs in _scatter_passes(chunks, weight.shape[2:], stride, dilation):
-        lanes.run(jobs, work)
+        lanes.run(jobs, work, size=n * c * k * rows * width)
     return out.reshape((n, c) + in_shape)
 
 
@@ -152,7 +153,8 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
-    lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=lanes.shares()), work, ordered=True)
+    lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=lanes.shares()), work, ordered=True,
+              size=n * c * k * rows * width)
     return grad_w.reshape((o, cg) + tuple(kernel_size))
 
 

@@ -156,7 +156,7 @@ def forward(x, weight, dilation, groups, pads):
         res = np.matmul(w, cols.reshape(groups, cg * geo.taps, bs * span))  # (G, Og, B * rows * Wp)
         out[b0:b1, :, r0:r1] = res.reshape(o, bs, r1 - r0, geo.wp)[..., :geo.ow].transpose(1, 0, 2, 3)
 
-    lanes.run(geo.chunks(n, c, 0, x.itemsize), work)
+    lanes.run(geo.chunks(n, c, 0, x.itemsize), work, size=n * c * geo.taps * geo.oh * geo.wp)
     return out
 
 
@@ -184,7 +184,7 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
     jobs = {}
     for chunk in geo.chunks(n, c, o, grad_out.itemsize):
         jobs.setdefault(chunk[0], []).append(chunk)
-    lanes.run(list(jobs.values()), work)
+    lanes.run(list(jobs.values()), work, size=n * c * geo.taps * geo.oh * geo.wp)
     return out
 
 
@@ -206,5 +206,5 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
-    lanes.run(geo.chunks(n, c, o, x.itemsize), work, ordered=True)
+    lanes.run(geo.chunks(n, c, o, x.itemsize), work, ordered=True, size=n * c * geo.taps * geo.oh * geo.wp)
     return grad_w.reshape((o, cg) + tuple(kernel_size))

@@ -102,7 +102,8 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
 
     items = n * d * d
     chunks = _items(items, alpha * alpha * tiles * (c + o) * x.itemsize)
-    lanes.run([(chunk, band) for chunk in chunks for band in _bands(out.shape[2], tiles_h, m, d, items)], work)
+    lanes.run([(chunk, band) for chunk in chunks for band in _bands(out.shape[2], tiles_h, m, d, items)], work,
+              size=items * alpha * alpha * tiles * (c + o))
     return out
 
 
@@ -159,7 +160,8 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
             if index:
                 du[...] += part
 
-    lanes.run(_items(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True)
+    lanes.run(_items(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True,
+              size=n * d * d * alpha * alpha * tiles * (c + o))
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
     g_mat = MATRICES[m][1]
     du = du.reshape(alpha, alpha, o, cg).astype(np.float64)

@@ -1,6 +1,8 @@
 """lanes.py: every chunk runs once, on threads only when there are several lanes, sums in chunk order,
 errors reach the caller, BLAS gets its thread count back; the kernels on lanes give the bits they
 give on one lane."""
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -10,6 +12,12 @@ from convzoo.kernels import gemm, lanes, spans, winograd, workspace
 
 needs_threads = pytest.mark.skipif(numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2,
                                    reason="lanes need two Numba threads")
+
+
+@pytest.fixture(autouse=True)
+def _lanes_at_any_size(monkeypatch):
+    # test-sized calls would run serially on this thread (lanes.SERIAL_BELOW): make them use lanes
+    monkeypatch.setattr(lanes, "SERIAL_BELOW", 0)
 
 
 def _blas_threads():
@@ -32,6 +40,15 @@ def test_every_job_runs_once_and_one_lane_stays_in_this_thread():
     seen.clear()
     _one_lane(lambda: lanes.run(range(3), lambda i, job, lane: seen.append(lane.parallel)))
     assert seen == [True, True, True]  # one lane: the kernels may use Numba's and BLAS's threads
+
+
+def test_small_calls_run_serial_kernels_on_this_thread(monkeypatch):
+    monkeypatch.setattr(lanes, "SERIAL_BELOW", 1000)
+    seen = []
+    lanes.run(range(4), lambda i, job, lane: seen.append((lane.parallel, threading.get_ident())), size=999)
+    assert seen == [(False, threading.get_ident())] * 4
+    lanes.run(range(1), lambda i, job, lane: seen.append((lane.parallel, threading.get_ident())), size=1000)
+    assert seen[-1] == (True, threading.get_ident())
 
 
 @needs_threads
