@@ -14,6 +14,24 @@ import math
 import numpy as np
 
 from .gemm import im2col_forward, pointwise_forward
+from .jit import jit_parallel, prange
+
+
+@jit_parallel
+def _interleave(res, rows, cols, step_h, step_w, out):
+    # res: (N, G, P, Cg, h, w), the P phases of one shared conv; out: (N, G*Cg, H, W); phase p's pixel
+    # (i, j) goes to out[..., rows[p] + step_h * i, cols[p] + step_w * j]. One (image, channel) plane
+    # per iteration: disjoint writes
+    n, groups, phases, cg, h, w = res.shape
+    for plane in prange(n * groups * cg):
+        b, ch = plane // (groups * cg), plane % (groups * cg)
+        g, ci = ch // cg, ch % cg
+        for p in range(phases):
+            for i in range(h):
+                src = res[b, g, p, ci, i]
+                dst = out[b, ch, rows[p] + step_h * i, cols[p]::step_w]
+                for j in range(w):
+                    dst[j] = src[j]
 
 
 def _phase(r, s, d, k, p, n):
@@ -79,6 +97,12 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
         res = res.reshape((n, groups, len(phases), cg) + res.shape[2:])
         if out is None:
             out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
+        if rank == 2:
+            # NumPy's strided assignments ran single-threaded at a fraction of the memory speed (19 ms of
+            # case h1's 90 at batch 32)
+            rows, cols = (np.array([phase[axis] for phase, _ in phases], dtype=np.int64) for axis in (0, 1))
+            _interleave(res, rows, cols, stride[0], stride[1], out)
+            continue
         for i, (phase, plan) in enumerate(phases):
             where = tuple(slice(r, r + s * a[4], s) for r, s, a in zip(phase, stride, plan))
             out[(slice(None), slice(None)) + where] = res[:, :, i].reshape((n, c) + res.shape[4:])
