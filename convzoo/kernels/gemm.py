@@ -91,7 +91,7 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
         bs, ps = b1 - b0, (r1 - r0) * width
         # (C, K, B, P): the images' columns side by side
         buf = lane.scratch("cols", c * k * bs * ps, x.dtype).reshape(c, k, bs, ps)
-        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0, lane.parallel)
+        t.gather(flat[b0:b1], buf, r0, lane.parallel)
         res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
         out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
 
@@ -118,8 +118,7 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
         for (b0, b1), (r0, r1) in chunks:
             bs = b1 - b0
             cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
-            # seen as (B, C, K, P) by the scatter: a strided view, no copy
-            t.scatter(cols.reshape(c, k, bs, -1).transpose(2, 0, 1, 3), out[b0:b1], r0, lane.parallel)
+            t.scatter(cols.reshape(c, k, bs, -1), out[b0:b1], r0, lane.parallel)
 
     # a single image is cut into twice as many row chunks as lanes, for the two passes of _scatter_passes
     shares = lanes.shares() * (2 if n == 1 else 1)
@@ -146,7 +145,7 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         (b0, b1), (r0, r1) = chunk
         bs, ps = b1 - b0, (r1 - r0) * width
         buf = lane.scratch("cols", c * k * bs * ps, x.dtype).reshape(c, k, bs, ps)
-        t.gather(flat[b0:b1], buf.transpose(2, 0, 1, 3), r0, lane.parallel)
+        t.gather(flat[b0:b1], buf, r0, lane.parallel)
         # (G, Og, B*P) @ (G, B*P, Cg*K): one GEMM contracts images and positions at once
         g_t = _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups)
         part = np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))

@@ -16,14 +16,16 @@ from .jit import jit, jit_parallel, prange
 
 
 @jit
-def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols):
-    # plane: (L,) one flat unpadded plane; cols: (K, R * width) its columns, any strides; output rows r0..
-    # Rows are copied as slices so the inner loop indexes from 0 (no wraparound test) and vectorises
-    rows = cols.shape[1] // width
+def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols, c, b):
+    # plane: (L,) one flat unpadded plane, that of image b, channel c; cols: (C, K, B, R * width) C-contiguous
+    # (the layout the GEMM reads, and one Numba knows is unit-stride: a strided view of it gathered
+    # 1.5-2.4x slower); output rows r0.. Rows are copied as slices so the inner loop indexes from 0
+    # (no wraparound test) and vectorises
+    rows = cols.shape[3] // width
     last = col_off.shape[0]
     for ko in range(row_off.shape[1]):
         for kl in range(last):
-            dst = cols[ko * last + kl]
+            dst = cols[c, ko * last + kl, b]
             j0, j1 = lo[kl], hi[kl]
             for r in range(rows):
                 out = dst[r * width:(r + 1) * width]
@@ -49,13 +51,13 @@ def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols):
 
 
 @jit
-def _scatter_plane(cols, row_off, col_off, lo, hi, width, step, r0, plane):
+def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane):
     # the adjoint of _gather_plane, accumulated into the flat plane; what falls in the padding is dropped
-    rows = cols.shape[1] // width
+    rows = cols.shape[3] // width
     last = col_off.shape[0]
     for ko in range(row_off.shape[1]):
         for kl in range(last):
-            src = cols[ko * last + kl]
+            src = cols[c, ko * last + kl, b]
             j0, j1 = lo[kl], hi[kl]
             for r in range(rows):
                 start = row_off[r0 + r, ko]
@@ -73,35 +75,35 @@ def _scatter_plane(cols, row_off, col_off, lo, hi, width, step, r0, plane):
                         dst_s[j] += row[j]
 
 
-# x / out: (B, C, L) flat planes; cols: (B, C, K, R * width). One (b, c) plane per iteration: disjoint
+# x / out: (B, C, L) flat planes; cols: (C, K, B, R * width). One (b, c) plane per iteration: disjoint
 # writes. The serial twins run a chunk on a lane of lanes.py
 
 @jit_parallel
 def _gather_parallel(x, row_off, col_off, lo, hi, width, step, r0, cols):
     for bc in prange(x.shape[0] * x.shape[1]):
         b, c = bc // x.shape[1], bc % x.shape[1]
-        _gather_plane(x[b, c], row_off, col_off, lo, hi, width, step, r0, cols[b, c])
+        _gather_plane(x[b, c], row_off, col_off, lo, hi, width, step, r0, cols, c, b)
 
 
 @jit
 def _gather_serial(x, row_off, col_off, lo, hi, width, step, r0, cols):
     for b in range(x.shape[0]):
         for c in range(x.shape[1]):
-            _gather_plane(x[b, c], row_off, col_off, lo, hi, width, step, r0, cols[b, c])
+            _gather_plane(x[b, c], row_off, col_off, lo, hi, width, step, r0, cols, c, b)
 
 
 @jit_parallel
 def _scatter_parallel(cols, row_off, col_off, lo, hi, width, step, r0, out):
     for bc in prange(out.shape[0] * out.shape[1]):
         b, c = bc // out.shape[1], bc % out.shape[1]
-        _scatter_plane(cols[b, c], row_off, col_off, lo, hi, width, step, r0, out[b, c])
+        _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c])
 
 
 @jit
 def _scatter_serial(cols, row_off, col_off, lo, hi, width, step, r0, out):
     for b in range(out.shape[0]):
         for c in range(out.shape[1]):
-            _scatter_plane(cols[b, c], row_off, col_off, lo, hi, width, step, r0, out[b, c])
+            _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c])
 
 
 class RowTable:
@@ -137,13 +139,13 @@ class RowTable:
             array.flags.writeable = False
 
     def gather(self, x_flat, cols, r0=0, parallel=True):
-        """cols[b, c, k, (r - r0) * width + j] = the window value (0 in the padding); x_flat: (B, C, L)
-        unpadded planes; cols may be any strided 4-D view. ``parallel``: on Numba's threads."""
+        """cols[c, k, b, (r - r0) * width + j] = the window value (0 in the padding); x_flat: (B, C, L)
+        unpadded planes; cols: (C, K, B, R * width), C-contiguous. ``parallel``: on Numba's threads."""
         (_gather_parallel if parallel else _gather_serial)(x_flat, self.row_off, self.col_off, self.lo, self.hi,
                                                            self.width, self.step, r0, cols)
 
     def scatter(self, cols, out_flat, r0=0, parallel=True):
-        """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L)."""
+        """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L); cols as gather's."""
         (_scatter_parallel if parallel else _scatter_serial)(cols, self.row_off, self.col_off, self.lo, self.hi,
                                                              self.width, self.step, r0, out_flat)
 
@@ -167,17 +169,17 @@ def table(in_shape, kernel_size, stride, dilation, pads=None, out_shape=None):
 
 
 def windows(x, kernel_size, stride, dilation, pads=None):
-    """im2col: (N, C, *in) zero-padded by pads -> (N, C, prod(kernel_size), prod(out_shape))."""
+    """im2col: (N, C, *in) zero-padded by pads -> (N, C, prod(kernel_size), prod(out_shape)) (a view)."""
     t = table(x.shape[2:], kernel_size, stride, dilation, pads)
     flat = np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
-    cols = np.empty(x.shape[:2] + (t.taps, t.rows * t.width), dtype=x.dtype)
+    cols = np.empty((x.shape[1], t.taps, x.shape[0], t.rows * t.width), dtype=x.dtype)
     t.gather(flat, cols)
-    return cols
+    return cols.transpose(2, 0, 1, 3)
 
 
 def windows_adjoint(cols, in_shape, kernel_size, stride, dilation, pads=None):
     """col2im, the adjoint of ``windows``: (N, C, K, P) -> (N, C, *in), overlaps summed, padding dropped."""
     t = table(in_shape, kernel_size, stride, dilation, pads)
     out = np.zeros(cols.shape[:2] + (int(np.prod(in_shape)),), dtype=cols.dtype)
-    t.scatter(np.ascontiguousarray(cols), out)
+    t.scatter(np.ascontiguousarray(cols.transpose(1, 2, 0, 3)), out)
     return out.reshape(cols.shape[:2] + tuple(in_shape))
