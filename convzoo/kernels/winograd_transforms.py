@@ -280,8 +280,8 @@ def _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, first, gy):
 
 # The parallel loops only hand out tasks of _PLANES_PER_TASK planes of one item to the serial plane
 # kernels above: a small parfor body compiles several times faster than one holding the transforms.
-# Each transform has a parallel driver (Numba's threads) and a serial one (for a chunk on a lane of
-# lanes.py), both over the same tasks.
+# Each transform is a serial loop over a range of tasks; the parallel driver runs it one task per
+# prange iteration, and a chunk on a lane of lanes.py runs it over all its tasks.
 
 @jit
 def _tasks(k0, k1, channels):
@@ -289,82 +289,76 @@ def _tasks(k0, k1, channels):
 
 
 @jit
-def _input_task(x, m, k0, kb, d, row_shift, col_shift, tiles_h, tiles_w, v):
-    k, c0, c1, n, row0, col0 = _task(kb, k0, x.shape[1], d, row_shift, col_shift)
-    if m == 4:
-        _input_planes_f4(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
-    else:
-        _input_planes_f2(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
+def _input_tasks(x, m, k0, kb0, kb1, d, row_shift, col_shift, tiles_h, tiles_w, v):
+    for kb in range(kb0, kb1):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, x.shape[1], d, row_shift, col_shift)
+        if m == 4:
+            _input_planes_f4(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
+        else:
+            _input_planes_f2(x, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, v)
 
 
 @jit
-def _output_task(mm, m, k0, kb, d, row_shift, tiles_h, tiles_w, out):
-    k, c0, c1, n, row0, col0 = _task(kb, k0, out.shape[1], d, row_shift, 0)
-    if m == 4:
-        _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
-    else:
-        _output_planes_f2(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
+def _output_tasks(mm, m, k0, kb0, kb1, d, row_shift, tiles_h, tiles_w, out):
+    for kb in range(kb0, kb1):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, out.shape[1], d, row_shift, 0)
+        if m == 4:
+            _output_planes_f4(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
+        else:
+            _output_planes_f2(mm, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, out)
 
 
 @jit
-def _grad_task(g, m, k0, kb, d, tiles_h, tiles_w, gy):
-    k, c0, c1, n, row0, col0 = _task(kb, k0, g.shape[1], d, 0, 0)
-    if m == 4:
-        _grad_planes_f4(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
-    else:
-        _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
+def _grad_tasks(g, m, k0, kb0, kb1, d, tiles_h, tiles_w, gy):
+    for kb in range(kb0, kb1):
+        k, c0, c1, n, row0, col0 = _task(kb, k0, g.shape[1], d, 0, 0)
+        if m == 4:
+            _grad_planes_f4(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
+        else:
+            _grad_planes_f2(g, n, c0, c1, row0, col0, d, tiles_h, tiles_w, (k - k0) * tiles_h * tiles_w, gy)
 
 
 @jit_parallel
 def _input_parallel(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
     for kb in prange(_tasks(k0, k1, x.shape[1])):
-        _input_task(x, m, k0, kb, d, row_shift, col_shift, tiles_h, tiles_w, v)
-
-
-@jit
-def _input_serial(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
-    for kb in range(_tasks(k0, k1, x.shape[1])):
-        _input_task(x, m, k0, kb, d, row_shift, col_shift, tiles_h, tiles_w, v)
+        _input_tasks(x, m, k0, kb, kb + 1, d, row_shift, col_shift, tiles_h, tiles_w, v)
 
 
 @jit_parallel
 def _output_parallel(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out):
     for kb in prange(_tasks(k0, k1, out.shape[1])):
-        _output_task(mm, m, k0, kb, d, row_shift, tiles_h, tiles_w, out)
-
-
-@jit
-def _output_serial(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out):
-    for kb in range(_tasks(k0, k1, out.shape[1])):
-        _output_task(mm, m, k0, kb, d, row_shift, tiles_h, tiles_w, out)
+        _output_tasks(mm, m, k0, kb, kb + 1, d, row_shift, tiles_h, tiles_w, out)
 
 
 @jit_parallel
 def _grad_parallel(g, m, k0, k1, d, tiles_h, tiles_w, gy):
     for kb in prange(_tasks(k0, k1, g.shape[1])):
-        _grad_task(g, m, k0, kb, d, tiles_h, tiles_w, gy)
-
-
-@jit
-def _grad_serial(g, m, k0, k1, d, tiles_h, tiles_w, gy):
-    for kb in range(_tasks(k0, k1, g.shape[1])):
-        _grad_task(g, m, k0, kb, d, tiles_h, tiles_w, gy)
+        _grad_tasks(g, m, k0, kb, kb + 1, d, tiles_h, tiles_w, gy)
 
 
 def input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v, parallel=True):
     """x: (N, C, H, W) -> v: (alpha^2, C, items * tiles), item k's tiles at columns (k - k0) * tiles on."""
-    (_input_parallel if parallel else _input_serial)(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+    if parallel:
+        _input_parallel(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+    else:
+        _input_tasks(x, m, k0, 0, _tasks(k0, k1, x.shape[1]), d, row_shift, col_shift, tiles_h, tiles_w, v)
 
 
 def output_transform(mm, m, k0, k1, d, tiles_h, tiles_w, out, parallel=True, row_shift=0):
     """mm: (alpha^2, O, items * tiles) -> out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d];
     the tiles start at output row ``row_shift`` (a band of rows) and are cropped at the last row."""
-    (_output_parallel if parallel else _output_serial)(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out)
+    if parallel:
+        _output_parallel(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out)
+    else:
+        _output_tasks(mm, m, k0, 0, _tasks(k0, k1, out.shape[1]), d, row_shift, tiles_h, tiles_w, out)
 
 
 def grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy, parallel=True):
     """g: (N, O, P, Q), the output gradient -> gy: (alpha^2, O, items * tiles)."""
-    (_grad_parallel if parallel else _grad_serial)(g, m, k0, k1, d, tiles_h, tiles_w, gy)
+    if parallel:
+        _grad_parallel(g, m, k0, k1, d, tiles_h, tiles_w, gy)
+    else:
+        _grad_tasks(g, m, k0, 0, _tasks(k0, k1, g.shape[1]), d, tiles_h, tiles_w, gy)
 
 
 @jit
