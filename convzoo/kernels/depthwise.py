@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from . import depthwise_loops as loops
-from .geometry import conv_output_size, zero_pads
+from .geometry import table_key, zero_pads
 
 
 class PlaneTable:
@@ -89,13 +89,7 @@ def plane_table(in_shape, kernel_size, stride, dilation, before, out_shape):
 
 
 def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
-    in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
-    pads = zero_pads(pads, len(in_shape))
-    if out_shape is None:
-        out_shape = tuple(conv_output_size(n, k, s, d, b, a)
-                          for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
-    return plane_table(in_shape, kernel_size, tuple(int(s) for s in stride), tuple(int(d) for d in dilation),
-                       tuple(b for b, _ in pads), tuple(int(o) for o in out_shape))
+    return plane_table(*table_key(in_shape, kernel_size, stride, dilation, pads, out_shape))
 
 
 def _chunks(planes):

@@ -61,3 +61,17 @@ def window_offsets(padded_shape, kernel_size, out_shape, stride, dilation):
         tap = (tap[:, None] + np.arange(k, dtype=np.int64) * d * elem_strides[axis]).ravel()
         start = (start[:, None] + np.arange(n, dtype=np.int64) * s * elem_strides[axis]).ravel()
     return tap, start
+
+
+def table_key(in_shape, kernel_size, stride, dilation, pads=None, out_shape=None):
+    """The hashable arguments (in_shape, kernel_size, stride, dilation, before, out_shape) of a cached
+    window table (window.row_table, depthwise.plane_table) for an input of spatial size in_shape
+    zero-padded by pads ((before, after) per axis, None for none); out_shape defaults to every
+    window that fits."""
+    in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
+    pads = zero_pads(pads, len(in_shape))
+    if out_shape is None:
+        out_shape = tuple(conv_output_size(n, k, s, d, b, a)
+                          for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
+    return (in_shape, kernel_size, tuple(int(s) for s in stride), tuple(int(d) for d in dilation),
+            tuple(b for b, _ in pads), tuple(int(o) for o in out_shape))

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from .geometry import conv_output_size, zero_pads
+from .geometry import table_key
 from .jit import jit, jit_parallel, prange
 
 
@@ -159,13 +159,7 @@ def row_table(in_shape, kernel_size, stride, dilation, before, out_shape):
 def table(in_shape, kernel_size, stride, dilation, pads=None, out_shape=None):
     """The RowTable of a window op on an input of spatial size in_shape zero-padded by pads
     ((before, after) per axis, None for none); out_shape defaults to every window that fits."""
-    in_shape, kernel_size = tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel_size)
-    pads = zero_pads(pads, len(in_shape))
-    if out_shape is None:
-        out_shape = tuple(conv_output_size(n, k, s, d, b, a)
-                          for n, k, s, d, (b, a) in zip(in_shape, kernel_size, stride, dilation, pads))
-    return row_table(in_shape, kernel_size, tuple(int(s) for s in stride), tuple(int(d) for d in dilation),
-                     tuple(b for b, _ in pads), tuple(int(o) for o in out_shape))
+    return row_table(*table_key(in_shape, kernel_size, stride, dilation, pads, out_shape))
 
 
 def windows(x, kernel_size, stride, dilation, pads=None):
