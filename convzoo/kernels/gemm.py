@@ -51,15 +51,6 @@ def _wide_rows(in_shape, kernel_size, stride, dilation, pads, batch, out_shape=N
     return out_shape is None or tuple(out_shape) == full
 
 
-def _by_image(chunks):
-    """Chunks grouped by image range: the row chunks of one image scatter into overlapping input rows,
-    so they stay on one lane."""
-    jobs = {}
-    for chunk in chunks:
-        jobs.setdefault(chunk[0], []).append(chunk)
-    return list(jobs.values())
-
-
 def _scatter_passes(chunks, kernel_size, stride, dilation):
     """The col2im jobs, in passes run one after the other. Chunks of different images never write the
     same input rows: one pass, each image's chunks one job. The row chunks of a single 2-D image
@@ -68,9 +59,9 @@ def _scatter_passes(chunks, kernel_size, stride, dilation):
     chunk order, so the bits do not change)."""
     (b0, b1), (r0, r1) = chunks[0]
     if len(kernel_size) != 2 or b1 - b0 != 1 or len(chunks) < 3 or chunks[-1][0] != (b0, b1):
-        return [_by_image(chunks)]
+        return [workspace.by_image(chunks)]
     if (r1 - r0 + 1) * stride[0] <= (kernel_size[0] - 1) * dilation[0]:
-        return [_by_image(chunks)]
+        return [workspace.by_image(chunks)]
     return [[[chunk] for chunk in chunks[0::2]], [[chunk] for chunk in chunks[1::2]]]
 
 

@@ -182,10 +182,7 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
             if hi > lo:
                 out[b0:b1, :, lo:hi] += rows[:, :, lo + geo.top - r0:hi + geo.top - r0, geo.left:geo.left + geo.w]
 
-    jobs = {}
-    for chunk in geo.chunks(n, c, o, grad_out.itemsize):
-        jobs.setdefault(chunk[0], []).append(chunk)
-    lanes.run(list(jobs.values()), work, size=n * c * geo.taps * geo.oh * geo.wp)
+    lanes.run(workspace.by_image(geo.chunks(n, c, o, grad_out.itemsize)), work, size=n * c * geo.taps * geo.oh * geo.wp)
     return out
 
 

@@ -40,6 +40,15 @@ def limited(nbytes):
         _state.limit = previous
 
 
+def by_image(blocks):
+    """The blocks of ``chunks`` grouped by image range, in order: the row blocks of one image scatter
+    into overlapping input rows, so a col2im keeps them on one lane."""
+    groups = {}
+    for block in blocks:
+        groups.setdefault(block[0], []).append(block)
+    return list(groups.values())
+
+
 def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
     """Cut (batch, rows) work into blocks whose scratch fits the budget.
 
