@@ -8,7 +8,7 @@ sustain, plus a fixed per-call overhead. The rates were measured here and recali
 """
 import math
 
-from . import fft, lanes, spans, workspace
+from . import fft, spans, winograd
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -138,10 +138,10 @@ def winograd_cost(m, op, g, threads):
     # G w G^T; for the weight gradient, dU summed over chunks and G^T dU G in float64 (measured)
     weights = alpha * alpha * c_out * cg * (5e-9 if op == "backward_weight" else 0.2e-9)
     traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
-    # chunks as winograd._items cuts them: a lane's share of the budget, at least one chunk per lane
-    per_item = alpha * alpha * tiles * (c_in + c_out) * g.itemsize
-    step = max(1, min(min(workspace.limit(), 16 << 20) // lanes.shares() // per_item, -(-items // lanes.shares())))
-    chunks, columns = -(-items // step), step * tiles
+    # the chunks winograd cuts: a lane's share of the budget, at least one chunk per lane
+    item_chunks = winograd.item_chunks(items, alpha * alpha * tiles * (c_in + c_out) * g.itemsize)
+    chunks = len(item_chunks)
+    columns = (item_chunks[0][1] - item_chunks[0][0]) * tiles
     if op == "backward_weight":
         # the tiles of a chunk are the GEMMs' inner dimension, and each chunk's dU (alpha^2 x O x C)
         # is written and added into the sum: few tiles per chunk (8x8 images) made it 2-3x im2col
@@ -155,6 +155,6 @@ def winograd_cost(m, op, g, threads):
         gemm /= min(1.0, columns / 512) ** 0.5
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
-    banded = op != "backward_weight" and d == 1 and items < lanes.shares() and -(-out[0] // m) > 1  # _bands
+    banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
     handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
     return (gemm + transforms + weights + traffic) / threads + handoff

@@ -53,16 +53,14 @@ def requirement(g):
 _CHUNK_BYTES = 16 << 20
 
 
-def _items(items, per_item):
+def item_chunks(items, per_item):
     """(k0, k1) chunks of work items, each within a lane's share of the scratch budget, at least one
-    per lane when there are enough items."""
-    lanes_n = lanes.shares()
-    budget = min(workspace.limit(), _CHUNK_BYTES) // lanes_n
-    step = max(1, min(budget // per_item, -(-items // lanes_n)))
-    return [(k0, min(items, k0 + step)) for k0 in range(0, items, step)]
+    per lane when there are enough items (workspace.chunks with one row per item)."""
+    blocks = workspace.chunks(items, 1, per_item, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
+    return [items_range for items_range, _ in blocks]
 
 
-def _bands(rows, tiles_h, m, d, items):
+def bands(rows, tiles_h, m, d, items):
     """Output row ranges (p0, p1) the chunks cover: all rows, or, for fewer items than lanes (an
     undilated conv at batch 1), one band of whole tile rows per lane, so each lane has work."""
     share = -(-tiles_h // lanes.shares())
@@ -101,8 +99,8 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
         output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, th, tiles_w, out, lane.parallel, p0)
 
     items = n * d * d
-    chunks = _items(items, alpha * alpha * tiles * (c + o) * x.itemsize)
-    lanes.run([(chunk, band) for chunk in chunks for band in _bands(out.shape[2], tiles_h, m, d, items)], work,
+    chunks = item_chunks(items, alpha * alpha * tiles * (c + o) * x.itemsize)
+    lanes.run([(chunk, band) for chunk in chunks for band in bands(out.shape[2], tiles_h, m, d, items)], work,
               size=items * alpha * alpha * tiles * (c + o))
     return out
 
@@ -160,7 +158,7 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
             if index:
                 du[...] += part
 
-    lanes.run(_items(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True,
+    lanes.run(item_chunks(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True,
               size=n * d * d * alpha * alpha * tiles * (c + o))
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
     g_mat = MATRICES[m][1]

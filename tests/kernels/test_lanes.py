@@ -137,7 +137,7 @@ def test_winograd_at_batch_one_cuts_rows_into_bands_and_matches_im2col(tile):
     x = rng.standard_normal((1, 3, 13, 11))
     w = rng.standard_normal((5, 3, 3, 3))
     pads = ((1, 1), (1, 1))
-    assert len(winograd._bands(13, -(-13 // tile), tile, 1, 1)) == min(2, lanes.shares())
+    assert len(winograd.bands(13, -(-13 // tile), tile, 1, 1)) == min(2, lanes.shares())
     out = winograd.winograd_forward(x, w, (1, 1), (1, 1), 1, tile, pads)
     np.testing.assert_allclose(out, gemm.im2col_forward(x, w, (1, 1), (1, 1), 1, pads), rtol=1e-10, atol=1e-10)
     g = rng.standard_normal(out.shape)
