@@ -28,8 +28,11 @@ def _run(op, geometry, algorithm, call):
     # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised
     if planner.recording() is not None:
         planner.note(op, geometry, algorithm)
+    if not planner.autotune_enabled():
+        chosen = planner.ALGORITHMS[planner.choose(op, geometry, algorithm)]
+        return call(chosen.ops[op], chosen.pads_inside)
     choice = planner.plan(op, geometry, algorithm)
-    if choice.reason != "cost model" or not planner.autotune_enabled() or len(choice.estimates) < 2:
+    if choice.reason != "cost model" or len(choice.estimates) < 2:
         chosen = planner.ALGORITHMS[choice.algorithm]
         return call(chosen.ops[op], chosen.pads_inside)
     timings, best, result = {}, None, None

@@ -39,6 +39,13 @@ class ConvGeometry:
 
     @classmethod
     def of(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None):
+        """The geometry of a call; one instance per distinct call, cached (every conv call makes one)."""
+        key = (tuple(xp_shape), tuple(weight_shape), tuple(stride), tuple(dilation), groups, itemsize,
+               None if out_shape is None else tuple(out_shape))
+        return _geometry(cls, *key)
+
+    @classmethod
+    def _make(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None):
         kernel = tuple(int(k) for k in weight_shape[2:])
         padded = tuple(int(n) for n in xp_shape[2:])
         if out_shape is None:
@@ -66,6 +73,11 @@ class ConvGeometry:
         return (f"N={self.batch} C={self.in_channels}->{self.out_channels} groups={self.groups} "
                 f"in={self.padded} k={self.kernel} stride={self.stride} dilation={self.dilation} "
                 f"out={self.out} {'float64' if self.itemsize == 8 else 'float32'}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _geometry(cls, *key):
+    return cls._make(*key)
 
 
 @dataclass(frozen=True)
@@ -247,7 +259,7 @@ class Plan:
 
 
 @functools.lru_cache(maxsize=1024)
-def _estimates(op, geometry, count):
+def _estimates(op, geometry, count, limit):
     """({name: estimated seconds}, {name: why unsupported}) for op; pure, so cached per geometry
     (a training loop plans the same few geometries every step)."""
     estimates, unsupported = {}, {}
@@ -269,7 +281,7 @@ def plan(op, geometry, algorithm=None):
         ValueError: a forced algorithm implements op but cannot run this geometry.
     """
     count = threads()
-    estimates, unsupported = (dict(table) for table in _estimates(op, geometry, count))
+    estimates, unsupported = (dict(table) for table in _estimates(op, geometry, count, workspace.limit()))
     wanted = algorithm if algorithm is not None else forced()
     result = Plan(op, geometry, "", "cost model", estimates, unsupported=unsupported, workspace=workspace.limit())
     if wanted is not None and wanted in unsupported:
@@ -287,6 +299,24 @@ def plan(op, geometry, algorithm=None):
     return result
 
 
+@functools.lru_cache(maxsize=1024)
+def _cheapest(op, geometry, count, limit):
+    estimates = _estimates(op, geometry, count, limit)[0]
+    return min(estimates, key=estimates.get)
+
+
+def choose(op, geometry, algorithm=None):
+    """The name of the algorithm ``plan`` picks, without building its Plan: the path every call takes
+    (a Plan with its tables of estimates cost more than the kernels of a small convolution)."""
+    if algorithm is not None or forced() is not None:
+        return plan(op, geometry, algorithm).algorithm
+    count = threads()
+    measured = _autotune_cache.get((op, geometry, count))
+    if measured:
+        return min(measured, key=measured.get)
+    return _cheapest(op, geometry, count, workspace.limit())
+
+
 def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsize, algorithm=None):
     """Whether the forward conv on x zero-padded by pads reads the padding in place: its algorithm
     can (``Algorithm.pads_inside``). Otherwise the caller pads x first."""
@@ -294,8 +324,7 @@ def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsiz
         return False
     padded = tuple(int(n) + b + a for n, (b, a) in zip(x_shape[2:], pads))
     geometry = ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize)
-    chosen = ALGORITHMS[plan("forward", geometry, algorithm).algorithm]
-    return chosen.pads_inside
+    return ALGORITHMS[choose("forward", geometry, algorithm)].pads_inside
 
 
 def remember(op, geometry, timings):
