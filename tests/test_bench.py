@@ -57,3 +57,28 @@ def test_measured_peaks_are_positive_rates():
     a, b, c = np.zeros(5, np.float32), np.arange(5, dtype=np.float32), np.ones(5, np.float32)
     peaks._triad(a, b, c, np.float32(0.5))
     np.testing.assert_array_equal(a, b + 0.5)
+
+
+def test_median_ms_counts_calls_and_extends_them_to_the_minimum_time(monkeypatch):
+    from convzoo.benchmark import runner
+    clock = {"now": 0.0}
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock["now"])
+    calls = []
+
+    def fn():  # every call takes 10 ms of the fake clock
+        calls.append(1)
+        clock["now"] += 0.01
+
+    assert runner.median_ms(fn, 2, 5) == pytest.approx(10.0) and len(calls) == 7
+    calls.clear()
+    # 0.095 s each phase: 10 warm-up calls, then 10 timed calls
+    assert runner.median_ms(fn, 2, 5, min_seconds=0.095) == pytest.approx(10.0) and len(calls) == 20
+    calls.clear()
+    monkeypatch.setattr(runner, "MAX_CALLS", 3)
+    runner.median_ms(fn, 2, 5, min_seconds=10.0)
+    assert len(calls) == (2 + 3) + (5 + 3)
+
+
+def test_bench_rejects_a_negative_minimum_time(capsys):
+    assert main(["bench", "--min-seconds", "-1", "--stock-allocator", "--json", "-"]) == 2
+    assert "--min-seconds must be >= 0; received -1.0" in capsys.readouterr().err

@@ -30,14 +30,28 @@ def all_cases():
     return cases.CASES + training.CASES
 
 
-def median_ms(fn, warmup, repeat):
-    for _ in range(warmup):
+# A function's first calls on this VM run slower for a while (a depthwise 3x3 at batch 1 took
+# 1.4, 1.2, 1.1, 1.0, 0.9 ms before settling at 0.7, and PyTorch's calls drift the same way), so a
+# fixed count of two warm-up calls timed whichever library came first in a row on a colder machine.
+# Every library's function therefore warms up for at least MIN_SECONDS, and its timed calls run for
+# at least MIN_SECONDS too (more calls for the median of a fast function), within these caps
+MIN_SECONDS = 0.2
+MAX_CALLS = 200
+
+
+def median_ms(fn, warmup, repeat, min_seconds=0.0):
+    """Median ms of at least ``repeat`` timed calls after at least ``warmup`` untimed ones; each phase
+    also runs until ``min_seconds`` have passed (at most MAX_CALLS calls beyond the counts)."""
+    start = time.perf_counter()
+    calls = 0
+    while calls < warmup or (time.perf_counter() - start < min_seconds and calls < warmup + MAX_CALLS):
         fn()
+        calls += 1
     times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+    while len(times) < repeat or (sum(times) < min_seconds and len(times) < repeat + MAX_CALLS):
+        begin = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(time.perf_counter() - begin)
     return 1e3 * statistics.median(times)
 
 
@@ -53,7 +67,7 @@ def _rate(case, work, mode, ms, peak):
     return gflops, "GFLOP/s", 100 * gflops / peak["gflops"]
 
 
-def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print):
+def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print, min_seconds=0.0):
     torch = None
     if any(lib != "convzoo" for lib in libs):
         try:
@@ -85,7 +99,7 @@ def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print):
                 row = {"case": case.key, "title": case.title, "batch": batch, "mode": mode, "ms": {}}
                 for lib, (fwd, fwdbwd, _) in built.items():
                     fn = fwd if mode == "fwd" else fwdbwd
-                    row["ms"][lib] = median_ms(fn, warmup, repeat)
+                    row["ms"][lib] = median_ms(fn, warmup, repeat, min_seconds)
                 value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"], peak)
                 row.update(rate=value, unit=unit, percent_of_peak=pct,
                            ratio={lib: row["ms"][lib] / row["ms"]["convzoo"] for lib in row["ms"] if lib != "convzoo"})
@@ -209,6 +223,9 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one timed call: a smoke test")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls; the median is kept (default 5)")
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
+                        help=f"warm up, and time, each function for at least this long, in up to {MAX_CALLS} "
+                             f"more calls than --warmup / --repeat (default {MIN_SECONDS}; 0: the counts only)")
     parser.add_argument("--no-torch", action="store_true", help="time convzoo only")
     parser.add_argument("--json", metavar="PATH", default="benchmark-results.json",
                         help="where to write the results (default benchmark-results.json; '-' for none)")
@@ -233,16 +250,19 @@ def main(args, reexec=None):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             raise ValueError(f"--{name} must be {'>= 0' if name == 'warmup' else 'positive'}; "
                              f"received {getattr(args, name)}")
-    warmup, repeat = (0, 1) if args.quick else (args.warmup, args.repeat)
+    if not args.min_seconds >= 0:
+        raise ValueError(f"--min-seconds must be >= 0; received {args.min_seconds}")
+    warmup, repeat, min_seconds = (0, 1, 0.0) if args.quick else (args.warmup, args.repeat, args.min_seconds)
     libs = ("convzoo",) if args.no_torch else LIBS
     env = environment()
     peak = peaks.measure(args.quick)
     env["peak_gflops"], env["peak_gbs"] = peak["gflops"], peak["gbs"]
     print(f"convzoo benchmark: {env['threads']} threads, steady allocator {env['steady_allocator']}, "
-          f"median of {repeat} after {warmup} warm-up; measured peaks (the % column): float32 GEMM "
+          f"median of >= {repeat} calls after >= {warmup} warm-up, each phase >= {min_seconds} s; measured peaks (the % column): float32 GEMM "
           f"{peak['gflops']:.0f} GFLOP/s, STREAM triad {peak['gbs']:.1f} GB/s")
     print(HEADER)
-    rows = run(selected, args.quick, warmup, repeat, libs, peak)
+    env["min_seconds"] = min_seconds
+    rows = run(selected, args.quick, warmup, repeat, libs, peak, min_seconds=min_seconds)
     for line in summary(rows):
         print(line)
     env["load_average_end"] = _load()
