@@ -26,7 +26,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import pool2d
+from . import pool2d, pool2d_flat
 from .geometry import effective_kernel, window_offsets
 from .elementwise import GRAIN, STREAM_GRAIN
 from .jit import jit, jit_parallel, prange
@@ -229,8 +229,14 @@ def max_pool_forward(x, geo, with_arg=True):
     if pool2d.applies(geo, _FAST_MAX):
         out = np.empty((n * c,) + geo.out_shape, dtype=x.dtype)
         arg = np.empty(((n * c) if with_arg else 0,) + geo.out_shape, dtype=arg_dtype)
+        planes = _planes(x).reshape((n * c,) + geo.in_shape)
+        if pool2d_flat.applies(geo, pool2d.spans(geo)):
+            per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
+            _run(pool2d_flat.max_forward_planes, pool2d_flat.max_forward_parallel, out.size * geo.tap.size,
+                 -(-n * c // per), planes, out, arg, per)
+            return out.reshape((n, c) + geo.out_shape), arg.reshape(n * c, geo.start.size) if with_arg else None
         _run(pool2d.max_forward_planes, pool2d.max_forward_parallel, out.size * geo.tap.size, n * c,
-             _planes(x).reshape((n * c,) + geo.in_shape), *_fast_args(geo), out, arg)
+             planes, *_fast_args(geo), out, arg)
         return out.reshape((n, c) + geo.out_shape), arg.reshape(n * c, geo.start.size) if with_arg else None
     out = np.empty((n * c, geo.start.size), dtype=x.dtype)
     arg = np.empty(out.shape, dtype=arg_dtype)
@@ -244,7 +250,12 @@ def max_pool_backward(grad_out, arg, geo):
     n, c = grad_out.shape[:2]
     # every kernel writes all of grad_x (zeros included), so it need not be zeroed here
     grad_x = np.empty((n * c, math.prod(geo.in_shape)), dtype=grad_out.dtype)
-    if pool2d.applies(geo, _FAST_MAX):
+    if pool2d.applies(geo, _FAST_MAX) and pool2d_flat.tiles(geo, pool2d.spans(geo)):
+        per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
+        planes = (n * c,) + geo.out_shape
+        _run(pool2d_flat.max_backward_planes, pool2d_flat.max_backward_parallel, grad_x.size, -(-n * c // per),
+             _planes(grad_out).reshape(planes), arg.reshape(planes), grad_x.reshape((n * c,) + geo.in_shape), per)
+    elif pool2d.applies(geo, _FAST_MAX):
         planes = (n * c,) + geo.out_shape
         _run(pool2d.max_backward_planes, pool2d.max_backward_parallel, grad_x.size, n * c,
              _planes(grad_out).reshape(planes), arg.reshape(planes), *_fast_args(geo),
@@ -295,6 +306,12 @@ def avg_pool_forward(x, geo, divisor):
     if pool2d.applies(geo, _FAST_AVG):
         out = np.empty((n * c,) + geo.out_shape, dtype=x.dtype)
         _, pads, spans = _fast_args(geo)
+        if pool2d_flat.applies(geo, spans):
+            per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
+            _run(pool2d_flat.avg_forward_planes, pool2d_flat.avg_forward_parallel, out.size * geo.tap.size,
+                 -(-n * c // per), _planes(x).reshape((n * c,) + geo.in_shape),
+                 divisor.astype(x.dtype).reshape(geo.out_shape), out, per)
+            return out.reshape((n, c) + geo.out_shape)
         _run(pool2d.avg_forward_planes, pool2d.avg_forward_parallel, out.size * geo.tap.size, n * c,
              _planes(x).reshape((n * c,) + geo.in_shape), pads, spans,
              divisor.astype(x.dtype).reshape(geo.out_shape), out)
@@ -309,7 +326,12 @@ def avg_pool_backward(grad_out, geo, divisor):
     n, c = grad_out.shape[:2]
     grad_x = np.empty((n * c, math.prod(geo.in_shape)), dtype=grad_out.dtype)
     work = grad_x.size + grad_out.size * geo.tap.size
-    if pool2d.applies(geo, _FAST_AVG):
+    if pool2d.applies(geo, _FAST_AVG) and pool2d_flat.tiles(geo, pool2d.spans(geo)):
+        per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
+        _run(pool2d_flat.avg_backward_planes, pool2d_flat.avg_backward_parallel, work, -(-n * c // per),
+             _planes(grad_out).reshape((n * c,) + geo.out_shape), divisor.astype(grad_out.dtype).reshape(geo.out_shape),
+             grad_x.reshape((n * c,) + geo.in_shape), per)
+    elif pool2d.applies(geo, _FAST_AVG):
         _, pads, spans = _fast_args(geo)
         _run(pool2d.avg_backward_planes, pool2d.avg_backward_parallel, work, n * c,
              _planes(grad_out).reshape((n * c,) + geo.out_shape), pads, spans,

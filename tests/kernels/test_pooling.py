@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from convzoo.kernels import elementwise, pool2d, pooling
+from convzoo.kernels import elementwise, pool2d, pool2d_flat, pooling
 
 
 def naive_output_size(n, k, s, d, pad, ceil_mode):
@@ -286,3 +286,77 @@ def test_parallel_elementwise_kernels_equal_numpy(monkeypatch):
     np.testing.assert_allclose(elementwise.gelu(x)[:100], elementwise.gelu(small), rtol=0, atol=0)
     np.testing.assert_allclose(elementwise.gelu_backward(np.ones_like(x), x)[:100],
                                elementwise.gelu_backward(np.ones_like(small), small), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("sizes", [(28, 28), (10, 10), (8, 8), (9, 7), (64, 62), (2, 2), (3, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
+    # short rows take pool2d_flat (one loop at the input row pitch, several planes per block when
+    # the height is even); it must give pool2d's per-row results bit for bit, NaN and ties included,
+    # serially and in parallel, over enough planes for several blocks
+    rng = np.random.default_rng(sizes[0] * 100 + sizes[1])
+    planes = max(3, 3 * pool2d_flat.BLOCK // (sizes[0] * sizes[1]) + 1)
+    x = rng.integers(-2, 3, (planes, 1) + sizes).astype(dtype)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    g = pooling.pool_geometry(sizes, (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), False)
+    size, pads, spans = pooling._fast_args(g)
+    assert pool2d_flat.applies(g, spans)
+    shape = (planes,) + g.out_shape
+    ref, ref_arg = np.empty(shape, dtype), np.empty(shape, np.int8)
+    pool2d.max_forward_planes(x.reshape((planes,) + sizes), size, pads, spans, ref, ref_arg, 0, planes)
+    divisor = pooling.avg_divisor(g, ((0, 0), (0, 0)), True, None).astype(dtype).reshape(g.out_shape)
+    ref_avg = np.empty(shape, dtype)
+    pool2d.avg_forward_planes(x.reshape((planes,) + sizes), pads, spans, divisor, ref_avg, 0, planes)
+    per = pool2d_flat.planes_per_block(sizes, g.out_shape)
+    assert (per > 1) == (sizes[0] % 2 == 0 and sizes[0] * sizes[1] <= pool2d_flat.BLOCK)
+    blocks = -(-planes // per)
+    for run in ("serial", "parallel"):
+        out, arg, values, avg = (np.full(shape, 7, dtype), np.full(shape, 9, np.int8), np.full(shape, 7, dtype),
+                                 np.full(shape, 7, dtype))
+        none = np.empty((0,) + g.out_shape, np.int8)
+        x3 = x.reshape((planes,) + sizes)
+        if run == "serial":
+            pool2d_flat.max_forward_planes(x3, out, arg, per, 0, blocks)
+            pool2d_flat.max_forward_planes(x3, values, none, per, 0, blocks)
+            pool2d_flat.avg_forward_planes(x3, divisor, avg, per, 0, blocks)
+        else:
+            pool2d_flat.max_forward_parallel(x3, out, arg, per)
+            pool2d_flat.max_forward_parallel(x3, values, none, per)
+            pool2d_flat.avg_forward_parallel(x3, divisor, avg, per)
+        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(arg, ref_arg)
+        np.testing.assert_array_equal(values, ref)
+        np.testing.assert_array_equal(avg, ref_avg)
+    if pool2d_flat.tiles(g, spans):
+        grad = rng.standard_normal(shape).astype(dtype)
+        ref_dx, ref_avg_dx = np.empty((planes,) + sizes, dtype), np.empty((planes,) + sizes, dtype)
+        pool2d.max_backward_planes(grad, ref_arg, size, pads, spans, ref_dx, 0, planes)
+        pool2d.avg_backward_planes(grad, pads, spans, divisor, ref_avg_dx, 0, planes)
+        for kernels in ((pool2d_flat.max_backward_planes, pool2d_flat.avg_backward_planes),
+                        (pool2d_flat.max_backward_parallel, pool2d_flat.avg_backward_parallel)):
+            dx, avg_dx = np.full(ref_dx.shape, 7, dtype), np.full(ref_dx.shape, 7, dtype)
+            bounds = (0, blocks) if kernels[0] is pool2d_flat.max_backward_planes else ()
+            kernels[0](grad, ref_arg, dx, per, *bounds)
+            kernels[1](grad, divisor, avg_dx, per, *bounds)
+            np.testing.assert_array_equal(dx, ref_dx)
+            np.testing.assert_array_equal(avg_dx, ref_avg_dx)
+        np.testing.assert_array_equal(pooling.max_pool_backward(grad.reshape(x.shape[:2] + g.out_shape), arg, g)
+                                      .reshape(ref_dx.shape), ref_dx)
+    # and the public entry points take them
+    out, arg = pooling.max_pool_forward(x, g)
+    np.testing.assert_array_equal(out.reshape(shape), ref)
+    np.testing.assert_array_equal(arg.reshape(shape), ref_arg)
+    np.testing.assert_array_equal(pooling.avg_pool_forward(x, g, divisor.ravel()).reshape(shape), ref_avg)
+
+
+def test_flat_2x2_loops_apply_only_to_short_rows_wholly_inside():
+    def applies(sizes, pad=0, ceil_mode=False):
+        g = pooling.pool_geometry(sizes, (2, 2), (2, 2), (1, 1), ((pad, pad), (pad, pad)), ceil_mode)
+        return pool2d_flat.applies(g, pool2d.spans(g))
+    assert applies((28, 28)) and applies((65, 65)) and applies((9, 9), ceil_mode=False)
+    tiles = pooling.pool_geometry((28, 28), (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), False)
+    odd = pooling.pool_geometry((28, 27), (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0)), False)
+    assert pool2d_flat.tiles(tiles, pool2d.spans(tiles)) and not pool2d_flat.tiles(odd, pool2d.spans(odd))
+    assert not applies((112, 112))  # rows of 56: pool2d's row loops vectorise
+    assert not applies((28, 28), pad=1)  # border windows
+    assert not applies((9, 9), ceil_mode=True)  # an overhanging last window
