@@ -17,6 +17,9 @@ import numba
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
-jit = numba.njit(cache=True, nogil=True)
-jit_parallel = numba.njit(cache=True, nogil=True, parallel=True)
+# error_model="numpy": a float division by zero gives inf or NaN, as in NumPy, instead of raising
+# ZeroDivisionError; Python's model puts a branch before every division, which kept LLVM from
+# vectorising any loop that divides (2x2 average pooling ran scalar, 2.5x slower than max pooling)
+jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 prange = numba.prange
