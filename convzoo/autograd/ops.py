@@ -4,6 +4,7 @@ Gradients of broadcast inputs come back full-size; the engine sums them down (``
 """
 import numpy as np
 
+from ..kernels import lanes
 from .function import Function
 
 
@@ -84,7 +85,7 @@ class Log(Function):
 class MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return np.matmul(a, b)
+        return lanes.matmul(a, b)
 
     def backward(self, g):
         a, b = self.a, self.b
@@ -96,8 +97,8 @@ class MatMul(Function):
             g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
-        grad_a = np.matmul(g2, np.swapaxes(b2, -1, -2))
-        grad_b = np.matmul(np.swapaxes(a2, -1, -2), g2)
+        grad_a = lanes.matmul(g2, np.swapaxes(b2, -1, -2))
+        grad_b = lanes.matmul(np.swapaxes(a2, -1, -2), g2)
         if a.ndim == 1:
             grad_a = grad_a.reshape(grad_a.shape[:-2] + (-1,)).sum(axis=tuple(range(grad_a.ndim - 2)))
         if b.ndim == 1:

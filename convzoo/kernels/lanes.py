@@ -53,13 +53,20 @@ def _pool(workers):
 
 @contextlib.contextmanager
 def _serial_blas():
-    """BLAS on one thread while any lanes run (counted, so overlapping callers restore it once)."""
+    """BLAS on one thread while any lanes run (counted, so overlapping callers restore it once).
+
+    Each BLAS library's own setter is called directly (threadpoolctl's ``limit`` took 20 us a call,
+    and every kernel call enters here)."""
     with _lock:
         if _state["blas"] is None:
             from threadpoolctl import ThreadpoolController
-            _state["blas"] = ThreadpoolController().select(user_api="blas")
+            _state["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
         if _state["limited"] == 0:
-            _state["restore"] = _state["blas"].limit(limits=1)
+            restore = [(lib, lib.get_num_threads()) for lib in _state["blas"]]
+            for lib, threads in restore:
+                if threads != 1:
+                    lib.set_num_threads(1)
+            _state["restore"] = restore
         _state["limited"] += 1
     try:
         yield
@@ -67,7 +74,9 @@ def _serial_blas():
         with _lock:
             _state["limited"] -= 1
             if _state["limited"] == 0:
-                _state.pop("restore").restore_original_limits()
+                for lib, threads in _state.pop("restore"):
+                    if threads != 1:
+                        lib.set_num_threads(threads)
 
 
 class Lane:
@@ -139,8 +148,11 @@ def run(jobs, work, ordered=False, size=None):
     if lanes <= 1:
         # inside a lane (a kernel that chunks again) the kernels must stay serial too
         lane = Lane(not small and not getattr(_local, "inside", False), order)
-        for i, job in enumerate(jobs):
-            work(i, job, lane)
+        # a small call keeps BLAS on this thread too: woken for it, BLAS's threads would spin
+        # afterwards and take a core from whatever runs next
+        with _serial_blas() if small else contextlib.nullcontext():
+            for i, job in enumerate(jobs):
+                work(i, job, lane)
         return
     queue, queue_lock = iter(enumerate(jobs)), threading.Lock()
 
@@ -169,3 +181,32 @@ def run(jobs, work, ordered=False, size=None):
                 future.exception()  # wait for every lane before the buffers go
         for future in helpers:
             future.result()
+
+
+# FLOPs of a product below which ``matmul`` runs it on the calling thread: a hand-off to a lane costs
+# 20-50 us, and one core multiplies 8 MFLOP in about 150 us
+LANE_FLOPS = 1 << 23
+
+
+def matmul(a, b):
+    """``np.matmul(a, b)`` that never wakes BLAS's own threads.
+
+    OpenBLAS's threads spin for a while after each multi-threaded call (sched_yield loops), and on
+    two cores they took a core from the Numba loops and lanes that followed: a LeNet-5 training step,
+    whose linear layers were the only multi-threaded BLAS calls, ran 18 ms, and 14 ms with BLAS on one
+    thread. So a 2-D product of at least LANE_FLOPS is cut into ``shares()`` blocks of rows, each a
+    one-thread BLAS call on a lane; anything smaller (or batched) is one one-thread call here.
+    """
+    if a.ndim == 2 and b.ndim == 2 and 2 * a.shape[0] * a.shape[1] * b.shape[1] >= LANE_FLOPS \
+            and a.shape[0] >= 2 and count() > 1:
+        m, pieces = a.shape[0], min(shares(), a.shape[0])
+        bounds = [(m * i // pieces, m * (i + 1) // pieces) for i in range(pieces)]
+        out = np.empty((m, b.shape[1]), dtype=np.result_type(a, b))
+
+        def work(_, rows, lane):
+            np.matmul(a[rows[0]:rows[1]], b, out=out[rows[0]:rows[1]])
+
+        run(bounds, work)
+        return out
+    with _serial_blas():
+        return np.matmul(a, b)
