@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convzoo.kernels import conv as kconv
-from convzoo.kernels import planner
+from convzoo.kernels import planner, workspace
 from tests import naive
 
 NAMES = tuple(planner.ALGORITHMS)
@@ -139,6 +139,31 @@ def test_planner_choices_follow_the_geometry():
     assert choice("backward_input", (32, 64, 58, 58), (128, 64, 4, 4), stride=(2, 2)) == "subpixel"
     # dilated 3x3: Winograd on the dilation^2 polyphase sub-images (fft cannot dilate)
     assert choice("forward", (32, 64, 60, 60), (64, 64, 3, 3), dilation=(2, 2)) == "winograd_f4"
+
+
+def test_choose_names_the_algorithm_plan_picks():
+    # choose() is the per-call path (no Plan built): same answer under the cost model, forcing,
+    # a measured choice, and another workspace limit (the estimates are cached per limit)
+    geometries = [planner.ConvGeometry.of(x, w, s, (1, 1), g, 4) for x, w, s, g in [
+        ((32, 128, 28, 28), (256, 128, 1, 1), (1, 1), 1), ((1, 64, 58, 58), (64, 64, 3, 3), (1, 1), 1),
+        ((2, 8, 30, 30), (8, 1, 3, 3), (2, 2), 8), ((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), 1)]]
+    assert planner.ConvGeometry.of((1, 64, 58, 58), [64, 64, 3, 3], [1, 1], (1, 1), 1, 4) is geometries[1]
+    for geometry in geometries:
+        for op in planner.OPS:
+            assert planner.choose(op, geometry) == planner.plan(op, geometry).algorithm
+            assert planner.choose(op, geometry, "im2col") == "im2col"
+            with planner.use_algorithm("im2col"):
+                assert planner.choose(op, geometry) == "im2col"
+            with workspace.limited(1 << 16):
+                assert planner.choose(op, geometry) == planner.plan(op, geometry).algorithm
+    key = ("forward", geometries[1], planner.threads())
+    try:
+        planner._autotune_cache[key] = {"im2col": 2.0, "fft": 1.0}
+        assert planner.choose("forward", geometries[1]) == planner.plan("forward", geometries[1]).algorithm == "fft"
+    finally:
+        planner.clear_autotune_cache()
+    with pytest.raises(ValueError, match="cannot run"):
+        planner.choose("forward", geometries[2], "fft")
 
 
 def test_forcing_an_algorithm_that_cannot_run_names_it_and_the_reason():

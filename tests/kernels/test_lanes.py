@@ -45,8 +45,13 @@ def test_every_job_runs_once_and_one_lane_stays_in_this_thread():
 def test_small_calls_run_serial_kernels_on_this_thread(monkeypatch):
     monkeypatch.setattr(lanes, "SERIAL_BELOW", 1000)
     seen = []
+    before = _blas_threads()
     lanes.run(range(4), lambda i, job, lane: seen.append((lane.parallel, threading.get_ident())), size=999)
     assert seen == [(False, threading.get_ident())] * 4
+    # and BLAS stays on this thread too (its own threads would spin after the call), then is restored
+    blas = []
+    lanes.run(range(2), lambda i, job, lane: blas.append(_blas_threads()), size=999)
+    assert blas == [[1] * len(before)] * 2 and _blas_threads() == before
     lanes.run(range(1), lambda i, job, lane: seen.append((lane.parallel, threading.get_ident())), size=1000)
     assert seen[-1] == (True, threading.get_ident())
 
@@ -161,3 +166,28 @@ def test_col2im_of_one_image_in_two_passes_matches_one_pass(dilation):
     expected = _one_lane(lambda: gemm.im2col_backward_input(g.astype(np.float64), w.astype(np.float64), (40, 9),
                                                            (1, 1), (dilation, dilation), 1, pads))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shapes", [((70, 33), (33, 20)), ((1, 40), (40, 9)), ((3, 5, 7), (7, 4)), ((6,), (6, 5)),
+                                    ((8, 6), (6,))])
+@pytest.mark.parametrize("split", [True, False])
+def test_matmul_equals_numpy_and_leaves_blas_threads_asleep(shapes, split, monkeypatch):
+    # split: products over LANE_FLOPS are cut by rows over lanes, each a one-thread BLAS call
+    monkeypatch.setattr(lanes, "LANE_FLOPS", 0 if split else 1 << 40)
+    rng = np.random.default_rng(len(shapes[0]))
+    a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
+    before = _blas_threads()
+    seen = []
+    real = np.matmul
+    monkeypatch.setattr(lanes.np, "matmul", lambda *args, **kw: seen.append(_blas_threads()) or real(*args, **kw))
+    out = lanes.matmul(a, b)
+    monkeypatch.setattr(lanes.np, "matmul", real)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+    assert out.shape == (a @ b).shape and out.dtype == np.float32
+    assert seen and all(threads == [1] * len(before) for threads in seen)
+    assert _blas_threads() == before
+    rows = shapes[0][0] if len(shapes[0]) == 2 and len(shapes[1]) == 2 else 0
+    if split and rows >= 2 and numba.get_num_threads() > 1:
+        assert len(seen) == min(lanes.shares(), rows)  # one call per block of rows
+    else:
+        assert len(seen) == 1
