@@ -19,6 +19,10 @@ from ..viz.files import write_atomically
 from . import cases, memory, peaks, training
 
 STEADY_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+# Numba's default OpenMP layer spin-waits between parallel regions; on cores shared with other
+# processes (and with BLAS's own threads) a region then often waits a whole scheduler slice (4 ms
+# for a 0.4 ms gather). The workqueue layer sleeps instead. PyTorch keeps its defaults.
+NUMBA_LAYER = {"NUMBA_THREADING_LAYER": "workqueue"}
 LIBS = ("convzoo", "torch", "torch_cl")
 
 
@@ -227,13 +231,14 @@ def add_arguments(parser):
                         help="where to write the results (default benchmark-results.json; '-' for none)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown to PATH")
     parser.add_argument("--stock-allocator", action="store_true",
-                        help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0)")
+                        help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0) and Numba's "
+                             "workqueue threading layer (unless NUMBA_THREADING_LAYER is set)")
 
 
 def main(args, reexec=None):
     """Run with parsed ``args``; ``reexec`` is the argv that restarts this command with the steady allocator."""
     if not args.stock_allocator and os.environ.get("MALLOC_MMAP_MAX_") != "0" and reexec:
-        os.execve(sys.executable, [sys.executable] + reexec, {**os.environ, **STEADY_ALLOCATOR})
+        os.execve(sys.executable, [sys.executable] + reexec, {**NUMBA_LAYER, **os.environ, **STEADY_ALLOCATOR})
     known = {c.key for c in all_cases()}
     selected = None
     if args.cases:

@@ -11,23 +11,15 @@ import math
 
 import numpy as np
 
-from .jit import jit, jit_parallel, prange, sleeping_layer
+from .jit import jit, jit_parallel, prange
 
 GRAIN = 32768  # elements below which a kernel runs serially (PyTorch's grain size)
 # Elements below which a pure streaming kernel (one read, at most one write per element) runs
-# serially under the workqueue threading layer. Measured on the 2-core reference machine (ReLU,
-# median of 50): a workqueue region costs 40-60 us to start (its threads sleep), and one core
-# streams an array that sits in the last level cache about as fast as two: serial won up to 4 Mi
-# elements (1 Mi: 146 against 230 us; 4 Mi: 1.70 against 1.94 ms) and lost above (8 Mi: 4.7
-# against 3.2 ms). Under OpenMP (threads still spinning from the last region) the second core won
-# from GRAIN on (64x112x112 ReLU: 0.08-0.11 against 0.14-0.17 ms; 2x2 max pooling 0.20 against 0.23-0.33)
+# serially. Measured on the 2-core reference machine (ReLU, median of 50): a parallel region costs
+# 40-60 us to start under the workqueue layer, and one core streams an array that sits in the last
+# level cache about as fast as two: serial won up to 4 Mi elements (1 Mi: 146 against 230 us;
+# 4 Mi: 1.70 against 1.94 ms) and lost above (8 Mi: 4.7 against 3.2 ms)
 STREAM_GRAIN = 1 << 22
-
-
-def stream_grain():
-    """Elements below which a streaming kernel runs serially: STREAM_GRAIN under a threading layer
-    whose threads sleep between regions (workqueue), else GRAIN."""
-    return STREAM_GRAIN if sleeping_layer() else min(GRAIN, STREAM_GRAIN)
 _BLOCK = 65536  # elements per parallel work item
 
 
@@ -110,7 +102,7 @@ def _flat(a):
 
 def _run(serial, parallel, n, *flat):
     """The range kernel on the calling thread for small arrays, else its blocks on every core."""
-    if n < stream_grain():
+    if n < STREAM_GRAIN:
         serial(*flat, 0, n)
     else:
         parallel(*flat)

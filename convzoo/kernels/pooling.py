@@ -28,7 +28,7 @@ import numpy as np
 
 from . import pool2d, pool2d_flat
 from .geometry import effective_kernel, window_offsets
-from .elementwise import GRAIN, stream_grain
+from .elementwise import GRAIN, STREAM_GRAIN
 from .jit import jit, jit_parallel, prange
 
 # border_row[p]: -1 for an interior window, else its row in border_index (n_border, K)
@@ -214,11 +214,10 @@ _FAST_AVG = ((2, 2),)
 
 def _grain(geo):
     """Work below which a pool2d kernel runs serially. 2x2 windows stream like ReLU (each input read
-    once): under the workqueue layer serial won or tied up to 3 Mi input elements (64x112x112 at
-    batch 1: 0.25 against 0.26 ms forward, 0.28 against 0.33 backward; LeNet-5's 64x6x28x28: 0.16
-    against 0.28), so they take elementwise's stream_grain(). 3x3 windows (overlapping, 2.25 reads
-    an input) gain from the second core."""
-    return stream_grain() if tuple(geo.kernel_size) == (2, 2) else GRAIN
+    once): serial won or tied up to 3 Mi input elements (64x112x112 at batch 1: 0.25 against 0.26 ms
+    forward, 0.28 against 0.33 backward; LeNet-5's 64x6x28x28: 0.16 against 0.28), so they take
+    elementwise's STREAM_GRAIN. 3x3 windows (overlapping, 2.25 reads an input) gain from the second core."""
+    return STREAM_GRAIN if tuple(geo.kernel_size) == (2, 2) else GRAIN
 
 
 def _fast_args(geo):
@@ -404,7 +403,7 @@ def global_avg_pool_forward(x):
     """Mean over every spatial axis: (N, C, *in) -> (N, C)."""
     n, c = x.shape[:2]
     out = np.empty(n * c, dtype=x.dtype)
-    _run(_plane_mean_planes, _plane_mean_parallel, x.size, n * c, _planes(x), out, grain=stream_grain())
+    _run(_plane_mean_planes, _plane_mean_parallel, x.size, n * c, _planes(x), out, grain=STREAM_GRAIN)
     return out.reshape(n, c)
 
 
@@ -412,5 +411,5 @@ def global_avg_pool_backward(grad_out, in_shape):
     n, c = grad_out.shape[:2]
     grad_x = np.empty((n * c, math.prod(in_shape)), dtype=grad_out.dtype)
     _run(_plane_broadcast_planes, _plane_broadcast_parallel, grad_x.size, n * c,
-         np.ascontiguousarray(grad_out).reshape(-1), grad_x, grain=stream_grain())
+         np.ascontiguousarray(grad_out).reshape(-1), grad_x, grain=STREAM_GRAIN)
     return grad_x.reshape((n, c) + tuple(in_shape))

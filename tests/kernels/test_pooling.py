@@ -215,7 +215,7 @@ def test_fast_max_pool_equals_the_general_kernels_with_nan_and_ties(geo, seed):
 def test_parallel_kernels_equal_the_serial_loops(monkeypatch):
     # big enough (work >= GRAIN) for the public functions to take the parallel path; 3x3 at
     # stride 1 takes the general kernels, at stride 2 the pool2d ones
-    monkeypatch.setattr(elementwise, "STREAM_GRAIN", pooling.GRAIN)  # the global mean's parallel path too
+    monkeypatch.setattr(pooling, "STREAM_GRAIN", pooling.GRAIN)  # the global mean's parallel path too
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 4, 64, 64)).astype(np.float32)
     planes = x.reshape(8, -1)
@@ -250,7 +250,7 @@ def test_parallel_kernels_equal_the_serial_loops(monkeypatch):
 
 @pytest.mark.parametrize("k, pad", [(2, 0), (3, 1)])
 def test_parallel_fast_kernels_equal_the_serial_loops(k, pad, monkeypatch):
-    monkeypatch.setattr(elementwise, "STREAM_GRAIN", pooling.GRAIN)  # 2x2 windows may run serially below it
+    monkeypatch.setattr(pooling, "STREAM_GRAIN", pooling.GRAIN)  # 2x2 windows run serially below it
     assert pooling._grain(pooling.pool_geometry((64, 63), (k, k), (2, 2), (1, 1), ((0, 0), (0, 0)), True)) \
         == pooling.GRAIN
     rng = np.random.default_rng(k)
