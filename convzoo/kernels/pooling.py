@@ -262,7 +262,8 @@ def max_pool_backward(grad_out, arg, geo):
         per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
         planes = (n * c,) + geo.out_shape
         _run(pool2d_flat.max_backward_planes, pool2d_flat.max_backward_parallel, grad_x.size, -(-n * c // per),
-             _planes(grad_out).reshape(planes), arg.reshape(planes), grad_x.reshape((n * c,) + geo.in_shape), per, grain=_grain(geo))
+             _planes(grad_out).reshape(planes), arg.reshape(planes), grad_x.reshape((n * c,) + geo.in_shape), per,
+             grain=_grain(geo))
     elif pool2d.applies(geo, _FAST_MAX):
         planes = (n * c,) + geo.out_shape
         _run(pool2d.max_backward_planes, pool2d.max_backward_parallel, grad_x.size, n * c,
