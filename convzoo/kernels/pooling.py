@@ -344,7 +344,8 @@ def avg_pool_backward(grad_out, geo, divisor):
         _, pads, spans = _fast_args(geo)
         _run(pool2d.avg_backward_planes, pool2d.avg_backward_parallel, work, n * c,
              _planes(grad_out).reshape((n * c,) + geo.out_shape), pads, spans,
-             divisor.astype(grad_out.dtype).reshape(geo.out_shape), grad_x.reshape((n * c,) + geo.in_shape), grain=_grain(geo))
+             divisor.astype(grad_out.dtype).reshape(geo.out_shape), grad_x.reshape((n * c,) + geo.in_shape),
+             grain=_grain(geo))
     else:
         _run(_sum_backward_planes, _sum_backward_parallel, work, n * c,
              _planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index,
