@@ -280,22 +280,19 @@ def plan(op, geometry, algorithm=None):
     Raises:
         ValueError: a forced algorithm implements op but cannot run this geometry.
     """
-    count = threads()
-    estimates, unsupported = (dict(table) for table in _estimates(op, geometry, count, workspace.limit()))
+    count, limit = threads(), workspace.limit()
+    estimates, unsupported = (dict(table) for table in _estimates(op, geometry, count, limit))
     wanted = algorithm if algorithm is not None else forced()
-    result = Plan(op, geometry, "", "cost model", estimates, unsupported=unsupported, workspace=workspace.limit())
+    result = Plan(op, geometry, "", "cost model", estimates, unsupported=unsupported, workspace=limit)
     if wanted is not None and wanted in unsupported:
         raise ValueError(f"algorithm {wanted!r} cannot run this convolution ({op}): {unsupported[wanted]}; "
                          f"geometry {geometry.describe()}")
     if wanted is not None and wanted in estimates:
         result.algorithm, result.reason = wanted, "forced"
         return result
-    key = (op, geometry, count)
-    if key in _autotune_cache:
-        result.measured = dict(_autotune_cache[key])
-        result.algorithm, result.reason = min(result.measured, key=result.measured.get), "measured"
-        return result
-    result.algorithm = min(estimates, key=estimates.get)
+    result.algorithm, measured = _unforced(op, geometry, count, limit)
+    if measured is not None:
+        result.measured, result.reason = dict(measured), "measured"
     return result
 
 
@@ -305,16 +302,21 @@ def _cheapest(op, geometry, count, limit):
     return min(estimates, key=estimates.get)
 
 
+def _unforced(op, geometry, count, limit):
+    """(name, timings or None) when nothing forces an algorithm: autotune's measured choice for this
+    (op, geometry, threads) if any, else the cost model's."""
+    measured = _autotune_cache.get((op, geometry, count))
+    if measured:
+        return min(measured, key=measured.get), measured
+    return _cheapest(op, geometry, count, limit), None
+
+
 def choose(op, geometry, algorithm=None):
     """The name of the algorithm ``plan`` picks, without building its Plan: the path every call takes
     (a Plan with its tables of estimates cost more than the kernels of a small convolution)."""
     if algorithm is not None or forced() is not None:
         return plan(op, geometry, algorithm).algorithm
-    count = threads()
-    measured = _autotune_cache.get((op, geometry, count))
-    if measured:
-        return min(measured, key=measured.get)
-    return _cheapest(op, geometry, count, workspace.limit())
+    return _unforced(op, geometry, threads(), workspace.limit())[0]
 
 
 def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsize, algorithm=None):
