@@ -258,7 +258,8 @@ def main(args, reexec=None):
     peak = peaks.measure(args.quick)
     env["peak_gflops"], env["peak_gbs"] = peak["gflops"], peak["gbs"]
     print(f"convzoo benchmark: {env['threads']} threads, steady allocator {env['steady_allocator']}, "
-          f"median of >= {repeat} calls after >= {warmup} warm-up, each phase >= {min_seconds} s; measured peaks (the % column): float32 GEMM "
+          f"median of >= {repeat} calls after >= {warmup} warm-up, each phase >= {min_seconds} s; "
+          f"measured peaks (the % column): float32 GEMM "
           f"{peak['gflops']:.0f} GFLOP/s, STREAM triad {peak['gbs']:.1f} GB/s")
     print(HEADER)
     env["min_seconds"] = min_seconds
