@@ -49,25 +49,16 @@ def planes_per_block(in_shape, out_shape):
 
 
 @jit
-def _max_block(xf, base, count, w, tmp, tmpa, with_arg):
+def _max_block(xf, base, count, w, tmp, tmpa):
     w = np.uint64(w)
     one, two = np.uint64(1), np.uint64(2)
-    if with_arg:
-        for u in range(np.uint64(count)):
-            q = base + two * u
-            best, t = xf[q], 0
-            best, t = _pick(xf[q + one], best, t, 1)
-            best, t = _pick(xf[q + w], best, t, 2)
-            best, t = _pick(xf[q + w + one], best, t, 3)
-            tmp[u], tmpa[u] = best, t
-    else:
-        for u in range(np.uint64(count)):
-            q = base + two * u
-            best, t = xf[q], 0
-            best, t = _pick(xf[q + one], best, t, 1)
-            best, t = _pick(xf[q + w], best, t, 2)
-            best, t = _pick(xf[q + w + one], best, t, 3)
-            tmp[u] = best
+    for u in range(np.uint64(count)):
+        q = base + two * u
+        best, t = xf[q], 0
+        best, t = _pick(xf[q + one], best, t, 1)
+        best, t = _pick(xf[q + w], best, t, 2)
+        best, t = _pick(xf[q + w + one], best, t, 3)
+        tmp[u], tmpa[u] = best, t
 
 
 @jit
@@ -99,10 +90,10 @@ def max_forward_planes(x, out, arg, per, lo, hi):
     with_arg = arg.shape[0] > 0
     af = arg.reshape(-1)
     tmp = np.empty(per * rows * w, x.dtype)
-    tmpa = np.empty(per * rows * w if with_arg else 0, arg.dtype)
+    tmpa = np.empty(per * rows * w, arg.dtype)  # the taps, kept only with_arg
     for k in range(lo, hi):
         b0, b1, base, count = _block_bounds(k, per, planes, h * w, rows, w, ow)
-        _max_block(xf, base, count, w, tmp, tmpa, with_arg)
+        _max_block(xf, base, count, w, tmp, tmpa)
         for r in range((b1 - b0) * rows):
             src, dst = np.uint64(r * w), np.uint64((b0 * rows + r) * ow)
             for j in range(np.uint64(ow)):
