@@ -52,17 +52,11 @@ def _wide_rows(in_shape, kernel_size, stride, dilation, pads, batch, out_shape=N
 
 
 def _scatter_passes(chunks, kernel_size, stride, dilation):
-    """The col2im jobs, in passes run one after the other. Chunks of different images never write the
-    same input rows: one pass, each image's chunks one job. The row chunks of a single 2-D image
-    only overlap their neighbours when a chunk's rows reach past the kernel's height: then the even
-    chunks, then the odd ones, each pass on lanes (every input row still receives its chunks' sums in
-    chunk order, so the bits do not change)."""
-    (b0, b1), (r0, r1) = chunks[0]
-    if len(kernel_size) != 2 or b1 - b0 != 1 or len(chunks) < 3 or chunks[-1][0] != (b0, b1):
+    """The col2im jobs in passes (``workspace.scatter_passes``); rows of a 2-D image only: the table's
+    rows of a 3-D one run over two axes."""
+    if len(kernel_size) != 2:
         return [workspace.by_image(chunks)]
-    if (r1 - r0 + 1) * stride[0] <= (kernel_size[0] - 1) * dilation[0]:
-        return [workspace.by_image(chunks)]
-    return [[[chunk] for chunk in chunks[0::2]], [[chunk] for chunk in chunks[1::2]]]
+    return workspace.scatter_passes(chunks, (kernel_size[0] - 1) * dilation[0], stride[0])
 
 
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
@@ -86,8 +80,8 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
         res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
         out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
 
-    lanes.run(workspace.chunks(n, rows, c * k * width * x.itemsize, lanes=lanes.shares()), work,
-              size=n * c * k * rows * width)
+    size = n * c * k * rows * width
+    lanes.run(workspace.chunks(n, rows, c * k * width * x.itemsize, lanes=lanes.shares(size)), work, size=size)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -112,10 +106,11 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
             t.scatter(cols.reshape(c, k, bs, -1), out[b0:b1], r0, lane.parallel)
 
     # a single image is cut into twice as many row chunks as lanes, for the two passes of _scatter_passes
-    shares = lanes.shares() * (2 if n == 1 else 1)
+    size = n * c * k * rows * width
+    shares = lanes.shares(size) * (2 if n == 1 and lanes.shares(size) > 1 else 1)
     chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=shares)
     for jobs in _scatter_passes(chunks, weight.shape[2:], stride, dilation):
-        lanes.run(jobs, work, size=n * c * k * rows * width)
+        lanes.run(jobs, work, size=size)
     return out.reshape((n, c) + in_shape)
 
 
@@ -143,8 +138,9 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
-    lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=lanes.shares()), work, ordered=True,
-              size=n * c * k * rows * width)
+    size = n * c * k * rows * width
+    lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=lanes.shares(size)), work,
+              ordered=True, size=size)
     return grad_w.reshape((o, cg) + tuple(kernel_size))
 
 

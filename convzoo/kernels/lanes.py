@@ -34,10 +34,13 @@ def count():
     return 1 if getattr(_local, "inside", False) else numba.get_num_threads()
 
 
-def shares():
+def shares(size=None):
     """Into how many shares kernels cut their scratch budget and work: the process's thread count,
     not ``count()``, so the chunks (and the order of sums over them) do not depend on how many
-    threads a call gets."""
+    threads a call gets. 1 for a call of ``size`` scratch elements that ``run`` keeps on one thread
+    (below SERIAL_BELOW): cutting it would only add calls."""
+    if size is not None and size < SERIAL_BELOW:
+        return 1
     return max(1, numba.config.NUMBA_NUM_THREADS)
 
 

@@ -136,9 +136,14 @@ class _Geometry:
         wide[..., :self.ow] = g[:, :, r0:r1].transpose(1, 0, 2, 3)
         return wide.reshape(groups, o // groups, -1)
 
-    def chunks(self, batch, channels, extra_per_row, itemsize):
+    def chunks(self, batch, channels, extra_per_row, itemsize, passes=1):
+        """workspace.chunks over this geometry's rows; ``passes``: for a single image, as many row
+        blocks per lane again (the col2im's two passes of ``workspace.scatter_passes``)."""
+        shares = lanes.shares(batch * channels * self.taps * self.oh * self.wp)
+        if batch == 1 and shares > 1:
+            shares *= passes
         return workspace.chunks(batch, self.oh, (channels * self.taps + extra_per_row) * self.wp * itemsize,
-                                lanes=lanes.shares())
+                                lanes=shares)
 
 
 def forward(x, weight, dilation, groups, pads):
@@ -175,14 +180,15 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
             cols = np.matmul(w_t, geo.wide_gradient(grad_out[b0:b1], r0, r1, groups))  # (G, Cg*K, B*span)
             gpad = np.zeros((bs, c, geo.block_length(r1 - r0)), dtype=grad_out.dtype)
             _scatter(cols.reshape(c, geo.taps, bs, span), geo.offsets, span, gpad, lane.parallel)
-            # fold the padded block back onto the input rows it covers (blocks of row chunks overlap,
-            # so the row chunks of one image stay on one lane)
+            # fold the padded block back onto the input rows it covers (blocks of neighbouring row
+            # chunks overlap: they share a lane, or run in different passes)
             rows = gpad[:, :, :(r1 - r0 + geo.halo) * geo.wp].reshape(bs, c, r1 - r0 + geo.halo, geo.wp)
             lo, hi = max(r0 - geo.top, 0), min(r1 + geo.halo - geo.top, geo.h)
             if hi > lo:
                 out[b0:b1, :, lo:hi] += rows[:, :, lo + geo.top - r0:hi + geo.top - r0, geo.left:geo.left + geo.w]
 
-    lanes.run(workspace.by_image(geo.chunks(n, c, o, grad_out.itemsize)), work, size=n * c * geo.taps * geo.oh * geo.wp)
+    for jobs in workspace.scatter_passes(geo.chunks(n, c, o, grad_out.itemsize, passes=2), geo.halo):
+        lanes.run(jobs, work, size=n * c * geo.taps * geo.oh * geo.wp)
     return out
 
 

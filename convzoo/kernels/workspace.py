@@ -49,6 +49,21 @@ def by_image(blocks):
     return list(groups.values())
 
 
+def scatter_passes(blocks, halo, stride=1):
+    """The blocks of ``chunks`` as col2im jobs, in passes run one after the other.
+
+    Blocks of different images never write the same input rows: one pass, each image's blocks one
+    job (``by_image``). The row blocks of a single image overlap their neighbours' input rows (a block
+    of output rows reads ``halo`` rows past its last one, its rows ``stride`` apart), but not the
+    next-but-one's when a block's rows reach past the halo: then the even blocks, then the odd ones,
+    each block a job, so the lanes share the image (every input row still receives its blocks' sums
+    in block order, so the bits do not change)."""
+    (b0, b1), (r0, r1) = blocks[0]
+    if b1 - b0 != 1 or len(blocks) < 3 or blocks[-1][0] != (b0, b1) or (r1 - r0 + 1) * stride <= halo:
+        return [by_image(blocks)]
+    return [[[block] for block in blocks[0::2]], [[block] for block in blocks[1::2]]]
+
+
 def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
     """Cut (batch, rows) work into blocks whose scratch fits the budget.
 
@@ -58,15 +73,24 @@ def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
         bytes_per_row: scratch bytes one output row of one image needs.
         budget: bytes; defaults to ``limit()``.
         lanes: blocks in flight at once (``lanes.py``): each gets an equal share of the budget, and
-            whole images are cut into at least this many blocks when there are enough.
+            the work is cut into at least this many blocks when there are enough images or rows.
 
     Returns:
         list of ((b0, b1), (r0, r1)): whole images when one fits, else row ranges of one image.
+        Fewer images than lanes are cut into row ranges as well, so every lane gets a block; an
+        image's row ranges are equal to a row, and as many as a multiple of the lanes where they
+        must be cut anyway (a 28-row image in 3 blocks kept one of two lanes idle a third of the time).
     """
     budget = (limit() if budget is None else budget) // lanes
     per_image = rows * bytes_per_row
-    if per_image <= budget:
+    if per_image <= budget and batch >= lanes:
         step = max(1, min(budget // max(per_image, 1), -(-batch // lanes)))
         return [((b, min(b + step, batch)), (0, rows)) for b in range(0, batch, step)]
-    step = max(1, budget // max(bytes_per_row, 1))
-    return [((b, b + 1), (r, min(r + step, rows))) for b in range(batch) for r in range(0, rows, step)]
+    if per_image <= budget:
+        pieces = -(-lanes // batch)
+    else:
+        pieces = -(-rows // max(1, budget // max(bytes_per_row, 1)))
+        if batch < lanes:
+            pieces = -(-pieces // lanes) * lanes
+    pieces = min(pieces, rows)
+    return [((b, b + 1), (rows * i // pieces, rows * (i + 1) // pieces)) for b in range(batch) for i in range(pieces)]

@@ -96,6 +96,30 @@ def test_chunks_share_the_budget_and_give_each_lane_work():
     assert workspace.chunks(1, 4, 100, budget=400, lanes=2) == [((0, 1), (0, 2)), ((0, 1), (2, 4))]
 
 
+def test_fewer_images_than_lanes_are_cut_into_equal_row_ranges_for_every_lane():
+    # one image that fits: still one row range per lane
+    assert workspace.chunks(1, 9, 10, budget=10**6, lanes=2) == [((0, 1), (0, 4)), ((0, 1), (4, 9))]
+    assert workspace.chunks(2, 5, 10, budget=10**6, lanes=4) == [((0, 1), (0, 2)), ((0, 1), (2, 5)),
+                                                                   ((1, 2), (0, 2)), ((1, 2), (2, 5))]
+    # one image over the budget: 28 rows of which a lane's share holds 11 take 4 ranges of 7, not 11 + 11 + 6
+    assert workspace.chunks(1, 28, 100, budget=2 * 1100, lanes=2) == [((0, 1), (r, r + 7)) for r in range(0, 28, 7)]
+    # never more ranges than rows, never an empty one
+    assert workspace.chunks(1, 1, 100, budget=10, lanes=2) == [((0, 1), (0, 1))]
+    for batch, rows, lanes_ in ((1, 3, 4), (3, 7, 4), (1, 50, 2), (2, 50, 2)):
+        blocks = workspace.chunks(batch, rows, 10, budget=10**6, lanes=lanes_)
+        seen = np.zeros((batch, rows), dtype=int)
+        for (b0, b1), (r0, r1) in blocks:
+            assert r1 > r0 and b1 > b0
+            seen[b0:b1, r0:r1] += 1
+        assert (seen == 1).all() and len(blocks) >= min(lanes_, batch * rows)
+
+
+def test_a_call_run_on_one_thread_takes_one_share(monkeypatch):
+    monkeypatch.setattr(lanes, "SERIAL_BELOW", 1 << 18)
+    assert lanes.shares(size=0) == 1 and lanes.shares() == max(1, numba.config.NUMBA_NUM_THREADS)
+    assert lanes.shares(size=1 << 40) == lanes.shares()
+
+
 @needs_threads
 @pytest.mark.parametrize("kernel", ["im2col", "spans", "winograd"])
 def test_kernels_on_lanes_give_the_bits_of_one_lane(kernel):
@@ -117,6 +141,39 @@ def test_kernels_on_lanes_give_the_bits_of_one_lane(kernel):
             return (ops[0](x, w, (1, 1), (1, 1), 1, pads=pads), ops[1](g, w, x.shape[2:], (1, 1), (1, 1), 1, pads=pads),
                     ops[2](x, g, (3, 3), (1, 1), (1, 1), 1, pads=pads))
     for a, b in zip(_one_lane(run), run()):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_threads
+@pytest.mark.parametrize("kernel", ["im2col", "spans"])
+def test_one_image_is_cut_into_row_ranges_on_lanes_with_the_bits_of_one_lane(kernel):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 5, 13, 9)).astype(np.float32)
+    w = rng.standard_normal((7, 5, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    g = rng.standard_normal((1, 7, 13, 9)).astype(np.float32)
+    calls = []
+    real_run = lanes.run
+
+    def run(jobs, work, **kw):
+        jobs = list(jobs)
+        calls.append(len(jobs))
+        return real_run(jobs, work, **kw)
+
+    def ops():
+        if kernel == "spans":
+            return (spans.forward(x, w, (1, 1), 1, pads), spans.backward_weight(x, g, (3, 3), (1, 1), 1, pads))
+        return (gemm.im2col_forward(x, w, (1, 1), (1, 1), 1, pads),
+                gemm.im2col_backward_input(g, w, (13, 9), (1, 1), (1, 1), 1, pads),
+                gemm.im2col_backward_weight(x, g, (3, 3), (1, 1), (1, 1), 1, pads))
+    serial = _one_lane(ops)
+    lanes.run = run
+    try:
+        got = ops()
+    finally:
+        lanes.run = real_run
+    assert calls and all(jobs >= 2 for jobs in calls), calls  # every lane had a range of rows (or a pass of them)
+    for a, b in zip(serial, got):
         np.testing.assert_array_equal(a, b)
 
 
@@ -154,16 +211,16 @@ def test_winograd_at_batch_one_cuts_rows_into_bands_and_matches_im2col(tile):
 @pytest.mark.parametrize("dilation", [1, 3])
 def test_col2im_of_one_image_in_two_passes_matches_one_pass(dilation):
     rng = np.random.default_rng(7)
-    g = rng.standard_normal((1, 4, 40, 9)).astype(np.float32)
+    g = rng.standard_normal((1, 4, 56, 9)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     pads = ((dilation, dilation), (dilation, dilation))
-    with workspace.limited(4 * (27 + 4) * 9 * 24):  # rows of 6 per chunk at 4 shares: 7 chunks
-        chunks = workspace.chunks(1, 40, (27 + 4) * 9 * 4, lanes=4)
+    with workspace.limited(4 * (27 + 4) * 9 * 28):  # rows of 7 per chunk at 4 shares: 8 chunks
+        chunks = workspace.chunks(1, 56, (27 + 4) * 9 * 4, lanes=4)
         assert len(gemm._scatter_passes(chunks, (3, 3), (1, 1), (dilation, dilation))) == 2
-        got = gemm.im2col_backward_input(g, w, (40, 9), (1, 1), (dilation, dilation), 1, pads)
-        serial = _one_lane(lambda: gemm.im2col_backward_input(g, w, (40, 9), (1, 1), (dilation, dilation), 1, pads))
+        got = gemm.im2col_backward_input(g, w, (56, 9), (1, 1), (dilation, dilation), 1, pads)
+        serial = _one_lane(lambda: gemm.im2col_backward_input(g, w, (56, 9), (1, 1), (dilation, dilation), 1, pads))
     np.testing.assert_array_equal(got, serial)
-    expected = _one_lane(lambda: gemm.im2col_backward_input(g.astype(np.float64), w.astype(np.float64), (40, 9),
+    expected = _one_lane(lambda: gemm.im2col_backward_input(g.astype(np.float64), w.astype(np.float64), (56, 9),
                                                            (1, 1), (dilation, dilation), 1, pads))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
