@@ -100,3 +100,16 @@ def test_windows_match_the_windows_of_a_padded_copy(shape, kernel, dilation, pad
     got = windows(x, kernel, stride, dilation, pads)
     expected = windows(np.pad(x, ((0, 0), (0, 0)) + pads), kernel, stride, dilation)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_im2col_forward_of_few_taps_multiplies_image_by_image_into_the_output(groups):
+    # Cg*K <= _FEW_TAPS and >= _MIN_COLUMNS positions per image: one GEMM per image, written in place
+    from convzoo.kernels import gemm
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4, 47, 45))
+    w = rng.standard_normal((6, 4 // groups, 3, 3))
+    got = gemm.im2col_forward(x, w, (2, 2), (1, 1), groups, pads=((1, 1), (0, 0)))
+    assert (4 // groups) * 9 <= gemm._FEW_TAPS and got.shape[2] * got.shape[3] >= gemm._MIN_COLUMNS
+    expected = naive.conv(naive.pad(x, ((1, 1), (0, 0))), w, (2, 2), (1, 1), groups)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
