@@ -21,7 +21,7 @@ import math
 import numba
 import numpy as np
 
-from . import depthwise_loops as loops
+from . import depthwise_flat, depthwise_loops as loops
 from .geometry import table_key, zero_pads
 
 
@@ -143,5 +143,7 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     o = grad_out.shape[1]
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
-    loops.backward_weight(_planes(x), _planes(grad_out), *t.args(), t.full, _chunks(o), grad_w)
+    whole_planes = t.flat and depthwise_flat.fits(grad_w.shape[1], t.rowtab.shape[0], t.out_shape[-1], t.buf_width)
+    kernel = depthwise_flat.backward_weight if whole_planes else loops.backward_weight
+    kernel(_planes(x), _planes(grad_out), *t.args(), t.full, _chunks(o), grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

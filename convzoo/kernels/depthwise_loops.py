@@ -29,6 +29,9 @@ from .jit import jit, jit_parallel, prange
 # then never falls to its scalar tail, which cost more than the vector body on rows of 28 (a 3x3
 # stride-2 layer, LeNet's 5x5)
 VECTOR = 8
+# output widths from which the weight gradient takes four gradient rows a pass (shorter rows of flat
+# tables take depthwise_flat's whole-plane loop)
+LONG_ROWS = 48
 
 
 @jit
@@ -283,7 +286,7 @@ def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
     r = 0
     # on long rows, four gradient rows per pass: a quarter of the accumulator traffic and loop set-ups
     # (measured on 56-wide rows: 3.2 us a plane instead of 4.2; on 28-wide rows it was slower)
-    while width >= 48 and r + 4 <= rows:
+    while width >= LONG_ROWS and r + 4 <= rows:
         src, wide = np.uint64(r * width), _wide(width, r + 3, rows)
         w1, w2, w3 = np.uint64(width), np.uint64(2 * width), np.uint64(3 * width)
         for ko in range(kh):

@@ -1,6 +1,7 @@
 """The depthwise kernels' own code paths against the naive loops: the one-pass 3x3 rows, the whole-plane
 run at stride 1 (flat), rows rounded up to whole vectors, the even/odd split at stride 2, the scatter
-of the input gradient (stride > 1, multipliers), the weight gradient four rows a pass, zero padding
+of the input gradient (stride > 1, multipliers), the weight gradient four rows a pass or over whole
+planes (depthwise_flat), zero padding
 read in place, 1-D and 3-D planes, and results independent of the thread count. Sizes stay small: this file also runs with NUMBA_DISABLE_JIT=1.
 """
 import numba
@@ -88,13 +89,35 @@ def test_float32_weight_gradient_over_a_long_batch_keeps_its_precision():
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_whole_plane_weight_gradient_matches_the_row_loop_across_flushes(dtype, monkeypatch):
+    # LeNet's first conv (1 -> 6, 5x5 'same' on 28 x 28): flat rows < LONG_ROWS, accumulators that fit;
+    # 19 images: a flush after 16 and one after the last 3
+    from convzoo.kernels import depthwise_flat
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((19, 1, 28, 28)).astype(dtype)
+    g = rng.standard_normal((19, 6, 28, 28)).astype(dtype)
+    pads = ((2, 2), (2, 2))
+    t = depthwise._table((28, 28), (5, 5), (1, 1), (1, 1), pads)
+    assert t.flat and depthwise_flat.fits(25, 28, 28, t.buf_width) and depthwise_flat.FLUSH < 19
+    assert not depthwise_flat.fits(9, 56, 56, 58)  # long rows keep the four-row loop
+    whole = depthwise.depthwise_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, pads=pads)
+    monkeypatch.setattr(depthwise_flat, "MAX_ACCUMULATOR", 0)
+    rows = depthwise.depthwise_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, pads=pads)
+    want = naive.conv_weight_grad(naive.pad(x.astype(np.float64), pads), g.astype(np.float64), (5, 5), (1, 1),
+                                  (1, 1), 1)
+    _close(whole, want, dtype, "whole planes")
+    _close(rows, want, dtype, "row loop")
+
+
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="thread count only matters compiled")
-def test_results_do_not_depend_on_the_thread_count():
+@pytest.mark.parametrize("stride", [(2, 2), (1, 1)], ids=["rows", "whole-planes"])
+def test_results_do_not_depend_on_the_thread_count(stride):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 13, 17)).astype(np.float32)
     w = rng.standard_normal((10, 1, 3, 3)).astype(np.float32)
-    g = rng.standard_normal((3, 10, 7, 9)).astype(np.float32)
-    args = ((2, 2), (1, 1), 5)
+    g = rng.standard_normal((3, 10, 12 // stride[0] + 1, 16 // stride[1] + 1)).astype(np.float32)
+    args = (stride, (1, 1), 5)
     pads = ((1, 1), (1, 1))
 
     def run():
