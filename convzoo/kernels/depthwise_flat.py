@@ -3,9 +3,10 @@
 ``depthwise_loops.backward_weight`` multiplies one gradient row by the run each tap read, row by row:
 on LeNet-5's 28-wide rows that is 700 loops of 28 elements a plane for a 5x5 kernel, and their
 set-up, not the arithmetic, was the time (LeNet-5's first conv at batch 64: 1.9 ms, here 1.1 ms).
-Where output row ``r`` reads scratch rows ``r + ko*d`` (stride 1 across rows), tap ``(ko, kl)`` reads ONE run of the scratch
-plane for the whole output plane, starting at ``rowtab[0, ko] * buf_width + colofs[kl]``, if the
-gradient is laid out at the scratch pitch with zeros in the extra columns. So per plane: the gradient
+Where output row ``r`` reads scratch rows ``r + ko*d`` (stride 1 across rows), tap ``(ko, kl)``
+reads ONE run of the scratch plane for the whole output plane, starting at ``rowtab[0, ko] *
+buf_width + colofs[kl]``, if the gradient is laid out at the scratch pitch with zeros in the extra
+columns. So per plane: the gradient
 is copied once into that wide layout, and each tap is one long vectorised multiply-add into its own
 accumulator row (taps x plane; ``fits`` bounds its size). The accumulators collect ``FLUSH`` images in
 float32, then their rows are added (vectorised) and the columns summed into a float64 total per tap,
