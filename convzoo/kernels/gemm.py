@@ -120,10 +120,8 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
             cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
             t.scatter(cols.reshape(c, k, bs, -1), out[b0:b1], r0, lane.parallel)
 
-    # a single image is cut into twice as many row chunks as lanes, for the two passes of _scatter_passes
     size = n * c * k * rows * width
-    shares = lanes.shares(size) * (2 if n == 1 and lanes.shares(size) > 1 else 1)
-    chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=shares)
+    chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=lanes.shares(size), passes=2)
     for jobs in _scatter_passes(chunks, weight.shape[2:], stride, dilation):
         lanes.run(jobs, work, size=size)
     return out.reshape((n, c) + in_shape)

@@ -137,13 +137,10 @@ class _Geometry:
         return wide.reshape(groups, o // groups, -1)
 
     def chunks(self, batch, channels, extra_per_row, itemsize, passes=1):
-        """workspace.chunks over this geometry's rows; ``passes``: for a single image, as many row
-        blocks per lane again (the col2im's two passes of ``workspace.scatter_passes``)."""
+        """workspace.chunks over this geometry's rows (``passes`` as there)."""
         shares = lanes.shares(batch * channels * self.taps * self.oh * self.wp)
-        if batch == 1 and shares > 1:
-            shares *= passes
         return workspace.chunks(batch, self.oh, (channels * self.taps + extra_per_row) * self.wp * itemsize,
-                                lanes=shares)
+                                lanes=shares, passes=passes)
 
 
 def forward(x, weight, dilation, groups, pads):

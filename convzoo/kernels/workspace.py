@@ -64,7 +64,7 @@ def scatter_passes(blocks, halo, stride=1):
     return [[[block] for block in blocks[0::2]], [[block] for block in blocks[1::2]]]
 
 
-def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
+def chunks(batch, rows, bytes_per_row, budget=None, lanes=1, passes=1):
     """Cut (batch, rows) work into blocks whose scratch fits the budget.
 
     Args:
@@ -74,6 +74,8 @@ def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
         budget: bytes; defaults to ``limit()``.
         lanes: blocks in flight at once (``lanes.py``): each gets an equal share of the budget, and
             the work is cut into at least this many blocks when there are enough images or rows.
+        passes: for a single image on several lanes, as many blocks per lane again (the col2im's
+            two passes of ``scatter_passes`` each need a block per lane).
 
     Returns:
         list of ((b0, b1), (r0, r1)): whole images when one fits, else row ranges of one image.
@@ -81,6 +83,8 @@ def chunks(batch, rows, bytes_per_row, budget=None, lanes=1):
         image's row ranges are equal to a row, and as many as a multiple of the lanes where they
         must be cut anyway (a 28-row image in 3 blocks kept one of two lanes idle a third of the time).
     """
+    if batch == 1 and lanes > 1:
+        lanes *= passes
     budget = (limit() if budget is None else budget) // lanes
     per_image = rows * bytes_per_row
     if per_image <= budget and batch >= lanes:

@@ -103,6 +103,10 @@ def test_fewer_images_than_lanes_are_cut_into_equal_row_ranges_for_every_lane():
                                                                    ((1, 2), (0, 2)), ((1, 2), (2, 5))]
     # one image over the budget: 28 rows of which a lane's share holds 11 take 4 ranges of 7, not 11 + 11 + 6
     assert workspace.chunks(1, 28, 100, budget=2 * 1100, lanes=2) == [((0, 1), (r, r + 7)) for r in range(0, 28, 7)]
+    # passes=2 (a col2im in two passes): one image gets a range per lane in each pass; several do not
+    assert workspace.chunks(1, 9, 10, budget=10**6, lanes=2, passes=2) == [((0, 1), (r0, r1)) for r0, r1 in
+                                                                             ((0, 2), (2, 4), (4, 6), (6, 9))]
+    assert workspace.chunks(2, 9, 10, budget=10**6, lanes=2, passes=2) == workspace.chunks(2, 9, 10, 10**6, 2)
     # never more ranges than rows, never an empty one
     assert workspace.chunks(1, 1, 100, budget=10, lanes=2) == [((0, 1), (0, 1))]
     for batch, rows, lanes_ in ((1, 3, 4), (3, 7, 4), (1, 50, 2), (2, 50, 2)):
