@@ -142,17 +142,17 @@ def winograd_cost(m, op, g, threads):
     item_chunks = winograd.item_chunks(items, alpha * alpha * tiles * (c_in + c_out) * g.itemsize)
     chunks = len(item_chunks)
     columns = (item_chunks[0][1] - item_chunks[0][0]) * tiles
+    # the tiles of a chunk are the GEMMs' columns (their inner dimension for the weight gradient):
+    # few of them slow BLAS down
+    gemm /= min(1.0, columns / 512) ** 0.5
     if op == "backward_weight":
-        # the tiles of a chunk are the GEMMs' inner dimension, and each chunk's dU (alpha^2 x O x C)
-        # is written and added into the sum: few tiles per chunk (8x8 images) made it 2-3x im2col
-        gemm /= min(1.0, columns / 512) ** 0.5
+        # each chunk's dU (alpha^2 x O x C) is written and added into the sum: few tiles per chunk
+        # (8x8 images) made it 2-3x im2col
         traffic += 3 * chunks * alpha * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
         # fitted, not derived: on lanes, planes of few tiles measured several us per plane (x's and
         # the gradient's) more than the transforms' figures say (128->128 @16, 16 tiles: 45 ms against
         # im2col's 29-31); planes of 49 tiles and more (56x56, dilated phases) did not
         transforms += items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
-    else:
-        gemm /= min(1.0, columns / 512) ** 0.5
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
     banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
