@@ -102,6 +102,28 @@ def test_windows_match_the_windows_of_a_padded_copy(shape, kernel, dilation, pad
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("shape, kernel, stride, pads", [
+    ((11, 28), (7, 7), (1, 1), ((3, 3), (3, 3))),   # rows of 28: copies rounded up to 32 spill over
+    ((9, 27), (4, 4), (2, 2), ((1, 1), (1, 1))),    # stride 2: the rounded-up copy reads past the row
+    ((6, 13), (3, 5), (1, 1), ((0, 0), (0, 0))),    # no padding: the last rows' copies reach the plane's end
+])
+def test_gather_of_row_blocks_writes_every_column_element(shape, kernel, stride, pads):
+    # the gather copies a row's run rounded up to whole vectors and lets the next row overwrite the
+    # excess; gathered block by block into a NaN-filled buffer, nothing of that excess may remain
+    from convzoo.kernels.window import table
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3) + shape).astype(np.float32)
+    t = table(shape, kernel, stride, (1, 1), pads)
+    expected = windows(np.pad(x, ((0, 0), (0, 0)) + pads), kernel, stride, (1, 1))  # (N, C, K, P)
+    flat = x.reshape(2, 3, -1)
+    for r0, r1 in [(0, t.rows), (0, 1), (1, t.rows - 1), (t.rows - 2, t.rows)]:
+        for parallel in (False, True):
+            cols = np.full((3, t.taps, 2, (r1 - r0) * t.width), np.nan, dtype=np.float32)
+            t.gather(flat, cols, r0, parallel)
+            np.testing.assert_array_equal(cols.transpose(2, 0, 1, 3),
+                                          expected[..., r0 * t.width:r1 * t.width])
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_im2col_forward_of_few_taps_multiplies_image_by_image_into_the_output(groups):
     # Cg*K <= _FEW_TAPS and >= _MIN_COLUMNS positions per image: one GEMM per image, written in place
