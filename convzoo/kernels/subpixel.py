@@ -34,6 +34,43 @@ def _interleave(res, rows, cols, step_h, step_w, out):
                     dst[j] = src[j]
 
 
+@jit_parallel
+def _interleave_pairs(res, rows, even, odd, step_h, out):
+    # stride 2 across columns, each output row filled by two phases: res (N, G, P, Cg, h * w), out
+    # (N, G*Cg, H * W); phases even[k] and odd[k] fill the even and odd columns of rows rows[k] +
+    # step_h * i. Both columns in one loop: the compiler interleaves them in registers and stores
+    # whole vectors (twice the speed of _interleave's stride-2 stores, as fast as a plain copy)
+    n, groups, phases, cg, hw = res.shape
+    h = rows.shape[1]
+    w = hw // h
+    for plane in prange(n * groups * cg):
+        b, ch = plane // (groups * cg), plane % (groups * cg)
+        g, ci = ch // cg, ch % cg
+        dst = out[b, ch]
+        for k in range(even.shape[0]):
+            left, right = res[b, g, even[k], ci], res[b, g, odd[k], ci]
+            for i in range(h):
+                at, src = np.uint64(rows[k, i]), np.uint64(i * w)
+                for j in range(np.uint64(w)):
+                    dst[at + np.uint64(2) * j] = left[src + j]
+                    dst[at + np.uint64(2) * j + np.uint64(1)] = right[src + j]
+
+
+def _pairs(phases, stride, width):
+    """For _interleave_pairs: (rows, even, odd), where rows[k, i] is the flat start of the i-th output
+    row that phases even[k] (column phase 0) and odd[k] (column phase 1) fill; None unless the
+    stride across columns is 2 and every phase has its partner."""
+    if len(stride) != 2 or stride[1] != 2:
+        return None
+    index = {phase: i for i, (phase, _) in enumerate(phases)}
+    even = [(phase[0], i, index.get((phase[0], 1))) for i, (phase, _) in enumerate(phases) if phase[1] == 0]
+    if 2 * len(even) != len(phases) or any(partner is None for _, _, partner in even):
+        return None
+    count = phases[0][1][0][4]  # the output rows of a phase (the same for all that share a conv)
+    rows = np.array([[(r + stride[0] * i) * width for i in range(count)] for r, _, _ in even], dtype=np.int64)
+    return rows, np.array([i for _, i, _ in even], dtype=np.int64), np.array([p for _, _, p in even], dtype=np.int64)
+
+
 def _phase(r, s, d, k, p, n):
     """Taps, dilation and padding of phase r on one axis; None if no tap lands on it.
 
@@ -96,7 +133,15 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
             return res  # stride 1: the one phase is the whole gradient
         res = res.reshape((n, groups, len(phases), cg) + res.shape[2:])
         if out is None:
-            out = np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
+            # the phases of all shared convs together write every output pixel unless some phase
+            # has no tap (those pixels stay zero)
+            written = sum(len(group) for group in shared.values()) == math.prod(stride)
+            out = (np.empty if written else np.zeros)((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
+        pairs = _pairs(phases, stride, padded_shape[-1])
+        if pairs is not None:
+            _interleave_pairs(res.reshape(res.shape[:4] + (-1,)), *pairs, stride[0],
+                              out.reshape(n, c, -1))
+            continue
         if rank == 2:
             # NumPy's strided assignments ran single-threaded at a fraction of the memory speed (19 ms of
             # case h1's 90 at batch 32)

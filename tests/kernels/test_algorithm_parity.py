@@ -33,6 +33,8 @@ TRANSPOSED_CASES = [
     (2, (1, 4, 5, 5), (4, 2, 2, 2), 2, 0, 2, ("im2col", "subpixel")),
     (2, (1, 3, 6, 6), (3, 1, 3, 3), 1, 1, 3, ("im2col", "depthwise", "fft", "winograd_f4", "subpixel")),
     (1, (2, 2, 7), (2, 2, 5), 3, 2, 1, ("im2col", "subpixel")),
+    # column phases in pairs (stride 2 across) under a stride of 3 down: subpixel's paired interleave
+    (2, (1, 3, 4, 5), (3, 2, 3, 4), (3, 2), 1, 1, ("im2col", "subpixel")),
 ]
 
 
