@@ -35,11 +35,12 @@ def _interleave(res, rows, cols, step_h, step_w, out):
 
 
 @jit_parallel
-def _interleave_pairs(res, rows, even, odd, step_h, out):
+def _interleave_pairs(res, rows, even, odd, out):
     # stride 2 across columns, each output row filled by two phases: res (N, G, P, Cg, h * w), out
-    # (N, G*Cg, H * W); phases even[k] and odd[k] fill the even and odd columns of rows rows[k] +
-    # step_h * i. Both columns in one loop: the compiler interleaves them in registers and stores
-    # whole vectors (twice the speed of _interleave's stride-2 stores, as fast as a plain copy)
+    # (N, G*Cg, H * W); phases even[k] and odd[k] fill the even and odd columns of the h output rows
+    # that start at rows[k, i] (flat). Both columns in one loop: the compiler interleaves them in
+    # registers and stores whole vectors (twice the speed of _interleave's stride-2 stores, as fast as
+    # a plain copy)
     n, groups, phases, cg, hw = res.shape
     h = rows.shape[1]
     w = hw // h
@@ -139,8 +140,7 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
             out = (np.empty if written else np.zeros)((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
         pairs = _pairs(phases, stride, padded_shape[-1])
         if pairs is not None:
-            _interleave_pairs(res.reshape(res.shape[:4] + (-1,)), *pairs, stride[0],
-                              out.reshape(n, c, -1))
+            _interleave_pairs(res.reshape(res.shape[:4] + (-1,)), *pairs, out.reshape(n, c, -1))
             continue
         if rank == 2:
             # NumPy's strided assignments ran single-threaded at a fraction of the memory speed (19 ms of
