@@ -136,9 +136,13 @@ class _Geometry:
         wide[..., :self.ow] = g[:, :, r0:r1].transpose(1, 0, 2, 3)
         return wide.reshape(groups, o // groups, -1)
 
+    def columns(self, batch, channels):
+        """Elements of the wide-row columns of the whole call (``lanes.run``'s ``size``)."""
+        return batch * channels * self.taps * self.oh * self.wp
+
     def chunks(self, batch, channels, extra_per_row, itemsize, passes=1):
         """workspace.chunks over this geometry's rows (``passes`` as there)."""
-        shares = lanes.shares(batch * channels * self.taps * self.oh * self.wp)
+        shares = lanes.shares(self.columns(batch, channels))
         return workspace.chunks(batch, self.oh, (channels * self.taps + extra_per_row) * self.wp * itemsize,
                                 lanes=shares, passes=passes)
 
@@ -159,7 +163,7 @@ def forward(x, weight, dilation, groups, pads):
         res = np.matmul(w, cols.reshape(groups, cg * geo.taps, bs * span))  # (G, Og, B * rows * Wp)
         out[b0:b1, :, r0:r1] = res.reshape(o, bs, r1 - r0, geo.wp)[..., :geo.ow].transpose(1, 0, 2, 3)
 
-    lanes.run(geo.chunks(n, c, 0, x.itemsize), work, size=n * c * geo.taps * geo.oh * geo.wp)
+    lanes.run(geo.chunks(n, c, 0, x.itemsize), work, size=geo.columns(n, c))
     return out
 
 
@@ -185,7 +189,7 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
                 out[b0:b1, :, lo:hi] += rows[:, :, lo + geo.top - r0:hi + geo.top - r0, geo.left:geo.left + geo.w]
 
     for jobs in workspace.scatter_passes(geo.chunks(n, c, o, grad_out.itemsize, passes=2), geo.halo):
-        lanes.run(jobs, work, size=n * c * geo.taps * geo.oh * geo.wp)
+        lanes.run(jobs, work, size=geo.columns(n, c))
     return out
 
 
@@ -207,5 +211,5 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
-    lanes.run(geo.chunks(n, c, o, x.itemsize), work, ordered=True, size=n * c * geo.taps * geo.oh * geo.wp)
+    lanes.run(geo.chunks(n, c, o, x.itemsize), work, ordered=True, size=geo.columns(n, c))
     return grad_w.reshape((o, cg) + tuple(kernel_size))
