@@ -15,8 +15,6 @@ each output, and stays near 1e-6 of it in float32 (README "Algorithms").
 """
 import numpy as np
 
-from . import lanes
-
 try:  # SciPy's pocketfft runs transforms on several threads; NumPy's is the same code, one thread
     import scipy.fft as _fft
     _THREADS = {"workers": -1}
@@ -70,7 +68,7 @@ def _channel_product(a, b, groups, conjugate_b):
     # (F, G, N, A) @ (F, G, A, B) -> (F, G, N, B)
     a_t = a.reshape(n, groups, shared, f).transpose(3, 1, 0, 2)
     b_t = b.reshape(groups, cb // groups, shared, f).transpose(3, 0, 2, 1)
-    out = lanes.matmul(a_t, b_t)
+    out = np.matmul(a_t, b_t)
     return out.transpose(2, 1, 3, 0).reshape((n, cb) + freq)
 
 
@@ -106,5 +104,5 @@ def fft_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
         # (F, G, Og, N) @ (F, G, N, Cg) -> (F, G, Og, Cg)
         g_t = g_f.reshape(n, groups, og, f).transpose(3, 1, 2, 0)
         x_t = x_f.reshape(n, groups, cg, f).transpose(3, 1, 0, 2)
-        grad = lanes.matmul(g_t, x_t).transpose(1, 2, 3, 0).reshape((o, cg) + freq)
+        grad = np.matmul(g_t, x_t).transpose(1, 2, 3, 0).reshape((o, cg) + freq)
     return _irfft(grad, shape, kernel_size, xp.dtype)

@@ -89,10 +89,10 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
             # a short product (a stem's 3 channels x 9 taps): copying the side-by-side result out took
             # as long as the GEMM, so one GEMM per image, each straight into its output
             for i in range(bs):
-                lanes.matmul(w, buf[:, :, i].reshape(groups, cg * k, ps),
+                np.matmul(w, buf[:, :, i].reshape(groups, cg * k, ps),
                           out=out[b0 + i, :, r0 * width:r1 * width].reshape(groups, o // groups, ps))
             return
-        res = lanes.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
+        res = np.matmul(w, buf.reshape(groups, cg * k, bs * ps))  # (G, Og, B*P)
         out[b0:b1, :, r0 * width:r1 * width] = _one_per_image(res, bs)
 
     size = n * c * k * rows * width
@@ -117,7 +117,7 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
     def work(_, chunks, lane):
         for (b0, b1), (r0, r1) in chunks:
             bs = b1 - b0
-            cols = lanes.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
+            cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
             t.scatter(cols.reshape(c, k, bs, -1), out[b0:b1], r0, lane.parallel)
 
     size = n * c * k * rows * width
@@ -147,7 +147,7 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         t.gather(flat[b0:b1], buf, r0, lane.parallel)
         # (G, Og, B*P) @ (G, B*P, Cg*K): one GEMM contracts images and positions at once
         g_t = _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups)
-        part = lanes.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
+        part = np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
@@ -177,9 +177,9 @@ def _pointwise(a, w, groups, out):
     """out[b] = w @ a[b] per image of a (B, G*K, P), w (G, M, K), out (B, G*M, P)."""
     b, _, p = a.shape
     if b == 1:
-        lanes.matmul(w, a[0].reshape(groups, -1, p), out=out[0].reshape(groups, -1, p))
+        np.matmul(w, a[0].reshape(groups, -1, p), out=out[0].reshape(groups, -1, p))
     else:
-        out[...] = _one_per_image(lanes.matmul(w, _side_by_side(a, groups)), b)
+        out[...] = _one_per_image(np.matmul(w, _side_by_side(a, groups)), b)
 
 
 def pointwise_forward(xp, weight, stride, dilation, groups):
@@ -229,7 +229,7 @@ def pointwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, group
         b0, b1 = images
         xs = np.ascontiguousarray(x[b0:b1]).reshape(b1 - b0, c, p)
         # (G, Og, B*P) @ (G, B*P, Cg): the images join the contracted axis
-        part = lanes.matmul(_side_by_side(g[b0:b1], groups), _side_by_side(xs, groups).transpose(0, 2, 1))
+        part = np.matmul(_side_by_side(g[b0:b1], groups), _side_by_side(xs, groups).transpose(0, 2, 1))
         with lane.turn(index):  # summed in image order, whatever the number of lanes
             grad_w[...] += part
 

@@ -8,8 +8,7 @@ that way and 24 ms on lanes (PyTorch NCHW: 23 ms), and an im2col forward 42-69 m
 
 On lanes, each thread takes the next chunk, runs the serial Numba loops and a single-threaded BLAS
 call on it, and goes on: no thread ever waits for another pool. ``run`` falls back to one lane (this
-thread, Numba's threads inside each kernel) when there is one thread or one chunk; BLAS stays on one
-thread there too, and a kernel's large products go through ``matmul``, which cuts them over lanes.
+thread, Numba's and BLAS's own threads inside each kernel) when there is one thread or one chunk.
 
 The limit of BLAS to one thread is process-wide while lanes run (threadpoolctl sets it), so a
 NumPy GEMM another Python thread runs at that moment runs single-threaded too; results are unchanged.
@@ -19,7 +18,6 @@ does not depend on the number of threads.
 """
 import concurrent.futures
 import contextlib
-import math
 import os
 import threading
 
@@ -153,10 +151,9 @@ def run(jobs, work, ordered=False, size=None):
     if lanes <= 1:
         # inside a lane (a kernel that chunks again) the kernels must stay serial too
         lane = Lane(not small and not getattr(_local, "inside", False), order)
-        # BLAS stays on one thread here too: woken, its threads would spin afterwards and take a core
-        # from whatever runs next (a kernel's products go through ``matmul``, which cuts the large
-        # ones over lanes)
-        with _serial_blas():
+        # a small call keeps BLAS on this thread too: woken for it, BLAS's threads would spin
+        # afterwards and take a core from whatever runs next
+        with _serial_blas() if small else contextlib.nullcontext():
             for i, job in enumerate(jobs):
                 work(i, job, lane)
         return
@@ -194,43 +191,25 @@ def run(jobs, work, ordered=False, size=None):
 LANE_FLOPS = 1 << 23
 
 
-def matmul(a, b, out=None):
-    """``np.matmul(a, b, out=out)`` that never wakes BLAS's own threads.
+def matmul(a, b):
+    """``np.matmul(a, b)`` that never wakes BLAS's own threads.
 
     OpenBLAS's threads spin for a while after each multi-threaded call (sched_yield loops), and on
     two cores they took a core from the Numba loops and lanes that followed: a LeNet-5 training step,
     whose linear layers were the only multi-threaded BLAS calls, ran 18 ms, and 14 ms with BLAS on one
-    thread; a 7x7 conv's forward and backward at batch 1, whose input gradient ran its GEMMs on BLAS's
-    threads, 25-30 ms, and 20 ms with none. So a product of at least LANE_FLOPS is cut into
-    ``shares()`` blocks (of its leading batch axis when that has a block per lane, else of the rows
-    of ``a``), each a one-thread BLAS call on a lane; anything smaller is one one-thread call here,
-    as is everything inside a lane. The blocks cut the rows or the batch, never the contracted axis.
+    thread. So a 2-D product of at least LANE_FLOPS is cut into ``shares()`` blocks of rows, each a
+    one-thread BLAS call on a lane; anything smaller (or batched) is one one-thread call here.
     """
-    if a.ndim >= 2 and b.ndim >= 2 and count() > 1:
-        lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        m, n = a.shape[-2], b.shape[-1]
-        if 2 * math.prod(lead) * m * a.shape[-1] * n >= LANE_FLOPS:
-            if out is None:
-                out = np.empty(lead + (m, n), dtype=np.result_type(a, b))
-            on_batch = len(lead) > 0 and lead[0] >= shares()
-            size = lead[0] if on_batch else m
-            if size >= 2:
-                pieces = min(shares(), size)
-                bounds = [(size * i // pieces, size * (i + 1) // pieces) for i in range(pieces)]
+    if a.ndim == 2 and b.ndim == 2 and 2 * a.shape[0] * a.shape[1] * b.shape[1] >= LANE_FLOPS \
+            and a.shape[0] >= 2 and count() > 1:
+        m, pieces = a.shape[0], min(shares(), a.shape[0])
+        bounds = [(m * i // pieces, m * (i + 1) // pieces) for i in range(pieces)]
+        out = np.empty((m, b.shape[1]), dtype=np.result_type(a, b))
 
-                def block(x, lo, hi):
-                    # a's rows, or the leading batch axis of an operand that has it (not broadcast)
-                    if not on_batch:
-                        return x[..., lo:hi, :]
-                    if x.ndim - 2 < len(lead) or x.shape[x.ndim - 2 - len(lead)] == 1:
-                        return x
-                    return x[(slice(None),) * (x.ndim - 2 - len(lead)) + (slice(lo, hi),)]
+        def work(_, rows, lane):
+            np.matmul(a[rows[0]:rows[1]], b, out=out[rows[0]:rows[1]])
 
-                def work(_, rows, lane):
-                    lo, hi = rows
-                    np.matmul(block(a, lo, hi), block(b, lo, hi) if on_batch else b, out=block(out, lo, hi))
-
-                run(bounds, work)
-                return out
+        run(bounds, work)
+        return out
     with _serial_blas():
-        return np.matmul(a, b, out=out)
+        return np.matmul(a, b)

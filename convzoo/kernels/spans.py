@@ -160,7 +160,7 @@ def forward(x, weight, dilation, groups, pads):
         # the images side by side, as gemm.py
         cols = lane.scratch("cols", c * geo.taps * bs * span, x.dtype).reshape(c, geo.taps, bs, span)
         _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols, lane.parallel)
-        res = lanes.matmul(w, cols.reshape(groups, cg * geo.taps, bs * span))  # (G, Og, B * rows * Wp)
+        res = np.matmul(w, cols.reshape(groups, cg * geo.taps, bs * span))  # (G, Og, B * rows * Wp)
         out[b0:b1, :, r0:r1] = res.reshape(o, bs, r1 - r0, geo.wp)[..., :geo.ow].transpose(1, 0, 2, 3)
 
     lanes.run(geo.chunks(n, c, 0, x.itemsize), work, size=geo.columns(n, c))
@@ -178,7 +178,7 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
     def work(_, chunks, lane):
         for (b0, b1), (r0, r1) in chunks:
             bs, span = b1 - b0, (r1 - r0) * geo.wp
-            cols = lanes.matmul(w_t, geo.wide_gradient(grad_out[b0:b1], r0, r1, groups))  # (G, Cg*K, B*span)
+            cols = np.matmul(w_t, geo.wide_gradient(grad_out[b0:b1], r0, r1, groups))  # (G, Cg*K, B*span)
             gpad = np.zeros((bs, c, geo.block_length(r1 - r0)), dtype=grad_out.dtype)
             _scatter(cols.reshape(c, geo.taps, bs, span), geo.offsets, span, gpad, lane.parallel)
             # fold the padded block back onto the input rows it covers (blocks of neighbouring row
@@ -207,7 +207,7 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
         _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols, lane.parallel)
         # the zero extra columns of the wide gradient cancel the extra columns of cols
         g = geo.wide_gradient(grad_out[b0:b1], r0, r1, groups)
-        part = lanes.matmul(g, cols.reshape(groups, cg * geo.taps, bs * span).transpose(0, 2, 1))
+        part = np.matmul(g, cols.reshape(groups, cg * geo.taps, bs * span).transpose(0, 2, 1))
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 

@@ -95,7 +95,7 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
         input_transform(x, m, k0, k1, d, row_shift + p0, col_shift, th, tiles_w, v, lane.parallel)
         prod = lane.scratch("m", alpha * alpha * o * columns, x.dtype).reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
-        lanes.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
+        np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
         output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, th, tiles_w, out, lane.parallel, p0)
 
     items = n * d * d
@@ -152,7 +152,7 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
         grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
         part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
         # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
-        lanes.matmul(gy.reshape(alpha * alpha, groups, og, columns),
+        np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
                   v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=part)
         with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
             if index:

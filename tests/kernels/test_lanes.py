@@ -38,10 +38,8 @@ def test_every_job_runs_once_and_one_lane_stays_in_this_thread():
     lanes.run(range(7), lambda i, job, lane: seen.append((i, job, lane.parallel)))
     assert sorted(i for i, _, _ in seen) == list(range(7)) and all(i == job for i, job, _ in seen)
     seen.clear()
-    before = _blas_threads()
-    _one_lane(lambda: lanes.run(range(3), lambda i, job, lane: seen.append((lane.parallel, _blas_threads()))))
-    # one lane: the kernels may use Numba's threads, never BLAS's (lanes.matmul cuts large products)
-    assert seen == [(True, [1] * len(before))] * 3 and _blas_threads() == before
+    _one_lane(lambda: lanes.run(range(3), lambda i, job, lane: seen.append(lane.parallel)))
+    assert seen == [True, True, True]  # one lane: the kernels may use Numba's and BLAS's threads
 
 
 def test_small_calls_run_serial_kernels_on_this_thread(monkeypatch):
@@ -232,11 +230,10 @@ def test_col2im_of_one_image_in_two_passes_matches_one_pass(dilation):
 
 
 @pytest.mark.parametrize("shapes", [((70, 33), (33, 20)), ((1, 40), (40, 9)), ((3, 5, 7), (7, 4)), ((6,), (6, 5)),
-                                    ((8, 6), (6,)), ((1, 9, 6), (4, 6, 5)), ((2, 1, 9, 6), (3, 6, 5))])
+                                    ((8, 6), (6,))])
 @pytest.mark.parametrize("split", [True, False])
 def test_matmul_equals_numpy_and_leaves_blas_threads_asleep(shapes, split, monkeypatch):
-    # split: products over LANE_FLOPS are cut over lanes (by the leading batch axis when it has a
-    # block per lane, else by rows of a), each a one-thread BLAS call
+    # split: products over LANE_FLOPS are cut by rows over lanes, each a one-thread BLAS call
     monkeypatch.setattr(lanes, "LANE_FLOPS", 0 if split else 1 << 40)
     rng = np.random.default_rng(len(shapes[0]))
     a, b = (rng.standard_normal(s).astype(np.float32) for s in shapes)
@@ -245,17 +242,13 @@ def test_matmul_equals_numpy_and_leaves_blas_threads_asleep(shapes, split, monke
     real = np.matmul
     monkeypatch.setattr(lanes.np, "matmul", lambda *args, **kw: seen.append(_blas_threads()) or real(*args, **kw))
     out = lanes.matmul(a, b)
-    given = np.full_like(real(a, b), np.nan)
-    assert lanes.matmul(a, b, out=given) is given
     monkeypatch.setattr(lanes.np, "matmul", real)
-    np.testing.assert_allclose(out, real(a, b), rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(given, out)
-    assert out.shape == real(a, b).shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-5)
+    assert out.shape == (a @ b).shape and out.dtype == np.float32
     assert seen and all(threads == [1] * len(before) for threads in seen)
     assert _blas_threads() == before
-    pieces = 1
-    if split and a.ndim >= 2 and b.ndim >= 2 and numba.get_num_threads() > 1:
-        lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        size = lead[0] if lead and lead[0] >= lanes.shares() else a.shape[-2]
-        pieces = min(lanes.shares(), size)
-    assert len(seen) == 2 * pieces  # one call per block, for each of the two products
+    rows = shapes[0][0] if len(shapes[0]) == 2 and len(shapes[1]) == 2 else 0
+    if split and rows >= 2 and numba.get_num_threads() > 1:
+        assert len(seen) == min(lanes.shares(), rows)  # one call per block of rows
+    else:
+        assert len(seen) == 1
