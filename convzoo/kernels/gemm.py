@@ -67,6 +67,20 @@ def _scatter_passes(chunks, kernel_size, stride, dilation):
     return workspace.scatter_passes(chunks, (kernel_size[0] - 1) * dilation[0], stride[0])
 
 
+def _channel_jobs(batch, cg, groups, rows, bytes_per_channel, shares):
+    """The gradients' jobs ((b, b + 1), group, (c0, c1)) by ranges of a group's input channels
+    (``workspace.channel_chunks``), in image order; None where whole images fit or a channel does not.
+
+    Where an image's rows would be cut, its channels are cut instead: each job's GEMM keeps the
+    image's whole rows as columns, and no two jobs write the same input rows. A 7x7 64->64 conv at
+    28 px and batch 1 cut by rows ran its input gradient on one lane (its row blocks overlap within
+    the kernel's reach) and its weight gradient as four sums of (64 x 196) @ (196 x 3136) products."""
+    blocks = workspace.channel_chunks(batch, cg, rows, bytes_per_channel, lanes=shares)
+    if blocks is None:
+        return None
+    return [(images, gi, channels) for images, channels in blocks for gi in range(groups)]
+
+
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
     pads = zero_pads(pads, x.ndim - 2)
     if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads, x.shape[0]):
@@ -120,8 +134,18 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
             cols = np.matmul(w_t, _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups))  # (G, Cg*K, B*P)
             t.scatter(cols.reshape(c, k, bs, -1), out[b0:b1], r0, lane.parallel)
 
+    def work_by_channel(_, job, lane):
+        (b0, b1), gi, (c0, c1) = job
+        cols = np.matmul(w_t[gi, c0 * k:c1 * k], g[b0, gi * og:(gi + 1) * og])  # (Cc*K, P)
+        t.scatter(cols.reshape(c1 - c0, k, 1, -1), out[b0:b1, gi * cg + c0:gi * cg + c1], 0, lane.parallel)
+
     size = n * c * k * rows * width
-    chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=lanes.shares(size), passes=2)
+    shares = lanes.shares(size)
+    by_channel = _channel_jobs(n, cg, groups, rows, k * rows * width * grad_out.itemsize, shares)
+    if by_channel:
+        lanes.run(by_channel, work_by_channel, size=size)
+        return out.reshape((n, c) + in_shape)
+    chunks = workspace.chunks(n, rows, (c * k + o) * width * grad_out.itemsize, lanes=shares, passes=2)
     for jobs in _scatter_passes(chunks, weight.shape[2:], stride, dilation):
         lanes.run(jobs, work, size=size)
     return out.reshape((n, c) + in_shape)
@@ -151,9 +175,22 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
+    def work_by_channel(index, job, lane):
+        (b0, b1), gi, (c0, c1) = job
+        buf = lane.scratch("cols", (c1 - c0) * k * rows * width, x.dtype).reshape(c1 - c0, k, 1, rows * width)
+        t.gather(flat[b0:b1, gi * cg + c0:gi * cg + c1], buf, 0, lane.parallel)
+        part = np.matmul(g[b0, gi * og:(gi + 1) * og], buf.reshape((c1 - c0) * k, rows * width).T)
+        with lane.turn(index):  # summed in image order, whatever the number of lanes
+            grad_w[gi, :, c0 * k:c1 * k] += part
+
     size = n * c * k * rows * width
-    lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=lanes.shares(size)), work,
-              ordered=True, size=size)
+    shares = lanes.shares(size)
+    by_channel = _channel_jobs(n, cg, groups, rows, k * rows * width * x.itemsize, shares)
+    if by_channel:
+        lanes.run(by_channel, work_by_channel, ordered=True, size=size)
+    else:
+        lanes.run(workspace.chunks(n, rows, (c * k + o) * width * x.itemsize, lanes=shares), work,
+                  ordered=True, size=size)
     return grad_w.reshape((o, cg) + tuple(kernel_size))
 
 

@@ -9,6 +9,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from convzoo.kernels import gemm, lanes, spans, winograd, workspace
+from tests import naive
 
 needs_threads = pytest.mark.skipif(numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2,
                                    reason="lanes need two Numba threads")
@@ -116,6 +117,62 @@ def test_fewer_images_than_lanes_are_cut_into_equal_row_ranges_for_every_lane():
             assert r1 > r0 and b1 > b0
             seen[b0:b1, r0:r1] += 1
         assert (seen == 1).all() and len(blocks) >= min(lanes_, batch * rows)
+
+
+def test_channel_chunks_cut_an_image_by_channels_where_rows_would_be_cut():
+    # whole images for every lane: no channel cut
+    assert workspace.channel_chunks(4, 8, 5, 10, budget=10**6, lanes=2) is None
+    # one image, two lanes: its channels in a multiple of the lanes; not an image of one row (a 1-D signal)
+    assert workspace.channel_chunks(1, 8, 5, 10, budget=10**6, lanes=2) == [((0, 1), (0, 4)), ((0, 1), (4, 8))]
+    assert workspace.channel_chunks(1, 8, 1, 10, budget=10**6, lanes=2) is None
+    # images over a lane's share (200 bytes): 8 channels of 60 bytes in 3 ranges each, image by image
+    assert workspace.channel_chunks(2, 8, 5, 60, budget=400, lanes=2) == [((b, b + 1), (c0, c1)) for b in range(2)
+                                                                           for c0, c1 in ((0, 2), (2, 5), (5, 8))]
+    # one channel over the share: rows must be cut (None), and never more ranges than channels
+    assert workspace.channel_chunks(1, 8, 5, 300, budget=400, lanes=2) is None
+    assert workspace.channel_chunks(1, 1, 5, 10, budget=10**6, lanes=2) == [((0, 1), (0, 1))]
+
+
+@needs_threads
+@pytest.mark.parametrize("batch, groups", [(1, 1), (1, 2), (3, 1), (3, 2)])
+def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_one_lane(batch, groups):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((batch, 6, 11, 10)).astype(np.float32)
+    w = rng.standard_normal((4, 6 // groups, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (2, 2))
+    g = rng.standard_normal((batch, 4, 11, 6)).astype(np.float32)  # stride (1, 2): the table's path, not spans'
+    per_channel = 9 * 11 * 6 * 4
+    jobs = []
+    real_run = lanes.run
+
+    def run(jobs_, work, **kw):
+        jobs_ = list(jobs_)
+        jobs.append(jobs_)
+        return real_run(jobs_, work, **kw)
+
+    def ops():
+        # a lane's share holds two channels of an image (3 or 6 of a group): channels are cut
+        with workspace.limited(2 * 2 * per_channel):
+            return (gemm.im2col_backward_input(g, w, (11, 10), (1, 2), (1, 1), groups, pads),
+                    gemm.im2col_backward_weight(x, g, (3, 3), (1, 2), (1, 1), groups, pads))
+    serial = _one_lane(ops)
+    lanes.run = run
+    try:
+        got = ops()
+    finally:
+        lanes.run = real_run
+    for calls in jobs:  # channel ranges within a group, of one image, in image order
+        assert len(calls) >= 2 and all(b1 == b0 + 1 and 0 <= c0 < c1 <= 6 // groups
+                                       for (b0, b1), _, (c0, c1) in calls)
+        assert [b0 for (b0, _), _, _ in calls] == sorted(b0 for (b0, _), _, _ in calls)
+    for a, b in zip(serial, got):
+        np.testing.assert_array_equal(a, b)
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    xp = naive.pad(x64, pads)
+    expected_x = naive.pad_adjoint(naive.conv_transpose(g64, w64, (1, 2), (1, 1), groups, xp.shape[2:]), pads)
+    np.testing.assert_allclose(got[0], expected_x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got[1], naive.conv_weight_grad(xp, g64, (3, 3), (1, 2), (1, 1), groups),
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_a_call_run_on_one_thread_takes_one_share(monkeypatch):
