@@ -12,7 +12,8 @@ reads zero padding in place (``pads``, as ``planner.Algorithm.pads_inside`` prom
 writes the zeros and the col2im scatter drops the padding's gradient, so neither the input nor its
 gradient is ever copied into a padded array, and a Conv keeps no padded copy for its backward.
 The images of a chunk are laid side by side, ``(C*K, B*P)``: one wide GEMM per chunk runs at BLAS
-speed where one narrow GEMM per image (a few hundred columns) runs several times slower. 2-D
+speed where one narrow GEMM per image (a few hundred columns) runs several times slower. Where an
+image's rows would be cut, the gradients cut its input channels instead (``_channel_jobs``). 2-D
 stride-1 convs whose padded rows are not much wider than their output take the wide-row layout of
 ``spans.py`` instead (one contiguous copy per tap rather than one per output row).
 """

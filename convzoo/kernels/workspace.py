@@ -1,9 +1,9 @@
 """The scratch-memory budget of the convolution kernels, and how work is cut to respect it.
 
 im2col buffers grow with batch x channels x taps x output size (231 MB for a ResNet 3x3 layer at
-batch 32). The GEMM kernels therefore work on chunks of images, and of output rows inside an image,
-so that no call allocates more scratch than ``limit()`` bytes, whatever the input size. Outputs
-themselves are not scratch and are not counted.
+batch 32). The GEMM kernels therefore work on chunks of images, and of output rows inside an image
+(or, for the im2col gradients, of input channels), so that no call allocates more scratch than
+``limit()`` bytes, whatever the input size. Outputs themselves are not scratch and are not counted.
 """
 import contextlib
 import threading

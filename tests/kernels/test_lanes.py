@@ -134,14 +134,17 @@ def test_channel_chunks_cut_an_image_by_channels_where_rows_would_be_cut():
 
 
 @needs_threads
-@pytest.mark.parametrize("batch, groups", [(1, 1), (1, 2), (3, 1), (3, 2)])
-def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_one_lane(batch, groups):
+@pytest.mark.parametrize("batch, groups, depth", [(1, 1, 0), (1, 2, 0), (3, 1, 0), (3, 2, 0), (1, 2, 3)])
+def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_one_lane(batch, groups, depth):
     rng = np.random.default_rng(9)
-    x = rng.standard_normal((batch, 6, 11, 10)).astype(np.float32)
-    w = rng.standard_normal((4, 6 // groups, 3, 3)).astype(np.float32)
-    pads = ((1, 1), (2, 2))
-    g = rng.standard_normal((batch, 4, 11, 6)).astype(np.float32)  # stride (1, 2): the table's path, not spans'
-    per_channel = 9 * 11 * 6 * 4
+    lead = (depth,) if depth else ()  # depth: a 3-D conv (its rows run over two axes), kernel depth 1
+    x = rng.standard_normal((batch, 6) + lead + (11, 10)).astype(np.float32)
+    w = rng.standard_normal((4, 6 // groups) + (1,) * len(lead) + (3, 3)).astype(np.float32)
+    pads = ((0, 0),) * len(lead) + ((1, 1), (2, 2))
+    ones = (1,) * len(lead)
+    # stride 2 across columns: the table's path, not spans'
+    g = rng.standard_normal((batch, 4) + lead + (11, 6)).astype(np.float32)
+    per_channel = 9 * max(depth, 1) * 11 * 6 * 4
     jobs = []
     real_run = lanes.run
 
@@ -153,8 +156,8 @@ def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_o
     def ops():
         # a lane's share holds two channels of an image (3 or 6 of a group): channels are cut
         with workspace.limited(2 * 2 * per_channel):
-            return (gemm.im2col_backward_input(g, w, (11, 10), (1, 2), (1, 1), groups, pads),
-                    gemm.im2col_backward_weight(x, g, (3, 3), (1, 2), (1, 1), groups, pads))
+            return (gemm.im2col_backward_input(g, w, x.shape[2:], ones + (1, 2), ones + (1, 1), groups, pads),
+                    gemm.im2col_backward_weight(x, g, w.shape[2:], ones + (1, 2), ones + (1, 1), groups, pads))
     serial = _one_lane(ops)
     lanes.run = run
     try:
@@ -169,9 +172,10 @@ def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_o
         np.testing.assert_array_equal(a, b)
     x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
     xp = naive.pad(x64, pads)
-    expected_x = naive.pad_adjoint(naive.conv_transpose(g64, w64, (1, 2), (1, 1), groups, xp.shape[2:]), pads)
+    expected_x = naive.pad_adjoint(naive.conv_transpose(g64, w64, ones + (1, 2), ones + (1, 1), groups,
+                                                        xp.shape[2:]), pads)
     np.testing.assert_allclose(got[0], expected_x, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(got[1], naive.conv_weight_grad(xp, g64, (3, 3), (1, 2), (1, 1), groups),
+    np.testing.assert_allclose(got[1], naive.conv_weight_grad(xp, g64, w.shape[2:], ones + (1, 2), ones + (1, 1), groups),
                                rtol=1e-4, atol=1e-4)
 
 
