@@ -34,6 +34,25 @@ def _one_lane(fn):
         numba.set_num_threads(previous)
 
 
+def _jobs_and_bits_of_one_lane(ops):
+    """ops() on lanes, every ``lanes.run`` call's job list recorded, checked bit for bit against ops()
+    on one lane: (results, job lists)."""
+    jobs, real_run = [], lanes.run
+
+    def run(jobs_, work, **kw):
+        jobs.append(list(jobs_))
+        return real_run(jobs[-1], work, **kw)
+    serial = _one_lane(ops)
+    lanes.run = run
+    try:
+        got = ops()
+    finally:
+        lanes.run = real_run
+    for a, b in zip(serial, got):
+        np.testing.assert_array_equal(a, b)
+    return got, jobs
+
+
 def test_every_job_runs_once_and_one_lane_stays_in_this_thread():
     seen = []
     lanes.run(range(7), lambda i, job, lane: seen.append((i, job, lane.parallel)))
@@ -145,31 +164,17 @@ def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_o
     # stride 2 across columns: the table's path, not spans'
     g = rng.standard_normal((batch, 4) + lead + (11, 6)).astype(np.float32)
     per_channel = 9 * max(depth, 1) * 11 * 6 * 4
-    jobs = []
-    real_run = lanes.run
-
-    def run(jobs_, work, **kw):
-        jobs_ = list(jobs_)
-        jobs.append(jobs_)
-        return real_run(jobs_, work, **kw)
 
     def ops():
         # a lane's share holds two channels of an image (3 or 6 of a group): channels are cut
         with workspace.limited(2 * 2 * per_channel):
             return (gemm.im2col_backward_input(g, w, x.shape[2:], ones + (1, 2), ones + (1, 1), groups, pads),
                     gemm.im2col_backward_weight(x, g, w.shape[2:], ones + (1, 2), ones + (1, 1), groups, pads))
-    serial = _one_lane(ops)
-    lanes.run = run
-    try:
-        got = ops()
-    finally:
-        lanes.run = real_run
+    got, jobs = _jobs_and_bits_of_one_lane(ops)
     for calls in jobs:  # channel ranges within a group, of one image, in image order
         assert len(calls) >= 2 and all(b1 == b0 + 1 and 0 <= c0 < c1 <= 6 // groups
                                        for (b0, b1), _, (c0, c1) in calls)
         assert [b0 for (b0, _), _, _ in calls] == sorted(b0 for (b0, _), _, _ in calls)
-    for a, b in zip(serial, got):
-        np.testing.assert_array_equal(a, b)
     x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
     xp = naive.pad(x64, pads)
     expected_x = naive.pad_adjoint(naive.conv_transpose(g64, w64, ones + (1, 2), ones + (1, 1), groups,
@@ -211,19 +216,12 @@ def test_kernels_on_lanes_give_the_bits_of_one_lane(kernel):
 
 @needs_threads
 @pytest.mark.parametrize("kernel", ["im2col", "spans"])
-def test_one_image_is_cut_into_row_ranges_on_lanes_with_the_bits_of_one_lane(kernel):
+def test_one_image_is_cut_over_lanes_with_the_bits_of_one_lane(kernel):
     rng = np.random.default_rng(8)
     x = rng.standard_normal((1, 5, 13, 9)).astype(np.float32)
     w = rng.standard_normal((7, 5, 3, 3)).astype(np.float32)
     pads = ((1, 1), (1, 1))
     g = rng.standard_normal((1, 7, 13, 9)).astype(np.float32)
-    calls = []
-    real_run = lanes.run
-
-    def run(jobs, work, **kw):
-        jobs = list(jobs)
-        calls.append(len(jobs))
-        return real_run(jobs, work, **kw)
 
     def ops():
         if kernel == "spans":
@@ -231,15 +229,9 @@ def test_one_image_is_cut_into_row_ranges_on_lanes_with_the_bits_of_one_lane(ker
         return (gemm.im2col_forward(x, w, (1, 1), (1, 1), 1, pads),
                 gemm.im2col_backward_input(g, w, (13, 9), (1, 1), (1, 1), 1, pads),
                 gemm.im2col_backward_weight(x, g, (3, 3), (1, 1), (1, 1), 1, pads))
-    serial = _one_lane(ops)
-    lanes.run = run
-    try:
-        got = ops()
-    finally:
-        lanes.run = real_run
-    assert calls and all(jobs >= 2 for jobs in calls), calls  # every lane had a range of rows (or a pass of them)
-    for a, b in zip(serial, got):
-        np.testing.assert_array_equal(a, b)
+    _, jobs = _jobs_and_bits_of_one_lane(ops)
+    # every lane had a range of rows (or a pass of them; the im2col gradients: a range of channels)
+    assert jobs and all(len(calls) >= 2 for calls in jobs), jobs
 
 
 @pytest.mark.parametrize("spatial, stride, groups", [((24, 24), (1, 1), 1), ((1200,), (2,), 2), ((6, 5), (2, 1), 2)])
