@@ -90,14 +90,22 @@ def chunks(batch, rows, bytes_per_row, budget=None, lanes=1, passes=1):
     if per_image <= budget and batch >= lanes:
         step = max(1, min(budget // max(per_image, 1), -(-batch // lanes)))
         return [((b, min(b + step, batch)), (0, rows)) for b in range(0, batch, step)]
-    if per_image <= budget:
+    pieces = _pieces(batch, rows, bytes_per_row, budget, lanes)
+    return [((b, b + 1), (rows * i // pieces, rows * (i + 1) // pieces)) for b in range(batch) for i in range(pieces)]
+
+
+def _pieces(batch, count, unit_bytes, share, lanes):
+    """Into how many equal ranges each image's ``count`` units (rows, channels) of ``unit_bytes``
+    scratch are cut: as many whole units as fit ``share`` a range; an image that fits, into a range
+    per lane between the images; a multiple of the lanes when fewer images than lanes must be cut
+    anyway; never more ranges than units."""
+    if count * unit_bytes <= share:
         pieces = -(-lanes // batch)
     else:
-        pieces = -(-rows // max(1, budget // max(bytes_per_row, 1)))
+        pieces = -(-count // max(1, share // max(unit_bytes, 1)))
         if batch < lanes:
             pieces = -(-pieces // lanes) * lanes
-    pieces = min(pieces, rows)
-    return [((b, b + 1), (rows * i // pieces, rows * (i + 1) // pieces)) for b in range(batch) for i in range(pieces)]
+    return min(pieces, count)
 
 
 def channel_chunks(batch, channels, rows, bytes_per_channel, budget=None, lanes=1):
@@ -109,17 +117,14 @@ def channel_chunks(batch, channels, rows, bytes_per_channel, budget=None, lanes=
     row: a 1-D signal runs as one job, whose products BLAS runs on its own threads; cut by channels,
     the gradients of a 4096-sample conv1d at batch 1 ran 1.3-1.6x slower) or when one channel of one
     image does not fit a lane's share of the budget; else ((b, b + 1), (c0, c1)) blocks, one
-    image each, its channels cut into as few equal ranges as fit, and into a multiple of the lanes
-    when there are fewer images than lanes. Unlike row ranges, channel ranges never write the same
+    image each, its channels cut as ``chunks`` cuts rows (as few equal ranges of whole channels as
+    fit a share; a multiple of the lanes when there are fewer images than lanes). Unlike row ranges, channel ranges never write the same
     input rows (no col2im passes), and each keeps the image's whole rows as its GEMM's columns.
     """
     share = (limit() if budget is None else budget) // lanes
     per_image = channels * bytes_per_channel
     if (per_image <= share and batch >= lanes) or rows <= 1 or bytes_per_channel > share:
         return None
-    pieces = -(-per_image // max(share, 1))
-    if batch < lanes:
-        pieces = -(-max(pieces, 1) // lanes) * lanes
-    pieces = min(pieces, channels)
+    pieces = _pieces(batch, channels, bytes_per_channel, share, lanes)
     return [((b, b + 1), (channels * i // pieces, channels * (i + 1) // pieces))
             for b in range(batch) for i in range(pieces)]

@@ -147,6 +147,9 @@ def test_channel_chunks_cut_an_image_by_channels_where_rows_would_be_cut():
     # images over a lane's share (200 bytes): 8 channels of 60 bytes in 3 ranges each, image by image
     assert workspace.channel_chunks(2, 8, 5, 60, budget=400, lanes=2) == [((b, b + 1), (c0, c1)) for b in range(2)
                                                                            for c0, c1 in ((0, 2), (2, 5), (5, 8))]
+    # every range fits the share: 3 channels of 100 bytes in a 150-byte share take 3 ranges, not 2
+    assert workspace.channel_chunks(2, 3, 5, 100, budget=300, lanes=2) == [((b, b + 1), (c, c + 1))
+                                                                            for b in range(2) for c in range(3)]
     # one channel over the share: rows must be cut (None), and never more ranges than channels
     assert workspace.channel_chunks(1, 8, 5, 300, budget=400, lanes=2) is None
     assert workspace.channel_chunks(1, 1, 5, 10, budget=10**6, lanes=2) == [((0, 1), (0, 1))]
