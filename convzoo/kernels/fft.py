@@ -12,8 +12,18 @@ product per frequency otherwise). A 31x31 depthwise plane of 56x56 costs about 0
 against 6 MFLOP directly. Transforms run in the input's precision (float32 -> complex64, twice as
 fast as float64): the rounding error of an FFT is relative to the largest value of the plane, not to
 each output, and stays near 1e-6 of it in float32 (README "Algorithms").
+
+Dense convs (more than one input channel per group) keep their transforms frequencies first:
+(*F, N, C) instead of (N, C, *F). The product per frequency is then a batched GEMM on contiguous
+operands, with no complex (N, C, F) <-> (F, N, C) transposes around it (NumPy moved those at about
+3 GB/s: 48 of the 120 ms of a 32x64x34x34 * 64x64x7x7 forward pass, against 11 ms for the GEMMs);
+the only transposes are of the real planes, into and out of the zero-extended grid, by Numba loops.
+Depthwise convs multiply elementwise and keep the planes' own layout.
 """
 import numpy as np
+
+from . import lanes
+from .jit import jit_parallel, prange
 
 try:  # SciPy's pocketfft runs transforms on several threads; NumPy's is the same code, one thread
     import scipy.fft as _fft
@@ -54,55 +64,153 @@ def _irfft(a, shape, keep, dtype):
     return np.ascontiguousarray(out[(slice(None), slice(None)) + tuple(slice(0, m) for m in keep)], dtype=dtype)
 
 
-def _channel_product(a, b, groups, conjugate_b):
-    """sum over the channels a group shares: a (N, G*A, *F), b (G*B, A, *F) -> (N, G*B, *F)."""
+def _depthwise_product(a, b):
+    """a (N, C, *F), conj(b) (C*M, 1, *F) -> (N, C*M, *F): output channel o reads input channel o // M."""
     n, ca = a.shape[:2]
-    cb, shared = b.shape[:2]
+    cb = b.shape[0]
     freq = a.shape[2:]
-    if conjugate_b:
-        b = np.conj(b)
-    if shared == 1:  # depthwise: output channel o reads input channel o // m
-        m = cb // ca
-        return (a.reshape((n, ca, 1) + freq) * b.reshape((1, ca, m) + freq)).reshape((n, cb) + freq)
-    f = int(np.prod(freq))
-    # (F, G, N, A) @ (F, G, A, B) -> (F, G, N, B)
-    a_t = a.reshape(n, groups, shared, f).transpose(3, 1, 0, 2)
-    b_t = b.reshape(groups, cb // groups, shared, f).transpose(3, 0, 2, 1)
-    out = np.matmul(a_t, b_t)
-    return out.transpose(2, 1, 3, 0).reshape((n, cb) + freq)
+    b = np.conj(b)
+    m = cb // ca
+    return (a.reshape((n, ca, 1) + freq) * b.reshape((1, ca, m) + freq)).reshape((n, cb) + freq)
+
+
+# the transposes below move blocks of BLOCK x BLOCK elements, so both sides stream whole cache lines
+BLOCK = 32
+
+
+@jit_parallel
+def _planes_to_grid(src, dst):
+    """dst[m, j] = src[j, m]: planes (J, M) into the frequencies-first grid (M, J)."""
+    planes, size = src.shape
+    for b in prange((size + BLOCK - 1) // BLOCK):
+        m0, m1 = b * BLOCK, min(b * BLOCK + BLOCK, size)
+        for j0 in range(0, planes, BLOCK):
+            j1 = min(j0 + BLOCK, planes)
+            for m in range(m0, m1):
+                for j in range(j0, j1):
+                    dst[m, j] = src[j, m]
+
+
+@jit_parallel
+def _grid_to_planes(src, dst):
+    """dst[j, r, w] = src[r, w, j]: rows of the grid (R, W' >= W, J) back into planes (J, R, W)."""
+    planes, rows, width = dst.shape
+    for r in prange(rows):
+        for j0 in range(0, planes, BLOCK):
+            j1 = min(j0 + BLOCK, planes)
+            for w0 in range(0, width, BLOCK):
+                w1 = min(w0 + BLOCK, width)
+                for j in range(j0, j1):
+                    for w in range(w0, w1):
+                        dst[j, r, w] = src[r, w, j]
+
+
+def _to_frequencies(a, shape):
+    """Planes a (P, Q, *S) -> their transforms, frequencies first: (prod F, P, Q), S zero-extended to shape.
+
+    The real transform runs along the last axis on the planes' own rows (``n=`` zero-extends each
+    row); only the complex transforms along the other axes see the zero rows."""
+    p, q, size = a.shape[0], a.shape[1], a.shape[2:]
+    grid = np.empty(tuple(size) + (p * q,), dtype=a.dtype)
+    _planes_to_grid(np.ascontiguousarray(a).reshape(p * q, -1), grid.reshape(-1, p * q))
+    last = len(size) - 1
+    f = _fft.rfft(grid, n=shape[-1], axis=last, overwrite_x=True, **_THREADS)
+    if last:
+        f = _fft.fftn(f, s=shape[:-1], axes=tuple(range(last)), overwrite_x=True, **_THREADS)
+    return f.reshape(-1, p, q)
+
+
+def _from_frequencies(f, shape, keep, dtype):
+    """Transforms (prod F, P, Q), frequencies first -> the planes' corner ``keep``: (P, Q, *keep).
+
+    The inverse runs as the transform in reverse: complex along every axis but the last, then the
+    real inverse along the last axis on the kept rows only."""
+    p, q = f.shape[1:]
+    last = len(shape) - 1
+    f = f.reshape(tuple(shape[:-1]) + (shape[-1] // 2 + 1, p * q))
+    if last:
+        f = _fft.ifftn(f, axes=tuple(range(last)), overwrite_x=True, **_THREADS)
+        f = f[tuple(slice(0, m) for m in keep[:-1])]
+    grid = _fft.irfft(f, n=shape[-1], axis=last, overwrite_x=True, **_THREADS).astype(dtype, copy=False)
+    planes = np.empty((p * q, int(np.prod(keep[:-1])), keep[-1]), dtype=dtype)
+    _grid_to_planes(grid.reshape(planes.shape[1], shape[-1], p * q), planes)
+    return planes.reshape((p, q) + tuple(keep))
+
+
+def _conjugated(a):
+    return np.conjugate(a, out=a)
+
+
+def _per_frequency(out, products):
+    """Run ``products(lo, hi)`` (the GEMMs of frequencies lo:hi, written into ``out``) on the lanes."""
+    frequencies = out.shape[0]
+    pieces = min(lanes.shares(), frequencies)
+    bounds = [(frequencies * i // pieces, frequencies * (i + 1) // pieces) for i in range(pieces)]
+    lanes.run(bounds, lambda _, span, lane: products(*span))
+    return out
 
 
 def fft_forward(xp, weight, stride, dilation, groups):
     shape = transform_shape(xp.shape[2:])
     out_shape = tuple(n - k + 1 for n, k in zip(xp.shape[2:], weight.shape[2:]))
-    y = _channel_product(_rfft(xp, shape), _rfft(weight, shape), groups, conjugate_b=True)
-    return _irfft(y, shape, out_shape, xp.dtype)
+    if weight.shape[1] == 1:
+        y = _depthwise_product(_rfft(xp, shape), _rfft(weight, shape))
+        return _irfft(y, shape, out_shape, xp.dtype)
+    n, c, o = xp.shape[0], xp.shape[1], weight.shape[0]
+    cg, og = c // groups, o // groups
+    x_f = _to_frequencies(xp, shape).reshape(-1, n, c)
+    w_f = _conjugated(_to_frequencies(weight, shape)).reshape(-1, o, cg)
+    y = np.empty((x_f.shape[0], n, o), dtype=x_f.dtype)
+
+    def products(lo, hi):  # Y[f, n, o] = sum_c X[f, n, c] conj(W[f, o, c])
+        for g in range(groups):
+            np.matmul(x_f[lo:hi, :, g * cg:(g + 1) * cg], w_f[lo:hi, g * og:(g + 1) * og].transpose(0, 2, 1),
+                      out=y[lo:hi, :, g * og:(g + 1) * og])
+    return _from_frequencies(_per_frequency(y, products), shape, out_shape, xp.dtype).reshape((n, o) + out_shape)
 
 
 def fft_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
     shape = transform_shape(padded_shape)
-    # weight (O, Cg, *k) seen from the output side: (G*Cg, Og, *k)
+    padded_shape = tuple(padded_shape)
     o, cg = weight.shape[:2]
-    w_t = weight.reshape((groups, o // groups, cg) + weight.shape[2:]).swapaxes(1, 2)
-    w_t = w_t.reshape((groups * cg, o // groups) + weight.shape[2:])
-    grad = _channel_product(_rfft(grad_out, shape), _rfft(w_t, shape), groups, conjugate_b=False)
-    return _irfft(grad, shape, padded_shape, grad_out.dtype)
+    if cg == 1:  # depthwise: GX[n, c] = sum over the multiplier m of G[n, c*M + m] * W[c*M + m]
+        n, m = grad_out.shape[0], o // groups
+        g_f, w_f = _rfft(grad_out, shape), _rfft(weight, shape)
+        freq = g_f.shape[2:]
+        grad = g_f.reshape((n, groups, m) + freq) * w_f.reshape((1, groups, m) + freq)
+        grad = grad[:, :, 0] if m == 1 else grad.sum(axis=2)
+        return _irfft(grad, shape, padded_shape, grad_out.dtype)
+    n, og, c = grad_out.shape[0], o // groups, cg * groups
+    g_f = _to_frequencies(grad_out, shape).reshape(-1, n, o)
+    w_f = _to_frequencies(weight, shape).reshape(-1, o, cg)
+    gx = np.empty((g_f.shape[0], n, c), dtype=g_f.dtype)
+
+    def products(lo, hi):  # GX[f, n, c] = sum_o G[f, n, o] W[f, o, c]
+        for g in range(groups):
+            np.matmul(g_f[lo:hi, :, g * og:(g + 1) * og], w_f[lo:hi, g * og:(g + 1) * og],
+                      out=gx[lo:hi, :, g * cg:(g + 1) * cg])
+    return _from_frequencies(_per_frequency(gx, products), shape, padded_shape,
+                             grad_out.dtype).reshape((n, c) + padded_shape)
 
 
 def fft_backward_weight(xp, grad_out, kernel_size, stride, dilation, groups):
     shape = transform_shape(xp.shape[2:])
+    kernel_size = tuple(kernel_size)
     n, c = xp.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups
-    x_f, g_f = _rfft(xp, shape), np.conj(_rfft(grad_out, shape))
-    freq = x_f.shape[2:]
     if cg == 1:  # depthwise: sum over images of conj(G[n, o]) * X[n, o // m]
+        x_f, g_f = _rfft(xp, shape), np.conj(_rfft(grad_out, shape))
+        freq = x_f.shape[2:]
         m = o // c
         grad = np.einsum("ncm...,nc...->cm...", g_f.reshape((n, c, m) + freq), x_f).reshape((o, 1) + freq)
-    else:
-        f = int(np.prod(freq))
-        # (F, G, Og, N) @ (F, G, N, Cg) -> (F, G, Og, Cg)
-        g_t = g_f.reshape(n, groups, og, f).transpose(3, 1, 2, 0)
-        x_t = x_f.reshape(n, groups, cg, f).transpose(3, 1, 0, 2)
-        grad = np.matmul(g_t, x_t).transpose(1, 2, 3, 0).reshape((o, cg) + freq)
-    return _irfft(grad, shape, kernel_size, xp.dtype)
+        return _irfft(grad, shape, kernel_size, xp.dtype)
+    x_f = _to_frequencies(xp, shape).reshape(-1, n, c)
+    g_f = _conjugated(_to_frequencies(grad_out, shape)).reshape(-1, n, o)
+    gw = np.empty((x_f.shape[0], o, cg), dtype=x_f.dtype)
+
+    def products(lo, hi):  # GW[f, o, c] = sum_n conj(G[f, n, o]) X[f, n, c]
+        for g in range(groups):
+            np.matmul(g_f[lo:hi, :, g * og:(g + 1) * og].transpose(0, 2, 1), x_f[lo:hi, :, g * cg:(g + 1) * cg],
+                      out=gw[lo:hi, g * og:(g + 1) * og])
+    return _from_frequencies(_per_frequency(gw, products), shape, kernel_size, xp.dtype).reshape((o, cg) + kernel_size)

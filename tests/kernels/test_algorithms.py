@@ -27,6 +27,8 @@ CASES = [
     ((2, 3, 10), (4, 3, 5), (1,), (1,), 1),                  # 1-D stride 1
     ((1, 2, 6, 5, 7), (4, 1, 2, 3, 2), (1, 2, 3), (2, 1, 1), 2),  # 3-D
     ((1, 2, 16, 15), (2, 1, 9, 9), (1, 1), (1, 1), 2),       # a large depthwise kernel: fft's case
+    ((2, 3, 6, 5, 7), (4, 3, 3, 2, 3), (1, 1, 1), (1, 1, 1), 1),  # 3-D dense: fft's frequencies-first grid
+    ((2, 1, 9, 8), (3, 1, 4, 4), (1, 1), (1, 1), 1),         # one input channel: fft's elementwise product
     ((1, 4, 9, 9), (2, 2, 4, 4), (2, 2), (1, 1), 2),         # transposed 4x4 s2 as conv backward_input
 ]
 
