@@ -41,6 +41,11 @@ ROW_COPY = 30e-9
 TRANSFORM_TILE = {2: (17e-9, 8e-9), 4: (86e-9, 30e-9)}
 TRANSFORM_PLANE = {2: (0.8e-6, 0.23e-6), 4: (0.95e-6, 0.29e-6)}
 WEIGHT_GRAD_PLANE = 6e-6  # per plane of the Winograd weight gradient, beyond the transforms (fitted)
+# per polyphase sub-image plane of a dilated Winograd conv, beyond the transforms, scaled as above by
+# how few tiles it holds (fitted: dilation 4 on 56x56, 32x64->64, phases of 14x14 and 16x16 px:
+# F(4x4,3x3) forward 174 ms and backward_input 195 ms against 113 estimated without it, im2col 82 and
+# 71 ms; F(2x2,3x3) forward 139 against 111; dilation 2's 28x28 phases matched without it)
+DILATED_PLANE = 2.5e-6
 TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
 # one of the alpha^2 GEMM calls of a chunk that runs alone (not on lanes): OpenBLAS wakes its threads
 # and hands the cores back to Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made
@@ -51,6 +56,10 @@ FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 # small planes, where the FLOP count says little (LeNet-5's 6->16 5x5 conv on 14x14: 1,500 planes,
 # 5.4 ms measured against 1.1 ms from the FLOPs; im2col took 2-3 ms)
 FFT_PLANE = 6e-6
+FFT_TRANSPOSE_RATE = 3e9  # bytes/s per thread: real planes into and out of the frequencies-first layout
+# a dense FFT call's hand-offs between pools (three Numba transposes, six pocketfft calls on its own
+# threads, the GEMMs on lanes): LeNet-5's 6->16 5x5 conv at batch 64 measured 2.7 ms, 1.4 without it
+FFT_DENSE_CALL = 1e-3
 
 
 def im2col_cost(op, g, threads):
@@ -93,8 +102,16 @@ def fft_cost(op, g, threads):
     planes = g.batch * g.in_channels + g.batch * g.out_channels + g.out_channels * (g.in_channels // g.groups)
     product = 8 * g.batch * g.out_channels * (g.in_channels // g.groups) * size / 2
     rate = FFT_RATE * (2 if g.itemsize == 4 else 1)  # complex64 transforms run about twice as fast
-    return planes * per_plane / (rate * threads) + product / (0.1 * _peak(threads)) + \
-        16 * planes * size / BANDWIDTH + planes * FFT_PLANE / threads
+    transforms = planes * per_plane / (rate * threads)
+    if g.in_channels // g.groups == 1:  # elementwise product, transforms plane by plane in place
+        return transforms + product / (0.1 * _peak(threads)) + \
+            16 * planes * size / BANDWIDTH + planes * FFT_PLANE / threads
+    # dense: transforms of all planes at once, frequencies first (batched along a trailing axis, so no
+    # per-plane setup), a batched GEMM per frequency, and the real planes transposed into and out of
+    # that layout (fitted on 7x7 64->64 @34 and 3x3 64..256 channels @10-18 px, batch 32: measured
+    # 26-48 ms against 23-44 estimated; the old per-plane terms said 120-300 ms)
+    return transforms + product / (0.2 * _peak(threads)) + 16 * planes * size / BANDWIDTH + \
+        2 * planes * size * g.itemsize / (FFT_TRANSPOSE_RATE * threads) + FFT_DENSE_CALL
 
 
 def subpixel_cost(op, g, threads):
@@ -153,6 +170,8 @@ def winograd_cost(m, op, g, threads):
         # the gradient's) more than the transforms' figures say (128->128 @16, 16 tiles: 45 ms against
         # im2col's 29-31); planes of 49 tiles and more (56x56, dilated phases) did not
         transforms += items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
+    if d > 1:
+        transforms += items * (c_in + c_out) * DILATED_PLANE * max(0.0, 1 - tiles / 64)
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
     banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
