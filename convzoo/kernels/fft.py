@@ -28,9 +28,10 @@ from .jit import jit_parallel, prange
 try:  # SciPy's pocketfft runs transforms on several threads; NumPy's is the same code, one thread
     import scipy.fft as _fft
     _THREADS = {"workers": -1}
+    _IN_PLACE = {"workers": -1, "overwrite_x": True}  # on transforms of arrays made here, to be dropped
 except ImportError:  # pragma: no cover - SciPy is optional
     _fft = np.fft
-    _THREADS = {}
+    _THREADS = _IN_PLACE = {}
 
 
 def fast_length(n):
@@ -114,9 +115,9 @@ def _to_frequencies(a, shape):
     grid = np.empty(tuple(size) + (p * q,), dtype=a.dtype)
     _planes_to_grid(np.ascontiguousarray(a).reshape(p * q, -1), grid.reshape(-1, p * q))
     last = len(size) - 1
-    f = _fft.rfft(grid, n=shape[-1], axis=last, overwrite_x=True, **_THREADS)
+    f = _fft.rfft(grid, n=shape[-1], axis=last, **_IN_PLACE)
     if last:
-        f = _fft.fftn(f, s=shape[:-1], axes=tuple(range(last)), overwrite_x=True, **_THREADS)
+        f = _fft.fftn(f, s=shape[:-1], axes=tuple(range(last)), **_IN_PLACE)
     return f.reshape(-1, p, q)
 
 
@@ -129,9 +130,9 @@ def _from_frequencies(f, shape, keep, dtype):
     last = len(shape) - 1
     f = f.reshape(tuple(shape[:-1]) + (shape[-1] // 2 + 1, p * q))
     if last:
-        f = _fft.ifftn(f, axes=tuple(range(last)), overwrite_x=True, **_THREADS)
+        f = _fft.ifftn(f, axes=tuple(range(last)), **_IN_PLACE)
         f = f[tuple(slice(0, m) for m in keep[:-1])]
-    grid = _fft.irfft(f, n=shape[-1], axis=last, overwrite_x=True, **_THREADS).astype(dtype, copy=False)
+    grid = _fft.irfft(f, n=shape[-1], axis=last, **_IN_PLACE).astype(dtype, copy=False)
     planes = np.empty((p * q, int(np.prod(keep[:-1])), keep[-1]), dtype=dtype)
     _grid_to_planes(grid.reshape(planes.shape[1], shape[-1], p * q), planes)
     return planes.reshape((p, q) + tuple(keep))

@@ -271,3 +271,14 @@ def padded_depthwise(draw):
 @given(case=padded_depthwise(), dtype=st.sampled_from([np.float64, np.float32]))
 def test_depthwise_reads_zero_padding_in_place_on_drawn_geometries(case, dtype):
     assert _check_padded("depthwise", case, dtype) == 3
+
+
+def test_fft_runs_on_numpys_fft_without_scipy(monkeypatch):
+    # SciPy is a test dependency only: without it fft.py falls back to np.fft, which takes neither
+    # workers= nor overwrite_x=
+    from convzoo.kernels import fft
+    monkeypatch.setattr(fft, "_fft", np.fft)
+    monkeypatch.setattr(fft, "_THREADS", {})
+    monkeypatch.setattr(fft, "_IN_PLACE", {})
+    ran = sum(_check_all_ops("fft", case, np.float32) for case in CASES)
+    assert ran >= 9
