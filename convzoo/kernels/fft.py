@@ -144,10 +144,7 @@ def _conjugated(a):
 
 def _per_frequency(out, products):
     """Run ``products(lo, hi)`` (the GEMMs of frequencies lo:hi, written into ``out``) on the lanes."""
-    frequencies = out.shape[0]
-    pieces = min(lanes.shares(), frequencies)
-    bounds = [(frequencies * i // pieces, frequencies * (i + 1) // pieces) for i in range(pieces)]
-    lanes.run(bounds, lambda _, span, lane: products(*span))
+    lanes.run(lanes.ranges(out.shape[0]), lambda _, span, lane: products(*span))
     return out
 
 

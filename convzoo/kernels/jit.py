@@ -23,3 +23,8 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 prange = numba.prange
+
+# float32 lanes of an AVX2 register: loops that copy or compute rows round their length up to a
+# multiple of it where there is room, so the vectorised body never falls to its scalar tail (see
+# window._gather_plane and depthwise_loops for where the extra elements go)
+VECTOR = 8

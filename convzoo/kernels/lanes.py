@@ -186,6 +186,12 @@ def run(jobs, work, ordered=False, size=None):
             future.result()
 
 
+def ranges(items):
+    """``items`` in ``shares()`` equal ranges (lo, hi), at least one item each."""
+    pieces = min(shares(), items)
+    return [(items * i // pieces, items * (i + 1) // pieces) for i in range(pieces)]
+
+
 # FLOPs of a product below which ``matmul`` runs it on the calling thread: a hand-off to a lane costs
 # 20-50 us, and one core multiplies 8 MFLOP in about 150 us
 LANE_FLOPS = 1 << 23
@@ -202,14 +208,12 @@ def matmul(a, b):
     """
     if a.ndim == 2 and b.ndim == 2 and 2 * a.shape[0] * a.shape[1] * b.shape[1] >= LANE_FLOPS \
             and a.shape[0] >= 2 and count() > 1:
-        m, pieces = a.shape[0], min(shares(), a.shape[0])
-        bounds = [(m * i // pieces, m * (i + 1) // pieces) for i in range(pieces)]
-        out = np.empty((m, b.shape[1]), dtype=np.result_type(a, b))
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
 
         def work(_, rows, lane):
             np.matmul(a[rows[0]:rows[1]], b, out=out[rows[0]:rows[1]])
 
-        run(bounds, work)
+        run(ranges(a.shape[0]), work)
         return out
     with _serial_blas():
         return np.matmul(a, b)

@@ -12,15 +12,14 @@ import functools
 import numpy as np
 
 from .geometry import table_key
-from .jit import jit, jit_parallel, prange
+from .jit import VECTOR, jit, jit_parallel, prange
 
 
-# float32 lanes of an AVX2 register: a row copy that has room (in the source plane, and in the next
-# row of the column block, which is written after it) copies its length rounded up to a multiple of
-# VECTOR, so the vectorised loop never falls to its scalar tail; the next row then overwrites the
-# extra elements. On rows of 28 (a 7x7 "same" conv at 28 px) this made the gather 1.6x faster, and
-# 2.6x with the unsigned indices of _gather_plane, against slices with a scalar tail
-VECTOR = 8
+# A row copy that has room (in the source plane, and in the next row of the column block, which is
+# written after it) copies its length rounded up to a multiple of VECTOR, so the vectorised loop
+# never falls to its scalar tail; the next row then overwrites the extra elements. On rows of 28 (a
+# 7x7 "same" conv at 28 px) this made the gather 1.6x faster, and 2.6x with the unsigned indices of
+# _gather_plane, against slices with a scalar tail
 
 
 @jit
