@@ -118,8 +118,9 @@ def channel_chunks(batch, channels, rows, bytes_per_channel, budget=None, lanes=
     the gradients of a 4096-sample conv1d at batch 1 ran 1.3-1.6x slower) or when one channel of one
     image does not fit a lane's share of the budget; else ((b, b + 1), (c0, c1)) blocks, one
     image each, its channels cut as ``chunks`` cuts rows (as few equal ranges of whole channels as
-    fit a share; a multiple of the lanes when there are fewer images than lanes). Unlike row ranges, channel ranges never write the same
-    input rows (no col2im passes), and each keeps the image's whole rows as its GEMM's columns.
+    fit a share; a multiple of the lanes when there are fewer images than lanes). Unlike row ranges,
+    channel ranges never write the same input rows (no col2im passes), and each keeps the image's
+    whole rows as its GEMM's columns.
     """
     share = (limit() if budget is None else budget) // lanes
     per_image = channels * bytes_per_channel
