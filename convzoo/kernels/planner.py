@@ -324,9 +324,24 @@ def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsiz
     can (``Algorithm.pads_inside``). Otherwise the caller pads x first."""
     if not any(b or a for b, a in pads):
         return False
+    if algorithm is None and forced() is None and not _autotune_cache:
+        # the cost model's choice, as choose() makes it: a pure function of these (13 us a call)
+        pads = tuple((int(b), int(a)) for b, a in pads)
+        return _cost_model_reads_padding(tuple(x_shape), tuple(weight_shape), pads, tuple(stride), tuple(dilation),
+                                         groups, itemsize, threads(), workspace.limit())
+    return ALGORITHMS[choose("forward", _padded_geometry(x_shape, weight_shape, pads, stride, dilation, groups,
+                                                         itemsize), algorithm)].pads_inside
+
+
+def _padded_geometry(x_shape, weight_shape, pads, stride, dilation, groups, itemsize):
     padded = tuple(int(n) + b + a for n, (b, a) in zip(x_shape[2:], pads))
-    geometry = ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize)
-    return ALGORITHMS[choose("forward", geometry, algorithm)].pads_inside
+    return ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cost_model_reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsize, count, limit):
+    geometry = _padded_geometry(x_shape, weight_shape, pads, stride, dilation, groups, itemsize)
+    return ALGORITHMS[_cheapest("forward", geometry, count, limit)].pads_inside
 
 
 def remember(op, geometry, timings):

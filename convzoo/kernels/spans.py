@@ -13,6 +13,8 @@ a block of rows ONE contiguous span of the padded plane, starting at ``ky*dh*Wp 
 The price is ``Wp / OW`` times the GEMM work (``pays`` decides) and a padded copy of the block of
 input rows a chunk reads (a ninth of the columns for a 3x3 kernel). Chunks follow ``workspace``.
 """
+import functools
+
 import numpy as np
 
 from . import lanes, workspace
@@ -115,6 +117,7 @@ class _Geometry:
         self.tail = self.dw * (self.kw - 1)  # the last span runs this far past the block's last row
         self.offsets = np.array([ky * self.dh * self.wp + kx * self.dw
                                  for ky in range(self.kh) for kx in range(self.kw)], dtype=np.int64)
+        self.offsets.flags.writeable = False
 
     def block_length(self, rows):
         return (rows + self.halo) * self.wp + self.tail
@@ -147,10 +150,16 @@ class _Geometry:
                                 lanes=shares, passes=passes)
 
 
+@functools.lru_cache(maxsize=256)
+def _geometry(in_shape, kernel, dilation, pads):
+    """The cached _Geometry of one call's shapes (tuples): a training loop repeats them."""
+    return _Geometry(in_shape, kernel, dilation, pads)
+
+
 def forward(x, weight, dilation, groups, pads):
     n, c = x.shape[:2]
     o, cg = weight.shape[:2]
-    geo = _Geometry(x.shape[2:], weight.shape[2:], dilation, pads)
+    geo = _geometry(x.shape[2:], weight.shape[2:], tuple(dilation), pads)
     w = weight.reshape(groups, o // groups, cg * geo.taps)
     out = np.empty((n, o, geo.oh, geo.ow), dtype=x.dtype)
 
@@ -171,7 +180,7 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
-    geo = _Geometry(in_shape, weight.shape[2:], dilation, pads)
+    geo = _geometry(tuple(in_shape), weight.shape[2:], tuple(dilation), pads)
     w_t = weight.reshape(groups, og, cg * geo.taps).transpose(0, 2, 1)  # (G, Cg*K, Og)
     out = np.zeros((n, c, geo.h, geo.w), dtype=grad_out.dtype)
 
@@ -197,7 +206,7 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
     n, c = x.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups
-    geo = _Geometry(x.shape[2:], kernel_size, dilation, pads)
+    geo = _geometry(x.shape[2:], tuple(kernel_size), tuple(dilation), pads)
     grad_w = np.zeros((groups, og, cg * geo.taps), dtype=x.dtype)
 
     def work(index, chunk, lane):

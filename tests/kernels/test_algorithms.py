@@ -168,6 +168,32 @@ def test_choose_names_the_algorithm_plan_picks():
         planner.choose("forward", geometries[2], "fft")
 
 
+def test_reads_padding_follows_the_forward_choice_cached_or_not():
+    # the cost model's answer is cached per call shape; forcing and measured choices bypass the cache
+    pads = ((1, 1), (1, 1))
+    calls = [((1, 8, 12, 12), (8, 1, 3, 3), 8), ((1, 8, 12, 12), (8, 8, 3, 3), 1), ((2, 3, 9, 9), (4, 3, 5, 5), 1)]
+    for x_shape, w_shape, groups in calls:
+        geometry = planner.ConvGeometry.of(x_shape[:2] + (14, 14), w_shape, (1, 1), (1, 1), groups, 4)
+        wanted = planner.ALGORITHMS[planner.plan("forward", geometry).algorithm].pads_inside
+        for _ in range(2):
+            assert planner.reads_padding(x_shape, w_shape, pads, (1, 1), (1, 1), groups, 4) == wanted
+        assert planner.reads_padding(x_shape, w_shape, [[1, 1], [1, 1]], [1, 1], [1, 1], groups, 4) == wanted
+        assert not planner.reads_padding(x_shape, w_shape, ((0, 0), (0, 0)), (1, 1), (1, 1), groups, 4)
+        with planner.use_algorithm("fft"):
+            assert not planner.reads_padding(x_shape, w_shape, pads, (1, 1), (1, 1), groups, 4)
+        assert planner.reads_padding(x_shape, w_shape, pads, (1, 1), (1, 1), groups, 4, "im2col")
+    dense = calls[1]
+    geometry = planner.ConvGeometry.of((1, 8, 14, 14), dense[1], (1, 1), (1, 1), 1, 4)
+    try:
+        for fastest, inside in (("fft", False), ("im2col", True)):
+            planner.clear_autotune_cache()
+            planner.remember("forward", geometry, {"im2col": 2.0, "fft": 3.0} if fastest == "im2col" else
+                             {"im2col": 2.0, "fft": 1.0})
+            assert planner.reads_padding(dense[0], dense[1], pads, (1, 1), (1, 1), 1, 4) == inside
+    finally:
+        planner.clear_autotune_cache()
+
+
 def test_forcing_an_algorithm_that_cannot_run_names_it_and_the_reason():
     geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (2, 2), (1, 1), 1, 8)
     with pytest.raises(ValueError, match=r"algorithm 'fft' cannot run .*stride 1"):
