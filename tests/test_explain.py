@@ -40,6 +40,29 @@ def test_explain_reports_forcing_and_the_plan_that_runs():
     assert log[0][1]["forward"].algorithm == "fft"
 
 
+@pytest.mark.parametrize("target, x_shape, w_shape, kwargs", [
+    (F.conv2d, (2, 3, 23, 24), (4, 3, 3, 3), dict(stride=2, padding=1)),  # reads 25 of 25 rows, 25 of 26 columns
+    (F.conv2d, (1, 2, 17, 17), (2, 2, 4, 4), dict(stride=3, padding=2, dilation=2)),
+    (F.conv_transpose2d, (1, 4, 9, 9), (4, 2, 4, 4), dict(stride=2, padding=1, output_padding=1)),
+])
+def test_explained_gradient_plans_are_those_the_backward_makes(target, x_shape, w_shape, kwargs, monkeypatch):
+    # the gradient kernels plan on the extent of the padded input some window reads; explain must too
+    explained = {p.op: p.geometry for p in convzoo.explain(target, x_shape, w_shape, **kwargs).calls[0].plans.values()}
+    asked, choose = {}, planner.choose
+
+    def spy(op, geometry, algorithm=None):
+        asked[op] = geometry
+        return choose(op, geometry, algorithm)
+
+    monkeypatch.setattr(planner, "choose", spy)
+    rng = np.random.default_rng(2)
+    x = convzoo.tensor(rng.standard_normal(x_shape).astype(np.float32), requires_grad=True)
+    w = convzoo.tensor(rng.standard_normal(w_shape).astype(np.float32), requires_grad=True)
+    target(x, w, **kwargs).sum().backward()
+    assert set(asked) == set(planner.OPS)
+    assert explained == asked
+
+
 def test_explain_a_transposed_conv_maps_its_passes():
     e = convzoo.explain(F.conv_transpose2d, (8, 128, 28, 28), (128, 64, 4, 4), stride=2, padding=1)
     call = e.calls[0]

@@ -371,6 +371,17 @@ def record():
         _state.record = previous
 
 
+def _read_extent(geometry):
+    """The geometry of the other two ops of a call: the kernels plan each gradient on the part of the
+    padded input some window reads (a 3x3 stride-2 conv of 226 padded pixels reads 225), and the
+    adjoint op of a transposed conv on its output cropped the same way."""
+    used = tuple(min(n, (p - 1) * s + (k - 1) * d + 1) for n, p, k, s, d in
+                 zip(geometry.padded, geometry.out, geometry.kernel, geometry.stride, geometry.dilation))
+    weight = (geometry.out_channels, geometry.in_channels // geometry.groups) + geometry.kernel
+    return ConvGeometry.of((geometry.batch, geometry.in_channels) + used, weight, geometry.stride, geometry.dilation,
+                           geometry.groups, geometry.itemsize, geometry.out)
+
+
 def note(op, geometry, algorithm):
     log = recording()
     if log is None:
@@ -379,7 +390,7 @@ def note(op, geometry, algorithm):
     plans = {}
     for other in OPS:
         try:
-            plans[other] = plan(other, geometry, algorithm)
+            plans[other] = plan(other, geometry if other == op else _read_extent(geometry), algorithm)
         except ValueError as error:  # forced algorithm missing for an op it does implement
             plans[other] = error
     log.append((kind, plans))
