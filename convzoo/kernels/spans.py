@@ -150,16 +150,21 @@ class _Geometry:
                                 lanes=shares, passes=passes)
 
 
-@functools.lru_cache(maxsize=256)
 def _geometry(in_shape, kernel, dilation, pads):
-    """The cached _Geometry of one call's shapes (tuples): a training loop repeats them."""
+    """The _Geometry of one call's shapes, cached: a training loop repeats them."""
+    return _cached_geometry(tuple(int(n) for n in in_shape), tuple(int(k) for k in kernel),
+                            tuple(int(d) for d in dilation), tuple((int(b), int(a)) for b, a in pads))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_geometry(in_shape, kernel, dilation, pads):
     return _Geometry(in_shape, kernel, dilation, pads)
 
 
 def forward(x, weight, dilation, groups, pads):
     n, c = x.shape[:2]
     o, cg = weight.shape[:2]
-    geo = _geometry(x.shape[2:], weight.shape[2:], tuple(dilation), pads)
+    geo = _geometry(x.shape[2:], weight.shape[2:], dilation, pads)
     w = weight.reshape(groups, o // groups, cg * geo.taps)
     out = np.empty((n, o, geo.oh, geo.ow), dtype=x.dtype)
 
@@ -180,7 +185,7 @@ def backward_input(grad_out, weight, in_shape, dilation, groups, pads):
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
     c, og = cg * groups, o // groups
-    geo = _geometry(tuple(in_shape), weight.shape[2:], tuple(dilation), pads)
+    geo = _geometry(in_shape, weight.shape[2:], dilation, pads)
     w_t = weight.reshape(groups, og, cg * geo.taps).transpose(0, 2, 1)  # (G, Cg*K, Og)
     out = np.zeros((n, c, geo.h, geo.w), dtype=grad_out.dtype)
 
@@ -206,7 +211,7 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
     n, c = x.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups
-    geo = _geometry(x.shape[2:], tuple(kernel_size), tuple(dilation), pads)
+    geo = _geometry(x.shape[2:], kernel_size, dilation, pads)
     grad_w = np.zeros((groups, og, cg * geo.taps), dtype=x.dtype)
 
     def work(index, chunk, lane):
