@@ -6,6 +6,7 @@ Each gradient is one of the three kernels in kernels/conv.py.
 """
 from ..kernels import epilogue, padding, planner
 from ..kernels.conv import conv_backward_input, conv_backward_weight, conv_forward
+from ..kernels.geometry import transposed_extent
 from .function import Function
 
 
@@ -77,7 +78,7 @@ class ConvTranspose(Function):
 
     def backward(self, g):
         # output_padding may leave trailing pixels no window touches; drop them
-        used = tuple(slice(0, (n - 1) * s + (k - 1) * d + 1) for n, k, s, d in
+        used = tuple(slice(0, transposed_extent(n, k, s, d)) for n, k, s, d in
                      zip(self.u.shape[2:], self.weight.shape[2:], self.stride, self.dilation))
         g = g[(slice(None), slice(None)) + used]
         grad_u = grad_w = None

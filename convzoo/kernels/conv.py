@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from . import padding, planner
-from .geometry import zero_pads
+from .geometry import read_extent, zero_pads
 
 
 def _run(op, geometry, algorithm, call):
@@ -67,8 +67,7 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     pads = zero_pads(pads, len(in_shape))
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
     # trailing pixels that no window reads (output_padding can add them) get a zero gradient
-    used = tuple(min(n, (p - 1) * s + (k - 1) * d + 1) for n, p, k, s, d in
-                 zip(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation))
+    used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
     xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
     geometry = planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
                                        grad_out.shape[2:])
@@ -87,8 +86,8 @@ def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, alg
     """Gradient of conv_forward with respect to weight: (O, C/g, *kernel_size)."""
     pads = zero_pads(pads, x.ndim - 2)
     # only the part of the padded input that some window reads
-    used = tuple(min(n + b + a, (p - 1) * s + (k - 1) * d + 1) for n, (b, a), p, k, s, d in
-                 zip(x.shape[2:], pads, grad_out.shape[2:], kernel_size, stride, dilation))
+    used = read_extent(tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads)), grad_out.shape[2:], kernel_size,
+                       stride, dilation)
     weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size)
     geometry = planner.ConvGeometry.of(x.shape[:2] + used, weight_shape, stride, dilation, groups, x.itemsize,
                                        grad_out.shape[2:])

@@ -32,6 +32,12 @@ def transposed_extent(n, k, s, d):
     return (n - 1) * s + effective_kernel(k, d)
 
 
+def read_extent(padded, out, kernel, stride, dilation):
+    """Per axis, the part of a padded input of length ``padded`` that the windows of ``out`` outputs
+    read: trailing pixels a stride steps over are read by none (the gradients plan and run on it)."""
+    return tuple(min(n, transposed_extent(p, k, s, d)) for n, p, k, s, d in zip(padded, out, kernel, stride, dilation))
+
+
 def transposed_same_padding(n, k, s, d):
     """Padding and output_padding of a transposed conv whose output is n * s.
 

@@ -91,10 +91,6 @@ class _SerialBlas:
 _SERIAL_BLAS = _SerialBlas()
 
 
-def _serial_blas():
-    return _SERIAL_BLAS
-
-
 class Lane:
     """What a chunk's work sees of its lane: whether its kernels may use threads, its scratch
     buffers, and its turn to add into a shared sum."""
@@ -173,7 +169,7 @@ def run(jobs, work, ordered=False, size=None):
         lane = Lane(not small and not getattr(_local, "inside", False), _Sequential)
         # a small call keeps BLAS on this thread too: woken for it, BLAS's threads would spin
         # afterwards and take a core from whatever runs next
-        with _serial_blas() if small else contextlib.nullcontext():
+        with _SERIAL_BLAS if small else contextlib.nullcontext():
             for i, job in enumerate(jobs):
                 work(i, job, lane)
         return
@@ -195,7 +191,7 @@ def run(jobs, work, ordered=False, size=None):
         finally:
             _local.inside = False
 
-    with _serial_blas():
+    with _SERIAL_BLAS:
         helpers = [_pool(lanes - 1).submit(drain) for _ in range(lanes - 1)]
         try:
             drain()
@@ -235,5 +231,5 @@ def matmul(a, b):
 
         run(ranges(a.shape[0]), work)
         return out
-    with _serial_blas():
+    with _SERIAL_BLAS:
         return np.matmul(a, b)

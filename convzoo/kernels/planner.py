@@ -19,6 +19,7 @@ import numba
 from . import depthwise, fft, gemm, subpixel, winograd, workspace
 from .cost import (OVERHEAD, depthwise_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
                    winograd_cost)
+from .geometry import read_extent
 
 OPS = ("forward", "backward_input", "backward_weight")
 
@@ -375,8 +376,7 @@ def _read_extent(geometry):
     """The geometry of the other two ops of a call: the kernels plan each gradient on the part of the
     padded input some window reads (a 3x3 stride-2 conv of 226 padded pixels reads 225), and the
     adjoint op of a transposed conv on its output cropped the same way."""
-    used = tuple(min(n, (p - 1) * s + (k - 1) * d + 1) for n, p, k, s, d in
-                 zip(geometry.padded, geometry.out, geometry.kernel, geometry.stride, geometry.dilation))
+    used = read_extent(geometry.padded, geometry.out, geometry.kernel, geometry.stride, geometry.dilation)
     weight = (geometry.out_channels, geometry.in_channels // geometry.groups) + geometry.kernel
     return ConvGeometry.of((geometry.batch, geometry.in_channels) + used, weight, geometry.stride, geometry.dilation,
                            geometry.groups, geometry.itemsize, geometry.out)
