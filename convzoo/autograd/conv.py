@@ -54,7 +54,7 @@ class Conv(Function):
         return out
 
     def backward(self, g):
-        g = epilogue.activation_backward(g, self.out, self.activation)
+        g = epilogue.activation_backward(g, self.out, self.activation, self.grad_writable)
         grad_x = grad_w = grad_b = None
         if self.needs_grad[0]:
             grad_x = conv_backward_input(g, self.weight, self.x.shape[2:], self.stride, self.dilation, self.groups,

@@ -54,13 +54,32 @@ def _pool(workers):
         return pool
 
 
+def _blas_thread_controls():
+    """(get, set) of the thread count of each BLAS library loaded (threadpoolctl finds them).
+
+    For OpenBLAS on its own threads (NumPy's wheels) these are the library's C functions, looked up
+    once: threadpoolctl's methods look the symbol up again on every call and, for OpenBLAS, check
+    which Python thread controls it, 7 us a call and four calls per kernel call (60-100 us of a
+    small conv's forward and backward). Any other library keeps threadpoolctl's methods."""
+    from threadpoolctl import ThreadpoolController
+    controls = []
+    for lib in ThreadpoolController().select(user_api="blas").lib_controllers:
+        symbol = getattr(lib, "_get_symbol", None)
+        if lib.internal_api == "openblas" and getattr(lib, "threading_layer", None) != "openmp" and symbol:
+            get, put = symbol("openblas_get_num_threads"), symbol("openblas_set_num_threads")
+            if get is not None and put is not None:
+                controls.append((get, put))
+                continue
+        controls.append((lib.get_num_threads, lib.set_num_threads))
+    return controls
+
+
 class _SerialBlas:
     """Context manager: BLAS on one thread while any lanes run (counted, so overlapping callers
     restore it once).
 
-    Each BLAS library's own setter is called directly (threadpoolctl's ``limit`` took 20 us a call),
-    and this is a class rather than a generator-based context manager, because every kernel call
-    enters here (the generator, its lock and lists took 14 us of a 128 us small conv)."""
+    A class rather than a generator-based context manager, because every kernel call enters here
+    (the generator, its lock and lists took 14 us of a 128 us small conv)."""
 
     __slots__ = ()
 
@@ -68,14 +87,13 @@ class _SerialBlas:
         with _lock:
             if _state["limited"] == 0:
                 if _state["blas"] is None:
-                    from threadpoolctl import ThreadpoolController
-                    _state["blas"] = ThreadpoolController().select(user_api="blas").lib_controllers
+                    _state["blas"] = _blas_thread_controls()
                 restore = []
-                for lib in _state["blas"]:
-                    threads = lib.get_num_threads()
+                for get, put in _state["blas"]:
+                    threads = get()
                     if threads != 1:
-                        lib.set_num_threads(1)
-                        restore.append((lib, threads))
+                        put(1)
+                        restore.append((put, threads))
                 _state["restore"] = restore
             _state["limited"] += 1
 
@@ -83,8 +101,8 @@ class _SerialBlas:
         with _lock:
             _state["limited"] -= 1
             if _state["limited"] == 0:
-                for lib, threads in _state.pop("restore"):
-                    lib.set_num_threads(threads)
+                for put, threads in _state.pop("restore"):
+                    put(threads)
         return False
 
 

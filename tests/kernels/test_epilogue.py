@@ -1,0 +1,44 @@
+"""The fused bias + activation epilogue: serial and parallel passes against NumPy, NaN as ReLU."""
+import numpy as np
+import pytest
+
+from convzoo.kernels import epilogue
+from convzoo.nn import functional as F
+
+
+def _reference(out, bias, activation):
+    y = out + (0 if bias is None else bias.reshape(1, -1, 1, 1))
+    return np.where(np.isnan(y) | (y > 0), y, 0).astype(out.dtype) if activation == "relu" else y
+
+
+@pytest.mark.parametrize("grain", ["serial", "parallel"])
+@pytest.mark.parametrize("activation", [None, "relu"])
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_activation_matches_numpy_on_both_paths(grain, activation, with_bias, dtype, monkeypatch):
+    if activation is None and not with_bias:
+        pytest.skip("nothing to apply: the output is returned as is")
+    if grain == "parallel":
+        monkeypatch.setattr(epilogue, "STREAM_GRAIN", 0)
+        monkeypatch.setattr(epilogue, "_BLOCK", 40)  # several planes per block, a short last block
+    rng = np.random.default_rng(3)
+    out = rng.standard_normal((3, 7, 5, 4)).astype(dtype)
+    out[0, 1, 2, 3] = np.nan
+    out[2, 6, 0, 0] = -0.0
+    bias = rng.standard_normal(7).astype(dtype) if with_bias else None
+    expected = _reference(out, bias, activation)
+    got = epilogue.bias_activation_(out.copy(), bias, activation)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == dtype
+
+
+def test_fused_relu_keeps_nan_as_the_unfused_relu_does():
+    x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    x[0, 0, 1, 1] = np.nan
+    w = np.ones((2, 1, 1, 1), dtype=np.float32)
+    b = np.array([-5.0, 1.0], dtype=np.float32)
+    fused = F.conv2d(x, w, b, activation="relu").numpy()
+    unfused = F.relu(F.conv2d(x, w, b)).numpy()
+    np.testing.assert_array_equal(fused, unfused)
+    assert np.isnan(fused[0, :, 1, 1]).all()
+    assert (fused[0, 0][~np.isnan(fused[0, 0])] == 0).all()
