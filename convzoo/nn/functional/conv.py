@@ -70,7 +70,9 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     if mode == "zeros" and planner.reads_padding(x.shape, w.shape, pairs, stride, dilation, groups,
                                                  x.data.dtype.itemsize, algorithm):
         pads = pairs
-    operands = (x if pads else Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
+    # no padding at all needs no Pad node (12 us of a small conv's call)
+    unpadded = pads or not any(b or a for b, a in pairs)
+    operands = (x if unpadded else Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
     out = Conv.apply(*operands, stride=stride, dilation=dilation, groups=groups, algorithm=algorithm,
                      activation=activation, pads=pads)
     return _finish(out, None, batched)
