@@ -35,9 +35,9 @@ def _bias_relu_planes(out, bias, relu, lo, hi):
 
 
 @jit_parallel
-def _bias_relu_blocks(out, bias, relu):
+def _bias_relu_blocks(out, bias, relu, per):
+    # ``per`` planes a block (from the Python side: a jitted function freezes module globals)
     planes = out.shape[0]
-    per = max(1, _BLOCK // max(out.shape[1], 1))
     for block in prange((planes + per - 1) // per):
         _bias_relu_planes(out, bias, relu, block * per, min(planes, (block + 1) * per))
 
@@ -52,7 +52,7 @@ def bias_activation_(out, bias=None, activation=None):
     if out.size < STREAM_GRAIN:
         _bias_relu_planes(planes, b, activation == "relu", 0, planes.shape[0])
     else:
-        _bias_relu_blocks(planes, b, activation == "relu")
+        _bias_relu_blocks(planes, b, activation == "relu", max(1, _BLOCK // max(planes.shape[1], 1)))
     return out
 
 
