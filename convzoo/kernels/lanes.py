@@ -10,8 +10,9 @@ On lanes, each thread takes the next chunk, runs the serial Numba loops and a si
 call on it, and goes on: no thread ever waits for another pool. ``run`` falls back to one lane (this
 thread, Numba's and BLAS's own threads inside each kernel) when there is one thread or one chunk.
 
-The limit of BLAS to one thread is process-wide while lanes run (threadpoolctl sets it), so a
-NumPy GEMM another Python thread runs at that moment runs single-threaded too; results are unchanged.
+The limit of BLAS to one thread is process-wide while lanes run (OpenBLAS's own setter, the library
+found by threadpoolctl), so a NumPy GEMM another Python thread runs at that moment runs
+single-threaded too; results are unchanged.
 Chunks write disjoint parts of their output; a kernel that sums chunk results asks for
 ``ordered=True`` and adds inside ``lane.turn(i)``, so the sums are made in chunk order and the result
 does not depend on the number of threads.
