@@ -82,3 +82,32 @@ def test_median_ms_counts_calls_and_extends_them_to_the_minimum_time(monkeypatch
 def test_bench_rejects_a_negative_minimum_time(capsys):
     assert main(["bench", "--min-seconds", "-1", "--stock-allocator", "--json", "-"]) == 2
     assert "--min-seconds must be >= 0; received -1.0" in capsys.readouterr().err
+
+
+def test_best_of_rounds_rotates_the_order_and_keeps_each_functions_fastest_median(monkeypatch):
+    from convzoo.benchmark import runner
+    clock = {"now": 0.0}
+    monkeypatch.setattr(runner.time, "perf_counter", lambda: clock["now"])
+    order = []
+    # "a" is slow in round 0 only (a noisy stretch), "b" in round 2 only
+    cost = {"a": [0.03, 0.01, 0.01], "b": [0.02, 0.02, 0.05]}
+    calls = {"a": 0, "b": 0}
+
+    def make(name):
+        def fn():
+            round_ = calls[name] // 3  # median_ms(fn, 1, 2): three calls a round
+            calls[name] += 1
+            order.append(name)
+            clock["now"] += cost[name][round_]
+        return fn
+
+    result = runner.best_of_rounds({"a": make("a"), "b": make("b")}, 3, 1, 2)
+    assert result["a"] == (pytest.approx(10.0), [pytest.approx(30.0), pytest.approx(10.0), pytest.approx(10.0)])
+    assert result["b"] == (pytest.approx(20.0), [pytest.approx(20.0), pytest.approx(20.0), pytest.approx(50.0)])
+    # a b, then b a, then a b: each round's calls run together, the first name rotated
+    assert "".join(order) == "aaabbb" + "bbbaaa" + "aaabbb"
+
+
+def test_bench_rejects_zero_rounds(capsys):
+    assert main(["bench", "--rounds", "0", "--stock-allocator", "--json", "-"]) == 2
+    assert "--rounds must be positive; received 0" in capsys.readouterr().err
