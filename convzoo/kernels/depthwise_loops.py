@@ -22,18 +22,16 @@ import numpy as np
 
 from .jit import VECTOR, jit, jit_parallel, prange
 
+# output widths from which the weight gradient takes four gradient rows a pass (shorter rows of flat
+# tables take depthwise_flat's whole-plane loop)
+LONG_ROWS = 48
+
 # A row of outputs is computed to its width rounded up to a multiple of VECTOR (float32 lanes of an
 # AVX2 register): the extra columns spill into the next row, which is computed after it and
 # overwrites them (never past the next row, nor from the last row of a plane, whose successor another
 # thread may own), and read past the row (the scratch plane has VECTOR elements of slack). The loop
 # then never falls to its scalar tail, which cost more than the vector body on rows of 28 (a 3x3
-# stride-2 layer, LeNet's 5x5)
-
-# output widths from which the weight gradient takes four gradient rows a pass (shorter rows of flat
-# tables take depthwise_flat's whole-plane loop)
-LONG_ROWS = 48
-
-
+# stride-2 layer, LeNet's 5x5). _wide is that rounded width of row r
 @jit
 def _wide(width, r, rows):
     extra = (-width) % VECTOR

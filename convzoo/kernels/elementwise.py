@@ -100,12 +100,19 @@ def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
-def _run(serial, parallel, n, *flat):
-    """The range kernel on the calling thread for small arrays, else its blocks on every core."""
-    if n < STREAM_GRAIN:
-        serial(*flat, 0, n)
+def by_size(serial, parallel, work, count, *args, grain=None):
+    """The one switch of every kernel written as a serial range loop plus a parallel driver:
+    ``serial(*args, 0, count)`` on the calling thread when ``work`` (elements moved or taps read) is
+    below ``grain`` (default STREAM_GRAIN), as starting a parallel region costs more than such work;
+    else ``parallel(*args)``."""
+    if work < (STREAM_GRAIN if grain is None else grain):
+        serial(*args, 0, count)
     else:
-        parallel(*flat)
+        parallel(*args)
+
+
+def _run(serial, parallel, n, *flat):
+    by_size(serial, parallel, n, n, *flat)
 
 
 def relu(x):

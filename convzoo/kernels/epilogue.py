@@ -5,13 +5,13 @@ more (and a ReLU a third time); in place, on the output the kernel just wrote, i
 read-modify-write pass and no allocation. Backward needs only the output (ReLU's mask is out > 0).
 
 As in ``elementwise.py``, the pass is written once, over a range of (image, channel) planes, and
-runs on the calling thread below ``STREAM_GRAIN`` elements (a parallel region costs more to start
+runs on the calling thread below ``elementwise.STREAM_GRAIN`` elements (a parallel region costs more to start
 than a small output takes: LeNet-5's second conv, 64 x 16 x 10 x 10, spent 130 us in the parallel
 bias add), else in blocks of planes on every core.
 """
 import numpy as np
 
-from .elementwise import _BLOCK, STREAM_GRAIN, relu_backward
+from .elementwise import _BLOCK, by_size, relu_backward
 from .jit import jit, jit_parallel, prange
 
 ACTIVATIONS = (None, "relu")
@@ -49,10 +49,9 @@ def bias_activation_(out, bias=None, activation=None):
     out = np.ascontiguousarray(out)
     planes = out.reshape(out.shape[0] * out.shape[1], -1)
     b = np.zeros(out.shape[1], dtype=out.dtype) if bias is None else bias.astype(out.dtype, copy=False)
-    if out.size < STREAM_GRAIN:
-        _bias_relu_planes(planes, b, activation == "relu", 0, planes.shape[0])
-    else:
-        _bias_relu_blocks(planes, b, activation == "relu", max(1, _BLOCK // max(planes.shape[1], 1)))
+    per = max(1, _BLOCK // max(planes.shape[1], 1))
+    by_size(_bias_relu_planes, lambda *args: _bias_relu_blocks(*args, per), out.size, planes.shape[0],
+            planes, b, activation == "relu")
     return out
 
 

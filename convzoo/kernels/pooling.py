@@ -28,7 +28,7 @@ import numpy as np
 
 from . import pool2d, pool2d_flat
 from .geometry import effective_kernel, window_offsets
-from .elementwise import GRAIN, STREAM_GRAIN
+from .elementwise import GRAIN, STREAM_GRAIN, by_size
 from .jit import jit, jit_parallel, prange
 
 # border_row[p]: -1 for an interior window, else its row in border_index (n_border, K)
@@ -196,11 +196,8 @@ def _sum_backward_parallel(grad_out, tap, start, border_row, border_index, divis
 
 
 def _run(serial, parallel, work, planes, *args, grain=GRAIN):
-    """Small jobs run on the calling thread: a parallel region costs more than they do."""
-    if work < grain:
-        serial(*args, 0, planes)
-    else:
-        parallel(*args)
+    """Over ``planes`` planes; pooling's default grain is GRAIN (``elementwise.by_size``)."""
+    by_size(serial, parallel, work, planes, *args, grain=grain)
 
 
 def _planes(a):

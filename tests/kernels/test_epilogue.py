@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from convzoo.kernels import epilogue
+from convzoo.kernels import elementwise, epilogue
 from convzoo.nn import functional as F
 
 
@@ -17,7 +17,7 @@ def _reference(out, bias, activation):
 def test_bias_activation_matches_numpy_on_both_paths(grain, bias_and_activation, dtype, monkeypatch):
     with_bias, activation = bias_and_activation
     if grain == "parallel":
-        monkeypatch.setattr(epilogue, "STREAM_GRAIN", 0)
+        monkeypatch.setattr(elementwise, "STREAM_GRAIN", 0)
         monkeypatch.setattr(epilogue, "_BLOCK", 40)  # two 20-element planes a block: 11 blocks, the last short
     rng = np.random.default_rng(3)
     out = rng.standard_normal((3, 7, 5, 4)).astype(dtype)
