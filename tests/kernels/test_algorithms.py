@@ -139,6 +139,8 @@ def test_planner_choices_follow_the_geometry():
     assert choice("forward", (8, 128, 86, 86), (128, 1, 31, 31), groups=128) == "fft"
     # a 4x4 stride-2 transposed conv is conv's backward_input
     assert choice("backward_input", (32, 64, 58, 58), (128, 64, 4, 4), stride=(2, 2)) == "subpixel"
+    # a 2x2 stride-2 one: its phases fused with their interleave (im2col scatters through memory)
+    assert choice("backward_input", (32, 64, 56, 56), (128, 64, 2, 2), stride=(2, 2)) == "subpixel"
     # dilated 3x3: Winograd on the dilation^2 polyphase sub-images (fft cannot dilate)
     assert choice("forward", (32, 64, 60, 60), (64, 64, 3, 3), dilation=(2, 2)) == "winograd_f4"
 

@@ -1,0 +1,37 @@
+"""Subpixel's fused path: 1x1 phase convs and their paired interleave, a block of rows at a time on
+lanes, against the naive transposed conv."""
+import numpy as np
+import pytest
+
+from convzoo.kernels import subpixel, workspace
+from tests import naive
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("stride", [(2, 2), (3, 2)])
+@pytest.mark.parametrize("budget", [None, 4096])
+def test_fused_phases_match_the_naive_transposed_conv(batch, stride, budget, monkeypatch):
+    calls = []
+    fused = subpixel._pointwise_pairs
+    monkeypatch.setattr(subpixel, "_pointwise_pairs", lambda *a: calls.append(1) or fused(*a))
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((batch, 5, 16, 17))  # 272 positions: the fused path
+    w = rng.standard_normal((5, 3) + stride)
+    shape = (16 * stride[0], 17 * stride[1])
+    expected = naive.conv_transpose(g, w, stride, (1, 1), 1, shape)
+    if budget is None:
+        got = subpixel.subpixel_backward_input(g, w, shape, stride, (1, 1), 1)
+    else:  # a few rows a block: every image cut into row blocks, on both lanes
+        with workspace.limited(budget):
+            got = subpixel.subpixel_backward_input(g, w, shape, stride, (1, 1), 1)
+    assert calls == [1]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_covers_kernels_as_large_as_the_stride_only():
+    assert subpixel.fused((2, 2), (2, 2), (1, 1), 1, (28, 28))
+    assert not subpixel.fused((4, 4), (2, 2), (1, 1), 1, (28, 28))  # 2x2 phase kernels: im2col per phase
+    assert not subpixel.fused((2, 2), (2, 2), (1, 1), 2, (28, 28))  # groups
+    assert not subpixel.fused((2, 2), (2, 2), (2, 2), 1, (28, 28))  # dilated
+    assert not subpixel.fused((2, 3), (2, 3), (1, 1), 1, (28, 28))  # stride 3 across: no column pairs
+    assert not subpixel.fused((2, 2), (2, 2), (1, 1), 1, (8, 8))  # too few positions a GEMM
