@@ -65,27 +65,35 @@ def _flush(acc, rows, width, buf_width, total):
     acc[:] = 0.0
 
 
-@jit_parallel
-def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                    full, chunks, grad_w):
-    """As ``depthwise_loops.backward_weight`` (x: (N, C, rows_in * n); grad_out: (N, O, R * width);
-    grad_w: (O, taps)), for a flat table that ``fits``."""
-    batch, channels_out = grad_out.shape[0], grad_out.shape[1]
-    m = channels_out // x.shape[1]
+@jit
+def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                          full, grad_w, lo, hi):
+    """As ``depthwise_loops.backward_weight_range`` (x: (N, C, rows_in * n); grad_out: (N, O, R * width);
+    grad_w: (O, taps); output channels lo..hi-1), for a flat table that ``fits``."""
+    batch = grad_out.shape[0]
+    m = grad_out.shape[1] // x.shape[1]
     rows, taps = rowtab.shape[0], grad_w.shape[1]
     width = grad_out.shape[2] // rows
     run = (rows - 1) * buf_width + width
+    buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
+    gw = np.zeros(run, dtype=x.dtype)
+    acc = np.zeros((taps, run), dtype=x.dtype)
+    total = np.empty(taps, dtype=np.float64)
+    for o in range(lo, hi):
+        total[:] = 0.0
+        for b in range(batch):
+            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+            _accumulate(grad_out[b, o], width, gw, buf, buf_width, rowtab, colofs, acc)
+            if (b + 1) % FLUSH == 0 or b == batch - 1:
+                _flush(acc, rows, width, buf_width, total)
+        for k in range(taps):
+            grad_w[o, k] = total[k]
+
+
+@jit_parallel
+def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                    full, grad_w, chunks):
+    channels_out = grad_out.shape[1]
     for t in prange(chunks):
-        buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
-        gw = np.zeros(run, dtype=x.dtype)
-        acc = np.zeros((taps, run), dtype=x.dtype)
-        total = np.empty(taps, dtype=np.float64)
-        for o in range(t * channels_out // chunks, (t + 1) * channels_out // chunks):
-            total[:] = 0.0
-            for b in range(batch):
-                _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
-                _accumulate(grad_out[b, o], width, gw, buf, buf_width, rowtab, colofs, acc)
-                if (b + 1) % FLUSH == 0 or b == batch - 1:
-                    _flush(acc, rows, width, buf_width, total)
-            for k in range(taps):
-                grad_w[o, k] = total[k]
+        backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width,
+                              step, full, grad_w, t * channels_out // chunks, (t + 1) * channels_out // chunks)

@@ -216,27 +216,36 @@ def _correlate(buf, buf_width, wo, rowtab, colofs, flat, starts, tmp, res):
         _pass(res, np.uint64(r * width), _wide(width, r, rows), buf, starts, wo)
 
 
-@jit_parallel
-def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full, flat, chunks,
-            out):
-    """x: (N, C, rows_in * n); w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads input o // m.
+# Each op is a range function over its planes (or output channels), run directly on the calling
+# thread for small calls (depthwise.py decides: a parallel region costs more to start than a batch-1
+# layer takes), and a parallel driver that runs one range per thread: the scratch plane is then
+# allocated once per range, and batch 1 does not pay a thread hand-off per plane
 
-    Parallel over ``chunks`` runs of (image, input channel) planes (one per thread: the scratch plane
-    is allocated once per run, and batch 1 does not pay a thread hand-off per plane); the m output
-    channels of a plane reuse its scratch copy.
-    """
-    batch, channels = x.shape[0], x.shape[1]
+
+@jit
+def forward_range(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full, flat,
+                  out, lo, hi):
+    """x: (N, C, rows_in * n); w: (O, Ko * Kl); out: (N, O, R * width); output channel o reads input o // m.
+    The (image, input channel) planes lo..hi-1; the m output channels of a plane reuse its scratch copy."""
+    channels = x.shape[1]
     m = out.shape[1] // channels
-    planes = batch * channels
+    buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
+    tmp = np.empty(rowtab.shape[0] * buf_width + VECTOR if flat else 0, dtype=x.dtype)
+    starts = np.empty(w.shape[1], dtype=np.int64)
+    for p in range(lo, hi):
+        b, c = p // channels, p % channels
+        _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+        for o in range(c * m, c * m + m):
+            _correlate(buf, buf_width, w[o], rowtab, colofs, flat, starts, tmp, out[b, o])
+
+
+@jit_parallel
+def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full, flat, out,
+            chunks):
+    planes = x.shape[0] * x.shape[1]
     for t in prange(chunks):
-        buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
-        tmp = np.empty(rowtab.shape[0] * buf_width + VECTOR if flat else 0, dtype=x.dtype)
-        starts = np.empty(w.shape[1], dtype=np.int64)
-        for p in range(t * planes // chunks, (t + 1) * planes // chunks):
-            b, c = p // channels, p % channels
-            _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
-            for o in range(c * m, c * m + m):
-                _correlate(buf, buf_width, w[o], rowtab, colofs, flat, starts, tmp, out[b, o])
+        forward_range(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full,
+                      flat, out, t * planes // chunks, (t + 1) * planes // chunks)
 
 
 @jit
@@ -255,22 +264,30 @@ def _scatter(g, wo, rowtab, colofs, buf, buf_width):
                     buf[dst + j] += wk * g[src + j]
 
 
+@jit
+def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                         full, out, lo, hi):
+    """grad_out: (N, O, R * width); out: (N, C, rows_in * n); the input planes lo..hi-1. Per input plane,
+    its m output channels scatter into a zeroed scratch plane, which is then copied out without its
+    padding."""
+    channels = out.shape[1]
+    m = grad_out.shape[1] // channels
+    buf = np.empty(buf_rows * buf_width, dtype=out.dtype)
+    for p in range(lo, hi):
+        b, c = p // channels, p % channels
+        buf[:] = 0.0
+        for o in range(c * m, c * m + m):
+            _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
+        _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+
+
 @jit_parallel
 def backward_input(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                   full, chunks, out):
-    """grad_out: (N, O, R * width); out: (N, C, rows_in * n). Per input plane, its m output channels
-    scatter into a zeroed scratch plane, which is then copied out without its padding."""
-    batch, channels = out.shape[0], out.shape[1]
-    m = grad_out.shape[1] // channels
-    planes = batch * channels
+                   full, out, chunks):
+    planes = out.shape[0] * out.shape[1]
     for t in prange(chunks):
-        buf = np.empty(buf_rows * buf_width, dtype=out.dtype)
-        for p in range(t * planes // chunks, (t + 1) * planes // chunks):
-            b, c = p // channels, p % channels
-            buf[:] = 0.0
-            for o in range(c * m, c * m + m):
-                _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
-            _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+        backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width,
+                             step, full, out, t * planes // chunks, (t + 1) * planes // chunks)
 
 
 @jit
@@ -309,32 +326,37 @@ def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
         r += 1
 
 
-@jit_parallel
-def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                    full, chunks, grad_w):
-    """x: (N, C, rows_in * n); grad_out: (N, O, R * width); grad_w: (O, Ko * Kl).
-
-    Parallel over ``chunks`` runs of output channels (the scratch is allocated once per run), the
-    batch summed inside each: no two threads write one weight. The per-tap row sums of one plane are
-    added to a float64 total, so a long batch loses no precision; the taps are the inner loop of that
-    sum so their additions do not wait on each other.
-    """
-    batch, channels_out = grad_out.shape[0], grad_out.shape[1]
-    m = channels_out // x.shape[1]
+@jit
+def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                          full, grad_w, lo, hi):
+    """x: (N, C, rows_in * n); grad_out: (N, O, R * width); grad_w: (O, Ko * Kl); the output channels
+    lo..hi-1, the batch summed inside each (so parallel ranges never write one weight). The per-tap
+    row sums of one plane are added to a float64 total, so a long batch loses no precision; the taps
+    are the inner loop of that sum so their additions do not wait on each other."""
+    batch = grad_out.shape[0]
+    m = grad_out.shape[1] // x.shape[1]
     taps, width = grad_w.shape[1], grad_out.shape[2] // rowtab.shape[0]
     pitch = width + (-width) % VECTOR
+    buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
+    acc = np.empty(taps * pitch, dtype=x.dtype)
+    total = np.empty(taps, dtype=np.float64)
+    for o in range(lo, hi):
+        total[:] = 0.0
+        for b in range(batch):
+            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+            acc[:] = 0.0
+            _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
+            for j in range(width):
+                for k in range(taps):
+                    total[k] += acc[k * pitch + j]
+        for k in range(taps):
+            grad_w[o, k] = total[k]
+
+
+@jit_parallel
+def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                    full, grad_w, chunks):
+    channels_out = grad_out.shape[1]
     for t in prange(chunks):
-        buf = np.zeros(buf_rows * buf_width + VECTOR, dtype=x.dtype)
-        acc = np.empty(taps * pitch, dtype=x.dtype)
-        total = np.empty(taps, dtype=np.float64)
-        for o in range(t * channels_out // chunks, (t + 1) * channels_out // chunks):
-            total[:] = 0.0
-            for b in range(batch):
-                _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
-                acc[:] = 0.0
-                _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
-                for j in range(width):
-                    for k in range(taps):
-                        total[k] += acc[k * pitch + j]
-            for k in range(taps):
-                grad_w[o, k] = total[k]
+        backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width,
+                              step, full, grad_w, t * channels_out // chunks, (t + 1) * channels_out // chunks)

@@ -62,9 +62,13 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("grain", ["here", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[2]}s{c[3]}d{c[4]}m{c[1]}")
-def test_depthwise_paths_match_the_naive_loops(case, dtype):
+def test_depthwise_paths_match_the_naive_loops(case, dtype, grain, monkeypatch):
+    # test sizes run on the calling thread; a zero grain sends them to the parallel drivers
+    if grain == "parallel":
+        monkeypatch.setattr(depthwise, "GRAIN", 0)
     _check(*case, dtype)
 
 
@@ -112,7 +116,7 @@ def test_whole_plane_weight_gradient_matches_the_row_loop_across_flushes(dtype, 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="thread count only matters compiled")
 @pytest.mark.parametrize("stride", [(2, 2), (1, 1)], ids=["rows", "whole-planes"])
-def test_results_do_not_depend_on_the_thread_count(stride):
+def test_results_do_not_depend_on_the_thread_count(stride, monkeypatch):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 13, 17)).astype(np.float32)
     w = rng.standard_normal((10, 1, 3, 3)).astype(np.float32)
@@ -124,6 +128,8 @@ def test_results_do_not_depend_on_the_thread_count(stride):
         return (depthwise.depthwise_forward(x, w, *args, pads=pads),
                 depthwise.depthwise_backward_input(g, w, x.shape[2:], *args, pads=pads),
                 depthwise.depthwise_backward_weight(x, g, (3, 3), *args, pads=pads))
+    here = run()  # small: on the calling thread
+    monkeypatch.setattr(depthwise, "GRAIN", 0)  # the parallel drivers, on one thread and on all
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -132,8 +138,9 @@ def test_results_do_not_depend_on_the_thread_count(stride):
         parallel = run()
     finally:
         numba.set_num_threads(previous)
-    for a, b in zip(serial, parallel):
+    for a, b, c in zip(here, serial, parallel):
         np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 @st.composite
