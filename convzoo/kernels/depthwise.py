@@ -155,8 +155,7 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     o = grad_out.shape[1]
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
-    whole_planes = t.flat and depthwise_flat.fits(grad_w.shape[1], t.rowtab.shape[0], t.out_shape[-1], t.buf_width)
-    kernels = depthwise_flat if whole_planes else loops
+    kernels = depthwise_flat if t.flat else loops
     _run(kernels.backward_weight_range, kernels.backward_weight, _work(grad_out, t), o, _planes(x),
             _planes(grad_out), *t.args(), t.full, grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

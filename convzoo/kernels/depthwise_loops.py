@@ -22,8 +22,8 @@ import numpy as np
 
 from .jit import VECTOR, jit, jit_parallel, prange
 
-# output widths from which the weight gradient takes four gradient rows a pass (shorter rows of flat
-# tables take depthwise_flat's whole-plane loop)
+# output widths from which the weight gradient takes four gradient rows a pass (flat tables take
+# depthwise_flat's whole-plane dot products instead)
 LONG_ROWS = 48
 
 # A row of outputs is computed to its width rounded up to a multiple of VECTOR (float32 lanes of an

@@ -2,8 +2,9 @@
 
 ``cache=True`` so a second process does not pay the compile again. ``parallel=True`` is used only
 by kernels whose ``prange`` runs over disjoint outer slices (each iteration writes its own part of
-the output), so results do not depend on the thread count. ``fastmath`` stays off: the kernels must
-give the same bits as the reference loops up to summation order.
+the output), so results do not depend on the thread count. ``fastmath`` stays off, but for the
+reordering of sums in ``jit_sums``: the kernels must give the same bits as the reference loops up to
+summation order.
 
 Threading layer: ``workqueue`` unless the user sets ``NUMBA_THREADING_LAYER``. The OpenMP layer's
 threads spin-wait between parallel regions and fight OpenBLAS's own spinning threads for the two
@@ -22,6 +23,12 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 # vectorising any loop that divides (2x2 average pooling ran scalar, 2.5x slower than max pooling)
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+# For sums only: the one fast-math flag that lets LLVM reorder additions (``reassoc``), so a dot
+# product runs in vector registers with several partial sums instead of one latency-bound chain.
+# It changes the summation order and nothing else (NaN, infinities and signed zeros keep their
+# rules, no fused multiply-add), within the module docstring's promise; the order is fixed when the
+# function compiles, so results still do not depend on the thread count
+jit_sums = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 prange = numba.prange
 
 # float32 lanes of an AVX2 register: loops that copy or compute rows round their length up to a

@@ -94,22 +94,25 @@ def test_float32_weight_gradient_over_a_long_batch_keeps_its_precision():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_whole_plane_weight_gradient_matches_the_row_loop_across_flushes(dtype, monkeypatch):
-    # LeNet's first conv (1 -> 6, 5x5 'same' on 28 x 28): flat rows < LONG_ROWS, accumulators that fit;
-    # 19 images: a flush after 16 and one after the last 3
-    from convzoo.kernels import depthwise_flat
+@pytest.mark.parametrize("geometry", [((5, 1, 28, 28), 6, 5), ((2, 3, 9, 50), 1, 3), ((2, 2, 6, 7), 2, 2)],
+                         ids=["lenet-25-taps", "long-rows-9-taps", "4-taps"])
+def test_whole_plane_dot_products_match_the_row_loop_and_the_naive_sums(geometry, dtype):
+    # flat tables take depthwise_flat's dot products, four taps a pass and the rest one by one; the
+    # row loop (depthwise_loops) computes the same sums another way
+    from convzoo.kernels import depthwise_flat, depthwise_loops
+    x_shape, multiplier, k = geometry
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((19, 1, 28, 28)).astype(dtype)
-    g = rng.standard_normal((19, 6, 28, 28)).astype(dtype)
-    pads = ((2, 2), (2, 2))
-    t = depthwise._table((28, 28), (5, 5), (1, 1), (1, 1), pads)
-    assert t.flat and depthwise_flat.fits(25, 28, 28, t.buf_width) and depthwise_flat.FLUSH < 19
-    assert not depthwise_flat.fits(9, 56, 56, 58)  # long rows keep the four-row loop
-    whole = depthwise.depthwise_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, pads=pads)
-    monkeypatch.setattr(depthwise_flat, "MAX_ACCUMULATOR", 0)
-    rows = depthwise.depthwise_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, pads=pads)
-    want = naive.conv_weight_grad(naive.pad(x.astype(np.float64), pads), g.astype(np.float64), (5, 5), (1, 1),
-                                  (1, 1), 1)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    g = rng.standard_normal((x_shape[0], x_shape[1] * multiplier) + x_shape[2:]).astype(dtype)
+    pads = ((k // 2, (k - 1) // 2),) * 2  # 'same'
+    t = depthwise._table(x_shape[2:], (k, k), (1, 1), (1, 1), pads)
+    assert t.flat
+    planes = depthwise._planes(x), depthwise._planes(g)
+    whole, rows = (np.empty((g.shape[1], k * k), dtype=dtype) for _ in range(2))
+    depthwise_flat.backward_weight_range(*planes, *t.args(), t.full, whole, 0, g.shape[1])
+    depthwise_loops.backward_weight_range(*planes, *t.args(), t.full, rows, 0, g.shape[1])
+    want = naive.conv_weight_grad(naive.pad(x.astype(np.float64), pads), g.astype(np.float64), (k, k), (1, 1),
+                                  (1, 1), x_shape[1]).reshape(g.shape[1], k * k)
     _close(whole, want, dtype, "whole planes")
     _close(rows, want, dtype, "row loop")
 
