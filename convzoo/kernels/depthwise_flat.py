@@ -9,7 +9,10 @@ scratch pitch with zeros in the extra columns. So per plane: the gradient is cop
 wide layout, and each tap's weight gradient is one long dot product of it with the tap's run,
 summed in vector registers (``jit_sums``: partial sums in any order) four taps at a time, so each
 gradient element is loaded once for four taps and no accumulator goes through memory. Each plane's
-dot products are added to a float64 total per tap, so a long batch loses no precision. Parallel over
+dot products are added to a float64 total per tap, so a long batch loses no precision. A tap's run
+also crosses the scratch columns past each row, where the gradient's zeros meet input values that
+no output reads: a plane whose sums are not all finite (an infinity there would make 0 * inf = NaN)
+is summed again over the output columns alone (``_row_taps``). Parallel over
 output channels, as the row loop: the result does not depend on the thread count.
 
 One thread, against the row loop (and the whole-plane loop this replaced, which kept one float32
@@ -24,8 +27,8 @@ from .jit import jit, jit_parallel, jit_sums, prange
 
 
 @jit_sums
-def _dot_taps(gw, buf, starts, total):
-    # total[k] += gw . buf[starts[k]:starts[k] + len(gw)], four taps a pass (one load of gw for four)
+def _dot_taps(gw, buf, starts, part):
+    # part[k] = gw . buf[starts[k]:starts[k] + len(gw)], four taps a pass (one load of gw for four)
     run = gw.shape[0]
     taps = starts.shape[0]
     k = 0
@@ -39,18 +42,31 @@ def _dot_taps(gw, buf, starts, total):
             s1 += v * x1[j]
             s2 += v * x2[j]
             s3 += v * x3[j]
-        total[k] += s0
-        total[k + 1] += s1
-        total[k + 2] += s2
-        total[k + 3] += s3
+        part[k], part[k + 1], part[k + 2], part[k + 3] = s0, s1, s2, s3
         k += 4
     while k < taps:
         x = buf[starts[k]:starts[k] + run]
         s = gw.dtype.type(0)
         for j in range(run):
             s += gw[j] * x[j]
-        total[k] += s
+        part[k] = s
         k += 1
+
+
+@jit
+def _row_taps(g, width, buf, buf_width, starts, part):
+    # the same sums over the output columns only: a tap's run also crosses the scratch columns past
+    # each row, where the wide gradient's zeros meet input values no output reads; 0 * inf would be
+    # NaN there, so a plane whose sums are not all finite is summed again this way
+    rows = g.shape[0] // width
+    for k in range(starts.shape[0]):
+        s = g.dtype.type(0)
+        for r in range(rows):
+            x = buf[starts[k] + r * buf_width:starts[k] + r * buf_width + width]
+            row = g[r * width:(r + 1) * width]
+            for j in range(width):
+                s += row[j] * x[j]
+        part[k] = s
 
 
 @jit
@@ -69,6 +85,7 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
     starts = np.empty(taps, dtype=np.int64)
     for k in range(taps):
         starts[k] = rowtab[0, k // kw] * buf_width + colofs[k % kw]
+    part = np.empty(taps, dtype=x.dtype)
     total = np.empty(taps, dtype=np.float64)
     for o in range(lo, hi):
         total[:] = 0.0
@@ -79,7 +96,14 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
                 src, dst = g[r * width:(r + 1) * width], gw[r * buf_width:r * buf_width + width]
                 for j in range(width):
                     dst[j] = src[j]
-            _dot_taps(gw, buf, starts, total)
+            _dot_taps(gw, buf, starts, part)
+            finite = True
+            for k in range(taps):
+                finite = finite and part[k] - part[k] == 0  # False for NaN and infinities
+            if not finite:
+                _row_taps(g, width, buf, buf_width, starts, part)
+            for k in range(taps):
+                total[k] += part[k]
         for k in range(taps):
             grad_w[o, k] = total[k]
 

@@ -163,3 +163,20 @@ def planes(draw):
 @given(case=planes(), dtype=st.sampled_from([np.float64, np.float32]))
 def test_depthwise_on_drawn_2d_geometries(case, dtype):
     _check(*case, dtype)
+
+
+def test_whole_plane_weight_gradient_ignores_infinities_in_the_columns_no_output_reads():
+    # a valid 3x3 conv on 16-wide rows is flat (14 outputs, 2 extra scratch columns a row): tap
+    # column 0's run crosses input column 15, which only tap column 2 reads; an infinity there must
+    # leave taps 0 and 1 finite and equal to the naive sums (0 * inf in the extra columns is NaN)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 1, 6, 16))
+    x[1, 0, 2, 15] = np.inf
+    g = rng.standard_normal((2, 1, 4, 14))
+    assert depthwise._table((6, 16), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))).flat
+    got = depthwise.depthwise_backward_weight(x, g, (3, 3), (1, 1), (1, 1), 1)
+    with np.errstate(invalid="ignore"):
+        want = naive.conv_weight_grad(x, g, (3, 3), (1, 1), (1, 1), 1)
+    assert np.isfinite(want[..., :2]).all() and not np.isfinite(want[..., 2]).all()
+    np.testing.assert_allclose(got[..., :2], want[..., :2], rtol=1e-12)
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
