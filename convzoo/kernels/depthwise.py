@@ -24,6 +24,7 @@ import numpy as np
 from . import depthwise_flat, depthwise_loops as loops
 from .elementwise import by_size
 from .geometry import table_key, zero_pads
+from .jit import jit_parallel, prange
 
 # multiply-adds (taps x output pixels) below which a depthwise op runs on the calling thread (_run)
 GRAIN = 1 << 22
@@ -105,6 +106,22 @@ def _run(serial, parallel, work, count, *args):
             grain=GRAIN)
 
 
+@jit_parallel
+def _backward_weight_parallel(flat, x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
+                              buf_width, step, full, grad_w, chunks):
+    # one range of output channels per thread: the whole-plane dot products on a flat table, else
+    # the row loop (each range sums the batch itself, so no two threads write one weight)
+    channels_out = grad_out.shape[1]
+    for t in prange(chunks):
+        lo, hi = t * channels_out // chunks, (t + 1) * channels_out // chunks
+        if flat:
+            depthwise_flat.backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo,
+                                                 buf_rows, buf_width, step, full, grad_w, lo, hi)
+        else:
+            loops.backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
+                                        buf_width, step, full, grad_w, lo, hi)
+
+
 def _work(grad_or_out, t):
     """Multiply-adds of an op on this table: the kernel's taps for every output (or gradient) pixel."""
     return grad_or_out.size * t.rowtab.shape[1] * t.colofs.shape[0]
@@ -120,7 +137,7 @@ def _correlate(x, weight, t):
     o = weight.shape[0]
     out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
     _run(loops.forward_range, loops.forward, _work(out, t), n * c, _planes(x),
-            np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1), *t.args(), t.full, t.flat, out)
+         np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1), *t.args(), t.full, t.flat, out)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -146,7 +163,7 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
     out = np.empty((n, groups, math.prod(in_shape)), dtype=grad_out.dtype)
     _run(loops.backward_input_range, loops.backward_input, _work(grad_out, t), n * groups, _planes(grad_out),
-            np.ascontiguousarray(weight, dtype=grad_out.dtype).reshape(o, -1), *t.args(), t.full, out)
+         np.ascontiguousarray(weight, dtype=grad_out.dtype).reshape(o, -1), *t.args(), t.full, out)
     return out.reshape((n, groups) + in_shape)
 
 
@@ -155,7 +172,7 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     o = grad_out.shape[1]
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
-    kernels = depthwise_flat if t.flat else loops
-    _run(kernels.backward_weight_range, kernels.backward_weight, _work(grad_out, t), o, _planes(x),
-            _planes(grad_out), *t.args(), t.full, grad_w)
+    serial = (depthwise_flat if t.flat else loops).backward_weight_range
+    _run(serial, functools.partial(_backward_weight_parallel, t.flat), _work(grad_out, t), o, _planes(x),
+         _planes(grad_out), *t.args(), t.full, grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

@@ -1,6 +1,6 @@
 """The depthwise weight gradient over whole planes at the scratch pitch (``PlaneTable.flat`` geometries).
 
-``depthwise_loops.backward_weight`` multiplies one gradient row by the run each tap read, row by row:
+``depthwise_loops.backward_weight_range`` multiplies one gradient row by the run each tap read, row by row:
 on LeNet-5's 28-wide rows that is 700 loops of 28 elements a plane for a 5x5 kernel, and their
 set-up, not the arithmetic, was the time. Where output row ``r`` reads scratch rows ``r + ko*d``
 (stride 1 across rows), tap ``(ko, kl)`` reads ONE run of the scratch plane for the whole output
@@ -23,7 +23,7 @@ on 128 x 56 x 56 at batch 1 0.28 (0.53), batch 8 4.0 (5.5); 3x3 on 32 x 112 x 11
 import numpy as np
 
 from .depthwise_loops import _fill
-from .jit import jit, jit_parallel, jit_sums, prange
+from .jit import jit, jit_sums
 
 
 @jit_sums
@@ -106,12 +106,3 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
                 total[k] += part[k]
         for k in range(taps):
             grad_w[o, k] = total[k]
-
-
-@jit_parallel
-def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                    full, grad_w, chunks):
-    channels_out = grad_out.shape[1]
-    for t in prange(chunks):
-        backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width,
-                              step, full, grad_w, t * channels_out // chunks, (t + 1) * channels_out // chunks)

@@ -351,12 +351,3 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
                     total[k] += acc[k * pitch + j]
         for k in range(taps):
             grad_w[o, k] = total[k]
-
-
-@jit_parallel
-def backward_weight(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                    full, grad_w, chunks):
-    channels_out = grad_out.shape[1]
-    for t in prange(chunks):
-        backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width,
-                              step, full, grad_w, t * channels_out // chunks, (t + 1) * channels_out // chunks)
