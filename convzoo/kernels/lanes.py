@@ -8,7 +8,8 @@ that way and 24 ms on lanes (PyTorch NCHW: 23 ms), and an im2col forward 42-69 m
 
 On lanes, each thread takes the next chunk, runs the serial Numba loops and a single-threaded BLAS
 call on it, and goes on: no thread ever waits for another pool. ``run`` falls back to one lane (this
-thread, Numba's and BLAS's own threads inside each kernel) when there is one thread or one chunk.
+thread) when there is one thread or one chunk: with one chunk the kernel's GEMM runs on BLAS's own
+threads and its Numba loops stay serial.
 
 The limit of BLAS to one thread is process-wide while lanes run (OpenBLAS's own setter, the library
 found by threadpoolctl), so a NumPy GEMM another Python thread runs at that moment runs
@@ -184,8 +185,11 @@ def run(jobs, work, ordered=False, size=None):
     small = size is not None and size < SERIAL_BELOW
     lanes = 1 if small else min(count(), len(jobs))
     if lanes <= 1:
-        # inside a lane (a kernel that chunks again) the kernels must stay serial too
-        lane = Lane(not small and not getattr(_local, "inside", False), _Sequential)
+        # inside a lane (a kernel that chunks again) the kernels must stay serial too; and a single
+        # chunk on several threads keeps its Numba loops serial, its GEMM on BLAS's threads: waking
+        # Numba's threads next to BLAS's cost more than the second core saved on the loops (a 1-D
+        # conv at batch 1, k5 64->64 L=4096: each pass 1.53-1.57 -> 1.38-1.44 ms)
+        lane = Lane(not small and not getattr(_local, "inside", False) and count() == 1, _Sequential)
         # a small call keeps BLAS on this thread too: woken for it, BLAS's threads would spin
         # afterwards and take a core from whatever runs next
         with _SERIAL_BLAS if small else contextlib.nullcontext():
