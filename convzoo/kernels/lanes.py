@@ -188,7 +188,7 @@ def run(jobs, work, ordered=False, size=None):
         # inside a lane (a kernel that chunks again) the kernels must stay serial too; and a single
         # chunk on several threads keeps its Numba loops serial, its GEMM on BLAS's threads: waking
         # Numba's threads next to BLAS's cost more than the second core saved on the loops (a 1-D
-        # conv at batch 1, k5 64->64 L=4096: each pass 1.53-1.57 -> 1.38-1.44 ms)
+        # conv at batch 1, k5 64->64 L=4096, two same-process runs: each pass 1.43-1.57 -> 1.33-1.44 ms)
         lane = Lane(not small and not getattr(_local, "inside", False) and count() == 1, _Sequential)
         # a small call keeps BLAS on this thread too: woken for it, BLAS's threads would spin
         # afterwards and take a core from whatever runs next
