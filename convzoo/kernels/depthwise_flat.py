@@ -1,10 +1,10 @@
-"""The depthwise weight gradient over whole planes at the scratch pitch (``PlaneTable.flat`` geometries).
+"""The depthwise gradients over whole planes at the scratch pitch (``PlaneTable.flat`` geometries).
 
 ``depthwise_loops.backward_weight_range`` multiplies one gradient row by the run each tap read, row by row:
 on LeNet-5's 28-wide rows that is 700 loops of 28 elements a plane for a 5x5 kernel, and their
-set-up, not the arithmetic, was the time. Where output row ``r`` reads scratch rows ``r + ko*d``
-(stride 1 across rows), tap ``(ko, kl)`` reads ONE run of the scratch plane for the whole output
-plane, starting at ``rowtab[0, ko] * buf_width + colofs[kl]``, if the gradient is laid out at the
+set-up, not the arithmetic, was the time. Where output row ``r`` reads scratch rows
+``rowtab[0, ko] + r`` (1-D and 2-D planes at any stride: the scratch splits rows by stride phase),
+tap ``(ko, kl)`` reads ONE run of the scratch plane for the whole output plane, starting at ``rowtab[0, ko] * buf_width + colofs[kl]``, if the gradient is laid out at the
 scratch pitch with zeros in the extra columns. So per plane: the gradient is copied once into that
 wide layout, and each tap's weight gradient is one long dot product of it with the tap's run,
 summed in vector registers (``jit_sums``: partial sums in any order) four taps at a time, so each
@@ -15,6 +15,10 @@ no output reads: a plane whose sums are not all finite (an infinity there would 
 is summed again over the output columns alone (``_row_taps``). Parallel over
 output channels, as the row loop: the result does not depend on the thread count.
 
+The input gradient (stride > 1 or a multiplier) is the adjoint: each tap adds its weight times the
+wide gradient plane to its run of the zeroed scratch, one pass per tap, then the scratch is copied
+out without its padding (``backward_input_range``).
+
 One thread, against the row loop (and the whole-plane loop this replaced, which kept one float32
 accumulator row per tap and was bound by its loads and stores, about 8 G multiply-adds/s): LeNet-5's
 first conv (1 -> 6, 5x5 on 28 x 28) at batch 64 0.48 ms (row loop 1.64, accumulators 1.2-1.7); 3x3
@@ -22,7 +26,7 @@ on 128 x 56 x 56 at batch 1 0.28 (0.53), batch 8 4.0 (5.5); 3x3 on 32 x 112 x 11
 """
 import numpy as np
 
-from .depthwise_loops import _fill
+from .depthwise_loops import _extract, _fill, _scatter
 from .jit import jit, jit_sums
 
 
@@ -70,6 +74,58 @@ def _row_taps(g, width, buf, buf_width, starts, part):
 
 
 @jit
+def _wide_gradient(g, width, gw, buf_width):
+    # the gradient plane at the scratch pitch: its rows copied into gw, whose extra columns stay zero
+    for r in range(g.shape[0] // width):
+        src, dst = g[r * width:(r + 1) * width], gw[r * buf_width:r * buf_width + width]
+        for j in range(width):
+            dst[j] = src[j]
+
+
+@jit
+def _tap_starts(rowtab, colofs, buf_width, starts):
+    # where each tap's run for the whole plane starts in the scratch plane
+    kw = colofs.shape[0]
+    for k in range(starts.shape[0]):
+        starts[k] = rowtab[0, k // kw] * buf_width + colofs[k % kw]
+
+
+@jit
+def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
+                         full, out, lo, hi):
+    """As ``depthwise_loops.backward_input_range`` (grad_out: (N, O, R * width); out: (N, C, rows_in * n);
+    input planes lo..hi-1), for a flat table: each tap adds its weight times the wide gradient plane to
+    the one run it read, a pass per tap (the runs of a kernel row overlap). The wide gradient's zeros
+    add nothing to the scratch columns past each row, unless a weight is not finite (0 * inf = NaN),
+    where that output channel scatters row by row instead."""
+    channels = out.shape[1]
+    m = grad_out.shape[1] // channels
+    rows, taps = rowtab.shape[0], w.shape[1]
+    width = grad_out.shape[2] // rows
+    run = np.uint64((rows - 1) * buf_width + width)
+    gw = np.zeros(run, dtype=out.dtype)
+    buf = np.empty(buf_rows * buf_width, dtype=out.dtype)
+    starts = np.empty(taps, dtype=np.int64)
+    _tap_starts(rowtab, colofs, buf_width, starts)
+    for p in range(lo, hi):
+        b, c = p // channels, p % channels
+        buf[:] = 0.0
+        for o in range(c * m, c * m + m):
+            finite = True
+            for k in range(taps):
+                finite = finite and np.isfinite(w[o, k])
+            if not finite:
+                _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
+                continue
+            _wide_gradient(grad_out[b, o], width, gw, buf_width)
+            for k in range(taps):
+                wk, dst = w[o, k], np.uint64(starts[k])
+                for j in range(run):
+                    buf[dst + j] += wk * gw[j]
+        _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+
+
+@jit
 def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
                           full, grad_w, lo, hi):
     """As ``depthwise_loops.backward_weight_range`` (x: (N, C, rows_in * n); grad_out: (N, O, R * width);
@@ -78,13 +134,11 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
     m = grad_out.shape[1] // x.shape[1]
     rows, taps = rowtab.shape[0], grad_w.shape[1]
     width = grad_out.shape[2] // rows
-    kw = colofs.shape[0]
     # the run stops at the last row's width, so no tap reads past the scratch plane
     gw = np.zeros((rows - 1) * buf_width + width, dtype=x.dtype)
     buf = np.zeros(buf_rows * buf_width, dtype=x.dtype)
     starts = np.empty(taps, dtype=np.int64)
-    for k in range(taps):
-        starts[k] = rowtab[0, k // kw] * buf_width + colofs[k % kw]
+    _tap_starts(rowtab, colofs, buf_width, starts)
     part = np.empty(taps, dtype=x.dtype)
     total = np.empty(taps, dtype=np.float64)
     for o in range(lo, hi):
@@ -92,14 +146,11 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
         for b in range(batch):
             _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
             g = grad_out[b, o]
-            for r in range(rows):
-                src, dst = g[r * width:(r + 1) * width], gw[r * buf_width:r * buf_width + width]
-                for j in range(width):
-                    dst[j] = src[j]
+            _wide_gradient(g, width, gw, buf_width)
             _dot_taps(gw, buf, starts, part)
             finite = True
             for k in range(taps):
-                finite = finite and part[k] - part[k] == 0  # False for NaN and infinities
+                finite = finite and np.isfinite(part[k])
             if not finite:
                 _row_taps(g, width, buf, buf_width, starts, part)
             for k in range(taps):

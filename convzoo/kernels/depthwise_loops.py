@@ -1,12 +1,13 @@
 """The Numba loops of depthwise convolution: one (image, channel) plane at a time, through a scratch copy.
 
 Each thread owns a scratch plane: the zero-padded input plane (forward, weight gradient) or the
-padded input-gradient plane (input gradient, for stride > 1 or a channel multiplier). Its columns are
-split by phase (padded column ``jj * step + q`` sits at buffer column ``q * wq + jj``), so every tap of
-every stride reads or writes a unit-step run of one buffer row, which the compiler vectorises. The
-scratch plane of a typical layer fits in L1/L2, so the input streams from memory once, and the output
-is written once, without a per-tap read-modify-write in memory. At stride 1 across rows the forward
-runs over the whole plane at the scratch pitch in one pass (``PlaneTable.flat``).
+padded input-gradient plane (input gradient, for stride > 1 or a channel multiplier). It is split
+by stride phase, each phase of each axis a block of its own (``depthwise.PlaneTable``), so every tap
+of every stride reads or writes a unit-step run of one buffer row, which the compiler vectorises.
+The scratch plane of a typical layer fits in L1/L2, so the input streams from memory once, and the
+output is written once, without a per-tap read-modify-write in memory. Where output row ``r`` reads
+scratch rows ``rowtab[0] + r`` (1-D and 2-D planes, any stride), the forward runs over the whole plane
+at the scratch pitch in one pass (``PlaneTable.flat``), and the gradients do (``depthwise_flat``).
 
 Layouts: planes are flat, rows of the last spatial axis one after another (the leading spatial axes
 flattened into rows). The tables (``depthwise.PlaneTable``) say where each tap reads: scratch element
@@ -42,7 +43,7 @@ def _wide(width, r, rows):
 def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width):
     # copies the flat input plane (rows_in * n) into the scratch plane; the padding is never written,
     # so it stays zero from the allocation
-    n, wq = plane.shape[0] // fill_row.shape[0], buf_width // step
+    n = plane.shape[0] // fill_row.shape[0]
     if step == 2 and full:
         _fill_pairs(plane, n, fill_row, col_lo, src_lo, buf, buf_width)
         return
@@ -50,8 +51,8 @@ def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width):
         if fill_row[i] < 0:
             continue
         for q in range(step):
-            count = np.uint64(max(col_hi[q] - col_lo[q], 0))
-            dst = np.uint64(fill_row[i] * buf_width + q * wq + col_lo[q])
+            count = np.uint64(col_hi[q] - col_lo[q])
+            dst = np.uint64(fill_row[i] * buf_width + col_lo[q])
             src = np.uint64(i * n + src_lo[q])
             if step == 1:
                 for j in range(count):
@@ -62,17 +63,17 @@ def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width):
 
 
 @jit
-def _pair_starts(col_lo, src_lo, wq):
+def _pair_starts(col_lo, src_lo):
     # at stride 2, where even and odd input columns start in a scratch row (src_lo is 0 or 1)
     even = 0 if src_lo[0] == 0 else 1
-    return np.uint64(even * wq + col_lo[even]), np.uint64((1 - even) * wq + col_lo[1 - even])
+    return np.uint64(col_lo[even]), np.uint64(col_lo[1 - even])
 
 
 @jit
 def _fill_pairs(plane, n, fill_row, col_lo, src_lo, buf, buf_width):
     # stride 2, every input column in the scratch: one pass over each input row splits it into its
     # even and odd columns (the constant step lets the compiler vectorise it with shuffles)
-    even, odd = _pair_starts(col_lo, src_lo, buf_width // 2)
+    even, odd = _pair_starts(col_lo, src_lo)
     pairs = np.uint64(n // 2)
     for i in range(fill_row.shape[0]):
         if fill_row[i] < 0:
@@ -89,9 +90,9 @@ def _fill_pairs(plane, n, fill_row, col_lo, src_lo, buf, buf_width):
 def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane):
     # the adjoint of _fill: the flat input-gradient plane is the scratch plane without its padding;
     # rows and columns no tap reaches (a crop, trailing pixels) get zeros
-    n, wq = plane.shape[0] // fill_row.shape[0], buf_width // step
+    n = plane.shape[0] // fill_row.shape[0]
     if step == 2 and full:
-        even, odd = _pair_starts(col_lo, src_lo, wq)
+        even, odd = _pair_starts(col_lo, src_lo)
         pairs = np.uint64(n // 2)
     for i in range(fill_row.shape[0]):
         if fill_row[i] < 0 or not full:
@@ -107,8 +108,8 @@ def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane
                 plane[dst + np.uint64(n - 1)] = buf[row + even + pairs]
             continue
         for q in range(step):
-            count = np.uint64(max(col_hi[q] - col_lo[q], 0))
-            src = np.uint64(fill_row[i] * buf_width + q * wq + col_lo[q])
+            count = np.uint64(col_hi[q] - col_lo[q])
+            src = np.uint64(fill_row[i] * buf_width + col_lo[q])
             dst = np.uint64(i * n + src_lo[q])
             if step == 1:
                 for j in range(count):
@@ -189,7 +190,7 @@ def _starts(buf_width, rowtab, colofs, r, starts):
 @jit
 def _correlate(buf, buf_width, wo, rowtab, colofs, flat, starts, tmp, res):
     # res: flat output plane of one channel, weights wo (taps,). When output row r reads scratch rows
-    # rowtab[0] + r (stride 1 across rows), the whole plane is one run at the scratch row pitch:
+    # rowtab[0] + r (a flat table), the whole plane is one run at the scratch row pitch:
     # one pass instead of one per row, into tmp, whose columns past the output width are junk and
     # are dropped on the copy out (the table allows this only where they are few)
     rows = rowtab.shape[0]
@@ -279,15 +280,6 @@ def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, 
         for o in range(c * m, c * m + m):
             _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
         _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
-
-
-@jit_parallel
-def backward_input(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
-                   full, out, chunks):
-    planes = out.shape[0] * out.shape[1]
-    for t in prange(chunks):
-        backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width,
-                             step, full, out, t * planes // chunks, (t + 1) * planes // chunks)
 
 
 @jit

@@ -48,6 +48,7 @@ CASES = [
     ((2, 3, 9, 11), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),    # 3x3 'same': flat, one pass, flipped gradient
     ((1, 2, 6, 19), 1, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),    # 3x3 stride 2, odd width: pairs + tail
     ((1, 2, 7, 20), 1, (3, 3), (2, 2), (1, 1), ((0, 1), (0, 1))),    # stride 2, even width, odd pixel at the end
+    ((1, 2, 9, 5), 1, (3, 3), (2, 2), (1, 1), ((0, 0), (0, 0))),     # stride 2 on rows of 2: row by row, not flat
     ((1, 2, 8, 12), 2, (3, 3), (1, 2), (2, 1), ((2, 2), (1, 1))),    # multiplier, dilation, rows of 6 rounded to 8
     ((2, 1, 12, 12), 6, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),   # LeNet's first conv: 1 -> 6 channels, flat
     ((1, 2, 9, 30), 1, (3, 3), (1, 1), (3, 1), ((0, 0), (1, 1))),    # dilated rows, width 30 rounded to 32
@@ -75,8 +76,11 @@ def test_depthwise_paths_match_the_naive_loops(case, dtype, grain, monkeypatch):
 def test_table_picks_the_flat_run_and_the_full_copy_where_they_apply():
     t = depthwise._table((56, 56), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     assert t.flat and t.full and t.buf_width == 58
+    # stride 2: each phase of the padded 58 x 58 plane is a block of 29-wide rows (row phases 29 rows
+    # apart, column phases a block of 58 rows apart), so every tap reads one run of the whole plane
     t = depthwise._table((56, 56), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))
-    assert not t.flat and t.full and t.step == 2
+    assert t.flat and t.full and t.step == 2 and t.buf_width == 29 and t.buf_rows == 2 * 58
+    assert t.rowtab[0].tolist() == [0, 29, 1] and t.colofs.tolist() == [0, 58 * 29, 1]
     assert not depthwise._table((56, 56), (31, 31), (1, 1), (1, 1), ((15, 15), (15, 15))).flat  # junk > 1/4
     assert not depthwise._table((5, 4), (3, 3), (1, 1), (1, 1), ((-2, 4), (-2, 4))).full  # a crop
 
@@ -118,7 +122,7 @@ def test_whole_plane_dot_products_match_the_row_loop_and_the_naive_sums(geometry
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="thread count only matters compiled")
-@pytest.mark.parametrize("stride", [(2, 2), (1, 1)], ids=["rows", "whole-planes"])
+@pytest.mark.parametrize("stride", [(2, 2), (1, 1)], ids=["stride-2", "stride-1"])
 def test_results_do_not_depend_on_the_thread_count(stride, monkeypatch):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 5, 13, 17)).astype(np.float32)
@@ -180,3 +184,23 @@ def test_whole_plane_weight_gradient_ignores_infinities_in_the_columns_no_output
     assert np.isfinite(want[..., :2]).all() and not np.isfinite(want[..., 2]).all()
     np.testing.assert_allclose(got[..., :2], want[..., :2], rtol=1e-12)
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+
+
+def test_whole_plane_input_gradient_ignores_an_infinite_weight_in_the_columns_no_output_reads():
+    # a valid 3x3 stride-2 conv on 16-wide rows is flat (7 outputs, 8-wide phase rows): the run of
+    # tap column 2 crosses, past each row, the first column of the next, which only tap column 0
+    # reads; an infinite weight at tap column 2 must leave that column's gradient finite and equal to
+    # the naive one (0 * inf in the extra columns is NaN), so that channel scatters row by row
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((2, 1, 3, 3))
+    w[1, 0, 1, 2] = np.inf
+    g = rng.standard_normal((1, 2, 3, 7))
+    t = depthwise._table((7, 16), (3, 3), (2, 2), (1, 1), ((0, 0), (0, 0)))
+    assert t.flat and t.buf_width == 8
+    got = depthwise.depthwise_backward_input(g, w, (7, 16), (2, 2), (1, 1), 2)
+    with np.errstate(invalid="ignore"):
+        want = naive.conv_transpose(g, w, (2, 2), (1, 1), 2, (7, 16))
+    assert np.isfinite(want[0, 1, :, 0]).all() and not np.isfinite(want[0, 1]).all()
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12)
