@@ -15,11 +15,18 @@ import threading
 
 import numpy as np
 
-_state = threading.local()
+
+class _State(threading.local):
+    # the default as a class attribute, read without a caught AttributeError (1.4 us a call on a
+    # thread-local that lacks it; every op asks)
+    enabled = True
+
+
+_state = _State()
 
 
 def is_grad_enabled():
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 @contextlib.contextmanager

@@ -28,12 +28,18 @@ import numpy as np
 
 _lock = threading.Lock()
 _state = {"pool": None, "pid": None, "workers": 0, "blas": None, "limited": 0}
-_local = threading.local()
+
+
+class _Local(threading.local):
+    inside = False  # the default as a class attribute (see workspace._State)
+
+
+_local = _Local()
 
 
 def count():
     """Lanes a kernel called from this thread may use: Numba's thread count, 1 inside a lane."""
-    return 1 if getattr(_local, "inside", False) else numba.get_num_threads()
+    return 1 if _local.inside else numba.get_num_threads()
 
 
 def shares(size=None):
@@ -189,7 +195,7 @@ def run(jobs, work, ordered=False, size=None):
         # chunk on several threads keeps its Numba loops serial, its GEMM on BLAS's threads: waking
         # Numba's threads next to BLAS's cost more than the second core saved on the loops (a 1-D
         # conv at batch 1, k5 64->64 L=4096, two same-process runs: each pass 1.43-1.57 -> 1.33-1.44 ms)
-        lane = Lane(not small and not getattr(_local, "inside", False) and count() == 1, _Sequential)
+        lane = Lane(not small and not _local.inside and count() == 1, _Sequential)
         # a small call keeps BLAS on this thread too: woken for it, BLAS's threads would spin
         # afterwards and take a core from whatever runs next
         with _SERIAL_BLAS if small else contextlib.nullcontext():

@@ -163,12 +163,19 @@ def algorithm_names():
 
 # --- forcing, autotune, recording: thread-local state -------------------------------------------
 
-_state = threading.local()
+class _State(threading.local):
+    # defaults as class attributes, read without a caught AttributeError (see workspace._State)
+    forced = None
+    autotune = False
+    record = None
+
+
+_state = _State()
 
 
 def forced():
     """The algorithm forced by ``use_algorithm`` in this thread, or None."""
-    return getattr(_state, "forced", None)
+    return _state.forced
 
 
 def check_name(name, what="algorithm"):
@@ -197,7 +204,7 @@ _autotune_cache = {}
 
 
 def autotune_enabled():
-    return getattr(_state, "autotune", False)
+    return _state.autotune
 
 
 @contextlib.contextmanager
@@ -352,7 +359,7 @@ def remember(op, geometry, timings):
 # --- explain() support: record the plans made while a block runs ---------------------------------
 
 def recording():
-    return getattr(_state, "record", None)
+    return _state.record
 
 
 @contextlib.contextmanager
