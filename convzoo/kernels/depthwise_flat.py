@@ -4,8 +4,9 @@
 on LeNet-5's 28-wide rows that is 700 loops of 28 elements a plane for a 5x5 kernel, and their
 set-up, not the arithmetic, was the time. Where output row ``r`` reads scratch rows
 ``rowtab[0, ko] + r`` (1-D and 2-D planes at any stride: the scratch splits rows by stride phase),
-tap ``(ko, kl)`` reads ONE run of the scratch plane for the whole output plane, starting at ``rowtab[0, ko] * buf_width + colofs[kl]``, if the gradient is laid out at the
-scratch pitch with zeros in the extra columns. So per plane: the gradient is copied once into that
+tap ``(ko, kl)`` reads ONE run of the scratch plane for the whole output plane, starting at
+``rowtab[0, ko] * buf_width + colofs[kl]``, if the gradient is laid out at the scratch pitch with
+zeros in the extra columns. So per plane: the gradient is copied once into that
 wide layout, and each tap's weight gradient is one long dot product of it with the tap's run,
 summed in vector registers (``jit_sums``: partial sums in any order) four taps at a time, so each
 gradient element is loaded once for four taps and no accumulator goes through memory. Each plane's
