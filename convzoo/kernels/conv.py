@@ -52,7 +52,8 @@ def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None)
     """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
     pads = zero_pads(pads, x.ndim - 2)
     padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads))
-    geometry = planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize)
+    geometry = planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize,
+                                       inner=x.shape[2:])
 
     def call(kernel, implicit):
         if implicit:
@@ -70,7 +71,7 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
     xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
     geometry = planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
-                                       grad_out.shape[2:])
+                                       grad_out.shape[2:], in_shape)
 
     def call(kernel, implicit):
         if implicit:

@@ -40,6 +40,15 @@ ROW_COPY = 30e-9
 # 56x56, 16x16 and 8x8 planes
 TRANSFORM_TILE = {2: (17e-9, 8e-9), 4: (86e-9, 30e-9)}
 TRANSFORM_PLANE = {2: (0.8e-6, 0.23e-6), 4: (0.95e-6, 0.29e-6)}
+# the channels-minor layout (winograd_channels, planes of few tiles): seconds per (plane, tile) of the
+# input / output transform (the weight gradient's transform of the output gradient costs as the
+# input's), and per tile of an item whatever its channels (what makes 3 channels 2-4x dearer per
+# plane); measured on one thread on 8x8 to 56x56 planes of 3 to 256 channels
+TRANSFORM_TILE_MINOR = {2: (14e-9, 12e-9), 4: (55e-9, 40e-9)}
+TRANSFORM_TILE_FIXED = {2: 150e-9, 4: 200e-9}
+# G w G^T on one thread: seconds per weight copied into (O, 3, 3, C) and per element of U written
+# (measured: 256 x 256 channels 1.8 ms for F(2x2,3x3), 2.5 ms for F(4x4,3x3); 64 x 64 0.06 and 0.12)
+WEIGHT_COPY, U_ELEMENT = 0.4e-9, 0.8e-9
 WEIGHT_GRAD_PLANE = 6e-6  # per plane of the Winograd weight gradient, beyond the transforms (fitted)
 # per polyphase sub-image plane of a dilated Winograd conv, beyond the transforms, scaled as above by
 # how few tiles it holds (fitted: dilation 4 on 56x56, 32x64->64, phases of 14x14 and 16x16 px:
@@ -150,36 +159,48 @@ def winograd_cost(m, op, g, threads):
     items = g.batch * d * d
     # backward_input is a Winograd conv of the gradient whose output is the input; backward_weight
     # transforms x and the gradient (as forward does x and M) around GEMMs over the tiles
-    c_in, c_out, out = ((g.out_channels, g.in_channels, g.padded) if op == "backward_input" else
+    # (the input gradient is computed on the unpadded input: the padding's gradient is never formed)
+    c_in, c_out, out = ((g.out_channels, g.in_channels, g.inner or g.padded) if op == "backward_input" else
                         (g.in_channels, g.out_channels, g.out))
     tiles = math.prod(-(-(-(-o // d)) // m) for o in out)
     cg, og = c_in // g.groups, c_out // g.groups
     flops = 2 * items * tiles * alpha * alpha * cg * og * g.groups
     gemm = flops / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
-    (tile_in, tile_out), (plane_in, plane_out) = TRANSFORM_TILE[m], TRANSFORM_PLANE[m]
-    transforms = items * (c_in * (plane_in + tiles * tile_in) + c_out * (plane_out + tiles * tile_out))
-    # G w G^T; for the weight gradient, dU summed over chunks and G^T dU G in float64 (measured)
-    weights = alpha * alpha * c_out * cg * (5e-9 if op == "backward_weight" else 0.2e-9)
+    minor = winograd.channels_minor(tiles, g.groups)
+    if minor:
+        tile_in, tile_out = TRANSFORM_TILE_MINOR[m]
+        transforms = items * tiles * (c_in * tile_in + c_out * tile_out + 2 * TRANSFORM_TILE_FIXED[m])
+    else:
+        (tile_in, tile_out), (plane_in, plane_out) = TRANSFORM_TILE[m], TRANSFORM_PLANE[m]
+        transforms = items * (c_in * (plane_in + tiles * tile_in) + c_out * (plane_out + tiles * tile_out))
+    # the weight gradient's G^T dU G (fitted: 256 x 256 channels, 3.4 ms on two threads); the forward's
+    # G w G^T is below
+    weights = alpha * alpha * c_out * cg * 2e-9 if op == "backward_weight" else 0.0
     traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
     # the chunks winograd cuts: a lane's share of the budget, at least one chunk per lane
     item_chunks = winograd.item_chunks(items, alpha * alpha * tiles * (c_in + c_out) * g.itemsize)
     chunks = len(item_chunks)
     columns = (item_chunks[0][1] - item_chunks[0][0]) * tiles
     # the tiles of a chunk are the GEMMs' columns (their inner dimension for the weight gradient):
-    # few of them slow BLAS down
-    gemm /= min(1.0, columns / 512) ** 0.5
+    # few of them slow BLAS down, less so as the rows of (tiles x C) @ (C x O) in the channels-minor
+    # layout (measured on one thread at 256 channels: 76 GFLOP/s at 512 tiles, 60 at 56, 42 at 16;
+    # columns / (columns + 12) follows that)
+    gemm /= columns / (columns + 12) if minor else min(1.0, columns / 512) ** 0.5
     if op == "backward_weight":
         # each chunk's dU (alpha^2 x O x C) is written and added into the sum: few tiles per chunk
-        # (8x8 images) made it 2-3x im2col
-        traffic += 3 * chunks * alpha * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
+        # (8x8 images) made it 2-3x im2col in the planes layout (fitted on the channels-minor one)
+        traffic += 2 * chunks * alpha * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
         # fitted, not derived: on lanes, planes of few tiles measured several us per plane (x's and
         # the gradient's) more than the transforms' figures say (128->128 @16, 16 tiles: 45 ms against
         # im2col's 29-31); planes of 49 tiles and more (56x56, dilated phases) did not
-        transforms += items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
-    if d > 1:
+        transforms += 0.0 if minor else items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
+    if d > 1 and not minor:
         transforms += items * (c_in + c_out) * DILATED_PLANE * max(0.0, 1 - tiles / 64)
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
     banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
     handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
-    return (gemm + transforms + weights + traffic) / threads + handoff
+    # G w G^T, serial: the kernel transposed to (O, 3, 3, C), then U written (36 x O x C for F(4x4,3x3):
+    # 2.5 ms at 256 x 256 channels, memory-bound)
+    weight_transform = 0.0 if op == "backward_weight" else c_out * cg * (9 * WEIGHT_COPY + alpha * alpha * U_ELEMENT)
+    return (gemm + transforms + weights + traffic) / threads + handoff + weight_transform

@@ -37,22 +37,26 @@ class ConvGeometry:
     dilation: tuple
     out: tuple
     itemsize: int
+    # the input's size before zero padding, where the call knows it (kernels that read the padding in
+    # place compute the input gradient on this size only); None: as padded
+    inner: tuple = None
 
     @classmethod
-    def of(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None):
+    def of(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None, inner=None):
         """The geometry of a call; one instance per distinct call, cached (every conv call makes one)."""
         key = (tuple(xp_shape), tuple(weight_shape), tuple(stride), tuple(dilation), groups, itemsize,
-               None if out_shape is None else tuple(out_shape))
+               None if out_shape is None else tuple(out_shape), None if inner is None else tuple(inner))
         return _geometry(cls, *key)
 
     @classmethod
-    def _make(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None):
+    def _make(cls, xp_shape, weight_shape, stride, dilation, groups, itemsize, out_shape=None, inner=None):
         kernel = tuple(int(k) for k in weight_shape[2:])
         padded = tuple(int(n) for n in xp_shape[2:])
         if out_shape is None:
             out_shape = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(padded, kernel, stride, dilation))
         return cls(int(xp_shape[0]), int(weight_shape[1]) * groups, int(weight_shape[0]), int(groups), padded,
-                   kernel, tuple(stride), tuple(dilation), tuple(int(p) for p in out_shape), int(itemsize))
+                   kernel, tuple(stride), tuple(dilation), tuple(int(p) for p in out_shape), int(itemsize),
+                   None if inner is None else tuple(int(n) for n in inner))
 
     rank = property(lambda self: len(self.kernel))
     taps = property(lambda self: math.prod(self.kernel))
@@ -343,7 +347,8 @@ def reads_padding(x_shape, weight_shape, pads, stride, dilation, groups, itemsiz
 
 def _padded_geometry(x_shape, weight_shape, pads, stride, dilation, groups, itemsize):
     padded = tuple(int(n) + b + a for n, (b, a) in zip(x_shape[2:], pads))
-    return ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize)
+    return ConvGeometry.of(tuple(x_shape[:2]) + padded, weight_shape, stride, dilation, groups, itemsize,
+                           inner=x_shape[2:])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -379,14 +384,16 @@ def record():
         _state.record = previous
 
 
-def _read_extent(geometry):
-    """The geometry of the other two ops of a call: the kernels plan each gradient on the part of the
+def _read_extent(geometry, op):
+    """The geometry of another op of a call: the kernels plan each gradient on the part of the
     padded input some window reads (a 3x3 stride-2 conv of 226 padded pixels reads 225), and the
-    adjoint op of a transposed conv on its output cropped the same way."""
+    adjoint op of a transposed conv on its output cropped the same way. The input's own size (inner),
+    cropped alike, goes with it, but for the weight gradient, whose cost does not depend on it."""
     used = read_extent(geometry.padded, geometry.out, geometry.kernel, geometry.stride, geometry.dilation)
     weight = (geometry.out_channels, geometry.in_channels // geometry.groups) + geometry.kernel
+    inner = None if op == "backward_weight" or geometry.inner is None else tuple(map(min, geometry.inner, used))
     return ConvGeometry.of((geometry.batch, geometry.in_channels) + used, weight, geometry.stride, geometry.dilation,
-                           geometry.groups, geometry.itemsize, geometry.out)
+                           geometry.groups, geometry.itemsize, geometry.out, inner)
 
 
 def note(op, geometry, algorithm):
@@ -397,7 +404,7 @@ def note(op, geometry, algorithm):
     plans = {}
     for other in OPS:
         try:
-            plans[other] = plan(other, geometry if other == op else _read_extent(geometry), algorithm)
+            plans[other] = plan(other, geometry if other == op else _read_extent(geometry, other), algorithm)
         except ValueError as error:  # forced algorithm missing for an op it does implement
             plans[other] = error
     log.append((kind, plans))

@@ -32,9 +32,10 @@ direct convolution (the README gives measured figures; all three passes of F(4x4
 """
 import numpy as np
 
-from . import lanes, workspace
+from . import lanes, winograd_channels, winograd_transforms, workspace
 from .geometry import zero_pads
-from .winograd_transforms import MATRICES, grad_transform, input_transform, output_transform, weight_transform
+from .winograd_channels import weight_gradient_transform, weight_transform
+from .winograd_transforms import MATRICES
 
 
 def requirement(g):
@@ -53,6 +54,10 @@ def requirement(g):
 _CHUNK_BYTES = 16 << 20
 
 
+# tiles of a plane up to which the transforms run channels-minor (winograd_channels)
+CHANNELS_MINOR_TILES = 64
+
+
 def item_chunks(items, per_item):
     """(k0, k1) chunks of work items, each within a lane's share of the scratch budget, at least one
     per lane when there are enough items (workspace.chunks with one row per item)."""
@@ -69,9 +74,16 @@ def bands(rows, tiles_h, m, d, items):
     return [(p0, min(rows, p0 + share * m)) for p0 in range(0, rows, share * m)]
 
 
-def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
+def channels_minor(tiles, groups):
+    """Whether to lay the transforms out channels-minor (``winograd_channels``): for planes of up to
+    CHANNELS_MINOR_TILES tiles and ungrouped convs."""
+    return groups == 1 and tiles <= CHANNELS_MINOR_TILES
+
+
+def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out, minor=None):
     """out[n, o, P, Q] = sum_{c, kh, kw} weight[o, c, kh, kw] * x[n, c, row_shift + P + d*kh, col_shift + Q + d*kw]
-    (x zero outside its bounds), by Winograd F(m x m, 3x3) on the d*d phases of out; returns out."""
+    (x zero outside its bounds), by Winograd F(m x m, 3x3) on the d*d phases of out; returns out.
+    ``minor``: the channels-minor layout (None: ``channels_minor`` decides; grouped convs never take it)."""
     n, c = x.shape[:2]
     o, cg = weight.shape[:2]
     og = o // groups
@@ -82,8 +94,9 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     tiles_h = -(-(-(-out.shape[2] // d)) // m)
     tiles_w = -(-(-(-out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
+    minor = channels_minor(tiles, groups) if minor is None else minor and groups == 1
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
-    weight_transform(np.ascontiguousarray(weight.transpose(0, 2, 3, 1)), MATRICES[m][1], u)
+    weight_transform(np.ascontiguousarray(weight), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
 
     def work(_, job, lane):
@@ -91,12 +104,24 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
         # a band's tiles: tile rows p0 / m on (undilated), cropped at its last row
         th = tiles_h if (p0, p1) == (0, out.shape[2]) else -(-(p1 - p0) // m)
         columns = (k1 - k0) * th * tiles_w
-        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype).reshape(alpha * alpha, c, columns)
-        input_transform(x, m, k0, k1, d, row_shift + p0, col_shift, th, tiles_w, v, lane.parallel)
-        prod = lane.scratch("m", alpha * alpha * o * columns, x.dtype).reshape(alpha * alpha, groups, og, columns)
+        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype)
+        prod = lane.scratch("m", alpha * alpha * o * columns, x.dtype)
+        if minor:
+            v, prod = v.reshape(alpha * alpha, columns, c), prod.reshape(alpha * alpha, columns, o)
+            winograd_channels.input_transform(x, m, k0, k1, d, row_shift + p0, col_shift, th, tiles_w, v,
+                                              lane.parallel)
+            # (alpha^2, T, C) @ (alpha^2, C, O) -> (alpha^2, T, O)
+            np.matmul(v, u[:, 0].transpose(0, 2, 1), out=prod)
+            winograd_channels.output_transform(prod, m, k0, k1, d, th, tiles_w, out, lane.parallel, p0)
+            return
+        v = v.reshape(alpha * alpha, c, columns)
+        winograd_transforms.input_transform(x, m, k0, k1, d, row_shift + p0, col_shift, th, tiles_w, v,
+                                            lane.parallel)
+        prod = prod.reshape(alpha * alpha, groups, og, columns)
         # (alpha^2, G, Og, Cg) @ (alpha^2, G, Cg, T) -> (alpha^2, G, Og, T)
         np.matmul(u, v.reshape(alpha * alpha, groups, cg, columns), out=prod)
-        output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, th, tiles_w, out, lane.parallel, p0)
+        winograd_transforms.output_transform(prod.reshape(alpha * alpha, o, columns), m, k0, k1, d, th, tiles_w,
+                                             out, lane.parallel, p0)
 
     items = n * d * d
     chunks = item_chunks(items, alpha * alpha * tiles * (c + o) * x.itemsize)
@@ -105,16 +130,17 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out):
     return out
 
 
-def winograd_forward(x, weight, stride, dilation, groups, tile=4, pads=None):
-    """3x3 stride-1 conv of x zero-padded by ``pads`` (read in place), any equal dilation d."""
+def winograd_forward(x, weight, stride, dilation, groups, tile=4, pads=None, minor=None):
+    """3x3 stride-1 conv of x zero-padded by ``pads`` (read in place), any equal dilation d; ``minor``
+    forces the channels-minor layout on (True) or off (False)."""
     (top, bottom), (left, right) = zero_pads(pads, 2)
     d = int(dilation[0])
     out_shape = tuple(n + b + a - 2 * d for n, (b, a) in zip(x.shape[2:], ((top, bottom), (left, right))))
     out = np.empty((x.shape[0], weight.shape[0]) + out_shape, dtype=x.dtype)
-    return _conv(np.ascontiguousarray(x), weight, groups, tile, d, -top, -left, out)
+    return _conv(np.ascontiguousarray(x), weight, groups, tile, d, -top, -left, out, minor)
 
 
-def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups, tile=4, pads=None):
+def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups, tile=4, pads=None, minor=None):
     """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
     (top, _), (left, _) = zero_pads(pads, 2)
     d = int(dilation[0])
@@ -124,10 +150,10 @@ def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups
     w_t = weight.reshape(groups, o // groups, cg, 3, 3).swapaxes(1, 2).reshape(groups * cg, o // groups, 3, 3)
     w_t = np.ascontiguousarray(w_t[:, :, ::-1, ::-1])
     out = np.empty((grad_out.shape[0], groups * cg) + tuple(int(s) for s in in_shape), dtype=grad_out.dtype)
-    return _conv(np.ascontiguousarray(grad_out), w_t, groups, tile, d, top - 2 * d, left - 2 * d, out)
+    return _conv(np.ascontiguousarray(grad_out), w_t, groups, tile, d, top - 2 * d, left - 2 * d, out, minor)
 
 
-def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, tile=4, pads=None):
+def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, tile=4, pads=None, minor=None):
     """Gradient with respect to the 3x3 weight: M = U V per tile is linear in U = G w G^T, so
     dU = sum over tiles of (A g A^T) V^T, (alpha^2) GEMMs (O x tiles) @ (tiles x C) whose long inner
     dimension suits BLAS, and dw = G^T dU G."""
@@ -140,20 +166,29 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     tiles_h = -(-(-(-grad_out.shape[2] // d)) // m)
     tiles_w = -(-(-(-grad_out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
+    minor = channels_minor(tiles, groups) if minor is None else minor and groups == 1
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     du = np.empty((alpha * alpha, groups, og, cg), dtype=x.dtype)
 
     def work(index, chunk, lane):
         k0, k1 = chunk
         columns = (k1 - k0) * tiles
-        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype).reshape(alpha * alpha, c, columns)
-        input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
-        gy = lane.scratch("g", alpha * alpha * o * columns, x.dtype).reshape(alpha * alpha, o, columns)
-        grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
+        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype)
+        gy = lane.scratch("g", alpha * alpha * o * columns, x.dtype)
         part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
-        # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
-        np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
-                  v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=part)
+        if minor:
+            v, gy = v.reshape(alpha * alpha, columns, c), gy.reshape(alpha * alpha, columns, o)
+            winograd_channels.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
+            winograd_channels.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
+            # (alpha^2, O, T) @ (alpha^2, T, C) -> (alpha^2, O, C)
+            np.matmul(gy.transpose(0, 2, 1), v, out=part[:, 0])
+        else:
+            v, gy = v.reshape(alpha * alpha, c, columns), gy.reshape(alpha * alpha, o, columns)
+            winograd_transforms.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
+            winograd_transforms.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
+            # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
+            np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
+                      v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=part)
         with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
             if index:
                 du[...] += part
@@ -161,7 +196,6 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     lanes.run(item_chunks(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True,
               size=n * d * d * alpha * alpha * tiles * (c + o))
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
-    g_mat = MATRICES[m][1]
-    du = du.reshape(alpha, alpha, o, cg).astype(np.float64)
-    dw = np.tensordot(np.tensordot(g_mat, du, axes=([0], [0])), g_mat, axes=([1], [0]))  # (k, O, Cg, l)
-    return np.ascontiguousarray(dw.transpose(1, 2, 0, 3), dtype=x.dtype)
+    dw = np.empty((o, cg, 3, 3), dtype=x.dtype)
+    weight_gradient_transform(du.reshape(alpha * alpha, o, cg), MATRICES[m][1], dw)
+    return dw

@@ -360,22 +360,3 @@ def grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy, parallel=True):
     else:
         _grad_tasks(g, m, k0, 0, _tasks(k0, k1, g.shape[1]), d, tiles_h, tiles_w, gy)
 
-
-@jit
-def weight_transform(weight, g_mat, u):
-    # weight: (O, 3, 3, Cg); u[xi1 * alpha + xi2, o, :] = (G weight[o] G^T)[xi1, xi2], in float64 (G
-    # has entries like 1/6), each loop over the Cg input channels with unit stride. Serial: 20 us for
-    # 64 x 64 channels, less than a parallel kernel's start-up (and its compile time)
-    alpha, cg = g_mat.shape[0], weight.shape[3]
-    for o in range(weight.shape[0]):
-        left = np.empty((alpha, 3, cg))  # G weight[o]
-        for a in range(alpha):
-            for col in range(3):
-                for c in range(cg):
-                    left[a, col, c] = (g_mat[a, 0] * weight[o, 0, col, c] + g_mat[a, 1] * weight[o, 1, col, c]
-                                       + g_mat[a, 2] * weight[o, 2, col, c])
-        for a in range(alpha):
-            for b in range(alpha):
-                for c in range(cg):
-                    u[a * alpha + b, o, c] = (left[a, 0, c] * g_mat[b, 0] + left[a, 1, c] * g_mat[b, 1]
-                                              + left[a, 2, c] * g_mat[b, 2])

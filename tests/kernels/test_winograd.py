@@ -27,14 +27,14 @@ def _reference(x, w, pads, dilation, groups):
     return out, grad[:, :, top:top + x.shape[2], left:left + x.shape[3]], grad_w, u
 
 
-def _check(x_shape, w_shape, pads, dilation, groups, tile, dtype=np.float64):
+def _check(x_shape, w_shape, pads, dilation, groups, tile, dtype=np.float64, minor=None):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
     out, grad, grad_w, u = _reference(x, w, pads, dilation, groups)
     d, u = (dilation, dilation), u.astype(dtype)
-    got = winograd.winograd_forward(x, w, (1, 1), d, groups, tile, pads=pads)
-    got_grad = winograd.winograd_backward_input(u, w, x_shape[2:], (1, 1), d, groups, tile, pads=pads)
-    got_w = winograd.winograd_backward_weight(x, u, (3, 3), (1, 1), d, groups, tile, pads=pads)
+    got = winograd.winograd_forward(x, w, (1, 1), d, groups, tile, pads=pads, minor=minor)
+    got_grad = winograd.winograd_backward_input(u, w, x_shape[2:], (1, 1), d, groups, tile, pads=pads, minor=minor)
+    got_w = winograd.winograd_backward_weight(x, u, (3, 3), (1, 1), d, groups, tile, pads=pads, minor=minor)
     tol = 1e-10 if dtype == np.float64 else 2e-5
     for name, a, b in (("forward", got, out), ("backward_input", got_grad, grad),
                        ("backward_weight", got_w, grad_w)):
@@ -65,32 +65,64 @@ CASES = [
 ]
 
 
+# both layouts of the transforms: planes (winograd_transforms) and channels-minor (winograd_channels)
+LAYOUTS = pytest.mark.parametrize("minor", [False, True], ids=["planes", "channels-minor"])
+
+
+@LAYOUTS
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-d{c[3]}")
-def test_forward_and_input_gradient_match_the_naive_loops(case, tile):
-    _check(*case, tile)
+def test_forward_and_input_gradient_match_the_naive_loops(case, tile, minor):
+    _check(*case, tile, minor=minor)
 
 
+@LAYOUTS
 @pytest.mark.parametrize("tile", [2, 4])
-def test_float32_within_the_documented_error(tile):
-    _check((1, 8, 12, 12), (8, 8, 3, 3), ((2, 2), (2, 2)), 2, 1, tile, np.float32)
+def test_float32_within_the_documented_error(tile, minor):
+    _check((1, 8, 12, 12), (8, 8, 3, 3), ((2, 2), (2, 2)), 2, 1, tile, np.float32, minor)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sizes=st.tuples(st.integers(1, 12), st.integers(1, 12)), dilation=st.integers(1, 3),
-       pads=st.tuples(*[st.integers(0, 4)] * 4), groups=st.integers(1, 2), tile=st.sampled_from([2, 4]))
-def test_drawn_geometries(sizes, dilation, pads, groups, tile):
+       pads=st.tuples(*[st.integers(0, 4)] * 4), groups=st.integers(1, 2), tile=st.sampled_from([2, 4]),
+       minor=st.booleans())
+def test_drawn_geometries(sizes, dilation, pads, groups, tile, minor):
     top, bottom, left, right = pads
     if min(n + b + a - 2 * dilation for n, b, a in zip(sizes, (top, left), (bottom, right))) < 1:
         return  # no output
-    _check((2, 2 * groups) + sizes, (2 * groups, 2, 3, 3), ((top, bottom), (left, right)), dilation, groups, tile)
+    _check((2, 2 * groups) + sizes, (2 * groups, 2, 3, 3), ((top, bottom), (left, right)), dilation, groups, tile,
+           minor=minor)
 
 
-def test_chunks_split_images_and_phases_anywhere():
+@LAYOUTS
+def test_chunks_split_images_and_phases_anywhere(minor):
     # a workspace of one (image, phase) item per chunk: chunk boundaries fall inside images' phases
     with workspace.limited(1):
-        _check((3, 2, 9, 10), (3, 2, 3, 3), ((2, 2), (2, 2)), 2, 1, 4)
-        _check((3, 2, 9, 10), (4, 1, 3, 3), ((1, 1), (1, 1)), 1, 2, 2)
+        _check((3, 2, 9, 10), (3, 2, 3, 3), ((2, 2), (2, 2)), 2, 1, 4, minor=minor)
+        _check((3, 2, 9, 10), (4, 1, 3, 3), ((1, 1), (1, 1)), 1, 2, 2, minor=minor)
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (1, 6, 13, 11)], ids=["batch3-8x8", "batch1-13x11-bands"])
+def test_both_layouts_agree(shape, tile):
+    # the channels-minor transforms compute the same sums in the same order as the planes layout;
+    # only the GEMMs' operand order differs, so the results agree to float32 rounding of the products
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((7, shape[1], 3, 3)).astype(np.float32)
+    u = rng.standard_normal((shape[0], 7) + shape[2:]).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    for op, args in ((winograd.winograd_forward, (x, w, (1, 1), (1, 1), 1, tile)),
+                     (winograd.winograd_backward_input, (u, w, shape[2:], (1, 1), (1, 1), 1, tile)),
+                     (winograd.winograd_backward_weight, (x, u, (3, 3), (1, 1), (1, 1), 1, tile))):
+        planes, minor = (op(*args, pads=pads, minor=flag) for flag in (False, True))
+        np.testing.assert_allclose(minor, planes, rtol=2e-5, atol=2e-5 * np.abs(planes).max())
+
+
+def test_the_layout_follows_the_tiles_of_a_plane():
+    assert winograd.channels_minor(winograd.CHANNELS_MINOR_TILES, 1)
+    assert not winograd.channels_minor(winograd.CHANNELS_MINOR_TILES + 1, 1)
+    assert not winograd.channels_minor(4, 2)  # grouped convs keep the planes layout
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
@@ -128,3 +160,15 @@ def test_planner_picks_winograd_for_wide_3x3_and_keeps_im2col_for_stems():
     geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (1, 1), (1, 2), 1, 8)
     with pytest.raises(ValueError, match="same dilation on both axes"):
         planner.plan("forward", geometry, "winograd_f4")
+
+
+def test_the_input_gradient_is_costed_on_the_unpadded_input():
+    # Winograd computes the input gradient on the input's own size (8x8: 2x2 tiles of F(4x4,3x3)), not
+    # on the padded 10x10 (3x3 tiles); the planner must know, or it keeps im2col for VGG's late layers
+    def estimate(inner):
+        geometry = planner.ConvGeometry.of((32, 256, 10, 10), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4, inner=inner)
+        return planner.ALGORITHMS["winograd_f4"].cost("backward_input", geometry, 2)
+
+    assert estimate((8, 8)) < 0.6 * estimate(None)
+    geometry = planner.ConvGeometry.of((32, 256, 10, 10), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4, inner=(8, 8))
+    assert planner.plan("backward_input", geometry).algorithm == "winograd_f4"

@@ -1,0 +1,308 @@
+"""The Numba kernels of ``winograd.py`` in the channels-minor layout, for planes of few tiles.
+
+``winograd_transforms`` runs each loop over the tiles of one (image, channel) plane; an 8x8 plane has
+4 tiles of F(4x4,3x3), too few to vectorise, and its per-plane costs (the gather's set-up, 36 runs of
+4 values a plane) took 12 ms of a 23 ms forward of VGG's 256 -> 256 layer at batch 32. Here each
+(image, phase) item is first copied channels-last into a small scratch ``p[row, col, channel]`` (zero
+outside the image: the padding and the zeros that complete the last tiles), and every transform runs
+over the channels with unit stride, one tile at a time. The transformed input is
+``V[xi, tile, channel]`` and the product ``M[xi, tile, out channel]``: the GEMMs are
+``V (tiles x C) @ U^T (C x O)`` per xi, so the output transform also reads runs of channels, and its
+tiles go through a channels-last scratch ``q`` back into the NCHW output, cropped.
+
+``xi = 6 * xi_row + xi_col`` (4 * ... for F(2x2,3x3)), as in ``winograd_transforms``, so both
+layouts share the transformed kernel U. The kernel's transforms are here too, both layouts use them:
+``G w G^T`` into U and, for the weight gradient, ``G^T dU G`` back to the 3x3 kernel, each in float64
+(G has entries like 1/6) over the input channels with unit stride, on both threads for wide layers
+(256 x 256 channels: U is 9.4 MiB for F(4x4,3x3), and G^T dU G through NumPy's tensordot, float64
+copies and transposes had taken 16 ms of a 36 ms weight gradient).
+"""
+import numpy as np
+
+from . import lanes
+from .jit import jit, jit_parallel, prange
+from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6
+
+
+@jit
+def _load(x, n, row0, col0, step, p):
+    """p[r, s, c] = x[n, c, row0 + step * r, col0 + step * s], zero outside x (p: (rows, cols, C))."""
+    rows, cols, channels = p.shape
+    height, width = x.shape[2], x.shape[3]
+    p[...] = 0
+    for c in range(channels):
+        plane = x[n, c]
+        for r in range(rows):
+            row = row0 + step * r
+            if 0 <= row < height:
+                for s in range(cols):
+                    col = col0 + step * s
+                    if 0 <= col < width:
+                        p[r, s, c] = plane[row, col]
+
+
+@jit
+def _store(q, out, n, row0, col0, step, rows, cols):
+    """out[n, o, row0 + step * r, col0 + step * s] = q[r, s, o] for r < rows, s < cols."""
+    for o in range(q.shape[2]):
+        plane = out[n, o]
+        for r in range(rows):
+            line = plane[row0 + step * r]
+            for s in range(cols):
+                line[col0 + step * s] = q[r, s, o]
+
+
+@jit
+def _input_tiles(p, m, tiles_h, tiles_w, first, v):
+    """v[xi, first + t, :] = (B^T d B)[xi] for tile t of the channels-last scratch p."""
+    channels = p.shape[2]
+    alpha = m + 2
+    h = np.empty((alpha, alpha, channels), dtype=p.dtype)
+    for th in range(tiles_h):
+        for tw in range(tiles_w):
+            t, r0, s0 = first + th * tiles_w + tw, m * th, m * tw
+            # along each row of the tile (over its columns), then along each column (over its rows)
+            for i in range(alpha):
+                row = p[r0 + i]
+                for c in range(channels):
+                    if m == 4:
+                        h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c], h[i, 4, c], h[i, 5, c] = _bt6(
+                            row[s0, c], row[s0 + 1, c], row[s0 + 2, c], row[s0 + 3, c], row[s0 + 4, c],
+                            row[s0 + 5, c])
+                    else:
+                        h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c] = _bt4(
+                            row[s0, c], row[s0 + 1, c], row[s0 + 2, c], row[s0 + 3, c])
+            for j in range(alpha):
+                for c in range(channels):
+                    if m == 4:
+                        (v[j, t, c], v[6 + j, t, c], v[12 + j, t, c], v[18 + j, t, c], v[24 + j, t, c],
+                         v[30 + j, t, c]) = _bt6(h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c], h[4, j, c],
+                                                 h[5, j, c])
+                    else:
+                        v[j, t, c], v[4 + j, t, c], v[8 + j, t, c], v[12 + j, t, c] = _bt4(
+                            h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c])
+
+
+@jit
+def _output_tiles(mm, m, tiles_h, tiles_w, first, q):
+    """q[m*th + i, m*tw + j, :] = (A^T M A)[i, j] for every tile of one item (mm: (alpha^2, tiles, O)),
+    over the rows xi_row first, as winograd_transforms does (the same bits in both layouts)."""
+    channels = q.shape[2]
+    alpha = m + 2
+    h = np.empty((m, alpha, channels), dtype=q.dtype)
+    for th in range(tiles_h):
+        for tw in range(tiles_w):
+            t, r0, s0 = first + th * tiles_w + tw, m * th, m * tw
+            for j in range(alpha):
+                for c in range(channels):
+                    if m == 4:
+                        h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c] = _at6(
+                            mm[j, t, c], mm[6 + j, t, c], mm[12 + j, t, c], mm[18 + j, t, c], mm[24 + j, t, c],
+                            mm[30 + j, t, c])
+                    else:
+                        h[0, j, c], h[1, j, c] = _at4(mm[j, t, c], mm[4 + j, t, c], mm[8 + j, t, c], mm[12 + j, t, c])
+            for i in range(m):
+                line = q[r0 + i]
+                for c in range(channels):
+                    if m == 4:
+                        line[s0, c], line[s0 + 1, c], line[s0 + 2, c], line[s0 + 3, c] = _at6(
+                            h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c], h[i, 4, c], h[i, 5, c])
+                    else:
+                        line[s0, c], line[s0 + 1, c] = _at4(h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c])
+
+
+@jit
+def _grad_tiles(p, m, tiles_h, tiles_w, first, gy):
+    """gy[xi, first + t, :] = (A g A^T)[xi] for the m x m output-gradient tile t of the scratch p."""
+    channels = p.shape[2]
+    alpha = m + 2
+    h = np.empty((alpha, m, channels), dtype=p.dtype)
+    for th in range(tiles_h):
+        for tw in range(tiles_w):
+            t, r0, s0 = first + th * tiles_w + tw, m * th, m * tw
+            # over the rows of each tile column j, then over the columns
+            for j in range(m):
+                for c in range(channels):
+                    if m == 4:
+                        h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c], h[4, j, c], h[5, j, c] = _a6(
+                            p[r0, s0 + j, c], p[r0 + 1, s0 + j, c], p[r0 + 2, s0 + j, c], p[r0 + 3, s0 + j, c])
+                    else:
+                        h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c] = _a4(p[r0, s0 + j, c], p[r0 + 1, s0 + j, c])
+            for xi in range(alpha):
+                base = alpha * xi
+                for c in range(channels):
+                    if m == 4:
+                        (gy[base, t, c], gy[base + 1, t, c], gy[base + 2, t, c], gy[base + 3, t, c],
+                         gy[base + 4, t, c], gy[base + 5, t, c]) = _a6(h[xi, 0, c], h[xi, 1, c], h[xi, 2, c],
+                                                                       h[xi, 3, c])
+                    else:
+                        gy[base, t, c], gy[base + 1, t, c], gy[base + 2, t, c], gy[base + 3, t, c] = _a4(
+                            h[xi, 0, c], h[xi, 1, c])
+
+
+@jit
+def _item(k, d, row_shift, col_shift):
+    """Image and first row and column of work item k: phase (k // d % d, k % d) of image k // d^2."""
+    return k // (d * d), (k // d) % d + row_shift, k % d + col_shift
+
+
+@jit
+def _input_items(x, m, k0, kb0, kb1, d, row_shift, col_shift, tiles_h, tiles_w, v):
+    p = np.empty((m * tiles_h + 2, m * tiles_w + 2, x.shape[1]), dtype=x.dtype)
+    for k in range(kb0, kb1):
+        n, row0, col0 = _item(k0 + k, d, row_shift, col_shift)
+        _load(x, n, row0, col0, d, p)
+        _input_tiles(p, m, tiles_h, tiles_w, k * tiles_h * tiles_w, v)
+
+
+@jit
+def _output_items(mm, m, k0, kb0, kb1, d, row_shift, tiles_h, tiles_w, out):
+    q = np.empty((m * tiles_h, m * tiles_w, out.shape[1]), dtype=out.dtype)
+    for k in range(kb0, kb1):
+        n, row0, col0 = _item(k0 + k, d, row_shift, 0)
+        _output_tiles(mm, m, tiles_h, tiles_w, k * tiles_h * tiles_w, q)
+        # cropped at the last row and column of the phase (and of a band of rows)
+        rows = min(m * tiles_h, (out.shape[2] - row0 + d - 1) // d)
+        cols = min(m * tiles_w, (out.shape[3] - col0 + d - 1) // d)
+        _store(q, out, n, row0, col0, d, rows, cols)
+
+
+@jit
+def _grad_items(g, m, k0, kb0, kb1, d, tiles_h, tiles_w, gy):
+    p = np.empty((m * tiles_h, m * tiles_w, g.shape[1]), dtype=g.dtype)
+    for k in range(kb0, kb1):
+        n, row0, col0 = _item(k0 + k, d, 0, 0)
+        _load(g, n, row0, col0, d, p)
+        _grad_tiles(p, m, tiles_h, tiles_w, k * tiles_h * tiles_w, gy)
+
+
+# the parallel drivers hand one item to each prange iteration (a VGG layer at batch 32: 32 items)
+
+@jit_parallel
+def _input_parallel(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v):
+    for k in prange(k1 - k0):
+        _input_items(x, m, k0, k, k + 1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+
+
+@jit_parallel
+def _output_parallel(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out):
+    for k in prange(k1 - k0):
+        _output_items(mm, m, k0, k, k + 1, d, row_shift, tiles_h, tiles_w, out)
+
+
+@jit_parallel
+def _grad_parallel(g, m, k0, k1, d, tiles_h, tiles_w, gy):
+    for k in prange(k1 - k0):
+        _grad_items(g, m, k0, k, k + 1, d, tiles_h, tiles_w, gy)
+
+
+def input_transform(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v, parallel=True):
+    """x: (N, C, H, W) -> v: (alpha^2, items * tiles, C), item k's tiles at rows (k - k0) * tiles on."""
+    if parallel:
+        _input_parallel(x, m, k0, k1, d, row_shift, col_shift, tiles_h, tiles_w, v)
+    else:
+        _input_items(x, m, k0, 0, k1 - k0, d, row_shift, col_shift, tiles_h, tiles_w, v)
+
+
+def output_transform(mm, m, k0, k1, d, tiles_h, tiles_w, out, parallel=True, row_shift=0):
+    """mm: (alpha^2, items * tiles, O) -> out: (N, O, P, Q), phase (a, b) of item k at out[n, :, a::d, b::d];
+    the tiles start at output row ``row_shift`` (a band of rows) and are cropped at the last row."""
+    if parallel:
+        _output_parallel(mm, m, k0, k1, d, row_shift, tiles_h, tiles_w, out)
+    else:
+        _output_items(mm, m, k0, 0, k1 - k0, d, row_shift, tiles_h, tiles_w, out)
+
+
+def grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy, parallel=True):
+    """g: (N, O, P, Q), the output gradient -> gy: (alpha^2, items * tiles, O)."""
+    if parallel:
+        _grad_parallel(g, m, k0, k1, d, tiles_h, tiles_w, gy)
+    else:
+        _grad_items(g, m, k0, 0, k1 - k0, d, tiles_h, tiles_w, gy)
+
+
+@jit
+def _weight_rows(weight, g_mat, o0, o1, u):
+    # u[xi1 * alpha + xi2, o, :] = (G weight[o] G^T)[xi1, xi2] for o0 <= o < o1; weight (O, Cg, 3, 3)
+    alpha, cg = g_mat.shape[0], weight.shape[1]
+    w = np.empty((3, 3, cg))
+    left = np.empty((alpha, 3, cg))  # G weight[o]
+    for o in range(o0, o1):
+        for c in range(cg):
+            for k in range(3):
+                for col in range(3):
+                    w[k, col, c] = weight[o, c, k, col]
+        for a in range(alpha):
+            for col in range(3):
+                for c in range(cg):
+                    left[a, col, c] = g_mat[a, 0] * w[0, col, c] + g_mat[a, 1] * w[1, col, c] + g_mat[a, 2] * w[2, col, c]
+        for a in range(alpha):
+            for b in range(alpha):
+                for c in range(cg):
+                    u[a * alpha + b, o, c] = (left[a, 0, c] * g_mat[b, 0] + left[a, 1, c] * g_mat[b, 1]
+                                              + left[a, 2, c] * g_mat[b, 2])
+
+
+@jit
+def _weight_grad_rows(du, g_mat, o0, o1, dw):
+    # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a * alpha + b, o, c] G[b, l] for o0 <= o < o1: the adjoint
+    # of _weight_rows, as the weight gradient needs it
+    alpha, cg = g_mat.shape[0], du.shape[2]
+    right = np.empty((alpha, 3, cg))  # dU[a, :] G
+    out = np.empty((3, 3, cg))
+    for o in range(o0, o1):
+        # every loop over the channels (unit stride), the sums over a and b accumulated in order
+        right[...] = 0
+        for a in range(alpha):
+            for b in range(alpha):
+                row = du[a * alpha + b, o]
+                for col in range(3):
+                    coefficient = g_mat[b, col]
+                    for c in range(cg):
+                        right[a, col, c] += row[c] * coefficient
+        out[...] = 0
+        for a in range(alpha):
+            for k in range(3):
+                coefficient = g_mat[a, k]
+                for col in range(3):
+                    for c in range(cg):
+                        out[k, col, c] += coefficient * right[a, col, c]
+        for c in range(cg):
+            for k in range(3):
+                for col in range(3):
+                    dw[o, c, k, col] = out[k, col, c]
+
+
+# output channels per parallel task of the kernel's transforms
+_ROWS_PER_TASK = 8
+
+
+@jit_parallel
+def _weight_parallel(weight, g_mat, u):
+    for task in prange(-(-weight.shape[0] // _ROWS_PER_TASK)):
+        o0 = task * _ROWS_PER_TASK
+        _weight_rows(weight, g_mat, o0, min(weight.shape[0], o0 + _ROWS_PER_TASK), u)
+
+
+@jit_parallel
+def _weight_grad_parallel(du, g_mat, dw):
+    for task in prange(-(-dw.shape[0] // _ROWS_PER_TASK)):
+        o0 = task * _ROWS_PER_TASK
+        _weight_grad_rows(du, g_mat, o0, min(dw.shape[0], o0 + _ROWS_PER_TASK), dw)
+
+
+def weight_transform(weight, g_mat, u):
+    """weight (O, Cg, 3, 3) -> u (alpha^2, O, Cg) = G weight G^T; serial below lanes.SERIAL_BELOW
+    elements of u (64 x 64 channels: 20 us, less than a parallel region's start-up)."""
+    if u.size < lanes.SERIAL_BELOW or lanes.count() == 1:
+        _weight_rows(weight, g_mat, 0, weight.shape[0], u)
+    else:
+        _weight_parallel(weight, g_mat, u)
+
+
+def weight_gradient_transform(du, g_mat, dw):
+    """du (alpha^2, O, Cg) -> dw (O, Cg, 3, 3) = G^T dU G, the adjoint of weight_transform."""
+    if du.size < lanes.SERIAL_BELOW or lanes.count() == 1:
+        _weight_grad_rows(du, g_mat, 0, dw.shape[0], dw)
+    else:
+        _weight_grad_parallel(du, g_mat, dw)
