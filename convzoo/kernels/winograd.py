@@ -13,6 +13,9 @@ near memory speed:
   pixel i of its rows), and its transform lands in ``V[xi, channel, tile]``, the layout the GEMM
   reads, as (m+2)^2 contiguous runs. Measured on one thread, F(4x4,3x3): 60-70 ns per plane and
   tile in, 25-30 ns out, the 64 x 64 GEMMs at 75 GFLOP/s.
+- planes of few tiles (up to ``CHANNELS_MINOR_TILES``; an 8x8 plane has 4) are too short for that:
+  their transforms run channels-minor instead (``winograd_channels``), ``V[xi, tile, channel]`` and
+  the GEMMs ``V @ U^T``, same sums in the same order. Grouped convs keep the planes layout.
 - zero padding, the zeros that complete the last tiles and the output crop happen in the gather
   and the scatter: no padded copy of the input and no cropped copy of the output.
 - dilation d: a dilated 3x3 conv is d*d undilated ones on the polyphase sub-images
