@@ -46,8 +46,9 @@ TRANSFORM_PLANE = {2: (0.8e-6, 0.23e-6), 4: (0.95e-6, 0.29e-6)}
 # plane); measured on one thread on 8x8 to 56x56 planes of 3 to 256 channels
 TRANSFORM_TILE_MINOR = {2: (14e-9, 12e-9), 4: (55e-9, 40e-9)}
 TRANSFORM_TILE_FIXED = {2: 150e-9, 4: 200e-9}
-# G w G^T on one thread: seconds per weight copied into (O, 3, 3, C) and per element of U written
-# (measured: 256 x 256 channels 1.8 ms for F(2x2,3x3), 2.5 ms for F(4x4,3x3); 64 x 64 0.06 and 0.12)
+# G w G^T: seconds per weight read (and copied channels-minor) and per element of U written; bound
+# by writing U, so two threads barely help (measured: 256 x 256 channels 1.0 ms for F(2x2,3x3), 2.3
+# ms for F(4x4,3x3), on two threads; 64 x 64 0.07 and 0.09 on one)
 WEIGHT_COPY, U_ELEMENT = 0.4e-9, 0.8e-9
 WEIGHT_GRAD_PLANE = 6e-6  # per plane of the Winograd weight gradient, beyond the transforms (fitted)
 # per polyphase sub-image plane of a dilated Winograd conv, beyond the transforms, scaled as above by
@@ -206,7 +207,7 @@ def winograd_cost(m, op, g, threads):
     # the row bands of one image) run on lanes (lanes.py), which do not
     banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
     handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
-    # G w G^T, serial: the kernel transposed to (O, 3, 3, C), then U written (36 x O x C for F(4x4,3x3):
-    # 2.5 ms at 256 x 256 channels, memory-bound)
+    # G w G^T, not shared out: U is written at memory speed whatever the threads (36 x O x C for
+    # F(4x4,3x3): 2.3 ms at 256 x 256 channels)
     weight_transform = 0.0 if op == "backward_weight" else c_out * cg * (9 * WEIGHT_COPY + alpha * alpha * U_ELEMENT)
     return (gemm + transforms + weights + traffic) / threads + handoff + weight_transform
