@@ -9,6 +9,7 @@ it, and the algorithms that cannot, with the reason.
 Forcing: ``F.conv2d(..., algorithm="fft")`` or ``with convzoo.use_algorithm("fft"): ...``.
 Measuring: ``with convzoo.autotune(): ...`` times each candidate on the first call of a geometry.
 """
+import math
 import numbers
 
 import numpy as np
@@ -23,6 +24,10 @@ ROLES = {"conv": (("output", "forward"), ("grad_input", "backward_input"), ("gra
          "conv_transpose": (("output", "backward_input"), ("grad_input", "forward"),
                             ("grad_weight", "backward_weight"))}
 
+
+
+def _ms(seconds):
+    return f"{seconds * 1e3:.3g} ms" if math.isfinite(seconds) else "over the workspace limit"
 
 class ConvCall:
     """One convolution met while running the explained call.
@@ -49,7 +54,9 @@ class ConvCall:
                 passes[role] = {"error": str(plan)}
                 continue
             passes[role] = {"algorithm": plan.algorithm, "reason": plan.reason,
-                            "estimated_ms": {k: round(v * 1e3, 4) for k, v in plan.estimates.items()},
+                            # an estimate over the workspace limit is infinite: null in JSON
+                            "estimated_ms": {k: round(v * 1e3, 4) if math.isfinite(v) else None
+                                             for k, v in plan.estimates.items()},
                             "measured_ms": {k: round(v * 1e3, 4) for k, v in plan.measured.items()},
                             "unsupported": dict(plan.unsupported), "alternatives": plan.alternatives}
         return {"index": self.index, "name": self.name, "kind": self.kind,
@@ -91,8 +98,8 @@ class Explanation:
                 numbers_ = plan.measured or plan.estimates
                 unit = "measured" if plan.measured else "est."
                 chosen = numbers_.get(plan.algorithm)
-                head = f"{plan.algorithm} ({plan.reason}" + (f", {unit} {chosen * 1e3:.3g} ms)" if chosen else ")")
-                others = ", ".join(f"{a} {numbers_[a] * 1e3:.3g} ms" for a in plan.alternatives if a in numbers_)
+                head = f"{plan.algorithm} ({plan.reason}" + (f", {unit} {_ms(chosen)})" if chosen else ")")
+                others = ", ".join(f"{a} {_ms(numbers_[a])}" for a in plan.alternatives if a in numbers_)
                 lines.append(f"     {role:<12} {head:<42} alternatives: {others or 'none'}")
                 if plan.unsupported:
                     lines.append(f"     {'':<12} cannot run: " +

@@ -102,3 +102,14 @@ def test_cli_explain(capsys):
     assert "algorithm 'fft' cannot run" in capsys.readouterr().err
     assert main(["explain", "--input", "1,4,9,9", "--weight", "4,4,3,3", "--algorithm", "magic"]) == 2
     assert "--algorithm must be one of" in capsys.readouterr().err
+
+
+def test_an_algorithm_over_the_workspace_limit_is_said_so_and_json_stays_strict():
+    # U of F(4x4,3x3) for 256 x 256 channels (9.4 MiB) is over the default 8 MiB: an infinite estimate
+    e = convzoo.explain(F.conv2d, (32, 256, 8, 8), (256, 256, 3, 3), padding=1)
+    assert "winograd_f4 over the workspace limit" in str(e)
+    text = json.dumps(e.to_dict(), allow_nan=False)
+    assert '"winograd_f4": null' in text
+    with convzoo.use_algorithm("winograd_f4"):
+        assert "forced, est. over the workspace limit" in str(convzoo.explain(F.conv2d, (32, 256, 8, 8),
+                                                                              (256, 256, 3, 3), padding=1))

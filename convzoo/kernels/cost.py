@@ -8,7 +8,7 @@ sustain, plus a fixed per-call overhead. The rates were measured here and recali
 """
 import math
 
-from . import fft, spans, subpixel, winograd
+from . import fft, spans, subpixel, winograd, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -158,6 +158,13 @@ def _winograd_gemm_efficiency(m, k):
     return 0.65 * min(1.0, m / 64) ** 0.5 * min(1.0, k / 64) ** 0.5
 
 
+def _winograd_kernel_bytes(op, alpha, g, chunks, threads):
+    """Scratch the transformed kernel takes besides V and M: U (alpha^2 x O x Cg) for the forward and
+    the input gradient; for the weight gradient dU and a partial sum per further lane."""
+    u = alpha * alpha * g.out_channels * (g.in_channels // g.groups) * g.itemsize
+    return u * (1 + min(chunks - 1, threads)) if op == "backward_weight" else u
+
+
 def winograd_cost(m, op, g, threads):
     # the d*d polyphase sub-images of a dilated conv are tiled separately: each gets the tiles of
     # the largest, ceil(P / d) x ceil(Q / d) outputs
@@ -205,6 +212,10 @@ def winograd_cost(m, op, g, threads):
                                                 DILATED_PLANE * max(0.0, 1 - tiles / 64))
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
+    if _winograd_kernel_bytes(op, alpha, g, chunks, threads) > workspace.limit():
+        # over the scratch budget (VGG's 256 x 256 layer: U is 9.4 MiB for F(4x4,3x3), its weight
+        # gradient's dU and partial sums 28 MiB): the workspace promise rules it out unless forced
+        return math.inf
     banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
     handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
     # G w G^T, not shared out: U is written at memory speed whatever the threads (36 x O x C for

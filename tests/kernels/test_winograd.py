@@ -165,10 +165,22 @@ def test_planner_picks_winograd_for_wide_3x3_and_keeps_im2col_for_stems():
 def test_the_input_gradient_is_costed_on_the_unpadded_input():
     # Winograd computes the input gradient on the input's own size (8x8: 2x2 tiles of F(4x4,3x3)), not
     # on the padded 10x10 (3x3 tiles); the planner must know, or it keeps im2col for VGG's late layers
+    def geometry(inner):
+        return planner.ConvGeometry.of((32, 128, 10, 10), (256, 128, 3, 3), (1, 1), (1, 1), 1, 4, inner=inner)
+
     def estimate(inner):
-        geometry = planner.ConvGeometry.of((32, 256, 10, 10), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4, inner=inner)
-        return planner.ALGORITHMS["winograd_f4"].cost("backward_input", geometry, 2)
+        return planner.ALGORITHMS["winograd_f4"].cost("backward_input", geometry(inner), 2)
 
     assert estimate((8, 8)) < 0.6 * estimate(None)
+    assert planner.plan("backward_input", geometry((8, 8))).algorithm == "winograd_f4"
+
+
+def test_the_transformed_kernel_counts_against_the_workspace():
+    # U of F(4x4,3x3) for 256 x 256 channels is 9.4 MiB, over the default 8 MiB budget: the planner
+    # leaves it out (VGG's peak memory) unless the budget allows it or the algorithm is forced
     geometry = planner.ConvGeometry.of((32, 256, 10, 10), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4, inner=(8, 8))
-    assert planner.plan("backward_input", geometry).algorithm == "winograd_f4"
+    assert planner.plan("forward", geometry).estimates["winograd_f4"] == float("inf")
+    assert planner.plan("forward", geometry).algorithm != "winograd_f4"
+    assert planner.plan("forward", geometry, "winograd_f4").algorithm == "winograd_f4"
+    with workspace.limited(64 << 20):
+        assert planner.plan("forward", geometry).estimates["winograd_f4"] < float("inf")
