@@ -184,3 +184,23 @@ def test_the_transformed_kernel_counts_against_the_workspace():
     assert planner.plan("forward", geometry, "winograd_f4").algorithm == "winograd_f4"
     with workspace.limited(64 << 20):
         assert planner.plan("forward", geometry).estimates["winograd_f4"] < float("inf")
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_kernel_transforms_on_both_threads_match_the_matrices(tile):
+    # 128 x 128 channels: U has over lanes.SERIAL_BELOW elements, so both transforms take their parallel
+    # drivers; against G w G^T and G^T dU G by the textbook matrices in float64
+    from convzoo.kernels import winograd_channels
+    g_mat = winograd_transforms.MATRICES[tile][1]
+    alpha = tile + 2
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
+    u = np.empty((alpha * alpha, 128, 128), np.float32)
+    winograd_channels.weight_transform(w, g_mat, u)
+    want = np.einsum("ak,ocki,bi->aboc", g_mat, w.astype(np.float64), g_mat).reshape(alpha * alpha, 128, 128)
+    np.testing.assert_allclose(u, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    du = rng.standard_normal((alpha * alpha, 128, 128)).astype(np.float32)
+    dw = np.empty((128, 128, 3, 3), np.float32)
+    winograd_channels.weight_gradient_transform(du, g_mat, dw)
+    want = np.einsum("ak,aboc,bl->ockl", g_mat, du.astype(np.float64).reshape(alpha, alpha, 128, 128), g_mat)
+    np.testing.assert_allclose(dw, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
