@@ -21,7 +21,7 @@ import numpy as np
 
 from . import lanes
 from .jit import jit, jit_parallel, prange
-from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6
+from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6, _item
 
 
 @jit
@@ -138,12 +138,6 @@ def _grad_tiles(p, m, tiles_h, tiles_w, first, gy):
                     else:
                         gy[base, t, c], gy[base + 1, t, c], gy[base + 2, t, c], gy[base + 3, t, c] = _a4(
                             h[xi, 0, c], h[xi, 1, c])
-
-
-@jit
-def _item(k, d, row_shift, col_shift):
-    """Image and first row and column of work item k: phase (k // d % d, k % d) of image k // d^2."""
-    return k // (d * d), (k // d) % d + row_shift, k % d + col_shift
 
 
 @jit

@@ -145,12 +145,18 @@ _PLANES_PER_TASK = 8
 
 
 @jit
+def _item(k, d, row_shift, col_shift):
+    """Image and first row and column of work item k: phase (k // d % d, k % d) of image k // d^2."""
+    return k // (d * d), (k // d) % d + row_shift, k % d + col_shift
+
+
+@jit
 def _task(kb, k0, channels, d, row_shift, col_shift):
-    """Work item k of parallel task kb, its channels [c0, c1), image and first row and column: item k is
-    phase (k // d % d, k % d) of image k // d^2."""
+    """Work item k of parallel task kb, its channels [c0, c1), image and first row and column (_item)."""
     blocks = -(-channels // _PLANES_PER_TASK)
     k, c0 = k0 + kb // blocks, kb % blocks * _PLANES_PER_TASK
-    return k, c0, min(channels, c0 + _PLANES_PER_TASK), k // (d * d), (k // d) % d + row_shift, k % d + col_shift
+    n, row0, col0 = _item(k, d, row_shift, col_shift)
+    return k, c0, min(channels, c0 + _PLANES_PER_TASK), n, row0, col0
 
 
 @jit
@@ -359,4 +365,3 @@ def grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy, parallel=True):
         _grad_parallel(g, m, k0, k1, d, tiles_h, tiles_w, gy)
     else:
         _grad_tasks(g, m, k0, 0, _tasks(k0, k1, g.shape[1]), d, tiles_h, tiles_w, gy)
-
