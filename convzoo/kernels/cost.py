@@ -8,7 +8,7 @@ sustain, plus a fixed per-call overhead. The rates were measured here and recali
 """
 import math
 
-from . import fft, spans, subpixel, winograd, workspace
+from . import fft, spans, subpixel, winograd, winograd1d, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -26,7 +26,7 @@ def _gemm_efficiency(m, k):
 
 # fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
 OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6}
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6}
 
 
 # sustained rates per thread of the data-moving loops (measured on the reference machine)
@@ -222,3 +222,29 @@ def winograd_cost(m, op, g, threads):
     # F(4x4,3x3): 2.3 ms at 256 x 256 channels)
     weight_transform = 0.0 if op == "backward_weight" else c_out * cg * (9 * WEIGHT_COPY + alpha * alpha * U_ELEMENT)
     return (gemm + transforms + weights + traffic) / threads + handoff + weight_transform
+
+
+# winograd1d's transforms, seconds per (plane, tile) on one thread: the input's (phase split and
+# B^T rows) and the output's (A^T rows and the interleave; the gradient's A g costs the same);
+# measured on 64 planes of 1024 tiles, F(4,5)
+TRANSFORM_TILE_1D = (4e-9, 3e-9)
+
+
+def winograd1d_cost(op, g, threads):
+    # as winograd_cost: backward_input is the conv of the gradient whose output is the input (its
+    # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles
+    alpha = g.kernel[0] + winograd1d.TILE - 1
+    c_in, c_out, out = ((g.out_channels, g.in_channels, (g.inner or g.padded)[0]) if op == "backward_input" else
+                        (g.in_channels, g.out_channels, g.out[0]))
+    tiles = g.batch * -(-out // winograd1d.TILE)
+    cg, og = c_in // g.groups, c_out // g.groups
+    gemm = 2 * tiles * alpha * cg * og * g.groups / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
+    tile_in, tile_out = TRANSFORM_TILE_1D
+    transforms = tiles * (c_in * tile_in + c_out * tile_out)
+    # V and M written once and read once, about half of it from the caches (fitted: 64 -> 64 with 5
+    # taps over 4096 samples, batch 32: 33 ms forward, 34 input and 45 weight gradient measured)
+    traffic = tiles * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
+    if op == "backward_weight":
+        # dU of every further chunk written and added into the sum
+        traffic += 2 * threads * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
+    return (gemm + transforms + traffic) / threads

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numba
 
-from . import depthwise, fft, gemm, subpixel, winograd, workspace
+from . import depthwise, fft, gemm, subpixel, winograd, winograd1d, workspace
 from .cost import (OVERHEAD, depthwise_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
-                   winograd_cost)
+                   winograd1d_cost, winograd_cost)
 from .geometry import read_extent
 
 OPS = ("forward", "backward_input", "backward_weight")
@@ -158,6 +158,11 @@ ALGORITHMS = {
          "backward_input": functools.partial(winograd.winograd_backward_input, tile=4),
          "backward_weight": functools.partial(winograd.winograd_backward_weight, tile=4)},
         winograd.requirement, functools.partial(winograd_cost, 4), pads_inside=True),
+    "winograd1d": Algorithm(
+        "winograd1d", "Winograd F(4,r): (r+3)/4 multiplies per output instead of r (1-D, 2-5 taps, stride 1)",
+        {"forward": winograd1d.winograd1d_forward, "backward_input": winograd1d.winograd1d_backward_input,
+         "backward_weight": winograd1d.winograd1d_backward_weight}, winograd1d.requirement, winograd1d_cost,
+        pads_inside=True),
 }
 
 

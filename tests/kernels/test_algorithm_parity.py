@@ -21,6 +21,8 @@ CONV_CASES = [
     (2, (2, 3, 10, 9), (6, 1, 3, 3), 2, 1, (2, 1), 3, ("im2col", "depthwise", "subpixel")),
     (2, (1, 4, 7, 7), (8, 4, 1, 1), 2, 0, 1, 1, ("im2col", "pointwise", "subpixel")),
     (1, (2, 2, 20), (2, 1, 9), 1, 4, 1, 2, ("im2col", "depthwise", "fft")),
+    (1, (2, 4, 13), (6, 2, 5), 1, 2, 1, 2, ("im2col", "fft", "winograd1d")),
+    (1, (1, 3, 6), (4, 3, 3), 1, 0, 1, 1, ("im2col", "winograd1d")),
     # depthwise reads zero padding in place: per-axis padding, wider than the dilated kernel
     (2, (2, 3, 9, 8), (6, 1, 3, 3), 2, (1, 3), 1, 3, ("im2col", "depthwise")),
     (2, (1, 2, 5, 6), (2, 1, 3, 2), 1, (5, 2), (2, 1), 2, ("depthwise",)),
@@ -115,6 +117,10 @@ def test_forced_algorithm_passes_check_vjp(name):
     rng = np.random.default_rng(2)
     if name == "pointwise":
         x, w, kw = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((6, 2, 1, 1)), dict(stride=2, groups=2)
+    elif name == "winograd1d":
+        x, w, kw = rng.standard_normal((2, 4, 9)), rng.standard_normal((6, 2, 4)), dict(groups=2, padding=((3, 1),))
+        check_vjp(lambda a, b: F.conv1d(a, b, algorithm=name, **kw), x, w)
+        return
     elif name == "depthwise":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2)), dict(groups=3, dilation=2)
         check_vjp(lambda a, b: F.conv2d(a, b, groups=3, padding=((1, 2), (3, 0)), algorithm=name), x, w)

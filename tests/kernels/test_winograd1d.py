@@ -1,0 +1,105 @@
+"""1-D Winograd F(4, r): the Toom-Cook matrices against the correlation they stand for, the three
+ops against the naive loops (zero padding read in place, groups, chunks of images and of tiles),
+float32 error against float64 next to direct convolution's, and the planner's choice."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convzoo.kernels import gemm, planner, winograd1d, workspace
+from tests import naive
+
+
+@pytest.mark.parametrize("r", winograd1d.TAPS)
+def test_matrices_compute_four_outputs_of_the_correlation(r):
+    at, g, bt = winograd1d.matrices(r)
+    alpha = r + 3
+    assert at.shape == (4, alpha) and g.shape == (alpha, r) and bt.shape == (alpha, alpha)
+    rng = np.random.default_rng(r)
+    for _ in range(5):
+        d, w = rng.standard_normal(alpha), rng.standard_normal(r)
+        want = [sum(w[k] * d[i + k] for k in range(r)) for i in range(4)]
+        np.testing.assert_allclose(at @ ((g @ w) * (bt @ d)), want, rtol=0, atol=1e-12)
+
+
+def _reference(x, w, pads, groups, u):
+    xp = naive.pad(x, pads)
+    out = naive.conv(xp, w, (1,), (1,), groups)
+    before = pads[0][0]
+    grad = naive.conv_transpose(u, w, (1,), (1,), groups, xp.shape[2:])[:, :, before:before + x.shape[2]]
+    return out, grad, naive.conv_weight_grad(xp, u, w.shape[2:], (1,), (1,), groups)
+
+
+def _check(x_shape, w_shape, pads, groups, dtype=np.float64, tol=1e-10):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    length = x_shape[2] + pads[0][0] + pads[0][1] - w_shape[2] + 1
+    u = rng.standard_normal((x_shape[0], w_shape[0], length))
+    want = _reference(x, w, pads, groups, u)
+    x, w, u = x.astype(dtype), w.astype(dtype), u.astype(dtype)
+    got = (winograd1d.winograd1d_forward(x, w, (1,), (1,), groups, pads),
+           winograd1d.winograd1d_backward_input(u, w, x_shape[2:], (1,), (1,), groups, pads),
+           winograd1d.winograd1d_backward_weight(x, u, w_shape[2:], (1,), (1,), groups, pads))
+    for name, a, b in zip(("forward", "backward_input", "backward_weight"), got, want):
+        assert a.shape == b.shape and a.dtype == dtype, name
+        err = np.abs(a - b).max() / np.abs(b).max()
+        assert err <= tol, f"{name}: relative error {err:.3g}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 3), cg=st.integers(1, 3), og=st.integers(1, 3), groups=st.integers(1, 2),
+       r=st.sampled_from(winograd1d.TAPS), length=st.integers(1, 30), before=st.integers(0, 6),
+       after=st.integers(0, 6))
+def test_ops_match_the_naive_loops(batch, cg, og, groups, r, length, before, after):
+    if length + before + after < r:
+        return
+    _check((batch, cg * groups, length), (og * groups, cg, r), ((before, after),), groups)
+
+
+def test_chunks_of_images_and_of_tiles_give_the_same_result():
+    # a budget of a few tiles cuts each image's tiles into ranges; one that fits two images cuts
+    # the batch; the weight gradient sums the chunks in order
+    for limit in (4096, 3 * 8 * 8 * 11 * 4 * 2, 1 << 20):
+        with workspace.limited(limit):
+            _check((5, 3, 41), (8, 3, 5), ((2, 2),), 1)
+            _check((2, 4, 30), (6, 2, 3), ((1, 0),), 2)
+
+
+def test_float32_error_is_a_few_times_direct_convolutions():
+    # 64 -> 64 channels, 5 taps, 4096 samples: measured 1.3e-6 of the largest output (direct
+    # convolution through im2col: 3-4e-7), the README's figure
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 64, 4096)), rng.standard_normal((64, 64, 5))
+    pads = ((2, 2),)
+    want = naive.conv(naive.pad(x, pads), w, (1,), (1,), 1)
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    scale = np.abs(want).max()
+    wino = np.abs(winograd1d.winograd1d_forward(x32, w32, (1,), (1,), 1, pads) - want).max() / scale
+    direct = np.abs(gemm.im2col_forward(x32, w32, (1,), (1,), 1, pads) - want).max() / scale
+    assert wino < 5e-6 and wino < 10 * direct, (wino, direct)
+
+
+def test_float32_ops_stay_within_float32_tolerance():
+    _check((2, 16, 100), (8, 16, 5), ((2, 2),), 1, np.float32, tol=2e-5)
+    _check((2, 16, 100), (8, 8, 3), ((1, 1),), 2, np.float32, tol=2e-5)
+
+
+def test_requirement_names_what_it_needs():
+    def reason(x_shape, w_shape, stride=(1,), dilation=(1,)):
+        g = planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, 1, 4)
+        return winograd1d.requirement(g)
+
+    assert reason((1, 2, 10), (2, 2, 5)) is None
+    assert "1-D" in reason((1, 2, 10, 10), (2, 2, 3, 3))
+    assert "taps" in reason((1, 2, 10), (2, 2, 7))
+    assert "stride" in reason((1, 2, 10), (2, 2, 3), stride=(2,))
+    assert "dilation" in reason((1, 2, 10), (2, 2, 3), dilation=(2,))
+
+
+def test_planner_picks_it_for_a_long_conv1d_and_not_for_a_tiny_one():
+    for batch in (1, 32):
+        g = planner.ConvGeometry.of((batch, 64, 4100), (64, 64, 5), (1,), (1,), 1, 4, inner=(4096,))
+        for op in ("forward", "backward_input", "backward_weight"):
+            assert planner.plan(op, g).algorithm == "winograd1d", (batch, op)
+    tiny = planner.ConvGeometry.of((1, 2, 12), (2, 2, 3), (1,), (1,), 1, 4)
+    assert planner.plan("forward", tiny).algorithm == "im2col"
