@@ -228,15 +228,15 @@ def winograd_cost(m, op, g, threads):
 # B^T rows) and the output's (A^T rows and the interleave; the gradient's A g costs the same);
 # measured on 64 planes of 1024 tiles, F(4,5)
 TRANSFORM_TILE_1D = (4e-9, 3e-9)
-
-
 def winograd1d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the input (its
     # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles
-    alpha = g.kernel[0] + winograd1d.TILE - 1
-    c_in, c_out, out = ((g.out_channels, g.in_channels, (g.inner or g.padded)[0]) if op == "backward_input" else
-                        (g.in_channels, g.out_channels, g.out[0]))
-    tiles = g.batch * -(-out // winograd1d.TILE)
+    r = g.kernel[0]
+    m = winograd1d.tile(r)
+    alpha = r + m - 1
+    c_in, c_out, length = ((g.out_channels, g.in_channels, (g.inner or g.padded)[0]) if op == "backward_input" else
+                           (g.in_channels, g.out_channels, g.out[0]))
+    tiles = g.batch * -(-length // m)
     cg, og = c_in // g.groups, c_out // g.groups
     gemm = 2 * tiles * alpha * cg * og * g.groups / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
     tile_in, tile_out = TRANSFORM_TILE_1D

@@ -1,26 +1,26 @@
-"""Winograd F(4, r) for 1-D stride-1 convolutions with kernels of 2 to 5 taps (text and signal convs).
+"""Winograd F(4, r) and F(2, r) for 1-D stride-1 convolutions of 2 to 7 taps (text and signal convs).
 
-Four outputs of an r-tap correlation are ``A^T [(G w) . (B^T d)]`` over a window d of ``alpha = r + 3``
-inputs: alpha multiplies instead of 4 r, 2.5x fewer for r = 5. As in 2-D (``winograd.py``), the
-product across channels becomes alpha independent GEMMs (O x C) @ (C x tiles), one batched
-``np.matmul``, which is where the time goes: a 64 -> 64 conv1d with 5 taps over 4096 samples
-multiplies 64 x 64 x 1024 eight times instead of 64 x 320 x 4096 once (the im2col GEMM alone took
-1.44 ms at batch 1, longer than PyTorch's whole op).
+m outputs of an r-tap correlation are ``A^T [(G w) . (B^T d)]`` over a window d of ``alpha = m + r - 1``
+inputs: alpha multiplies instead of m r, 2.5x fewer for F(4, 5), 1.75x for F(2, 7) (``tile``). As in
+2-D (``winograd.py``), the product across channels becomes alpha independent GEMMs (O x C) @ (C x
+tiles), one batched ``np.matmul``, which is where the time goes: a 64 -> 64 conv1d with 5 taps over
+4096 samples multiplies 64 x 64 x 1024 eight times instead of 64 x 320 x 4096 once (the im2col GEMM
+alone took 1.44 ms at batch 1, longer than PyTorch's whole op).
 
 The matrices are the modified Toom-Cook construction (Lavin & Gray, 2015) on the points 0, 1, -1,
 2, -2, 1/2, -1/2 (the first alpha - 1 of them) and infinity, computed exactly in fractions at import.
 The transforms are Numba loops over whole rows of tiles: each (image, channel) row is first split by
-phase (``ph[q, u] = x[start + 4 u + q]``), so tap j of every tile reads the unit-step run
-``ph[j % 4, j // 4:]``, and each row of the transformed tile is a sum of such runs times the matrix's
-nonzero entries, in order. The output transform writes the four phases of the output and
-interleaves them. Zero padding and the output crop happen in those copies.
+phase (``ph[q, u] = x[start + m u + q]``), so tap j of every tile reads the unit-step run
+``ph[j % m, j // m:]``, and each row of the transformed tile is a sum of such runs times the matrix's
+nonzero entries, in order. The output transform writes the m phases of the output and interleaves
+them. Zero padding and the output crop happen in those copies.
 
 backward_input is the same correlation of the output gradient with the flipped, transposed kernel,
 read from r - 1 positions before the padding; backward_weight sums ``dU = sum over tiles (A g) V^T``
 (alpha GEMMs over the tiles, in chunk order) and ``dw = dU G``.
 
 Rounding: B^T and A^T have entries up to 5.25 and 8; measured float32 errors are in the README
-(about 4x direct convolution's, 1.3e-6 of the largest output at 64 channels for r = 5).
+(about 4x direct convolution's, 1.3e-6 of the largest output at 64 channels for F(4, 5)).
 """
 import functools
 from fractions import Fraction
@@ -31,11 +31,16 @@ from . import lanes, workspace
 from .geometry import zero_pads
 from .jit import jit
 
-TILE = 4
-TAPS = (2, 3, 4, 5)
+TAPS = (2, 3, 4, 5, 6, 7)
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
 # V and M of a chunk stay near the caches below this size (as winograd._CHUNK_BYTES)
 _CHUNK_BYTES = 16 << 20
+
+
+def tile(r):
+    """Outputs per tile for r taps: F(4, r) up to 5 taps, F(2, r) for 6 and 7 (alpha = 8 at most,
+    as more points would be larger numbers and round worse: F(4,7) measured 1.4e-5 in float32)."""
+    return 4 if r <= 5 else 2
 
 
 def requirement(g):
@@ -58,7 +63,7 @@ def _polynomial(roots):
 
 
 @functools.lru_cache(maxsize=None)
-def matrices(r, m=TILE):
+def matrices(r, m):
     """(A^T (m x alpha), G (alpha x r), B^T (alpha x alpha)) of F(m, r) as float64, alpha = m + r - 1:
     y = A^T [(G w) . (B^T d)] is the correlation y[i] = sum_k w[k] d[i + k], i < m."""
     alpha = m + r - 1
@@ -78,34 +83,30 @@ def matrices(r, m=TILE):
 
 
 @jit
-def _phases_checked(plane, start, u0, u1, pitch, flat):
+def _phases_checked(plane, start, m, u0, u1, pitch, flat):
     # the edge tiles of _phases, each read tested against the plane's bounds
     n = plane.shape[0]
     for u in range(u0, u1):
-        for q in range(TILE):
-            i = start + u * TILE + q
+        for q in range(m):
+            i = start + u * m + q
             flat[q * pitch + u] = plane[i] if 0 <= i < n else 0.0
 
 
 @jit
-def _phases(plane, start, count, ph):
-    # ph[q, u] = plane[start + 4 u + q] for u < count, zero outside the plane
+def _phases(plane, start, m, count, ph):
+    # ph[q, u] = plane[start + m u + q] for u < count, zero outside the plane
     n = plane.shape[0]
     pitch = ph.shape[1]
     flat = ph.reshape(-1)
-    lo = min(count, max(0, -(start // TILE)))  # first u whose four reads are all >= 0
-    hi = max(lo, min(count, (n - start - TILE) // TILE + 1))  # past the last u whose reads are < n
-    _phases_checked(plane, start, 0, lo, pitch, flat)
-    _phases_checked(plane, start, hi, count, pitch, flat)
-    src = np.uint64(start + lo * TILE)
-    p1, p2, p3 = np.uint64(pitch), np.uint64(2 * pitch), np.uint64(3 * pitch)
-    for k in range(np.uint64(hi - lo)):
-        at = src + np.uint64(TILE) * k
-        u = np.uint64(lo) + k
-        flat[u] = plane[at]
-        flat[p1 + u] = plane[at + np.uint64(1)]
-        flat[p2 + u] = plane[at + np.uint64(2)]
-        flat[p3 + u] = plane[at + np.uint64(3)]
+    lo = min(count, max(0, -(start // m)))  # first u whose m reads are all >= 0
+    hi = max(lo, min(count, (n - start - m) // m + 1))  # past the last u whose reads are < n
+    _phases_checked(plane, start, m, 0, lo, pitch, flat)
+    _phases_checked(plane, start, m, hi, count, pitch, flat)
+    step = np.uint64(m)
+    for q in range(m):
+        src, dst = np.uint64(start + lo * m + q), np.uint64(q * pitch + lo)
+        for k in range(np.uint64(hi - lo)):
+            flat[dst + k] = plane[src + step * k]
 
 
 @jit
@@ -134,58 +135,55 @@ def _combine(src, pitch, step, mat, count, dst, dst_base, dst_pitch):
 
 
 @jit
-def input_transform(x, start, b0, b1, t0, t1, bt, ph, v):
-    """v[:, c, (b - b0) T + t - t0] = B^T (x[b, c, start + 4 t + j])_j, tiles t0..t1-1 (T = t1 - t0)."""
+def input_transform(x, start, m, b0, b1, t0, t1, bt, ph, v):
+    """v[:, c, (b - b0) T + t - t0] = B^T (x[b, c, start + m t + j])_j, tiles t0..t1-1 (T = t1 - t0)."""
     channels = x.shape[1]
     count = t1 - t0
     columns = (b1 - b0) * count
     vf = v.reshape(-1)
     for b in range(b0, b1):
         for c in range(channels):
-            _phases(x[b, c], start + TILE * t0, count + (bt.shape[1] - 1) // TILE, ph)
-            _combine(ph.reshape(-1), ph.shape[1], TILE, bt, count, vf, c * columns + (b - b0) * count,
+            _phases(x[b, c], start + m * t0, m, count + (bt.shape[1] - 1) // m, ph)
+            _combine(ph.reshape(-1), ph.shape[1], m, bt, count, vf, c * columns + (b - b0) * count,
                      channels * columns)
 
 
 @jit
-def grad_transform(g, b0, b1, t0, t1, a, ph, gy):
-    """gy[:, o, (b - b0) T + t - t0] = A (g[b, o, 4 t + i])_i, the adjoint of the output transform."""
+def grad_transform(g, m, b0, b1, t0, t1, a, ph, gy):
+    """gy[:, o, (b - b0) T + t - t0] = A (g[b, o, m t + i])_i, the adjoint of the output transform."""
     channels = g.shape[1]
     count = t1 - t0
     columns = (b1 - b0) * count
     gf = gy.reshape(-1)
     for b in range(b0, b1):
         for o in range(channels):
-            _phases(g[b, o], TILE * t0, count, ph)
-            _combine(ph.reshape(-1), ph.shape[1], TILE, a, count, gf, o * columns + (b - b0) * count,
+            _phases(g[b, o], m * t0, m, count, ph)
+            _combine(ph.reshape(-1), ph.shape[1], m, a, count, gf, o * columns + (b - b0) * count,
                      channels * columns)
 
 
 @jit
-def output_transform(prod, b0, b1, t0, t1, at, ph, out):
-    """out[b, o, 4 t + i] = (A^T prod[:, o, (b - b0) T + t - t0])_i for 4 t + i < out.shape[2]."""
+def output_transform(prod, m, b0, b1, t0, t1, at, ph, out):
+    """out[b, o, m t + i] = (A^T prod[:, o, (b - b0) T + t - t0])_i for m t + i < out.shape[2]."""
     channels, length = out.shape[1], out.shape[2]
     count = t1 - t0
     columns = (b1 - b0) * count
     pf, hf = prod.reshape(-1), ph.reshape(-1)
     pitch = ph.shape[1]
     alpha = at.shape[1]
+    step = np.uint64(m)
     for b in range(b0, b1):
         for o in range(channels):
             _combine(pf[o * columns + (b - b0) * count:], channels * columns, alpha, at, count, hf, 0, pitch)
             row = out[b, o]
-            full = min(count, (length - TILE * t0) // TILE)  # tiles whose four outputs all exist
-            dst = np.uint64(TILE * t0)
-            p1, p2, p3 = np.uint64(pitch), np.uint64(2 * pitch), np.uint64(3 * pitch)
-            for t in range(np.uint64(max(full, 0))):
-                at4 = dst + np.uint64(TILE) * t
-                row[at4] = hf[t]
-                row[at4 + np.uint64(1)] = hf[p1 + t]
-                row[at4 + np.uint64(2)] = hf[p2 + t]
-                row[at4 + np.uint64(3)] = hf[p3 + t]
-            for t in range(max(full, 0), count):
-                for i in range(TILE):
-                    p = TILE * (t0 + t) + i
+            full = max(0, min(count, (length - m * t0) // m))  # tiles whose m outputs all exist
+            for i in range(m):  # the phases interleave
+                src, dst = np.uint64(i * pitch), np.uint64(m * t0 + i)
+                for t in range(np.uint64(full)):
+                    row[dst + step * t] = hf[src + t]
+            for t in range(full, count):
+                for i in range(m):
+                    p = m * (t0 + t) + i
                     if p < length:
                         row[p] = hf[i * pitch + t]
 
@@ -196,13 +194,14 @@ def _jobs(batch, tiles, per_tile):
 
 
 def _conv(x, weight, groups, start, out):
-    """out[n, o, p] = sum_{c, k} weight[o, c, k] x[n, c, start + p + k] (x zero outside) by F(4, r)."""
+    """out[n, o, p] = sum_{c, k} weight[o, c, k] x[n, c, start + p + k] (x zero outside) by F(m, r)."""
     n, c = x.shape[:2]
     o, cg, r = weight.shape
     og = o // groups
-    at, g_mat, bt = matrices(r)
-    alpha = r + TILE - 1
-    tiles = -(-out.shape[2] // TILE)
+    m = tile(r)
+    at, g_mat, bt = matrices(r, m)
+    alpha = r + m - 1
+    tiles = -(-out.shape[2] // m)
     u = np.tensordot(g_mat, weight.astype(np.float64), axes=([1], [2])).astype(x.dtype)  # (alpha, O, Cg)
     u = u.reshape(alpha, groups, og, cg)
     bt, at = bt.astype(x.dtype), at.astype(x.dtype)
@@ -212,11 +211,11 @@ def _conv(x, weight, groups, start, out):
         columns = (b1 - b0) * (t1 - t0)
         v = lane.scratch("v", alpha * c * columns, x.dtype).reshape(alpha, c, columns)
         prod = lane.scratch("m", alpha * o * columns, x.dtype).reshape(alpha, groups, og, columns)
-        ph = lane.scratch("ph", TILE * (t1 - t0 + alpha), x.dtype).reshape(TILE, t1 - t0 + alpha)
-        input_transform(x, start, b0, b1, t0, t1, bt, ph, v)
+        ph = lane.scratch("ph", m * (t1 - t0 + alpha), x.dtype).reshape(m, t1 - t0 + alpha)
+        input_transform(x, start, m, b0, b1, t0, t1, bt, ph, v)
         # (alpha, G, Og, Cg) @ (alpha, G, Cg, T) -> (alpha, G, Og, T)
         np.matmul(u, v.reshape(alpha, groups, cg, columns), out=prod)
-        output_transform(prod.reshape(alpha, o, columns), b0, b1, t0, t1, at, ph, out)
+        output_transform(prod.reshape(alpha, o, columns), m, b0, b1, t0, t1, at, ph, out)
 
     lanes.run(_jobs(n, tiles, alpha * (c + o) * x.itemsize), work, size=n * tiles * alpha * (c + o))
     return out
@@ -249,9 +248,10 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
     n, c = x.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups
-    at, g_mat, bt = matrices(r)
-    alpha = r + TILE - 1
-    tiles = -(-grad_out.shape[2] // TILE)
+    m = tile(r)
+    at, g_mat, bt = matrices(r, m)
+    alpha = r + m - 1
+    tiles = -(-grad_out.shape[2] // m)
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     bt, a = bt.astype(x.dtype), np.ascontiguousarray(at.T.astype(x.dtype))
     du = np.empty((alpha, groups, og, cg), dtype=x.dtype)
@@ -261,10 +261,10 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
         columns = (b1 - b0) * (t1 - t0)
         v = lane.scratch("v", alpha * c * columns, x.dtype).reshape(alpha, c, columns)
         gy = lane.scratch("g", alpha * o * columns, x.dtype).reshape(alpha, o, columns)
-        ph = lane.scratch("ph", TILE * (t1 - t0 + alpha), x.dtype).reshape(TILE, t1 - t0 + alpha)
+        ph = lane.scratch("ph", m * (t1 - t0 + alpha), x.dtype).reshape(m, t1 - t0 + alpha)
         part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
-        input_transform(x, -before, b0, b1, t0, t1, bt, ph, v)
-        grad_transform(grad_out, b0, b1, t0, t1, a, ph, gy)
+        input_transform(x, -before, m, b0, b1, t0, t1, bt, ph, v)
+        grad_transform(grad_out, m, b0, b1, t0, t1, a, ph, gy)
         # (alpha, G, Og, T) @ (alpha, G, T, Cg) -> (alpha, G, Og, Cg)
         np.matmul(gy.reshape(alpha, groups, og, columns), v.reshape(alpha, groups, cg, columns).transpose(0, 1, 3, 2),
                   out=part)
@@ -276,3 +276,5 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
     # dw[o, c, k] = sum_a dU[a, o, c] G[a, k], in float64
     dw = np.tensordot(du.reshape(alpha, o, cg).astype(np.float64), g_mat, axes=([0], [0]))
     return dw.astype(x.dtype)
+
+

@@ -1,6 +1,6 @@
-"""1-D Winograd F(4, r): the Toom-Cook matrices against the correlation they stand for, the three
-ops against the naive loops (zero padding read in place, groups, chunks of images and of tiles),
-float32 error against float64 next to direct convolution's, and the planner's choice."""
+"""1-D Winograd F(4, r) and F(2, r): the Toom-Cook matrices against the correlation they stand for,
+the three ops against the naive loops (zero padding read in place, groups, chunks of images and of
+tiles), float32 error against float64 next to direct convolution's, and the planner's choice."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,35 +11,38 @@ from tests import naive
 
 
 @pytest.mark.parametrize("r", winograd1d.TAPS)
-def test_matrices_compute_four_outputs_of_the_correlation(r):
-    at, g, bt = winograd1d.matrices(r)
-    alpha = r + 3
-    assert at.shape == (4, alpha) and g.shape == (alpha, r) and bt.shape == (alpha, alpha)
+def test_matrices_compute_a_tile_of_the_correlation(r):
+    m = winograd1d.tile(r)
+    at, g, bt = winograd1d.matrices(r, m)
+    alpha = r + m - 1
+    assert alpha <= 8 and at.shape == (m, alpha) and g.shape == (alpha, r) and bt.shape == (alpha, alpha)
     rng = np.random.default_rng(r)
     for _ in range(5):
         d, w = rng.standard_normal(alpha), rng.standard_normal(r)
-        want = [sum(w[k] * d[i + k] for k in range(r)) for i in range(4)]
+        want = [sum(w[k] * d[i + k] for k in range(r)) for i in range(m)]
         np.testing.assert_allclose(at @ ((g @ w) * (bt @ d)), want, rtol=0, atol=1e-12)
 
 
 def _reference(x, w, pads, groups, u):
     xp = naive.pad(x, pads)
-    out = naive.conv(xp, w, (1,), (1,), groups)
-    before = pads[0][0]
-    grad = naive.conv_transpose(u, w, (1,), (1,), groups, xp.shape[2:])[:, :, before:before + x.shape[2]]
-    return out, grad, naive.conv_weight_grad(xp, u, w.shape[2:], (1,), (1,), groups)
+    ones = (1,) * (x.ndim - 2)
+    out = naive.conv(xp, w, ones, ones, groups)
+    grad = naive.conv_transpose(u, w, ones, ones, groups, xp.shape[2:])
+    grad = grad[(Ellipsis, *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[2:])))]
+    return out, grad, naive.conv_weight_grad(xp, u, w.shape[2:], ones, ones, groups)
 
 
 def _check(x_shape, w_shape, pads, groups, dtype=np.float64, tol=1e-10):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    length = x_shape[2] + pads[0][0] + pads[0][1] - w_shape[2] + 1
-    u = rng.standard_normal((x_shape[0], w_shape[0], length))
+    out_shape = tuple(n + b + a - k + 1 for n, (b, a), k in zip(x_shape[2:], pads, w_shape[2:]))
+    u = rng.standard_normal((x_shape[0], w_shape[0]) + out_shape)
     want = _reference(x, w, pads, groups, u)
     x, w, u = x.astype(dtype), w.astype(dtype), u.astype(dtype)
-    got = (winograd1d.winograd1d_forward(x, w, (1,), (1,), groups, pads),
-           winograd1d.winograd1d_backward_input(u, w, x_shape[2:], (1,), (1,), groups, pads),
-           winograd1d.winograd1d_backward_weight(x, u, w_shape[2:], (1,), (1,), groups, pads))
+    ones = (1,) * len(out_shape)
+    got = (winograd1d.winograd1d_forward(x, w, ones, ones, groups, pads),
+           winograd1d.winograd1d_backward_input(u, w, x_shape[2:], ones, ones, groups, pads),
+           winograd1d.winograd1d_backward_weight(x, u, w_shape[2:], ones, ones, groups, pads))
     for name, a, b in zip(("forward", "backward_input", "backward_weight"), got, want):
         assert a.shape == b.shape and a.dtype == dtype, name
         err = np.abs(a - b).max() / np.abs(b).max()
@@ -85,13 +88,15 @@ def test_float32_ops_stay_within_float32_tolerance():
 
 
 def test_requirement_names_what_it_needs():
-    def reason(x_shape, w_shape, stride=(1,), dilation=(1,)):
-        g = planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, 1, 4)
+    def reason(x_shape, w_shape, stride=None, dilation=None):
+        ones = (1,) * (len(x_shape) - 2)
+        g = planner.ConvGeometry.of(x_shape, w_shape, stride or ones, dilation or ones, 1, 4)
         return winograd1d.requirement(g)
 
     assert reason((1, 2, 10), (2, 2, 5)) is None
-    assert "1-D" in reason((1, 2, 10, 10), (2, 2, 3, 3))
-    assert "taps" in reason((1, 2, 10), (2, 2, 7))
+    assert reason((1, 2, 10), (2, 2, 7)) is None
+    assert "1-D" in reason((1, 2, 10, 10), (2, 2, 1, 3))
+    assert "taps" in reason((1, 2, 10), (2, 2, 9))
     assert "stride" in reason((1, 2, 10), (2, 2, 3), stride=(2,))
     assert "dilation" in reason((1, 2, 10), (2, 2, 3), dilation=(2,))
 
