@@ -135,3 +135,26 @@ def test_im2col_forward_of_few_taps_multiplies_image_by_image_into_the_output(gr
     assert (4 // groups) * 9 <= gemm._FEW_TAPS and got.shape[2] * got.shape[3] >= gemm._MIN_COLUMNS
     expected = naive.conv(naive.pad(x, ((1, 1), (0, 0))), w, (2, 2), (1, 1), groups)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_im2col_forward_cuts_short_products_into_cache_sized_chunks(monkeypatch):
+    # a stem's 27 rows of columns: on several lanes each chunk holds about CHUNK_COLUMNS columns (or
+    # CACHE_CHUNK bytes), not a lane's share of the workspace limit; one lane keeps the call whole
+    from convzoo.kernels import gemm, lanes
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 3, 64, 64)).astype(np.float32)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    seen = []
+    run = lanes.run
+    monkeypatch.setattr(lanes, "run", lambda jobs, work, **kw: seen.append(list(jobs)) or run(jobs, work, **kw))
+    monkeypatch.setattr(gemm, "CACHE_CHUNK", 27 * 4 * 32 * 10)  # ten rows of 32 outputs
+    monkeypatch.setattr(gemm, "CHUNK_COLUMNS", 320)
+    monkeypatch.setattr(lanes, "shares", lambda size=None: 2)
+    got = gemm.im2col_forward(x, w, (2, 2), (1, 1), 1, pads=((1, 1), (1, 1)))
+    np.testing.assert_allclose(got, naive.conv(naive.pad(x, ((1, 1), (1, 1))), w, (2, 2), (1, 1), 1),
+                               rtol=1e-4, atol=1e-4)
+    chunks = seen[-1]
+    assert all((b1 - b0) * (r1 - r0) <= 10 for (b0, b1), (r0, r1) in chunks) and len(chunks) >= 6 * 32 // 10
+    monkeypatch.setattr(lanes, "shares", lambda size=None: 1)
+    gemm.im2col_forward(x, w, (2, 2), (1, 1), 1, pads=((1, 1), (1, 1)))
+    assert len(seen[-1]) == 1
