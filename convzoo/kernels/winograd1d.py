@@ -135,30 +135,18 @@ def _combine(src, pitch, step, mat, count, dst, dst_base, dst_pitch):
 
 
 @jit
-def input_transform(x, start, m, b0, b1, t0, t1, bt, ph, v):
-    """v[:, c, (b - b0) T + t - t0] = B^T (x[b, c, start + m t + j])_j, tiles t0..t1-1 (T = t1 - t0)."""
+def tile_transform(x, start, m, b0, b1, t0, t1, mat, ph, v):
+    """v[:, c, (b - b0) T + t - t0] = mat (x[b, c, start + m t + j])_j over windows of mat.shape[1]
+    samples, tiles t0..t1-1 (T = t1 - t0): B^T on the input, A on the output gradient (the adjoint of
+    the output transform, windows of m)."""
     channels = x.shape[1]
     count = t1 - t0
     columns = (b1 - b0) * count
     vf = v.reshape(-1)
     for b in range(b0, b1):
         for c in range(channels):
-            _phases(x[b, c], start + m * t0, m, count + (bt.shape[1] - 1) // m, ph)
-            _combine(ph.reshape(-1), ph.shape[1], m, bt, count, vf, c * columns + (b - b0) * count,
-                     channels * columns)
-
-
-@jit
-def grad_transform(g, m, b0, b1, t0, t1, a, ph, gy):
-    """gy[:, o, (b - b0) T + t - t0] = A (g[b, o, m t + i])_i, the adjoint of the output transform."""
-    channels = g.shape[1]
-    count = t1 - t0
-    columns = (b1 - b0) * count
-    gf = gy.reshape(-1)
-    for b in range(b0, b1):
-        for o in range(channels):
-            _phases(g[b, o], m * t0, m, count, ph)
-            _combine(ph.reshape(-1), ph.shape[1], m, a, count, gf, o * columns + (b - b0) * count,
+            _phases(x[b, c], start + m * t0, m, count + (mat.shape[1] - 1) // m, ph)
+            _combine(ph.reshape(-1), ph.shape[1], m, mat, count, vf, c * columns + (b - b0) * count,
                      channels * columns)
 
 
@@ -212,7 +200,7 @@ def _conv(x, weight, groups, start, out):
         v = lane.scratch("v", alpha * c * columns, x.dtype).reshape(alpha, c, columns)
         prod = lane.scratch("m", alpha * o * columns, x.dtype).reshape(alpha, groups, og, columns)
         ph = lane.scratch("ph", m * (t1 - t0 + alpha), x.dtype).reshape(m, t1 - t0 + alpha)
-        input_transform(x, start, m, b0, b1, t0, t1, bt, ph, v)
+        tile_transform(x, start, m, b0, b1, t0, t1, bt, ph, v)
         # (alpha, G, Og, Cg) @ (alpha, G, Cg, T) -> (alpha, G, Og, T)
         np.matmul(u, v.reshape(alpha, groups, cg, columns), out=prod)
         output_transform(prod.reshape(alpha, o, columns), m, b0, b1, t0, t1, at, ph, out)
@@ -263,8 +251,8 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
         gy = lane.scratch("g", alpha * o * columns, x.dtype).reshape(alpha, o, columns)
         ph = lane.scratch("ph", m * (t1 - t0 + alpha), x.dtype).reshape(m, t1 - t0 + alpha)
         part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
-        input_transform(x, -before, m, b0, b1, t0, t1, bt, ph, v)
-        grad_transform(grad_out, m, b0, b1, t0, t1, a, ph, gy)
+        tile_transform(x, -before, m, b0, b1, t0, t1, bt, ph, v)
+        tile_transform(grad_out, 0, m, b0, b1, t0, t1, a, ph, gy)
         # (alpha, G, Og, T) @ (alpha, G, T, Cg) -> (alpha, G, Og, Cg)
         np.matmul(gy.reshape(alpha, groups, og, columns), v.reshape(alpha, groups, cg, columns).transpose(0, 1, 3, 2),
                   out=part)
