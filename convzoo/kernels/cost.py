@@ -158,10 +158,11 @@ def _winograd_gemm_efficiency(m, k):
     return 0.65 * min(1.0, m / 64) ** 0.5 * min(1.0, k / 64) ** 0.5
 
 
-def _winograd_kernel_bytes(op, alpha, g, chunks, threads):
-    """Scratch the transformed kernel takes besides V and M: U (alpha^2 x O x Cg) for the forward and
-    the input gradient; for the weight gradient dU and a partial sum per further lane."""
-    u = alpha * alpha * g.out_channels * (g.in_channels // g.groups) * g.itemsize
+def _winograd_kernel_bytes(op, points, g, chunks, threads):
+    """Scratch the transformed kernel takes besides V and M: U (points x O x Cg; points = alpha^2 in
+    2-D, alpha in 1-D) for the forward and the input gradient; for the weight gradient dU and a
+    partial sum per further lane."""
+    u = points * g.out_channels * (g.in_channels // g.groups) * g.itemsize
     return u * (1 + min(chunks - 1, threads)) if op == "backward_weight" else u
 
 
@@ -212,7 +213,7 @@ def winograd_cost(m, op, g, threads):
                                                 DILATED_PLANE * max(0.0, 1 - tiles / 64))
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
-    if _winograd_kernel_bytes(op, alpha, g, chunks, threads) > workspace.limit():
+    if _winograd_kernel_bytes(op, alpha * alpha, g, chunks, threads) > workspace.limit():
         # over the scratch budget (VGG's 256 x 256 layer: U is 9.4 MiB for F(4x4,3x3), its weight
         # gradient's dU and partial sums 28 MiB): the workspace promise rules it out unless forced
         return math.inf
@@ -228,6 +229,8 @@ def winograd_cost(m, op, g, threads):
 # B^T rows) and the output's (A^T rows and the interleave; the gradient's A g costs the same);
 # measured on 64 planes of 1024 tiles, F(4,5)
 TRANSFORM_TILE_1D = (4e-9, 3e-9)
+
+
 def winograd1d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the input (its
     # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles
@@ -236,7 +239,11 @@ def winograd1d_cost(op, g, threads):
     alpha = r + m - 1
     c_in, c_out, length = ((g.out_channels, g.in_channels, (g.inner or g.padded)[0]) if op == "backward_input" else
                            (g.in_channels, g.out_channels, g.out[0]))
-    tiles = g.batch * -(-length // m)
+    per_signal = -(-length // m)
+    tiles = g.batch * per_signal
+    chunks = len(winograd1d.chunks(g.batch, per_signal, alpha * (c_in + c_out) * g.itemsize))
+    if _winograd_kernel_bytes(op, alpha, g, chunks, threads) > workspace.limit():
+        return math.inf  # over the scratch budget, as winograd_cost
     cg, og = c_in // g.groups, c_out // g.groups
     gemm = 2 * tiles * alpha * cg * og * g.groups / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
     tile_in, tile_out = TRANSFORM_TILE_1D
@@ -246,5 +253,5 @@ def winograd1d_cost(op, g, threads):
     traffic = tiles * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
     if op == "backward_weight":
         # dU of every further chunk written and added into the sum
-        traffic += 2 * threads * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
+        traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
     return (gemm + transforms + traffic) / threads

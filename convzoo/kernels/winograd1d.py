@@ -176,7 +176,7 @@ def output_transform(prod, m, b0, b1, t0, t1, at, ph, out):
                         row[p] = hf[i * pitch + t]
 
 
-def _jobs(batch, tiles, per_tile):
+def chunks(batch, tiles, per_tile):
     """((b0, b1), (t0, t1)) blocks of images and tile ranges within a lane's share of the budget."""
     return workspace.chunks(batch, tiles, per_tile, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
 
@@ -205,7 +205,7 @@ def _conv(x, weight, groups, start, out):
         np.matmul(u, v.reshape(alpha, groups, cg, columns), out=prod)
         output_transform(prod.reshape(alpha, o, columns), m, b0, b1, t0, t1, at, ph, out)
 
-    lanes.run(_jobs(n, tiles, alpha * (c + o) * x.itemsize), work, size=n * tiles * alpha * (c + o))
+    lanes.run(chunks(n, tiles, alpha * (c + o) * x.itemsize), work, size=n * tiles * alpha * (c + o))
     return out
 
 
@@ -260,7 +260,7 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
             if index:
                 du[...] += part
 
-    lanes.run(_jobs(n, tiles, alpha * (c + o) * x.itemsize), work, ordered=True, size=n * tiles * alpha * (c + o))
+    lanes.run(chunks(n, tiles, alpha * (c + o) * x.itemsize), work, ordered=True, size=n * tiles * alpha * (c + o))
     # dw[o, c, k] = sum_a dU[a, o, c] G[a, k], in float64
     dw = np.tensordot(du.reshape(alpha, o, cg).astype(np.float64), g_mat, axes=([0], [0]))
     return dw.astype(x.dtype)

@@ -1,6 +1,8 @@
 """1-D Winograd F(4, r) and F(2, r): the Toom-Cook matrices against the correlation they stand for,
 the three ops against the naive loops (zero padding read in place, groups, chunks of images and of
 tiles), float32 error against float64 next to direct convolution's, and the planner's choice."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -108,3 +110,13 @@ def test_planner_picks_it_for_a_long_conv1d_and_not_for_a_tiny_one():
             assert planner.plan(op, g).algorithm == "winograd1d", (batch, op)
     tiny = planner.ConvGeometry.of((1, 2, 12), (2, 2, 3), (1,), (1,), 1, 4)
     assert planner.plan("forward", tiny).algorithm == "im2col"
+
+
+def test_transformed_kernel_over_the_workspace_limit_rules_it_out():
+    # U is alpha x O x C (8 x 64 x 64 float32: 128 KiB for 5 taps); over the budget the estimate is
+    # infinite and the planner takes another algorithm unless forced
+    g = planner.ConvGeometry.of((32, 64, 4100), (64, 64, 5), (1,), (1,), 1, 4, inner=(4096,))
+    with workspace.limited(100 << 10):
+        assert math.isinf(planner.ALGORITHMS["winograd1d"].cost("forward", g, 2))
+        assert planner.plan("forward", g).algorithm != "winograd1d"
+    assert not math.isinf(planner.ALGORITHMS["winograd1d"].cost("forward", g, 2))
