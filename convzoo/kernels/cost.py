@@ -233,24 +233,27 @@ TRANSFORM_TILE_1D = (4e-9, 3e-9)
 
 def winograd1d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the input (its
-    # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles
+    # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles.
+    # A 2-D k x 1 kernel's tiles are m rows by the image's width (the "columns" below)
     r = g.kernel[0]
     m = winograd1d.tile(r)
     alpha = r + m - 1
-    c_in, c_out, length = ((g.out_channels, g.in_channels, (g.inner or g.padded)[0]) if op == "backward_input" else
+    inner = g.inner or g.padded
+    c_in, c_out, length = ((g.out_channels, g.in_channels, inner[0]) if op == "backward_input" else
                            (g.in_channels, g.out_channels, g.out[0]))
-    per_signal = -(-length // m)
-    tiles = g.batch * per_signal
-    chunks = len(winograd1d.chunks(g.batch, per_signal, alpha * (c_in + c_out) * g.itemsize))
+    width = inner[1] if g.rank == 2 else 1
+    per_image = -(-length // m)
+    columns = g.batch * per_image * width
+    chunks = len(winograd1d.chunks(g.batch, per_image, alpha * (c_in + c_out) * width * g.itemsize))
     if _winograd_kernel_bytes(op, alpha, g, chunks, threads) > workspace.limit():
         return math.inf  # over the scratch budget, as winograd_cost
     cg, og = c_in // g.groups, c_out // g.groups
-    gemm = 2 * tiles * alpha * cg * og * g.groups / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
+    gemm = 2 * columns * alpha * cg * og * g.groups / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
     tile_in, tile_out = TRANSFORM_TILE_1D
-    transforms = tiles * (c_in * tile_in + c_out * tile_out)
+    transforms = columns * (c_in * tile_in + c_out * tile_out)
     # V and M written once and read once, about half of it from the caches (fitted: 64 -> 64 with 5
     # taps over 4096 samples, batch 32: 33 ms forward, 34 input and 45 weight gradient measured)
-    traffic = tiles * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
+    traffic = columns * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
     if op == "backward_weight":
         # dU of every further chunk written and added into the sum
         traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE

@@ -23,6 +23,7 @@ CONV_CASES = [
     (1, (2, 2, 20), (2, 1, 9), 1, 4, 1, 2, ("im2col", "depthwise", "fft")),
     (1, (2, 4, 13), (6, 2, 5), 1, 2, 1, 2, ("im2col", "fft", "winograd1d")),
     (1, (1, 3, 6), (4, 3, 3), 1, 0, 1, 1, ("im2col", "winograd1d")),
+    (2, (2, 4, 11, 5), (6, 2, 7, 1), 1, (3, 1), 1, 2, ("im2col", "fft", "winograd1d")),
     # depthwise reads zero padding in place: per-axis padding, wider than the dilated kernel
     (2, (2, 3, 9, 8), (6, 1, 3, 3), 2, (1, 3), 1, 3, ("im2col", "depthwise")),
     (2, (1, 2, 5, 6), (2, 1, 3, 2), 1, (5, 2), (2, 1), 2, ("depthwise",)),
@@ -120,6 +121,8 @@ def test_forced_algorithm_passes_check_vjp(name):
     elif name == "winograd1d":
         x, w, kw = rng.standard_normal((2, 4, 9)), rng.standard_normal((6, 2, 4)), dict(groups=2, padding=((3, 1),))
         check_vjp(lambda a, b: F.conv1d(a, b, algorithm=name, **kw), x, w)
+        x, w = rng.standard_normal((1, 2, 7, 3)), rng.standard_normal((2, 2, 3, 1))
+        check_vjp(lambda a, b: F.conv2d(a, b, algorithm=name, padding=((2, 0), (1, 1))), x, w)
         return
     elif name == "depthwise":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2)), dict(groups=3, dilation=2)

@@ -61,6 +61,18 @@ def test_ops_match_the_naive_loops(batch, cg, og, groups, r, length, before, aft
     _check((batch, cg * groups, length), (og * groups, cg, r), ((before, after),), groups)
 
 
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 2), groups=st.integers(1, 2),
+       r=st.sampled_from(winograd1d.TAPS), height=st.integers(1, 12), width=st.integers(1, 5),
+       pads=st.lists(st.integers(0, 4), min_size=4, max_size=4))
+def test_two_d_k_by_one_kernels_match_the_naive_loops(batch, cg, og, groups, r, height, width, pads):
+    # whole rows are the samples; padding left and right adds zero output columns
+    if height + pads[0] + pads[1] < r:
+        return
+    _check((batch, cg * groups, height, width), (og * groups, cg, r, 1), ((pads[0], pads[1]), (pads[2], pads[3])),
+           groups)
+
+
 def test_chunks_of_images_and_of_tiles_give_the_same_result():
     # a budget of a few tiles cuts each image's tiles into ranges; one that fits two images cuts
     # the batch; the weight gradient sums the chunks in order
@@ -68,6 +80,7 @@ def test_chunks_of_images_and_of_tiles_give_the_same_result():
         with workspace.limited(limit):
             _check((5, 3, 41), (8, 3, 5), ((2, 2),), 1)
             _check((2, 4, 30), (6, 2, 3), ((1, 0),), 2)
+            _check((3, 3, 17, 9), (4, 3, 7, 1), ((3, 3), (1, 0)), 1)
 
 
 def test_float32_error_is_a_few_times_direct_convolutions():
@@ -97,7 +110,13 @@ def test_requirement_names_what_it_needs():
 
     assert reason((1, 2, 10), (2, 2, 5)) is None
     assert reason((1, 2, 10), (2, 2, 7)) is None
-    assert "1-D" in reason((1, 2, 10, 10), (2, 2, 1, 3))
+    assert reason((1, 2, 10, 10), (2, 2, 6, 1)) is None
+    assert reason((1, 2, 10, 10), (2, 2, 7, 1), dilation=(1, 3)) is None  # across a one-wide kernel
+    assert "k x 1" in reason((1, 2, 10, 10), (2, 2, 3, 3))
+    assert "k x 1" in reason((1, 2, 10, 10), (2, 2, 1, 7))
+    assert "k x 1" in reason((1, 2, 10, 10, 10), (2, 2, 3, 1, 1))
+    assert "dilation" in reason((1, 2, 10, 10), (2, 2, 3, 1), dilation=(2, 1))
+    assert "stride" in reason((1, 2, 10, 10), (2, 2, 3, 1), stride=(1, 2))
     assert "taps" in reason((1, 2, 10), (2, 2, 9))
     assert "stride" in reason((1, 2, 10), (2, 2, 3), stride=(2,))
     assert "dilation" in reason((1, 2, 10), (2, 2, 3), dilation=(2,))
