@@ -244,7 +244,7 @@ def winograd1d_cost(op, g, threads):
     width = inner[1] if g.rank == 2 else 1
     per_image = -(-length // m)
     columns = g.batch * per_image * width
-    chunks = len(winograd1d.chunks(g.batch, per_image, alpha * (c_in + c_out) * width * g.itemsize))
+    chunks = len(winograd.chunks(g.batch, per_image, alpha * (c_in + c_out) * width * g.itemsize))
     if _winograd_kernel_bytes(op, alpha, g, chunks, threads) > workspace.limit():
         return math.inf  # over the scratch budget, as winograd_cost
     cg, og = c_in // g.groups, c_out // g.groups

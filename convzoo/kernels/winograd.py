@@ -61,11 +61,16 @@ _CHUNK_BYTES = 16 << 20
 CHANNELS_MINOR_TILES = 64
 
 
+def chunks(batch, rows, per_row):
+    """((b0, b1), (r0, r1)) blocks of work items and of their rows of tiles, each within a lane's share
+    of the scratch budget (``workspace.chunks``), at least one per lane when there is enough work;
+    winograd1d cuts its images and tile ranges so too."""
+    return workspace.chunks(batch, rows, per_row, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
+
+
 def item_chunks(items, per_item):
-    """(k0, k1) chunks of work items, each within a lane's share of the scratch budget, at least one
-    per lane when there are enough items (workspace.chunks with one row per item)."""
-    blocks = workspace.chunks(items, 1, per_item, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
-    return [items_range for items_range, _ in blocks]
+    """(k0, k1) chunks of whole work items (``chunks`` with one row per item)."""
+    return [items_range for items_range, _ in chunks(items, 1, per_item)]
 
 
 def bands(rows, tiles_h, m, d, items):

@@ -32,14 +32,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import lanes, workspace
+from . import lanes, winograd
 from .geometry import zero_pads
 from .jit import jit
 
 TAPS = (2, 3, 4, 5, 6, 7)
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
-# V and M of a chunk stay near the caches below this size (as winograd._CHUNK_BYTES)
-_CHUNK_BYTES = 16 << 20
 
 
 def tile(r):
@@ -210,11 +208,6 @@ def output_transform(prod, m, width, b0, b1, t0, t1, at, ph, out):
                         row[p] = hf[i * pitch + t]
 
 
-def chunks(batch, tiles, per_tile):
-    """((b0, b1), (t0, t1)) blocks of images and tile ranges within a lane's share of the budget."""
-    return workspace.chunks(batch, tiles, per_tile, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
-
-
 def _conv(x, weight, groups, start, out, width=1):
     """out[n, o, p] = sum_{c, k} weight[o, c, k] x[n, c, start + p + k] (x zero outside) by F(m, r), on
     samples of ``width`` elements (x: (N, C, samples * width), out likewise)."""
@@ -242,7 +235,7 @@ def _conv(x, weight, groups, start, out, width=1):
         output_transform(prod.reshape(alpha, o, columns), m, width, b0, b1, t0, t1, at, ph, out)
 
     per_tile = alpha * (c + o) * width
-    lanes.run(chunks(n, tiles, per_tile * x.itemsize), work, size=n * tiles * per_tile)
+    lanes.run(winograd.chunks(n, tiles, per_tile * x.itemsize), work, size=n * tiles * per_tile)
     return out
 
 
@@ -278,7 +271,7 @@ def _weight_gradient(x, grad_out, r, groups, start, width=1):
                 du[...] += part
 
     per_tile = alpha * (c + o) * width
-    lanes.run(chunks(n, tiles, per_tile * x.itemsize), work, ordered=True, size=n * tiles * per_tile)
+    lanes.run(winograd.chunks(n, tiles, per_tile * x.itemsize), work, ordered=True, size=n * tiles * per_tile)
     # dw[o, c, k] = sum_a dU[a, o, c] G[a, k], in float64
     dw = np.tensordot(du.reshape(alpha, o, cg).astype(np.float64), g_mat, axes=([0], [0]))
     return dw.astype(x.dtype)
