@@ -25,9 +25,9 @@ ROLES = {"conv": (("output", "forward"), ("grad_input", "backward_input"), ("gra
                             ("grad_weight", "backward_weight"))}
 
 
-
 def _ms(seconds):
     return f"{seconds * 1e3:.3g} ms" if math.isfinite(seconds) else "over the workspace limit"
+
 
 class ConvCall:
     """One convolution met while running the explained call.

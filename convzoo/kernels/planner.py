@@ -159,7 +159,8 @@ ALGORITHMS = {
          "backward_weight": functools.partial(winograd.winograd_backward_weight, tile=4)},
         winograd.requirement, functools.partial(winograd_cost, 4), pads_inside=True),
     "winograd1d": Algorithm(
-        "winograd1d", "Winograd F(4,r) / F(2,r): (r+3)/4 or (r+1)/2 multiplies per output, not r (1-D or k x 1, 2-7 taps)",
+        "winograd1d",
+        "Winograd F(4,r) / F(2,r): (r+3)/4 or (r+1)/2 multiplies per output, not r (1-D or k x 1, 2-7 taps)",
         {"forward": winograd1d.winograd1d_forward, "backward_input": winograd1d.winograd1d_backward_input,
          "backward_weight": winograd1d.winograd1d_backward_weight}, winograd1d.requirement, winograd1d_cost,
         pads_inside=True),

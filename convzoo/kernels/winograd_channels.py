@@ -229,7 +229,8 @@ def _weight_rows(weight, g_mat, o0, o1, u):
         for a in range(alpha):
             for col in range(3):
                 for c in range(cg):
-                    left[a, col, c] = g_mat[a, 0] * w[0, col, c] + g_mat[a, 1] * w[1, col, c] + g_mat[a, 2] * w[2, col, c]
+                    left[a, col, c] = (g_mat[a, 0] * w[0, col, c] + g_mat[a, 1] * w[1, col, c]
+                                       + g_mat[a, 2] * w[2, col, c])
         for a in range(alpha):
             for b in range(alpha):
                 for c in range(cg):
