@@ -23,9 +23,31 @@ from . import padding, planner
 from .geometry import read_extent, zero_pads
 
 
-def _run(op, geometry, algorithm, call):
-    # call(kernel, implicit): runs one algorithm's kernel for op; implicit tells whether the
+# (op, routine state, shapes and arguments of the call) -> the Algorithm the cost model chose for
+# them: a layer called again skips the geometry and the planner (25 us of a small conv's 100 us)
+_dispatch = {}
+_DISPATCH_SIZE = 4096
+
+
+def _run(op, key, geometry, algorithm, call):
+    # key: the call's hashable arguments, which fix geometry() (its planner.ConvGeometry);
+    # call(kernel, implicit) runs one algorithm's kernel for op; implicit tells whether the
     # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised
+    state = planner.routine() if algorithm is None else None
+    if state is not None:
+        try:
+            key = (op, state) + key
+            chosen = _dispatch.get(key)
+        except TypeError:  # a list among the arguments: plan without the cache
+            key = chosen = None
+        if chosen is None:
+            chosen = planner.ALGORITHMS[planner.choose(op, geometry())]
+            if key is not None:
+                if len(_dispatch) >= _DISPATCH_SIZE:
+                    _dispatch.clear()
+                _dispatch[key] = chosen
+        return call(chosen.ops[op], chosen.pads_inside)
+    geometry = geometry()
     if planner.recording() is not None:
         planner.note(op, geometry, algorithm)
     if not planner.autotune_enabled():
@@ -50,16 +72,17 @@ def _run(op, geometry, algorithm, call):
 
 def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None):
     """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
-    pads = zero_pads(pads, x.ndim - 2)
-    padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads))
-    geometry = planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize,
+    def geometry():
+        padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], zero_pads(pads, x.ndim - 2)))
+        return planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize,
                                        inner=x.shape[2:])
 
     def call(kernel, implicit):
         if implicit:
-            return kernel(x, weight, stride, dilation, groups, pads=pads)
-        return kernel(padding.pad(x, pads), weight, stride, dilation, groups)
-    return _run("forward", geometry, algorithm, call)
+            return kernel(x, weight, stride, dilation, groups, pads=zero_pads(pads, x.ndim - 2))
+        return kernel(padding.pad(x, zero_pads(pads, x.ndim - 2)), weight, stride, dilation, groups)
+    key = (x.shape, weight.shape, stride, dilation, groups, x.dtype, pads)
+    return _run("forward", key, geometry, algorithm, call)
 
 
 def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm=None, pads=None):
@@ -69,8 +92,10 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
     # trailing pixels that no window reads (output_padding can add them) get a zero gradient
     used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
-    xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
-    geometry = planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
+
+    def geometry():
+        xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
+        return planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
                                        grad_out.shape[2:], in_shape)
 
     def call(kernel, implicit):
@@ -80,7 +105,8 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
         if used != padded_shape:
             grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
         return padding.pad_adjoint(grad, pads)
-    return _run("backward_input", geometry, algorithm, call)
+    key = (grad_out.shape, weight.shape, in_shape, stride, dilation, groups, grad_out.dtype, pads)
+    return _run("backward_input", key, geometry, algorithm, call)
 
 
 def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, algorithm=None, pads=None):
@@ -89,8 +115,10 @@ def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, alg
     # only the part of the padded input that some window reads
     used = read_extent(tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads)), grad_out.shape[2:], kernel_size,
                        stride, dilation)
-    weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size)
-    geometry = planner.ConvGeometry.of(x.shape[:2] + used, weight_shape, stride, dilation, groups, x.itemsize,
+
+    def geometry():
+        weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size)
+        return planner.ConvGeometry.of(x.shape[:2] + used, weight_shape, stride, dilation, groups, x.itemsize,
                                        grad_out.shape[2:])
 
     def call(kernel, implicit):
@@ -98,4 +126,5 @@ def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, alg
             return kernel(x, grad_out, tuple(kernel_size), stride, dilation, groups, pads=pads)
         xp = padding.pad(x, pads)[(slice(None), slice(None)) + tuple(slice(0, u) for u in used)]
         return kernel(xp, grad_out, tuple(kernel_size), stride, dilation, groups)
-    return _run("backward_weight", geometry, algorithm, call)
+    key = (x.shape, grad_out.shape, tuple(kernel_size), stride, dilation, groups, x.dtype, pads)
+    return _run("backward_weight", key, geometry, algorithm, call)

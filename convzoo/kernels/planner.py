@@ -245,6 +245,18 @@ def threads():
     return numba.get_num_threads()
 
 
+def routine():
+    """(threads, workspace limit) while the cost model alone chooses, else None.
+
+    Under that state the choice for an op is a pure function of the call's shapes, so callers may
+    cache it per shapes and state (``conv._dispatch``); None while an algorithm is forced, autotune
+    runs or has measured choices, or ``record`` (explain) watches the calls: those take the full path."""
+    state = _state
+    if state.forced is not None or state.autotune or state.record is not None or _autotune_cache:
+        return None
+    return numba.get_num_threads(), workspace.limit()
+
+
 # --- the decision ---------------------------------------------------------------------------------
 
 @dataclass

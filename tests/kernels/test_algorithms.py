@@ -200,6 +200,45 @@ def test_reads_padding_follows_the_forward_choice_cached_or_not():
         planner.clear_autotune_cache()
 
 
+def test_the_dispatch_cache_follows_forcing_autotune_recording_and_the_limit(monkeypatch):
+    # a call's algorithm is cached per (op, threads, limit, shapes) only while the cost model alone
+    # chooses: a forced algorithm, autotune's measured choices and explain's recording still decide
+    monkeypatch.setattr(kconv, "_dispatch", {})
+    ran = []
+    for name, alg in planner.ALGORITHMS.items():
+        if "forward" in alg.ops:
+            def spy(*args, _name=name, _kernel=alg.ops["forward"], **kwargs):
+                ran.append(_name)
+                return _kernel(*args, **kwargs)
+            monkeypatch.setitem(alg.ops, "forward", spy)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 4, 9, 9)), rng.standard_normal((4, 4, 3, 3))
+    want = naive.conv(x, w, (1, 1), (1, 1), 1)
+    geometry = planner.ConvGeometry.of(x.shape, w.shape, (1, 1), (1, 1), 1, 8, inner=x.shape[2:])
+    chosen = planner.choose("forward", geometry)
+    for _ in range(2):
+        np.testing.assert_allclose(kconv.conv_forward(x, w, (1, 1), (1, 1), 1), want, rtol=1e-10, atol=1e-12)
+    assert ran == [chosen] * 2 and len(kconv._dispatch) == 1
+    other = "fft" if chosen != "fft" else "im2col"
+    with planner.use_algorithm(other):
+        kconv.conv_forward(x, w, (1, 1), (1, 1), 1)
+    kconv.conv_forward(x, w, (1, 1), (1, 1), 1, algorithm=other)
+    try:
+        planner.remember("forward", geometry, {chosen: 2.0, other: 1.0})
+        kconv.conv_forward(x, w, (1, 1), (1, 1), 1)
+    finally:
+        planner.clear_autotune_cache()
+    assert ran[2:] == [other] * 3
+    with planner.record() as log:
+        kconv.conv_forward(x, w, (1, 1), (1, 1), 1)
+    assert len(log) == 1 and ran[-1] == chosen
+    with workspace.limited(1 << 12):  # another limit is another entry
+        kconv.conv_forward(x, w, (1, 1), (1, 1), 1)
+    assert len(kconv._dispatch) == 2
+    kconv.conv_forward(x, w, [1, 1], (1, 1), 1)  # unhashable arguments plan without the cache
+    assert len(kconv._dispatch) == 2 and ran[-1] == chosen
+
+
 def test_forcing_an_algorithm_that_cannot_run_names_it_and_the_reason():
     geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (2, 2), (1, 1), 1, 8)
     with pytest.raises(ValueError, match=r"algorithm 'fft' cannot run .*stride 1"):

@@ -23,6 +23,10 @@ W = np.ones((4, 3, 3, 3), dtype=np.float32)
     (dict(stride=(1, -2)), ValueError, r"stride must be positive; received \(1, -2\)"),
     (dict(stride=(1, 2, 3)), TypeError, r"stride must be an int or a tuple of 2 ints; received \(1, 2, 3\)"),
     (dict(stride=1.5), TypeError, r"stride must be an int or a tuple of 2 ints; received 1.5"),
+    # equal to the warm-up's 1 and hashed alike: the cache of validated calls must tell them apart
+    (dict(stride=1.0), TypeError, r"stride must be an int or a tuple of 2 ints; received 1.0"),
+    (dict(stride=True), TypeError, r"stride must be an int or a tuple of 2 ints; received True"),
+    (dict(padding=(1.0, 1)), TypeError, r"padding must be 'valid', 'same', an int.*received \(1.0, 1\)"),
     (dict(dilation=0), ValueError, r"dilation must be positive; received 0"),
     (dict(padding=-1), ValueError, r"padding must be non-negative; received -1"),
     (dict(padding=((1, -1), (0, 0))), ValueError, r"padding must be non-negative; received \(\(1, -1\), \(0, 0\)\)"),
@@ -43,6 +47,7 @@ W = np.ones((4, 3, 3, 3), dtype=np.float32)
     (dict(bias=np.ones(4, np.float64)), TypeError, r"input dtype float32 does not match bias dtype float64"),
 ])
 def test_conv2d_bad_input(kwargs, error, pattern):
+    F.conv2d(X, W, groups=2, stride=1, padding=(1, 1), dilation=1)  # a valid call of these shapes first
     args = dict(input=X, weight=W, groups=2)
     args.update(kwargs)
     with pytest.raises(error, match=pattern):

@@ -46,9 +46,9 @@ def _finish(out, bias, batched):
     return out if batched else out.reshape(out.shape[1:])
 
 
-def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
-                *, rank, name="conv", algorithm=None, activation=None):
-    x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=False)
+def _conv_arguments(name, rank, x, w, stride, padding, dilation, groups, padding_mode_, algorithm, activation):
+    """(stride, dilation, mode, pairs, pads) of a conv call, validated: the tuples the Conv node takes,
+    the padding pairs, and ``pads`` when the planned algorithm reads zero padding in place."""
     planner.check_name(algorithm)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be None or 'relu'; received {activation!r}")
@@ -64,12 +64,45 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
         raise ValueError(f"{name}: the output would be empty ({out_shape}): input {tuple(x.shape)} padded by "
                          f"{pairs} is smaller than the dilated kernel "
                          f"{tuple(effective_kernel(k, d) for k, d in zip(kernel, dilation))}")
-    # bias and activation are applied in place on the kernel's output (one pass, no extra array);
     # zero padding goes to the kernels when the planned algorithm reads it in place (no padded copy)
     pads = None
     if mode == "zeros" and planner.reads_padding(x.shape, w.shape, pairs, stride, dilation, groups,
                                                  x.data.dtype.itemsize, algorithm):
         pads = pairs
+    return stride, dilation, mode, pairs, pads
+
+
+# (the shapes and arguments of a conv call, the planner's routine state) -> _conv_arguments: a layer
+# called again skips the validation and the padding plan (about 20 us of a small conv's call)
+_calls = {}
+_CALLS_SIZE = 4096
+
+
+def _cached_arguments(name, rank, x, w, stride, padding, dilation, groups, padding_mode_, algorithm, activation):
+    state = planner.routine() if algorithm is None else None
+    key = None
+    if state is not None:
+        # the arguments by repr, which tells their types apart: stride=1.0 or True must not find the
+        # entry of stride=1 (they are equal and hash alike, and validation rejects them)
+        key = (name, rank, x.shape, w.shape, x.dtype, state,
+               repr((stride, padding, dilation, groups, padding_mode_, activation)))
+        found = _calls.get(key)
+        if found is not None:
+            return found
+    found = _conv_arguments(name, rank, x, w, stride, padding, dilation, groups, padding_mode_, algorithm, activation)
+    if key is not None:
+        if len(_calls) >= _CALLS_SIZE:
+            _calls.clear()
+        _calls[key] = found
+    return found
+
+
+def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
+                *, rank, name="conv", algorithm=None, activation=None):
+    x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=False)
+    stride, dilation, mode, pairs, pads = _cached_arguments(name, rank, x, w, stride, padding, dilation, groups,
+                                                            padding_mode_, algorithm, activation)
+    # bias and activation are applied in place on the kernel's output (one pass, no extra array);
     # no padding at all needs no Pad node (12 us of a small conv's call)
     unpadded = pads or not any(b or a for b, a in pairs)
     operands = (x if unpadded else Pad.apply(x, pairs, mode), w) + ((bias,) if bias is not None else ())
