@@ -45,3 +45,39 @@ def test_grad_mode_forced_algorithm_autotune_and_workspace_are_per_thread():
     assert seen == dict(grad=True, forced=None, autotune=False, record=None, limit=workspace.DEFAULT_LIMIT)
     assert is_grad_enabled() and planner.forced() is None and not planner.autotune_enabled()
     assert planner.recording() is None and workspace.limit() == workspace.DEFAULT_LIMIT
+
+
+# Three Python threads each run parallel kernels (ReLU, depthwise conv, max pooling, all above the
+# size that starts a parallel region) and their gradients; the workqueue layer aborts the process
+# on concurrent launches unless they take turns
+CONCURRENT = """
+import threading, numpy as np, convzoo, convzoo.nn.functional as F
+from convzoo.kernels.elementwise import STREAM_GRAIN
+rng = np.random.default_rng(0)
+x = rng.standard_normal(2 * STREAM_GRAIN).astype(np.float32)
+xd = rng.standard_normal((16, 128, 56, 56)).astype(np.float32)
+wd = rng.standard_normal((128, 1, 3, 3)).astype(np.float32)
+want = F.max_pool2d(F.conv2d(xd, wd, padding=1, groups=128), 2).data
+errors = []
+def work():
+    try:
+        for _ in range(6):
+            assert (F.relu(x).data >= 0).all()
+            t = convzoo.tensor(xd, requires_grad=True)
+            y = F.max_pool2d(F.conv2d(t, wd, padding=1, groups=128), 2)
+            assert np.array_equal(y.data, want)
+            y.sum().backward()
+    except Exception as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=work) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+
+
+def test_parallel_kernels_from_several_python_threads_take_turns():
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_THREADING_LAYER", "NUMBA_DISABLE_JIT")}
+    result = subprocess.run([sys.executable, "-c", CONCURRENT], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -9,9 +9,14 @@ summation order.
 Threading layer: ``workqueue`` unless the user sets ``NUMBA_THREADING_LAYER``. The OpenMP layer's
 threads spin-wait between parallel regions and fight OpenBLAS's own spinning threads for the two
 cores: a LeNet-5 training step took 88 ms under OpenMP and 21 ms under workqueue on this machine.
-The workqueue layer does not allow two Python threads to run parallel kernels at the same time.
+The workqueue layer aborts the process when two Python threads run parallel kernels at the same time
+("Concurrent access has been detected"), so every ``jit_parallel`` kernel is launched under one
+process-wide lock: parallel kernels of different threads take turns (each uses every core anyway),
+serial ones run side by side.
 """
+import functools
 import os
+import threading
 
 import numba
 
@@ -22,7 +27,23 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 # ZeroDivisionError; Python's model puts a branch before every division, which kept LLVM from
 # vectorising any loop that divides (2x2 average pooling ran scalar, 2.5x slower than max pooling)
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-jit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+_njit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+_LAUNCH = threading.Lock()
+
+
+def jit_parallel(function):
+    """``numba.njit(parallel=True)`` whose calls hold the launch lock (see the module docstring).
+    For calls from Python only: a jitted caller cannot call the returned wrapper."""
+    dispatcher = _njit_parallel(function)
+
+    @functools.wraps(function)
+    def launch(*args):
+        with _LAUNCH:
+            return dispatcher(*args)
+    launch.dispatcher = dispatcher
+    return launch
+
+
 # For sums only: the one fast-math flag that lets LLVM reorder additions (``reassoc``), so a dot
 # product runs in vector registers with several partial sums instead of one latency-bound chain.
 # It changes the summation order and nothing else (NaN, infinities and signed zeros keep their
