@@ -27,7 +27,8 @@ def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols, c, b):
     # plane: (L,) one flat unpadded plane, that of image b, channel c; cols: (C, K, B, R * width) C-contiguous
     # (the layout the GEMM reads, and one Numba knows is unit-stride: a strided view of it gathered
     # 1.5-2.4x slower); output rows r0.. Indices are unsigned and no slice is built per row: Numba
-    # then drops its wraparound tests, which with the slices took half the time of rows of 28
+    # then drops its wraparound tests, which with the slices took half the time of rows of 28. A
+    # row's first read is summed signed (its column offset may be negative) and is never negative
     rows = cols.shape[3] // width
     last = col_off.shape[0]
     w, s, size = np.uint64(width), np.uint64(step), np.uint64(plane.shape[0])
@@ -46,7 +47,7 @@ def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols, c, b):
                     continue
                 for j in range(j0):
                     dst[o + j] = 0
-                first, at = np.uint64(start + col_off[kl]) + j0 * s, o + j0
+                first, at = np.uint64(start + col_off[kl] + lo[kl] * step), o + j0
                 count = n
                 if r < rows - 1 and j0 + wide <= w + w and first + (wide - np.uint64(1)) * s < size:
                     count = wide
@@ -76,7 +77,7 @@ def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane)
                 start = row_off[r0 + r, ko]
                 if start < 0 or n == 0:
                     continue
-                first, at = np.uint64(start + col_off[kl]) + j0 * s, np.uint64(r) * w + j0
+                first, at = np.uint64(start + col_off[kl] + lo[kl] * step), np.uint64(r) * w + j0
                 if step == 1:
                     for j in range(n):
                         plane[first + j] += src[at + j]

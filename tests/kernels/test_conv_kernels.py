@@ -124,6 +124,26 @@ def test_gather_of_row_blocks_writes_every_column_element(shape, kernel, stride,
                                           expected[..., r0 * t.width:r1 * t.width])
 
 
+def test_gather_and_scatter_indices_never_wrap_in_their_python_bodies():
+    # NUMBA_DISABLE_JIT runs these loops as Python on NumPy scalars: an unsigned index made from a
+    # negative sum wrapped there with an overflow warning (compiled, the wrap cancelled out)
+    from convzoo.kernels import window
+    x = np.arange(2 * 7 * 9, dtype=np.float64).reshape(1, 2, 63)
+    t = window.table((7, 9), (3, 3), (2, 2), (1, 1), ((1, 1), (2, 1)))
+    compiled = np.full((2, t.taps, 1, t.rows * t.width), np.nan)
+    t.gather(x, compiled, 0, False)
+    python = np.full_like(compiled, np.nan)
+    back, back_compiled = np.zeros_like(x), np.zeros_like(x)
+    args = (t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, 0)
+    with np.errstate(all="raise"):
+        for c in range(2):
+            window._gather_plane.py_func(x[0, c], *args, python, c, 0)
+            window._scatter_plane.py_func(compiled, c, 0, *args, back[0, c])
+    np.testing.assert_array_equal(python, compiled)
+    t.scatter(compiled, back_compiled, 0, False)
+    np.testing.assert_array_equal(back, back_compiled)
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_im2col_forward_of_few_taps_multiplies_image_by_image_into_the_output(groups):
     # Cg*K <= _FEW_TAPS and >= _MIN_COLUMNS positions per image: one GEMM per image, written in place
