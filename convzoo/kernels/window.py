@@ -54,6 +54,12 @@ def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols, c, b):
                 if step == 1:
                     for j in range(count):
                         dst[at + j] = plane[first + j]
+                elif step == 2:
+                    # the stride as a constant: LLVM loads whole vectors and shuffles the even
+                    # elements out (a bare copy 2.4x faster than with the stride a variable; the
+                    # stem's gather, 3 x 224 x 224 by 3x3 taps, 0.153 -> 0.131 ms an image)
+                    for j in range(count):
+                        dst[at + j] = plane[first + np.uint64(2) * j]
                 else:
                     for j in range(count):
                         dst[at + j] = plane[first + s * j]

@@ -135,10 +135,12 @@ def test_gather_and_scatter_indices_never_wrap_in_their_python_bodies():
     python = np.full_like(compiled, np.nan)
     back, back_compiled = np.zeros_like(x), np.zeros_like(x)
     args = (t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, 0)
+    # the Python body: py_func of a compiled kernel, the function itself under NUMBA_DISABLE_JIT
+    gather, scatter = (getattr(f, "py_func", f) for f in (window._gather_plane, window._scatter_plane))
     with np.errstate(all="raise"):
         for c in range(2):
-            window._gather_plane.py_func(x[0, c], *args, python, c, 0)
-            window._scatter_plane.py_func(compiled, c, 0, *args, back[0, c])
+            gather(x[0, c], *args, python, c, 0)
+            scatter(compiled, c, 0, *args, back[0, c])
     np.testing.assert_array_equal(python, compiled)
     t.scatter(compiled, back_compiled, 0, False)
     np.testing.assert_array_equal(back, back_compiled)
