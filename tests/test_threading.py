@@ -48,8 +48,8 @@ def test_grad_mode_forced_algorithm_autotune_and_workspace_are_per_thread():
 
 
 # Three Python threads each run parallel kernels (ReLU, depthwise conv, max pooling, all above the
-# size that starts a parallel region) and their gradients; the workqueue layer aborts the process
-# on concurrent launches unless they take turns
+# size that starts a parallel region), a GEMM conv on lanes, and their gradients; the workqueue
+# layer aborts the process on concurrent launches unless they take turns
 CONCURRENT = """
 import threading, numpy as np, convzoo, convzoo.nn.functional as F
 from convzoo.kernels.elementwise import STREAM_GRAIN
@@ -58,6 +58,9 @@ x = rng.standard_normal(2 * STREAM_GRAIN).astype(np.float32)
 xd = rng.standard_normal((16, 128, 56, 56)).astype(np.float32)
 wd = rng.standard_normal((128, 1, 3, 3)).astype(np.float32)
 want = F.max_pool2d(F.conv2d(xd, wd, padding=1, groups=128), 2).data
+xg = rng.standard_normal((8, 16, 32, 32)).astype(np.float32)
+wg = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+want_dense = F.conv2d(xg, wg, padding=1).data
 errors = []
 def work():
     try:
@@ -66,6 +69,10 @@ def work():
             t = convzoo.tensor(xd, requires_grad=True)
             y = F.max_pool2d(F.conv2d(t, wd, padding=1, groups=128), 2)
             assert np.array_equal(y.data, want)
+            y.sum().backward()
+            t = convzoo.tensor(xg, requires_grad=True)  # a GEMM conv: its chunks run on lanes
+            y = F.conv2d(t, wg, padding=1)
+            assert np.array_equal(y.data, want_dense)
             y.sum().backward()
     except Exception as error:
         errors.append(repr(error))
