@@ -72,8 +72,11 @@ WT = np.ones((4, 2, 3, 3), dtype=np.float32)
     (dict(padding=3, padding_mode="reflect"), ValueError, r"reflect padding of the output \(3, 3\) must be smaller "
                                                           r"than the input size 1"),
     (dict(padding_mode="wrap"), ValueError, r"padding_mode must be one of.*received 'wrap'"),
+    (dict(stride=1.0), TypeError, r"stride must be an int or a tuple of 2 ints; received 1.0"),
+    (dict(output_padding=False), TypeError, r"output_padding must be an int or a tuple of 2 ints; received False"),
 ])
 def test_conv_transpose2d_bad_input(kwargs, error, pattern):
+    F.conv_transpose2d(U, WT, stride=1, padding=0, output_padding=0)  # a valid call of these shapes first
     args = dict(input=U, weight=WT)
     args.update(kwargs)
     with pytest.raises(error, match=pattern):

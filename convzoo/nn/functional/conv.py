@@ -72,25 +72,21 @@ def _conv_arguments(name, rank, x, w, stride, padding, dilation, groups, padding
     return stride, dilation, mode, pairs, pads
 
 
-# (the shapes and arguments of a conv call, the planner's routine state) -> _conv_arguments: a layer
-# called again skips the validation and the padding plan (about 20 us of a small conv's call)
+# (op, shapes, dtype, repr of the arguments[, planner state]) -> the validated arguments of a call:
+# a layer called again skips validation and planning (20-40 us of a small conv's call). The repr
+# tells the arguments' types apart: stride=1.0 or True must not find the entry of stride=1 (they
+# are equal and hash alike, and validation rejects them)
 _calls = {}
 _CALLS_SIZE = 4096
 
 
-def _cached_arguments(name, rank, x, w, stride, padding, dilation, groups, padding_mode_, algorithm, activation):
-    state = planner.routine() if algorithm is None else None
-    key = None
-    if state is not None:
-        # the arguments by repr, which tells their types apart: stride=1.0 or True must not find the
-        # entry of stride=1 (they are equal and hash alike, and validation rejects them)
-        key = (name, rank, x.shape, w.shape, x.dtype, state,
-               repr((stride, padding, dilation, groups, padding_mode_, activation)))
-        found = _calls.get(key)
-        if found is not None:
-            return found
-    found = _conv_arguments(name, rank, x, w, stride, padding, dilation, groups, padding_mode_, algorithm, activation)
-    if key is not None:
+def _memo(key, compute, *args):
+    """compute(*args), once per key (None: every time)."""
+    if key is None:
+        return compute(*args)
+    found = _calls.get(key)
+    if found is None:
+        found = compute(*args)
         if len(_calls) >= _CALLS_SIZE:
             _calls.clear()
         _calls[key] = found
@@ -100,8 +96,12 @@ def _cached_arguments(name, rank, x, w, stride, padding, dilation, groups, paddi
 def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
                 *, rank, name="conv", algorithm=None, activation=None):
     x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=False)
-    stride, dilation, mode, pairs, pads = _cached_arguments(name, rank, x, w, stride, padding, dilation, groups,
-                                                            padding_mode_, algorithm, activation)
+    # the padding plan follows the planner's choice: cached only while the cost model alone chooses
+    state = planner.routine() if algorithm is None else None
+    key = None if state is None else (name, rank, x.shape, w.shape, x.dtype, state,
+                                      repr((stride, padding, dilation, groups, padding_mode_, activation)))
+    stride, dilation, mode, pairs, pads = _memo(key, _conv_arguments, name, rank, x, w, stride, padding, dilation,
+                                                groups, padding_mode_, algorithm, activation)
     # bias and activation are applied in place on the kernel's output (one pass, no extra array);
     # no padding at all needs no Pad node (12 us of a small conv's call)
     unpadded = pads or not any(b or a for b, a in pairs)
@@ -143,9 +143,9 @@ def transposed_geometry(sizes, kernel, stride, dilation, padding, output_padding
     return pairs, output_padding, out_shape
 
 
-def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                          output_size=None, padding_mode_="zeros", *, rank, name="conv_transpose", algorithm=None):
-    x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=True)
+def _transpose_arguments(name, rank, x, w, stride, padding, output_padding, dilation, output_size, padding_mode_,
+                         algorithm):
+    """(stride, dilation, mode, pairs, padded_shape) of a transposed conv call, validated."""
     planner.check_name(algorithm)
     stride = ntuple(stride, rank, "stride", minimum=1)
     dilation = ntuple(dilation, rank, "dilation", minimum=1)
@@ -158,6 +158,18 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
                          f"padding {pairs}, output_padding {output_padding}")
     check_mode_fits(pairs, out_shape, mode, "padding of the output")
     padded_shape = tuple(L + b + a for L, (b, a) in zip(out_shape, pairs))
+    return stride, dilation, mode, pairs, padded_shape
+
+
+def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                          output_size=None, padding_mode_="zeros", *, rank, name="conv_transpose", algorithm=None):
+    x, w, bias, batched = _operands(name, rank, input, weight, bias, groups, transposed=True)
+    # no planner state in the key: nothing here depends on the planner
+    key = (name, rank, x.shape, w.shape, x.dtype,
+           repr((stride, padding, output_padding, dilation, output_size, padding_mode_, algorithm)))
+    stride, dilation, mode, pairs, padded_shape = _memo(key, _transpose_arguments, name, rank, x, w, stride, padding,
+                                                        output_padding, dilation, output_size, padding_mode_,
+                                                        algorithm)
     out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape,
                               algorithm=algorithm)
     return _finish(PadAdjoint.apply(out, pairs, mode), bias, batched)
