@@ -192,6 +192,10 @@ def summary(history, settings, epochs, seconds, first_epoch=0):
 
 
 def write_metrics(path, metrics):
+    """The metrics as JSON at ``path``, written atomically (a reader never sees half a file); an
+    existing file is replaced, as a rerun's metrics should be."""
+    from ..viz.files import write_atomically
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2) + "\n")
+    text = json.dumps(metrics, indent=2) + "\n"
+    write_atomically(path, lambda temporary: Path(temporary).write_text(text), force=True)

@@ -204,3 +204,26 @@ def test_the_default_run_reaches_97_percent_held_out(tmp_path, monkeypatch, caps
     assert metrics["epochs"] == 8 and metrics["settings"]["model"] == "lenet5"
     assert metrics["test_accuracy"] >= 0.97, metrics["test_accuracy"]
     assert "held-out accuracy" in capsys.readouterr().out
+
+
+def test_metrics_are_written_atomically(tmp_path, monkeypatch):
+    # a metrics file is replaced in one step: a write that dies half-way leaves the old file whole
+    from pathlib import Path
+
+    from convzoo.cli.train import write_metrics
+    path = tmp_path / "m.json"
+    path.write_text('{"test_accuracy": 0.5}\n')
+    real = Path.write_text
+
+    def dies_half_way(self, text, *args, **kwargs):
+        real(self, text[:len(text) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", dies_half_way)
+    with pytest.raises(OSError, match="disk full"):
+        write_metrics(path, {"test_accuracy": 0.9, "history": {"loss": [1.0, 0.5]}})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"test_accuracy": 0.5}
+    write_metrics(path, {"test_accuracy": 0.9})
+    assert json.loads(path.read_text()) == {"test_accuracy": 0.9}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]  # no temporary file left
