@@ -25,27 +25,20 @@ from .geometry import read_extent, zero_pads
 
 # (op, routine state, shapes and arguments of the call) -> the Algorithm the cost model chose for
 # them: a layer called again skips the geometry and the planner (25 us of a small conv's 100 us)
-_dispatch = {}
-_DISPATCH_SIZE = 4096
+_dispatch = planner.CallCache()
+
+
+def _cost_model_choice(op, geometry):
+    return planner.ALGORITHMS[planner.choose(op, geometry())]
 
 
 def _run(op, key, geometry, algorithm, call):
-    # key: the call's hashable arguments, which fix geometry() (its planner.ConvGeometry);
+    # key: the call's arguments, which fix geometry() (its planner.ConvGeometry);
     # call(kernel, implicit) runs one algorithm's kernel for op; implicit tells whether the
     # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised
     state = planner.routine() if algorithm is None else None
     if state is not None:
-        try:
-            key = (op, state) + key
-            chosen = _dispatch.get(key)
-        except TypeError:  # a list among the arguments: plan without the cache
-            key = chosen = None
-        if chosen is None:
-            chosen = planner.ALGORITHMS[planner.choose(op, geometry())]
-            if key is not None:
-                if len(_dispatch) >= _DISPATCH_SIZE:
-                    _dispatch.clear()
-                _dispatch[key] = chosen
+        chosen = _dispatch.get((op, state) + key, _cost_model_choice, op, geometry)
         return call(chosen.ops[op], chosen.pads_inside)
     geometry = geometry()
     if planner.recording() is not None:
@@ -72,15 +65,17 @@ def _run(op, key, geometry, algorithm, call):
 
 def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None):
     """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
+    pads = zero_pads(pads, x.ndim - 2)
+
     def geometry():
-        padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], zero_pads(pads, x.ndim - 2)))
+        padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads))
         return planner.ConvGeometry.of(x.shape[:2] + padded, weight.shape, stride, dilation, groups, x.itemsize,
                                        inner=x.shape[2:])
 
     def call(kernel, implicit):
         if implicit:
-            return kernel(x, weight, stride, dilation, groups, pads=zero_pads(pads, x.ndim - 2))
-        return kernel(padding.pad(x, zero_pads(pads, x.ndim - 2)), weight, stride, dilation, groups)
+            return kernel(x, weight, stride, dilation, groups, pads=pads)
+        return kernel(padding.pad(x, pads), weight, stride, dilation, groups)
     key = (x.shape, weight.shape, stride, dilation, groups, x.dtype, pads)
     return _run("forward", key, geometry, algorithm, call)
 

@@ -40,7 +40,6 @@ def jit_parallel(function):
     def launch(*args):
         with _LAUNCH:
             return dispatcher(*args)
-    launch.dispatcher = dispatcher
     return launch
 
 

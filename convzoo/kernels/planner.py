@@ -249,12 +249,39 @@ def routine():
     """(threads, workspace limit) while the cost model alone chooses, else None.
 
     Under that state the choice for an op is a pure function of the call's shapes, so callers may
-    cache it per shapes and state (``conv._dispatch``); None while an algorithm is forced, autotune
+    cache it per shapes and state (``CallCache``); None while an algorithm is forced, autotune
     runs or has measured choices, or ``record`` (explain) watches the calls: those take the full path."""
     state = _state
     if state.forced is not None or state.autotune or state.record is not None or _autotune_cache:
         return None
-    return numba.get_num_threads(), workspace.limit()
+    return threads(), workspace.limit()
+
+
+class CallCache:
+    """Per-call work (a pass's algorithm, a call's validated arguments) kept by a hashable key, at
+    most ``size`` entries (cleared when full: a process meets few shapes). A key of None, or one with
+    an unhashable part (a list among the arguments), computes without the cache."""
+
+    def __init__(self, size=4096):
+        self.size, self.entries = size, {}
+
+    def __len__(self):
+        return len(self.entries)
+
+    def get(self, key, compute, *args):
+        """The entry of key, made by ``compute(*args)`` when missing."""
+        if key is None:
+            return compute(*args)
+        try:
+            found = self.entries.get(key)
+        except TypeError:
+            return compute(*args)
+        if found is None:
+            found = compute(*args)
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+            self.entries[key] = found
+        return found
 
 
 # --- the decision ---------------------------------------------------------------------------------

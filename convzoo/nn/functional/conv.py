@@ -76,21 +76,7 @@ def _conv_arguments(name, rank, x, w, stride, padding, dilation, groups, padding
 # a layer called again skips validation and planning (20-40 us of a small conv's call). The repr
 # tells the arguments' types apart: stride=1.0 or True must not find the entry of stride=1 (they
 # are equal and hash alike, and validation rejects them)
-_calls = {}
-_CALLS_SIZE = 4096
-
-
-def _memo(key, compute, *args):
-    """compute(*args), once per key (None: every time)."""
-    if key is None:
-        return compute(*args)
-    found = _calls.get(key)
-    if found is None:
-        found = compute(*args)
-        if len(_calls) >= _CALLS_SIZE:
-            _calls.clear()
-        _calls[key] = found
-    return found
+_calls = planner.CallCache()
 
 
 def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
@@ -100,8 +86,8 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     state = planner.routine() if algorithm is None else None
     key = None if state is None else (name, rank, x.shape, w.shape, x.dtype, state,
                                       repr((stride, padding, dilation, groups, padding_mode_, activation)))
-    stride, dilation, mode, pairs, pads = _memo(key, _conv_arguments, name, rank, x, w, stride, padding, dilation,
-                                                groups, padding_mode_, algorithm, activation)
+    stride, dilation, mode, pairs, pads = _calls.get(key, _conv_arguments, name, rank, x, w, stride, padding,
+                                                     dilation, groups, padding_mode_, algorithm, activation)
     # bias and activation are applied in place on the kernel's output (one pass, no extra array);
     # no padding at all needs no Pad node (12 us of a small conv's call)
     unpadded = pads or not any(b or a for b, a in pairs)
@@ -167,9 +153,9 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
     # no planner state in the key: nothing here depends on the planner
     key = (name, rank, x.shape, w.shape, x.dtype,
            repr((stride, padding, output_padding, dilation, output_size, padding_mode_, algorithm)))
-    stride, dilation, mode, pairs, padded_shape = _memo(key, _transpose_arguments, name, rank, x, w, stride, padding,
-                                                        output_padding, dilation, output_size, padding_mode_,
-                                                        algorithm)
+    stride, dilation, mode, pairs, padded_shape = _calls.get(key, _transpose_arguments, name, rank, x, w, stride,
+                                                             padding, output_padding, dilation, output_size,
+                                                             padding_mode_, algorithm)
     out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape,
                               algorithm=algorithm)
     return _finish(PadAdjoint.apply(out, pairs, mode), bias, batched)
