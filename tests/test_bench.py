@@ -111,3 +111,69 @@ def test_best_of_rounds_rotates_the_order_and_keeps_each_functions_fastest_media
 def test_bench_rejects_zero_rounds(capsys):
     assert main(["bench", "--rounds", "0", "--stock-allocator", "--json", "-"]) == 2
     assert "--rounds must be positive; received 0" in capsys.readouterr().err
+
+
+def _run_file(path, rows, **environment):
+    path.write_text(json.dumps({"environment": environment, "quick": False, "rows": rows}))
+    return str(path)
+
+
+def _row(case, batch, mode, convzoo, torch=None, torch_cl=None):
+    ms = {"convzoo": convzoo, **({"torch": torch} if torch else {}), **({"torch_cl": torch_cl} if torch_cl else {})}
+    return {"case": case, "title": f"case {case}", "batch": batch, "mode": mode, "ms": ms}
+
+
+def test_compare_matches_rows_and_separates_convzoo_from_the_machines_drift(tmp_path, capsys):
+    old = _run_file(tmp_path / "old.json", [_row("a", 1, "fwd", 2.0, 4.0, 3.0), _row("a", 1, "fwdbwd", 8.0, 8.0),
+                                            _row("k", 32, "fwd", 1.0, 1.0)],
+                    threads=2, numba="0.1", peak_gflops=100.0, time="t0")
+    new = _run_file(tmp_path / "new.json", [_row("a", 1, "fwd", 1.0, 4.0, 1.5), _row("a", 1, "fwdbwd", 16.0, 16.0),
+                                            _row("b", 1, "fwd", 1.0)],
+                    threads=2, numba="0.2", peak_gflops=50.0, time="t1")
+    assert main(["bench", "--compare", old, new]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0] + line.split()[4]: line for line in lines if line.startswith("a ")}
+    # a fwd: convzoo 2 -> 1 ms (2x faster), PyTorch unchanged, speed-up over it 2 -> 4, over cl 1.5 -> 1.5
+    assert "2 -> 1" in rows["afwd"] and "2.00x" in rows["afwd"] and "1.00x" in rows["afwd"]
+    assert "2.00->4.00" in rows["afwd"] and "1.50->1.50" in rows["afwd"]
+    # a fwdbwd: both twice as slow, the ratio holds (the machine drifted, not the code)
+    assert "0.50x" in rows["afwdbwd"] and "1.00->1.00" in rows["afwdbwd"] and rows["afwdbwd"].endswith("-")
+    text = "\n".join(lines)
+    assert "geometric mean 1.00x over 2 rows" in text  # sqrt(2 * 0.5)
+    assert "from 0.50x (a N=1 fwdbwd) to 2.00x (a N=1 fwd)" in text
+    assert "PyTorch NCHW: its own times 0.71x" in text and "1.41x -> 2.00x over 2 rows" in text
+    assert "PyTorch channels_last" in text and "1.50x -> 1.50x over 1 rows" in text
+    assert "only in the old run: k N=32 fwd" in text and "only in the new run: b N=1 fwd" in text
+    assert "runs of t0 -> t1; numba 0.1 -> 0.2, peak_gflops 100.0 -> 50.0" in text
+
+
+def test_compare_of_runs_without_common_rows_says_so(tmp_path, capsys):
+    old = _run_file(tmp_path / "old.json", [_row("a", 1, "fwd", 2.0)])
+    new = _run_file(tmp_path / "new.json", [_row("a", 32, "fwd", 2.0)])
+    assert main(["bench", "--compare", old, new]) == 0
+    text = capsys.readouterr().out
+    assert "no row in common" in text and "only in the old run: a N=1 fwd" in text
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "--compare OLD: no such file"),
+    ("not json", "is not a benchmark JSON file"),
+    ('{"rows": [{"case": "a"}]}', "has no benchmark rows"),
+    ('{"rows": [{"case": "a", "batch": 1, "mode": "fwd", "ms": {"convzoo": -1}}]}', "has no benchmark rows"),
+    ("[1, 2]", "has no benchmark rows"),
+])
+def test_compare_rejects_files_that_are_not_benchmark_results(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    if content is not None:
+        bad.write_text(content)
+    good = _run_file(tmp_path / "good.json", [_row("a", 1, "fwd", 2.0)])
+    assert main(["bench", "--compare", str(bad), good]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(bad) in err
+
+
+def test_python_m_benchmarks_reports_bad_arguments_in_one_line(capsys):
+    from convzoo.benchmark import cli
+    assert cli(["--cases", "zz", "--stock-allocator", "--json", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m benchmarks: error: --cases: unknown case(s) ['zz']") and "Traceback" not in err

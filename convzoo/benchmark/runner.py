@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..viz.files import write_atomically
-from . import cases, memory, peaks, training
+from . import cases, compare, memory, peaks, training
 
 STEADY_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 # Numba's default OpenMP layer spin-waits between parallel regions; on cores shared with other
@@ -255,6 +255,9 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", default="benchmark-results.json",
                         help="where to write the results (default benchmark-results.json; '-' for none)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown to PATH")
+    parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
+                        help="time nothing: compare two JSON files of earlier runs row by row (convzoo's and "
+                             "PyTorch's change, and the speed-ups of each run)")
     parser.add_argument("--stock-allocator", action="store_true",
                         help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0) and Numba's "
                              "workqueue threading layer (unless NUMBA_THREADING_LAYER is set)")
@@ -262,6 +265,8 @@ def add_arguments(parser):
 
 def main(args, reexec=None):
     """Run with parsed ``args``; ``reexec`` is the argv that restarts this command with the steady allocator."""
+    if args.compare:
+        return compare.main(*args.compare)
     if not args.stock_allocator and os.environ.get("MALLOC_MMAP_MAX_") != "0" and reexec:
         os.execve(sys.executable, [sys.executable] + reexec, {**NUMBA_LAYER, **os.environ, **STEADY_ALLOCATOR})
     known = {c.key for c in all_cases()}
@@ -310,6 +315,11 @@ def main(args, reexec=None):
 
 
 def cli(argv=None):
-    """``python -m benchmarks``."""
-    args = build_parser().parse_args(argv)
-    return main(args, reexec=["-m", "benchmarks"] + list(sys.argv[1:] if argv is None else argv))
+    """``python -m benchmarks``: bad arguments print one line and exit with status 2, as ``convzoo bench``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return main(args, reexec=["-m", "benchmarks"] + list(sys.argv[1:] if argv is None else argv))
+    except (ValueError, OSError) as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
