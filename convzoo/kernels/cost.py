@@ -66,6 +66,10 @@ TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back thr
 # and hands the cores back to Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made
 # F(4x4,3x3) no faster than im2col on two busy cores although it needs half the CPU time on one
 GEMM_CALL = 25e-6
+# the Winograd weight gradient's "points" plan (winograd.weight_gradient_plan), per chunk: a start of
+# a parallel loop or of the lanes, and one single-threaded GEMM call per point on a lane
+LANE_HANDOFF = 50e-6
+POINT_CALL = 5e-6
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 # fixed cost per transformed plane (pocketfft's per-line setup, the zero-extended copies): it decides
 # small planes, where the FLOP count says little (LeNet-5's 6->16 5x5 conv on 14x14: 1,500 planes,
@@ -191,8 +195,14 @@ def winograd_cost(m, op, g, threads):
     # G w G^T is below
     weights = alpha * alpha * c_out * cg * 2e-9 if op == "backward_weight" else 0.0
     traffic = 2 * items * tiles * alpha * alpha * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
-    # the chunks winograd cuts: a lane's share of the budget, at least one chunk per lane
-    item_chunks = winograd.item_chunks(items, alpha * alpha * tiles * (c_in + c_out) * g.itemsize)
+    # the chunks winograd cuts: a lane's share of the budget, at least one chunk per lane; the weight
+    # gradient's as its plan says (None: over the scratch budget, below)
+    per_item = alpha * alpha * tiles * (c_in + c_out) * g.itemsize
+    plan = None
+    if op == "backward_weight":
+        plan = winograd.weight_gradient_plan(items, per_item, alpha * alpha * c_out * cg * g.itemsize, alpha * alpha,
+                                             threads)
+    item_chunks = plan[1] if plan else winograd.item_chunks(items, per_item)
     chunks = len(item_chunks)
     columns = (item_chunks[0][1] - item_chunks[0][0]) * tiles
     # the tiles of a chunk are the GEMMs' columns (their inner dimension for the weight gradient):
@@ -213,16 +223,23 @@ def winograd_cost(m, op, g, threads):
                                                 DILATED_PLANE * max(0.0, 1 - tiles / 64))
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
-    if _winograd_kernel_bytes(op, alpha * alpha, g, chunks, threads) > workspace.limit():
-        # over the scratch budget (VGG's 256 x 256 layer: U is 9.4 MiB for F(4x4,3x3), its weight
-        # gradient's dU and partial sums 28 MiB): the workspace promise rules it out unless forced
+    if (plan is None) if op == "backward_weight" else \
+            _winograd_kernel_bytes(op, alpha * alpha, g, chunks, threads) > workspace.limit():
+        # over the scratch budget (VGG's 256 x 256 layer: U is 9.4 MiB for F(4x4,3x3), so is the
+        # weight gradient's dU): the workspace promise rules it out unless forced
         return math.inf
+    if plan and plan[0] == "points":
+        # the chunks one after the other: per chunk, two parallel transform loops and a lane hand-off
+        # for the products, one GEMM call per point
+        handoff_points = chunks * (3 * LANE_HANDOFF + alpha * alpha * POINT_CALL / threads)
+    else:
+        handoff_points = 0.0
     banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
     handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
     # G w G^T, not shared out: U is written at memory speed whatever the threads (36 x O x C for
     # F(4x4,3x3): 2.3 ms at 256 x 256 channels)
     weight_transform = 0.0 if op == "backward_weight" else c_out * cg * (9 * WEIGHT_COPY + alpha * alpha * U_ELEMENT)
-    return (gemm + transforms + weights + traffic) / threads + handoff + weight_transform
+    return (gemm + transforms + weights + traffic) / threads + handoff + handoff_points + weight_transform
 
 
 # winograd1d's transforms, seconds per (plane, tile) on one thread: the input's (phase split and

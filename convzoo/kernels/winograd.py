@@ -68,9 +68,32 @@ def chunks(batch, rows, per_row):
     return workspace.chunks(batch, rows, per_row, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
 
 
-def item_chunks(items, per_item):
-    """(k0, k1) chunks of whole work items (``chunks`` with one row per item)."""
-    return [items_range for items_range, _ in chunks(items, 1, per_item)]
+def item_chunks(items, per_item, shares=None):
+    """(k0, k1) chunks of whole work items (``chunks`` with one row per item); ``shares``: into how
+    many lanes' shares the budget is cut (default ``lanes.shares()``)."""
+    shares = lanes.shares() if shares is None else shares
+    return [r for r, _ in workspace.chunks(items, 1, per_item, min(workspace.limit(), _CHUNK_BYTES), lanes=shares)]
+
+
+def weight_gradient_plan(items, per_item, du_bytes, points, threads):
+    """How the weight gradient runs within the workspace limit: (mode, item chunks), or None.
+
+    - ``"chunks"``: chunks of items on lanes, each lane's product dU of a chunk summed in chunk
+      order; dU and a partial sum per further lane in flight must fit the limit.
+    - ``"points"``: the chunks one after the other on every thread (the transforms as parallel
+      loops), the (m+2)^2 products of each split among the lanes by Winograd point, each added into
+      dU with a scratch of one point: dU and a point per lane must fit. Slower where the first
+      fits (64 x 64 channels at 32 px: 24 against 22 ms), but within 8 MiB it takes VGG's 8x8
+      layers, which the first cannot (256 x 256 channels: dU of F(4x4,3x3) alone is 9.4 MiB, of
+      F(2x2,3x3) 4.2 MiB and 13 MiB with the partials): F(2x2,3x3) there 15 ms, im2col 33-37.
+    Each point's sum runs over the chunks in order, so neither depends on the thread count.
+    """
+    cut = item_chunks(items, per_item)
+    if du_bytes * (1 + min(len(cut) - 1, threads)) <= workspace.limit():
+        return "chunks", cut
+    if du_bytes + threads * (du_bytes // points) <= workspace.limit():
+        return "points", item_chunks(items, per_item, shares=1)
+    return None
 
 
 def bands(rows, tiles_h, m, d, items):
@@ -164,10 +187,12 @@ def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups
 def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, tile=4, pads=None, minor=None):
     """Gradient with respect to the 3x3 weight: M = U V per tile is linear in U = G w G^T, so
     dU = sum over tiles of (A g A^T) V^T, (alpha^2) GEMMs (O x tiles) @ (tiles x C) whose long inner
-    dimension suits BLAS, and dw = G^T dU G."""
+    dimension suits BLAS, and dw = G^T dU G. The products run as ``weight_gradient_plan`` says
+    (over the limit even so, as the cheaper of the two: only a forced call gets there)."""
     (top, _), (left, _) = zero_pads(pads, 2)
     d, m = int(dilation[0]), tile
     alpha = m + 2
+    points = alpha * alpha
     n, c = x.shape[:2]
     o = grad_out.shape[1]
     cg, og = c // groups, o // groups
@@ -176,34 +201,54 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     tiles = tiles_h * tiles_w
     minor = channels_minor(tiles, groups) if minor is None else minor and groups == 1
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
-    du = np.empty((alpha * alpha, groups, og, cg), dtype=x.dtype)
+    du = np.empty((points, groups, og, cg), dtype=x.dtype)
+    items, per_item = n * d * d, points * tiles * (c + o) * x.itemsize
+    mode, cut = weight_gradient_plan(items, per_item, du.nbytes, points, lanes.count()) or \
+        ("chunks", item_chunks(items, per_item))
 
-    def work(index, chunk, lane):
+    def operands(chunk, lane, parallel):
+        """The chunk's transforms in the lane's scratch, as the products' operands (points, G, Og, T)
+        and (points, G, T, Cg)."""
         k0, k1 = chunk
         columns = (k1 - k0) * tiles
-        v = lane.scratch("v", alpha * alpha * c * columns, x.dtype)
-        gy = lane.scratch("g", alpha * alpha * o * columns, x.dtype)
-        part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
+        v = lane.scratch("v", points * c * columns, x.dtype)
+        gy = lane.scratch("g", points * o * columns, x.dtype)
         if minor:
-            v, gy = v.reshape(alpha * alpha, columns, c), gy.reshape(alpha * alpha, columns, o)
-            winograd_channels.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
-            winograd_channels.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
-            # (alpha^2, O, T) @ (alpha^2, T, C) -> (alpha^2, O, C)
-            np.matmul(gy.transpose(0, 2, 1), v, out=part[:, 0])
-        else:
-            v, gy = v.reshape(alpha * alpha, c, columns), gy.reshape(alpha * alpha, o, columns)
-            winograd_transforms.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
-            winograd_transforms.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
-            # (alpha^2, G, Og, T) @ (alpha^2, G, T, Cg) -> (alpha^2, G, Og, Cg)
-            np.matmul(gy.reshape(alpha * alpha, groups, og, columns),
-                      v.reshape(alpha * alpha, groups, cg, columns).transpose(0, 1, 3, 2), out=part)
-        with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
-            if index:
-                du[...] += part
+            v, gy = v.reshape(points, columns, c), gy.reshape(points, columns, o)
+            winograd_channels.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, parallel)
+            winograd_channels.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, parallel)
+            return gy.transpose(0, 2, 1)[:, None], v[:, None]
+        v, gy = v.reshape(points, c, columns), gy.reshape(points, o, columns)
+        winograd_transforms.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, parallel)
+        winograd_transforms.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, parallel)
+        return gy.reshape(points, groups, og, columns), v.reshape(points, groups, cg, columns).transpose(0, 1, 3, 2)
 
-    lanes.run(item_chunks(n * d * d, alpha * alpha * tiles * (c + o) * x.itemsize), work, ordered=True,
-              size=n * d * d * alpha * alpha * tiles * (c + o))
+    if mode == "chunks":
+        def work(index, chunk, lane):
+            a, b = operands(chunk, lane, lane.parallel)
+            part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
+            np.matmul(a, b, out=part)  # (points, G, Og, Cg)
+            with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
+                if index:
+                    du[...] += part
+
+        lanes.run(cut, work, ordered=True, size=items * points * tiles * (c + o))
+    else:
+        here = lanes.Lane(lanes.count() > 1, None)
+        for index, chunk in enumerate(cut):
+            a, b = operands(chunk, here, here.parallel)
+
+            def work(_, span, lane, index=index, a=a, b=b):
+                for p in range(*span):
+                    if index == 0:
+                        np.matmul(a[p], b[p], out=du[p])
+                    else:
+                        part = lane.scratch("du", du[p].size, x.dtype).reshape(du[p].shape)
+                        np.matmul(a[p], b[p], out=part)
+                        du[p] += part
+
+            lanes.run(lanes.ranges(points), work)
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
     dw = np.empty((o, cg, 3, 3), dtype=x.dtype)
-    weight_gradient_transform(du.reshape(alpha * alpha, o, cg), MATRICES[m][1], dw)
+    weight_gradient_transform(du.reshape(points, o, cg), MATRICES[m][1], dw)
     return dw

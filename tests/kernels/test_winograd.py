@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import convzoo
 import convzoo.nn.functional as F
-from convzoo.kernels import planner, winograd, winograd_transforms, workspace
+from convzoo.kernels import lanes, planner, winograd, winograd_transforms, workspace
 from tests import naive
 
 
@@ -204,3 +204,75 @@ def test_kernel_transforms_on_both_threads_match_the_matrices(tile):
     winograd_channels.weight_gradient_transform(du, g_mat, dw)
     want = np.einsum("ak,aboc,bl->ockl", g_mat, du.astype(np.float64).reshape(alpha, alpha, 128, 128), g_mat)
     np.testing.assert_allclose(dw, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+
+def _points_limit(x_shape, o, tile, dtype, groups=1):
+    """A workspace limit under which the weight gradient of x_shape -> o channels takes the "points"
+    plan: dU and a point per lane fit, dU and a partial sum of a further chunk do not."""
+    points = (tile + 2) ** 2
+    du = points * o * (x_shape[1] // groups) * np.dtype(dtype).itemsize
+    return du + 2 * (du // points)
+
+
+def _plans(monkeypatch):
+    seen, real = [], winograd.weight_gradient_plan
+
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
+    monkeypatch.setattr(winograd, "weight_gradient_plan", spy)
+    return seen
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@LAYOUTS
+def test_weight_gradient_by_points_matches_the_naive_loops(tile, minor, monkeypatch):
+    # chunks of one item (the budget holds no more), one after the other, each point's GEMM on a lane
+    # and added into dU; grouped and dilated too
+    seen = _plans(monkeypatch)
+    for x_shape, o, groups, dilation, dtype in (((3, 4, 9, 10), 5, 1, 1, np.float64),
+                                                 ((2, 4, 11, 8), 6, 2, 2, np.float64),
+                                                 ((3, 6, 8, 8), 4, 1, 1, np.float32)):
+        with workspace.limited(_points_limit(x_shape, o, tile, dtype, groups)):
+            _check(x_shape, (o, x_shape[1] // groups, 3, 3), ((1, 1), (1, 1)), dilation, groups, tile, dtype, minor)
+        mode, chunks = seen[-1]
+        assert mode == "points" and len(chunks) == x_shape[0] * dilation ** 2
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_weight_gradient_by_points_does_not_depend_on_the_threads(tile, monkeypatch):
+    import numba
+    monkeypatch.setattr(lanes, "SERIAL_BELOW", 0)  # test-sized products on lanes too
+    seen = _plans(monkeypatch)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 8, 8, 8)).astype(np.float32)
+    u = rng.standard_normal((4, 6, 8, 8)).astype(np.float32)
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            with workspace.limited(_points_limit(x.shape, 6, tile, np.float32)):
+                results.append(winograd.winograd_backward_weight(x, u, (3, 3), (1, 1), (1, 1), 1, tile,
+                                                                 pads=((1, 1), (1, 1))))
+        finally:
+            numba.set_num_threads(previous)
+        assert seen[-1][0] == "points"
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_vggs_widest_weight_gradient_runs_winograd_within_the_default_workspace():
+    # 256 x 256 channels at 8x8, batch 32: dU of F(4x4,3x3) (9.4 MiB) is over the 8 MiB default, but
+    # F(2x2,3x3)'s (4.2 MiB) fits by points, where im2col took twice as long
+    geometry = planner.ConvGeometry.of((32, 256, 10, 10), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4, inner=(8, 8))
+    plan = planner.plan("backward_weight", geometry)
+    assert plan.estimates["winograd_f4"] == float("inf") and plan.algorithm == "winograd_f2"
+    points, du = 16, 16 * 256 * 256 * 4
+    assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 2)[0] == "points"
+    # on one thread a single partial sum is in flight: dU and it (8 MiB) fit
+    assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 1)[0] == "chunks"
+    with workspace.limited(64 << 20):
+        assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 2)[0] == "chunks"
+    with workspace.limited(du):
+        assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 2) is None
