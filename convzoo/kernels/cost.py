@@ -89,7 +89,11 @@ def im2col_cost(op, g, threads):
     elif op == "backward_input":
         efficiency, move = _gemm_efficiency(cg * g.taps, og), cols / SCATTER_RATE
     else:
-        efficiency, move = _gemm_efficiency(og, 1024), cols / GATHER_RATE
+        # (O x columns) @ (columns x C*K), the columns read transposed: past 64 output channels it ran
+        # no faster per FLOP (3x3 @56, batch 32: 64->128 channels 153-160 ms, twice 64->64's FLOPs in
+        # 98 ms), so its efficiency stays at 64 rows' (64->128 was estimated 120 ms and kept from
+        # F(4x4,3x3), 97-118 ms)
+        efficiency, move = _gemm_efficiency(min(og, 64), 1024), cols / GATHER_RATE
     if spans.applies(g.rank, g.stride) and spans.pays(g.padded[-1], g.out[-1], g.batch):
         # the wide-row layout (gemm._wide_rows): one copy per tap, on a grid as wide as the padded rows
         widening = g.padded[-1] / g.out[-1]
