@@ -204,8 +204,7 @@ def winograd_cost(m, op, g, threads):
     per_item = alpha * alpha * tiles * (c_in + c_out) * g.itemsize
     plan = None
     if op == "backward_weight":
-        plan = winograd.weight_gradient_plan(items, per_item, alpha * alpha * c_out * cg * g.itemsize, alpha * alpha,
-                                             threads)
+        plan = winograd.weight_gradient_plan(items, per_item, alpha * alpha * c_out * cg * g.itemsize, alpha * alpha)
     item_chunks = plan[1] if plan else winograd.item_chunks(items, per_item)
     chunks = len(item_chunks)
     columns = (item_chunks[0][1] - item_chunks[0][0]) * tiles

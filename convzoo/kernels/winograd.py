@@ -75,7 +75,7 @@ def item_chunks(items, per_item, shares=None):
     return [r for r, _ in workspace.chunks(items, 1, per_item, min(workspace.limit(), _CHUNK_BYTES), lanes=shares)]
 
 
-def weight_gradient_plan(items, per_item, du_bytes, points, threads):
+def weight_gradient_plan(items, per_item, du_bytes, points):
     """How the weight gradient runs within the workspace limit: (mode, item chunks), or None.
 
     - ``"chunks"``: chunks of items on lanes, each lane's product dU of a chunk summed in chunk
@@ -83,13 +83,18 @@ def weight_gradient_plan(items, per_item, du_bytes, points, threads):
     - ``"points"``: the chunks one after the other on every thread (the transforms as parallel
       loops), the (m+2)^2 products of each split among the lanes by Winograd point, each added into
       dU with a scratch of one point: dU and a point per lane must fit. Slower where the first
-      fits (64 x 64 channels at 32 px: 24 against 22 ms), but within 8 MiB it takes VGG's 8x8
-      layers, which the first cannot (256 x 256 channels: dU of F(4x4,3x3) alone is 9.4 MiB, of
-      F(2x2,3x3) 4.2 MiB and 13 MiB with the partials): F(2x2,3x3) there 15 ms, im2col 33-37.
-    Each point's sum runs over the chunks in order, so neither depends on the thread count.
+      fits with several chunks (64 x 64 channels at 32 px: 24 against 22 ms), but within 8 MiB it
+      takes VGG's 8x8 layers, which the first cannot (256 x 256 channels: dU of F(4x4,3x3) alone is
+      9.4 MiB, of F(2x2,3x3) 4.2 MiB and 13 MiB with the partials): F(2x2,3x3) there 15 ms, im2col
+      33-37. Also for a single chunk (batch 1) on several threads, whose products the first plan
+      runs on BLAS's threads, handing the cores over per GEMM: 3x3 64->128 @56 at batch 1, forward
+      and backward 25 ms that way and 15 ms by points.
+    Each point's sum runs over the chunks in order, and the plan and its chunks follow the process's
+    thread count (``lanes.shares()``), not a call's: the bits do not depend on the threads in use.
     """
+    threads = lanes.shares()
     cut = item_chunks(items, per_item)
-    if du_bytes * (1 + min(len(cut) - 1, threads)) <= workspace.limit():
+    if du_bytes * (1 + min(len(cut) - 1, threads)) <= workspace.limit() and (len(cut) > 1 or threads == 1):
         return "chunks", cut
     if du_bytes + threads * (du_bytes // points) <= workspace.limit():
         return "points", item_chunks(items, per_item, shares=1)
@@ -203,7 +208,7 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     du = np.empty((points, groups, og, cg), dtype=x.dtype)
     items, per_item = n * d * d, points * tiles * (c + o) * x.itemsize
-    mode, cut = weight_gradient_plan(items, per_item, du.nbytes, points, lanes.count()) or \
+    mode, cut = weight_gradient_plan(items, per_item, du.nbytes, points) or \
         ("chunks", item_chunks(items, per_item))
 
     def operands(chunk, lane, parallel):

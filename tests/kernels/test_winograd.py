@@ -268,11 +268,27 @@ def test_vggs_widest_weight_gradient_runs_winograd_within_the_default_workspace(
     geometry = planner.ConvGeometry.of((32, 256, 10, 10), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4, inner=(8, 8))
     plan = planner.plan("backward_weight", geometry)
     assert plan.estimates["winograd_f4"] == float("inf") and plan.algorithm == "winograd_f2"
-    points, du = 16, 16 * 256 * 256 * 4
-    assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 2)[0] == "points"
-    # on one thread a single partial sum is in flight: dU and it (8 MiB) fit
-    assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 1)[0] == "chunks"
+    points, du, per_item = 16, 16 * 256 * 256 * 4, 16 * 16 * 512 * 4
+    assert winograd.weight_gradient_plan(32, per_item, du, points)[0] == "points"
     with workspace.limited(64 << 20):
-        assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 2)[0] == "chunks"
+        assert winograd.weight_gradient_plan(32, per_item, du, points)[0] == "chunks"
+        # one chunk (batch 1) on several threads: by points, not on BLAS's threads
+        assert winograd.weight_gradient_plan(1, per_item, du, points)[0] == "points"
     with workspace.limited(du):
-        assert winograd.weight_gradient_plan(32, points * 16 * 512 * 4, du, points, 2) is None
+        assert winograd.weight_gradient_plan(32, per_item, du, points) is None
+
+
+def test_the_weight_gradient_plan_follows_the_process_threads_not_the_calls(monkeypatch):
+    # one partial sum of 4 MiB fits 8 MiB with dU, two do not: were the plan to follow the threads a
+    # call uses, one thread would sum chunks and two would sum points, in other orders
+    import numba
+    points, du, per_item = 16, 4 << 20, 16 * 16 * 512 * 4
+    plans = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            plans.append(winograd.weight_gradient_plan(32, per_item, du, points))
+        finally:
+            numba.set_num_threads(previous)
+    assert plans[0] == plans[1]
