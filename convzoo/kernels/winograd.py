@@ -239,7 +239,9 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
 
         lanes.run(cut, work, ordered=True, size=items * points * tiles * (c + o))
     else:
-        here = lanes.Lane(lanes.count() > 1, None)
+        # a call below lanes.SERIAL_BELOW stays on this thread, its loops serial, as lanes.run keeps it
+        small = items * points * tiles * (c + o) < lanes.SERIAL_BELOW
+        here = lanes.Lane(lanes.count() > 1 and not small, None)
         for index, chunk in enumerate(cut):
             a, b = operands(chunk, here, here.parallel)
 
@@ -252,7 +254,7 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
                         np.matmul(a[p], b[p], out=part)
                         du[p] += part
 
-            lanes.run(lanes.ranges(points), work)
+            lanes.run(lanes.ranges(points), work, size=0 if small else None)
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a, b, o, c] G[b, l], in float64
     dw = np.empty((o, cg, 3, 3), dtype=x.dtype)
     weight_gradient_transform(du.reshape(points, o, cg), MATRICES[m][1], dw)
