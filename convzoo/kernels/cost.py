@@ -226,23 +226,23 @@ def winograd_cost(m, op, g, threads):
                                                 DILATED_PLANE * max(0.0, 1 - tiles / 64))
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
-    if (plan is None) if op == "backward_weight" else \
-            _winograd_kernel_bytes(op, alpha * alpha, g, chunks, threads) > workspace.limit():
+    over = plan is None if op == "backward_weight" else \
+        _winograd_kernel_bytes(op, alpha * alpha, g, chunks, threads) > workspace.limit()
+    if over:
         # over the scratch budget (VGG's 256 x 256 layer: U is 9.4 MiB for F(4x4,3x3), so is the
         # weight gradient's dU): the workspace promise rules it out unless forced
         return math.inf
+    banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
     if plan and plan[0] == "points":
         # the chunks one after the other: per chunk, two parallel transform loops and a lane hand-off
-        # for the products, one GEMM call per point
-        handoff_points = chunks * (3 * LANE_HANDOFF + alpha * alpha * POINT_CALL / threads)
+        # for the products, one single-threaded GEMM call per point on a lane
+        handoff = chunks * (3 * LANE_HANDOFF + alpha * alpha * POINT_CALL / threads)
     else:
-        handoff_points = 0.0
-    banded = op != "backward_weight" and len(winograd.bands(out[0], -(-(-(-out[0] // d)) // m), m, d, items)) > 1
-    handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
+        handoff = alpha * alpha * GEMM_CALL if chunks == 1 and not banded else 0.0
     # G w G^T, not shared out: U is written at memory speed whatever the threads (36 x O x C for
     # F(4x4,3x3): 2.3 ms at 256 x 256 channels)
     weight_transform = 0.0 if op == "backward_weight" else c_out * cg * (9 * WEIGHT_COPY + alpha * alpha * U_ELEMENT)
-    return (gemm + transforms + weights + traffic) / threads + handoff + handoff_points + weight_transform
+    return (gemm + transforms + weights + traffic) / threads + handoff + weight_transform
 
 
 # winograd1d's transforms, seconds per (plane, tile) on one thread: the input's (phase split and
