@@ -278,7 +278,7 @@ def test_vggs_widest_weight_gradient_runs_winograd_within_the_default_workspace(
         assert winograd.weight_gradient_plan(32, per_item, du, points) is None
 
 
-def test_the_weight_gradient_plan_follows_the_process_threads_not_the_calls(monkeypatch):
+def test_the_weight_gradient_plan_follows_the_process_threads_not_the_calls():
     # one partial sum of 4 MiB fits 8 MiB with dU, two do not: were the plan to follow the threads a
     # call uses, one thread would sum chunks and two would sum points, in other orders
     import numba
