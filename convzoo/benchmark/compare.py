@@ -41,7 +41,8 @@ def _key(row):
     return row["case"], row["batch"], row["mode"]
 
 
-def _geomean(values):
+def geometric_mean(values):
+    """Of positive numbers; None for none."""
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
@@ -84,7 +85,7 @@ def compare(old, new):
     else:
         lines.append("")
         changes = [(_change(o, n, "convzoo"), n) for o, n in pairs]
-        geo = _geomean([c for c, _ in changes])
+        geo = geometric_mean([c for c, _ in changes])
         best, worst = max(changes, key=lambda t: t[0]), min(changes, key=lambda t: t[0])
         lines.append(f"convzoo, new run against old: geometric mean {geo:.2f}x over {len(pairs)} rows (above 1: "
                      f"faster), from {worst[0]:.2f}x ({_name(worst[1])}) to {best[0]:.2f}x ({_name(best[1])})")
@@ -94,9 +95,9 @@ def compare(old, new):
                     if _ratio(o, lib) is not None and _ratio(n, lib) is not None]
             if not both:
                 continue
-            lines.append(f"{label}: its own times {_geomean(moved):.2f}x (the machine's drift between the runs); "
-                         f"convzoo's speed-up over it {_geomean([a for a, _ in both]):.2f}x -> "
-                         f"{_geomean([b for _, b in both]):.2f}x over {len(both)} rows")
+            lines.append(f"{label}: its own times {geometric_mean(moved):.2f}x (the machine's drift between the runs); "
+                         f"convzoo's speed-up over it {geometric_mean([a for a, _ in both]):.2f}x -> "
+                         f"{geometric_mean([b for _, b in both]):.2f}x over {len(both)} rows")
     new_keys = {_key(r) for r in new["rows"]}
     only_old = [r for r in old["rows"] if _key(r) not in new_keys]
     only_new = [r for r in new["rows"] if _key(r) not in old_rows]

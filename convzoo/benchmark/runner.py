@@ -9,7 +9,6 @@ too, in a child process of its own (``memory.py``).
 """
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -171,7 +170,7 @@ def summary(rows):
         ratios = [(r["ratio"][lib], r) for r in rows if lib in r["ratio"]]
         if not ratios:
             continue
-        geo = math.exp(sum(math.log(v) for v, _ in ratios) / len(ratios))
+        geo = compare.geometric_mean([v for v, _ in ratios])
         worst, row = min(ratios, key=lambda t: t[0])
         lines.append(f"vs {label}: geometric mean speed-up {geo:.2f}x over {len(ratios)} rows; slowest "
                      f"{worst:.2f}x ({row['case']} N={row['batch']} {row['mode']})")

@@ -61,18 +61,18 @@ _CHUNK_BYTES = 16 << 20
 CHANNELS_MINOR_TILES = 64
 
 
-def chunks(batch, rows, per_row):
+def chunks(batch, rows, per_row, shares=None):
     """((b0, b1), (r0, r1)) blocks of work items and of their rows of tiles, each within a lane's share
     of the scratch budget (``workspace.chunks``), at least one per lane when there is enough work;
-    winograd1d cuts its images and tile ranges so too."""
-    return workspace.chunks(batch, rows, per_row, min(workspace.limit(), _CHUNK_BYTES), lanes=lanes.shares())
+    winograd1d cuts its images and tile ranges so too. ``shares``: into how many lanes' shares the
+    budget is cut (default ``lanes.shares()``)."""
+    shares = lanes.shares() if shares is None else shares
+    return workspace.chunks(batch, rows, per_row, min(workspace.limit(), _CHUNK_BYTES), lanes=shares)
 
 
 def item_chunks(items, per_item, shares=None):
-    """(k0, k1) chunks of whole work items (``chunks`` with one row per item); ``shares``: into how
-    many lanes' shares the budget is cut (default ``lanes.shares()``)."""
-    shares = lanes.shares() if shares is None else shares
-    return [r for r, _ in workspace.chunks(items, 1, per_item, min(workspace.limit(), _CHUNK_BYTES), lanes=shares)]
+    """(k0, k1) chunks of whole work items (``chunks`` with one row per item)."""
+    return [items_range for items_range, _ in chunks(items, 1, per_item, shares)]
 
 
 def weight_gradient_plan(items, per_item, du_bytes, points):
