@@ -136,19 +136,28 @@ def _max_of(v, best):
 
 
 @jit
-def _max_values_3x3(plane, out, top, left, i0, i1, j0, j1, column):
-    # values only (no gradient wanted): separable, first the maximum down each column of the
-    # window's three rows (contiguous loads), then across three columns at stride 2. Which tap
-    # wins a tie does not matter for the value, so the order may differ from the tap order; 3x
-    # faster than tracking the tap.
-    n = j1 - j0
-    for i in range(i0, i1):
-        y, q0 = top + 2 * i, left + 2 * j0
-        x0, x1, x2 = plane[y, q0:], plane[y + 1, q0:], plane[y + 2, q0:]
-        for u in range(2 * n + 1):
-            column[u] = _max_of(x2[u], _max_of(x1[u], x0[u]))
-        o = out[i, j0:j1]
-        for j in range(n):
+def _max_values_3x3(plane, out, ph, pw, column):
+    # values only (no gradient wanted), every window of the plane: separable, first the maximum down
+    # each column of the window's three rows (contiguous loads), then across three columns at stride
+    # 2. Which tap wins a tie does not matter for the value, so the order may differ from the tap
+    # order; 3x faster than tracking the tap. Rows past the plane are clipped by reading a row
+    # twice; columns past it are -inf in ``column`` (the padding of a max never wins: a window
+    # always holds a cell of the plane), so border windows take the same loops as the interior
+    # (the per-window border loop took 70 % of a padded 112x112 plane's time).
+    h, w = plane.shape
+    low = plane.dtype.type(-np.inf)
+    for u in range(column.shape[0]):
+        column[u] = low
+    col = column[pw:pw + w]
+    for i in range(out.shape[0]):
+        y = 2 * i - ph
+        r0, r2 = max(y, 0), min(y + 2, h - 1)
+        r1 = min(max(y + 1, r0), r2)
+        x0, x1, x2 = plane[r0], plane[r1], plane[r2]
+        for u in range(w):
+            col[u] = _max_of(x2[u], _max_of(x1[u], x0[u]))
+        o = out[i]
+        for j in range(out.shape[1]):
             o[j] = _max_of(column[2 * j + 2], _max_of(column[2 * j + 1], column[2 * j]))
 
 
@@ -191,17 +200,20 @@ def max_forward_planes(x, k, pads, spans, out, arg, lo, hi):
     """
     top, left = -pads[0], -pads[1]
     i0, i1, j0, j1 = spans
+    if k == 3 and arg.shape[0] == 0:
+        # the window columns a row reads: the left padding, the plane, the ceil_mode overhang
+        column = np.empty(max(pads[1] + x.shape[2], 2 * out.shape[2] + 1), x.dtype)
+        for b in range(lo, hi):
+            _max_values_3x3(x[b], out[b], pads[0], pads[1], column)
+        return
     with_arg = arg.shape[0] > 0
-    column = np.empty(x.shape[2] + 2, x.dtype)
     scratch = np.empty(out.shape[1:], arg.dtype)  # the border's taps when no arg is kept
     for b in range(lo, hi):
         a = arg[b] if with_arg else scratch
         if k == 2:
             _max_interior_2x2(x[b], out[b], a, top, left, i0, i1, j0, j1)
-        elif with_arg:
-            _max_interior_3x3(x[b], out[b], a, top, left, i0, i1, j0, j1)
         else:
-            _max_values_3x3(x[b], out[b], top, left, i0, i1, j0, j1, column)
+            _max_interior_3x3(x[b], out[b], a, top, left, i0, i1, j0, j1)
         _max_border(x[b], out[b], a, k, top, left, i0, i1, j0, j1)
 
 
