@@ -174,16 +174,31 @@ def _flipped_taps(axes, kernel):
     return taps
 
 
-def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
-    n, o = grad_out.shape[:2]
-    cg = weight.shape[1]
-    c, og = cg * groups, o // groups
-    kernel = weight.shape[2:]
-    spatial = grad_out.shape[2:]
-    rank = len(kernel)
-    w_flat = weight.reshape(groups, og, cg, -1)  # (G, Og, Cg, K): a view
-    # phases that read the same padded gradient with same-shaped sub-kernels share one conv: their
-    # sub-kernels are stacked as extra output channels (for a k = 2s kernel, all s^d phases do)
+class _Conv:
+    """One shared conv of a transposed conv's phases (see ``_plan``)."""
+
+    def __init__(self, key, phases, kernel, stride, padded_shape, spatial):
+        self.phases = phases
+        # the flat kernel index of each phase's flipped sub-kernel taps: (phases, *sub)
+        self.taps = np.stack([_flipped_taps(tuple(a[0].indices(k) for a, k in zip(plan, kernel)), kernel)
+                              for _, plan in phases])
+        self.taps.flags.writeable = False
+        # before >= 0 always; a negative after means gradient pixels that land past the end
+        self.crop = tuple(slice(0, m + min(after, 0)) for (_, _, _, after), m in zip(key, spatial))
+        self.pads = [(before, max(after, 0)) for _, _, before, after in key]
+        self.step = tuple(dil for _, dil, _, _ in key)
+        self.pairs = _pairs(phases, stride, padded_shape[-1])
+        for a in (self.pairs or ()):
+            a.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(kernel, stride, dilation, spatial, padded_shape):
+    """The shared convs of a geometry's phases, and whether together they write every output pixel.
+
+    Phases that read the same padded gradient with same-shaped sub-kernels share one conv: their
+    sub-kernels are stacked as extra output channels (for a k = 2s kernel, all s^d phases do).
+    Cached: a layer repeats its geometry, and planning took 0.1 ms of a 1 ms batch-1 call."""
     shared = {}
     for phase in itertools.product(*[range(s) for s in stride]):
         plan = [_phase(r, s, d, k, p, m)
@@ -192,40 +207,46 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
             continue  # no tap reaches these pixels: they stay zero
         key = tuple((len(range(*a[0].indices(k))), a[1], a[2], a[3]) for a, k in zip(plan, kernel))
         shared.setdefault(key, []).append((phase, plan))
+    written = sum(len(group) for group in shared.values()) == math.prod(stride)
+    return [_Conv(key, phases, kernel, stride, padded_shape, spatial) for key, phases in shared.items()], written
+
+
+def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, groups):
+    n, o = grad_out.shape[:2]
+    cg = weight.shape[1]
+    c, og = cg * groups, o // groups
+    kernel = weight.shape[2:]
+    rank = len(kernel)
+    padded_shape = tuple(int(m) for m in padded_shape)
+    w_flat = weight.reshape(groups, og, cg, -1)  # (G, Og, Cg, K): a view
+    convs, written = _plan(tuple(kernel), tuple(stride), tuple(dilation), grad_out.shape[2:], padded_shape)
     out = None
-    for key, phases in shared.items():
+    for conv in convs:
+        phases, taps, pads, pairs = conv.phases, conv.taps, conv.pads, conv.pairs
         # the flipped sub-kernels turn the transposed (scatter) form into a correlation from the O
         # gradient channels to the C input channels: (G * phases * Cg, Og, *sub), gathered in one loop
         # (a stack of strided per-phase views took 1 ms of case h1's 4 at batch 1; np.take and a
         # transposed copy 0.55 ms; this loop 0.28 ms)
-        taps = np.stack([_flipped_taps(tuple(a[0].indices(k) for a, k in zip(plan, kernel)), kernel)
-                         for _, plan in phases])  # (phases, *sub)
         stacked = np.empty((groups, len(phases), cg, og * math.prod(taps.shape[1:])), dtype=weight.dtype)
         _stack_taps(w_flat, taps.reshape(len(phases), -1), stacked)
         stacked = stacked.reshape((groups * len(phases) * cg, og) + taps.shape[1:])
-        # before >= 0 always; a negative after means gradient pixels that land past the end
-        g = grad_out[(slice(None), slice(None)) + tuple(slice(0, m + min(after, 0))
-                                                        for (_, _, _, after), m in zip(key, spatial))]
-        pads = [(before, max(after, 0)) for _, _, before, after in key]
-        step = tuple(dil for _, dil, _, _ in key)
-        pairs = _pairs(phases, stride, padded_shape[-1])
+        g = grad_out[(slice(None), slice(None)) + conv.crop]
         if fused(kernel, stride, dilation, groups, g.shape[2:]) and not any(b or e for b, e in pads):
             return _pointwise_pairs(g, stacked.reshape(len(phases) * cg, og), pairs, len(phases),
-                                    (n, c) + tuple(padded_shape))
+                                    (n, c) + padded_shape)
         if all(size == 1 for size in stacked.shape[2:]):
             if any(b or e for b, e in pads):
                 g = np.pad(g, [(0, 0), (0, 0)] + pads)
-            res = pointwise_forward(g, stacked, (1,) * rank, step, groups)  # (N, G*phases*Cg, *counts)
+            res = pointwise_forward(g, stacked, (1,) * rank, conv.step, groups)  # (N, G*phases*Cg, *counts)
         else:
-            res = im2col_forward(g, stacked, (1,) * rank, step, groups, pads=pads)  # reads the padding in place
-        if all(s == 1 for s in stride) and res.shape[2:] == tuple(padded_shape):
+            res = im2col_forward(g, stacked, (1,) * rank, conv.step, groups, pads=pads)  # reads the padding in place
+        if all(s == 1 for s in stride) and res.shape[2:] == padded_shape:
             return res  # stride 1: the one phase is the whole gradient
         res = res.reshape((n, groups, len(phases), cg) + res.shape[2:])
         if out is None:
             # the phases of all shared convs together write every output pixel unless some phase
             # has no tap (those pixels stay zero)
-            written = sum(len(group) for group in shared.values()) == math.prod(stride)
-            out = (np.empty if written else np.zeros)((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
+            out = (np.empty if written else np.zeros)((n, c) + padded_shape, dtype=grad_out.dtype)
         if pairs is not None:
             _interleave_pairs(res.reshape(res.shape[:4] + (-1,)), *pairs, out.reshape(n, c, -1))
             continue
@@ -238,4 +259,4 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
         for i, (phase, plan) in enumerate(phases):
             where = tuple(slice(r, r + s * a[4], s) for r, s, a in zip(phase, stride, plan))
             out[(slice(None), slice(None)) + where] = res[:, :, i].reshape((n, c) + res.shape[4:])
-    return out if out is not None else np.zeros((n, c) + tuple(padded_shape), dtype=grad_out.dtype)
+    return out if out is not None else np.zeros((n, c) + padded_shape, dtype=grad_out.dtype)

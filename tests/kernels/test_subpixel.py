@@ -35,3 +35,18 @@ def test_fused_covers_kernels_as_large_as_the_stride_only():
     assert not subpixel.fused((2, 2), (2, 2), (2, 2), 1, (28, 28))  # dilated
     assert not subpixel.fused((2, 3), (2, 3), (1, 1), 1, (28, 28))  # stride 3 across: no column pairs
     assert not subpixel.fused((2, 2), (2, 2), (1, 1), 1, (8, 8))  # too few positions a GEMM
+
+
+def test_the_cached_phase_plan_serves_new_weights_and_stays_read_only():
+    # the plan (phases, flipped taps, paddings, pairs) is cached per geometry; the weights are not
+    rng = np.random.default_rng(8)
+    g = rng.standard_normal((2, 4, 7, 6))
+    shape = (2 * 7 + 2, 2 * 6 + 2)  # a 4x4 kernel at stride 2: padded phase convs, interleaved in pairs
+    for _ in range(2):
+        w = rng.standard_normal((4, 3, 4, 4))
+        np.testing.assert_allclose(subpixel.subpixel_backward_input(g, w, shape, (2, 2), (1, 1), 1),
+                                   naive.conv_transpose(g, w, (2, 2), (1, 1), 1, shape), rtol=1e-12, atol=1e-12)
+    convs, written = subpixel._plan((4, 4), (2, 2), (1, 1), (7, 6), shape)
+    assert written and len(convs) == 1 and convs[0].pairs is not None
+    assert not convs[0].taps.flags.writeable
+    assert not any(a.flags.writeable for a in convs[0].pairs)
