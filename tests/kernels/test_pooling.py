@@ -212,6 +212,13 @@ def test_fast_max_pool_equals_the_general_kernels_with_nan_inf_and_ties(geo, see
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(arg, ref_arg)
     np.testing.assert_array_equal(pooling.max_pool_forward(x, g, with_arg=False)[0], ref)
+    # the backward's bits too: the 3x3 rows gather in window order what the general kernel scatters
+    grad_out = np.where(rng.random(out.shape) < 0.3, 0.0, rng.standard_normal(out.shape)).astype(np.float32)
+    planes = grad_out.reshape(grad_out.shape[0] * grad_out.shape[1], -1)
+    ref_grad = np.empty((planes.shape[0], sizes[0] * sizes[1]), np.float32)
+    pooling._max_backward_planes(planes, ref_arg, g.tap, g.start, g.border_row, g.border_index, ref_grad, 0,
+                                 planes.shape[0])
+    np.testing.assert_array_equal(pooling.max_pool_backward(grad_out, arg, g).reshape(ref_grad.shape), ref_grad)
 
 
 def test_parallel_kernels_equal_the_serial_loops(monkeypatch):
