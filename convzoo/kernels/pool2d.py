@@ -6,9 +6,11 @@ Here each output row is one loop over its windows with the taps written out (``r
 which LLVM turns into AVX2 loads and selects: the 2x2 passes and 3x3 without argmax run about as
 fast as a copy; 3x3 tracking its argmax stays compute-bound (two to three times a copy).
 
-Only windows wholly inside the input (the interior, a rectangle of rows [i0, i1) and columns
-[j0, j1)) take the unrolled loops; windows that touch the padding or the ceil_mode overhang (a
-ring of at most one or two rows and columns) are read tap by tap with bounds checks. Results equal
+Windows wholly inside the input (the interior, a rectangle of rows [i0, i1) and columns [j0, j1))
+take the unrolled loops, and so do, for 3x3, the first row of windows under one row of padding and
+each row's first window next to one column of it (their taps in the plane written out); the other
+windows that touch the padding or the ceil_mode overhang (corners, the far edges) are read tap by
+tap with bounds checks. Results equal
 the general kernels': the same tap order, PyTorch's `v > best || isnan(v)` rule for max (the first
 maximum wins, a window holding NaN gives its last NaN) and the tap index (r * kw + c) as argmax.
 Average pooling divides by the same per-window divisor, but sums the interior windows' four
@@ -178,11 +180,49 @@ def _max_window(plane, y, q, k):
 
 
 @jit
-def _max_border(plane, out, arg, k, top, left, i0, i1, j0, j1):
+def _max_top_3x3(plane, out, arg, left, j0, j1):
+    # the first row of windows when one row of padding lies above the plane: window j reads plane
+    # rows 0 and 1 (taps 3..8), columns left + 2 j .. + 2, for the interior columns [j0, j1)
+    x1, x2 = plane[0, left + 2 * j0:], plane[1, left + 2 * j0:]
+    o, a = out[0, j0:j1], arg[0, j0:j1]
+    tap = arg.dtype.type
+    for j in range(j1 - j0):
+        q = 2 * j
+        best, t = x1[q], tap(3)
+        best, t = _pick(x1[q + 1], best, t, tap(4))
+        best, t = _pick(x1[q + 2], best, t, tap(5))
+        best, t = _pick(x2[q], best, t, tap(6))
+        best, t = _pick(x2[q + 1], best, t, tap(7))
+        best, t = _pick(x2[q + 2], best, t, tap(8))
+        o[j], a[j] = best, t
+
+
+@jit
+def _max_left_3x3(plane, out, arg, top, i0, i1):
+    # the first window of each interior row when one column of padding lies left of the plane:
+    # columns 0 and 1 of its three rows (taps 1, 2, 4, 5, 7, 8)
+    tap = arg.dtype.type
+    for i in range(i0, i1):
+        y = top + 2 * i
+        x0, x1, x2 = plane[y], plane[y + 1], plane[y + 2]
+        best, t = x0[0], tap(1)
+        best, t = _pick(x0[1], best, t, tap(2))
+        best, t = _pick(x1[0], best, t, tap(4))
+        best, t = _pick(x1[1], best, t, tap(5))
+        best, t = _pick(x2[0], best, t, tap(7))
+        best, t = _pick(x2[1], best, t, tap(8))
+        out[i, 0], arg[i, 0] = best, t
+
+
+@jit
+def _max_border(plane, out, arg, k, top, left, i0, i1, j0, j1, top_done, left_done):
+    # the windows outside the interior, but for the first row's interior columns (top_done) and
+    # the interior rows' first window (left_done), which the loops above have taken
     for i in range(out.shape[0]):
         y = top + 2 * i
-        if i0 <= i < i1:
-            for j in range(j0):
+        if (i0 <= i < i1) or (top_done and i == i0 - 1):
+            first = 0 if (left_done and i0 <= i < i1) else j0
+            for j in range(first):
                 out[i, j], arg[i, j] = _max_window(plane, y, left + 2 * j, k)
             for j in range(j1, out.shape[1]):
                 out[i, j], arg[i, j] = _max_window(plane, y, left + 2 * j, k)
@@ -208,13 +248,22 @@ def max_forward_planes(x, k, pads, spans, out, arg, lo, hi):
         return
     with_arg = arg.shape[0] > 0
     scratch = np.empty(out.shape[1:], arg.dtype)  # the border's taps when no arg is kept
+    # 3x3 with one row (column) of padding above (left of) the plane: the first row of windows
+    # (each row's first window) take unrolled loops too; per-window border code had taken 45 % of
+    # a 112x112 plane's time
+    top_done = k == 3 and top == -1 and i0 == 1 and x.shape[1] >= 2 and j1 > j0
+    left_done = k == 3 and left == -1 and j0 == 1 and x.shape[2] >= 2
     for b in range(lo, hi):
         a = arg[b] if with_arg else scratch
         if k == 2:
             _max_interior_2x2(x[b], out[b], a, top, left, i0, i1, j0, j1)
         else:
             _max_interior_3x3(x[b], out[b], a, top, left, i0, i1, j0, j1)
-        _max_border(x[b], out[b], a, k, top, left, i0, i1, j0, j1)
+            if top_done:
+                _max_top_3x3(x[b], out[b], a, left, j0, j1)
+            if left_done:
+                _max_left_3x3(x[b], out[b], a, top, i0, i1)
+        _max_border(x[b], out[b], a, k, top, left, i0, i1, j0, j1, top_done, left_done)
 
 
 @jit
