@@ -323,17 +323,34 @@ def _max_grad_border(grad, arg, plane, k, top, left, i0, i1, j0, j1):
 
 
 @jit
-def _max_grad_scatter(grad, arg, plane, k, top, left):
+def _max_grad_scatter(grad, arg, plane, k, top, left, i0, i1, j0, j1):
     # overlapping windows: zero the plane (it stays in cache) and add each window's gradient at
-    # its winning tap. A row-by-row assembly that wrote each cell once was no faster.
-    for y in range(plane.shape[0]):
-        row = plane[y]
-        for q in range(plane.shape[1]):
-            row[q] = 0
+    # its winning tap, every window in (i, j) order. The interior windows index the flat plane
+    # with unsigned offsets from a table of the taps (no bounds arithmetic, no wraparound test):
+    # 0.62 -> 0.41 ms for 64 planes of 112x112. A row-by-row assembly that wrote each cell once
+    # was slower (0.65 -> 1.4 ms: a select per tap and cell).
+    h, w = plane.shape
+    flat = plane.reshape(h * w)
+    for u in range(h * w):
+        flat[u] = 0
+    offsets = np.empty(k * k, np.uint64)
+    for r in range(k):
+        for c in range(k):
+            offsets[r * k + c] = np.uint64(r * w + c)
     for i in range(grad.shape[0]):
-        g, a = grad[i], arg[i]
-        for j in range(grad.shape[1]):
-            _route(g[j], a[j], plane, top + 2 * i, left + 2 * j, k)
+        y = top + 2 * i
+        if i0 <= i < i1:
+            for j in range(j0):
+                _route(grad[i, j], arg[i, j], plane, y, left + 2 * j, k)
+            g, a = grad[i, j0:j1], arg[i, j0:j1]
+            base = np.uint64(y * w + left + 2 * j0)
+            for j in range(j1 - j0):
+                flat[base + np.uint64(2 * j) + offsets[a[j]]] += g[j]
+            for j in range(j1, grad.shape[1]):
+                _route(grad[i, j], arg[i, j], plane, y, left + 2 * j, k)
+        else:
+            for j in range(grad.shape[1]):
+                _route(grad[i, j], arg[i, j], plane, y, left + 2 * j, k)
 
 
 @jit
@@ -350,7 +367,7 @@ def max_backward_planes(grad, arg, k, pads, spans, dx, lo, hi):
             _max_grad_interior_2x2(grad[b], arg[b], plane, zero, top, left, i0, i1, j0, j1)
             _max_grad_border(grad[b], arg[b], plane, k, top, left, i0, i1, j0, j1)
         else:
-            _max_grad_scatter(grad[b], arg[b], plane, k, top, left)
+            _max_grad_scatter(grad[b], arg[b], plane, k, top, left, i0, i1, j0, j1)
 
 
 @jit
