@@ -59,6 +59,14 @@ def _pick(v, best, k, tap):
 
 
 @jit
+def _pick_row(x, q, best, t, first, second, third):
+    # _pick over the three taps of one window row, x[q], x[q + 1], x[q + 2]
+    best, t = _pick(x[q], best, t, first)
+    best, t = _pick(x[q + 1], best, t, second)
+    return _pick(x[q + 2], best, t, third)
+
+
+@jit
 def _max_interior_2x2(plane, out, arg, top, left, i0, i1, j0, j1):
     # out, arg: one plane's (OH, OW); window (i, j) starts at plane[top + 2 i, left + 2 j]. The
     # views start at the first interior window, so every index is >= 0 and no wraparound test
@@ -109,13 +117,8 @@ def _max_interior_3x3(plane, out, arg, top, left, i0, i1, j0, j1):
                 best, t = x0[q], tap(0)
                 best, t = _pick(x0[q + 1], best, t, tap(1))
                 best, t = _pick(x0[q + 2], best, t, tap(2))
-                best, t = _pick(x1[q], best, t, tap(3))
-                best, t = _pick(x1[q + 1], best, t, tap(4))
-                best, t = _pick(x1[q + 2], best, t, tap(5))
-                best, t = _pick(x2[q], best, t, tap(6))
-                best, t = _pick(x2[q + 1], best, t, tap(7))
-                best, t = _pick(x2[q + 2], best, t, tap(8))
-                o[j], a[j] = best, t
+                best, t = _pick_row(x1, q, best, t, tap(3), tap(4), tap(5))
+                o[j], a[j] = _pick_row(x2, q, best, t, tap(6), tap(7), tap(8))
         else:
             for j in range(n):
                 q = 2 * j
@@ -191,10 +194,7 @@ def _max_top_3x3(plane, out, arg, left, j0, j1):
         best, t = x1[q], tap(3)
         best, t = _pick(x1[q + 1], best, t, tap(4))
         best, t = _pick(x1[q + 2], best, t, tap(5))
-        best, t = _pick(x2[q], best, t, tap(6))
-        best, t = _pick(x2[q + 1], best, t, tap(7))
-        best, t = _pick(x2[q + 2], best, t, tap(8))
-        o[j], a[j] = best, t
+        o[j], a[j] = _pick_row(x2, q, best, t, tap(6), tap(7), tap(8))
 
 
 @jit
