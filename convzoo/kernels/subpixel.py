@@ -185,7 +185,7 @@ class _Conv:
         self.taps.flags.writeable = False
         # before >= 0 always; a negative after means gradient pixels that land past the end
         self.crop = tuple(slice(0, m + min(after, 0)) for (_, _, _, after), m in zip(key, spatial))
-        self.pads = [(before, max(after, 0)) for _, _, before, after in key]
+        self.pads = tuple((before, max(after, 0)) for _, _, before, after in key)
         self.step = tuple(dil for _, dil, _, _ in key)
         self.pairs = _pairs(phases, stride, padded_shape[-1])
         for a in (self.pairs or ()):
@@ -236,7 +236,7 @@ def subpixel_backward_input(grad_out, weight, padded_shape, stride, dilation, gr
                                     (n, c) + padded_shape)
         if all(size == 1 for size in stacked.shape[2:]):
             if any(b or e for b, e in pads):
-                g = np.pad(g, [(0, 0), (0, 0)] + pads)
+                g = np.pad(g, [(0, 0), (0, 0)] + list(pads))
             res = pointwise_forward(g, stacked, (1,) * rank, conv.step, groups)  # (N, G*phases*Cg, *counts)
         else:
             res = im2col_forward(g, stacked, (1,) * rank, conv.step, groups, pads=pads)  # reads the padding in place
