@@ -138,26 +138,42 @@ def fft_cost(op, g, threads):
 
 
 def subpixel_cost(op, g, threads):
-    # the phases sharing a sub-kernel shape run as one conv with their outputs stacked: a GEMM of
-    # (phases * C/g) x (O/g * taps/phases), a gather of the gradient, and an interleaving copy
+    # the phases sharing a sub-kernel shape run as one conv with their outputs stacked, each an
+    # ordinary stride-1 conv of the (padded) gradient: a 1x1 conv or an im2col forward, costed as those
+    # algorithms' own forward on that conv's geometry, then an interleaving copy into the output
     phases = math.prod(g.stride)
     cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    sub_taps = max(1, g.taps // phases)
-    efficiency = _gemm_efficiency(cg * min(phases, g.taps), og * sub_taps)
-    cols = g.batch * g.out_channels * sub_taps * math.prod(g.padded) // phases * g.itemsize
-    gather = 0 if sub_taps == 1 else cols / GATHER_RATE
-    pad_copy = g.bytes("y") / 2e9  # np.pad of the gradient, one thread
     if phases == 1:
         # one stride-1 conv of the padded gradient: measured 1.2-1.8x im2col's own backward_input
         # (VGG's layers at 8x8-32x32), whose scatter the model above does not see
-        return im2col_cost(op, g, threads) + pad_copy
-    compute = g.flops / (_peak(threads) * efficiency)
+        return im2col_cost(op, g, threads) + g.bytes("y") / 2e9  # and np.pad of the gradient, one thread
     if subpixel.fused(g.kernel, g.stride, g.dilation, g.groups, g.out):
         # the 1x1 phase convs fused with their interleave, block by block on lanes: the gradient is
         # read once and the output written once, nothing padded (2x2 stride 2 128->64 @28, batch
         # 32: 13.2 ms measured; im2col 17.3)
-        return compute + g.bytes("x", "y") / BANDWIDTH
-    return compute + gather / threads + pad_copy + 3 * g.bytes("x", "y") / BANDWIDTH
+        efficiency = _gemm_efficiency(cg * phases, og)
+        return g.flops / (_peak(threads) * efficiency) + g.bytes("x", "y") / BANDWIDTH
+    # Costing the phases as one GEMM of all the taps (as the fused path) said 34 ms for a 3x3 stride-2
+    # 64->128 conv's input gradient at 56 px, batch 32, which ran 74 ms (im2col's: 41); its 2x2, 2x1,
+    # 1x2 and 1x1 phases are four convs, each paying its gather and its copy
+    convs, _ = subpixel._plan(g.kernel, g.stride, g.dilation, g.out, g.padded)
+    total = 0.0
+    for conv in convs:
+        sub = conv.taps.shape[1:]
+        rows = len(conv.phases) * g.in_channels
+        padded = tuple(c.stop + b + a for c, (b, a) in zip(conv.crop, conv.pads))
+        phase = type(g).of((g.batch, g.out_channels) + padded, (rows, og) + sub, (1,) * g.rank, conv.step,
+                           g.groups, g.itemsize)
+        if all(k == 1 for k in sub):
+            total += pointwise_cost("forward", phase, threads)
+            if any(b or a for b, a in conv.pads):
+                total += phase.bytes("x") / 2e9  # np.pad of the gradient, one thread
+        else:
+            total += im2col_cost("forward", phase, threads)
+        # the interleave reads the phases and writes the output; each conv and each interleave
+        # starts its own lanes or parallel loop
+        total += 2 * phase.bytes("y") / BANDWIDTH + 2 * LANE_HANDOFF
+    return total
 
 
 def _winograd_gemm_efficiency(m, k):
