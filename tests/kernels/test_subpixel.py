@@ -50,3 +50,18 @@ def test_the_cached_phase_plan_serves_new_weights_and_stays_read_only():
     assert written and len(convs) == 1 and convs[0].pairs is not None
     assert not convs[0].taps.flags.writeable
     assert not any(a.flags.writeable for a in convs[0].pairs)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unpaired_phases_interleave_on_one_thread_or_all(parallel, monkeypatch):
+    # a 3x3 stride-2 kernel: four phase convs of different sub-kernels, each interleaved on its own
+    # (no column pairs); small outputs copy on the calling thread, large ones in a parallel loop
+    from convzoo.kernels import elementwise
+    if parallel:
+        monkeypatch.setattr(elementwise, "STREAM_GRAIN", 0)
+    rng = np.random.default_rng(9)
+    g = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    shape = (15, 13)
+    np.testing.assert_allclose(subpixel.subpixel_backward_input(g, w, shape, (2, 2), (1, 1), 1),
+                               naive.conv_transpose(g, w, (2, 2), (1, 1), 1, shape), rtol=1e-12, atol=1e-12)
