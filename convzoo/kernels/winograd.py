@@ -207,11 +207,12 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     minor = channels_minor(tiles, groups) if minor is None else minor and groups == 1
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     du = np.empty((points, groups, og, cg), dtype=x.dtype)
-    items, per_item = n * d * d, points * tiles * (c + o) * x.itemsize
+    items, item_elements = n * d * d, points * tiles * (c + o)  # an item's V and M
+    per_item, elements = item_elements * x.itemsize, items * item_elements
     mode, cut = weight_gradient_plan(items, per_item, du.nbytes, points) or \
         ("chunks", item_chunks(items, per_item))
 
-    def operands(chunk, lane, parallel):
+    def operands(chunk, lane):
         """The chunk's transforms in the lane's scratch, as the products' operands (points, G, Og, T)
         and (points, G, T, Cg)."""
         k0, k1 = chunk
@@ -220,30 +221,30 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
         gy = lane.scratch("g", points * o * columns, x.dtype)
         if minor:
             v, gy = v.reshape(points, columns, c), gy.reshape(points, columns, o)
-            winograd_channels.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, parallel)
-            winograd_channels.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, parallel)
+            winograd_channels.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
+            winograd_channels.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
             return gy.transpose(0, 2, 1)[:, None], v[:, None]
         v, gy = v.reshape(points, c, columns), gy.reshape(points, o, columns)
-        winograd_transforms.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, parallel)
-        winograd_transforms.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, parallel)
+        winograd_transforms.input_transform(x, m, k0, k1, d, -top, -left, tiles_h, tiles_w, v, lane.parallel)
+        winograd_transforms.grad_transform(grad_out, m, k0, k1, d, tiles_h, tiles_w, gy, lane.parallel)
         return gy.reshape(points, groups, og, columns), v.reshape(points, groups, cg, columns).transpose(0, 1, 3, 2)
 
     if mode == "chunks":
         def work(index, chunk, lane):
-            a, b = operands(chunk, lane, lane.parallel)
+            a, b = operands(chunk, lane)
             part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
             np.matmul(a, b, out=part)  # (points, G, Og, Cg)
             with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
                 if index:
                     du[...] += part
 
-        lanes.run(cut, work, ordered=True, size=items * points * tiles * (c + o))
+        lanes.run(cut, work, ordered=True, size=elements)
     else:
         # a call below lanes.SERIAL_BELOW stays on this thread, its loops serial, as lanes.run keeps it
-        small = items * points * tiles * (c + o) < lanes.SERIAL_BELOW
+        small = elements < lanes.SERIAL_BELOW
         here = lanes.Lane(lanes.count() > 1 and not small, None)
         for index, chunk in enumerate(cut):
-            a, b = operands(chunk, here, here.parallel)
+            a, b = operands(chunk, here)
 
             def work(_, span, lane, index=index, a=a, b=b):
                 for p in range(*span):

@@ -206,7 +206,6 @@ def test_kernel_transforms_on_both_threads_match_the_matrices(tile):
     np.testing.assert_allclose(dw, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
-
 def _points_limit(x_shape, o, tile, dtype, groups=1):
     """A workspace limit under which the weight gradient of x_shape -> o channels takes the "points"
     plan: dU and a point per lane fit, dU and a partial sum of a further chunk do not."""
