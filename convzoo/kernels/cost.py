@@ -35,6 +35,7 @@ SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
 # and per row of output positions copied (one slice per image, channel, tap and output row): what
 # makes rows of 8-16 pixels (VGG's late layers) gather at half the rate of rows of 56
 ROW_COPY = 30e-9
+PAD_RATE = 2e9  # np.pad's copy of an array into a zero-padded one, bytes per second, one thread
 # Winograd transforms, per thread: seconds per (plane, tile) of the input / output transform and per
 # plane (the gather's fixed cost), {m: (input, output)}; measured on one thread (serial drivers) on
 # 56x56, 16x16 and 8x8 planes
@@ -151,7 +152,7 @@ def subpixel_cost(op, g, threads):
     if phases == 1:
         # one stride-1 conv of the padded gradient: measured 1.2-1.8x im2col's own backward_input
         # (VGG's layers at 8x8-32x32), whose scatter the model above does not see
-        return im2col_cost(op, g, threads) + g.bytes("y") / 2e9  # and np.pad of the gradient, one thread
+        return im2col_cost(op, g, threads) + g.bytes("y") / PAD_RATE  # and np.pad of the gradient
     if subpixel.fused(g.kernel, g.stride, g.dilation, g.groups, g.out):
         # the 1x1 phase convs fused with their interleave, block by block on lanes: the gradient is
         # read once and the output written once, nothing padded (2x2 stride 2 128->64 @28, batch
@@ -172,7 +173,7 @@ def subpixel_cost(op, g, threads):
         if all(k == 1 for k in sub):
             total += pointwise_cost("forward", phase, threads)
             if any(b or a for b, a in conv.pads):
-                total += phase.bytes("x") / 2e9  # np.pad of the gradient, one thread
+                total += phase.bytes("x") / PAD_RATE  # np.pad of the gradient
         else:
             total += im2col_cost("forward", phase, threads)
         # the interleave reads the phases and writes the output
