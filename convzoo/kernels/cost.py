@@ -38,9 +38,9 @@ ROW_COPY = 30e-9
 PAD_RATE = 2e9  # np.pad's copy of an array into a zero-padded one, bytes per second, one thread
 # Winograd transforms, per thread: seconds per (plane, tile) of the input / output transform and per
 # plane (the gather's fixed cost), {m: (input, output)}; measured on one thread (serial drivers) on
-# 56x56, 16x16 and 8x8 planes
-TRANSFORM_TILE = {2: (17e-9, 8e-9), 4: (86e-9, 30e-9)}
-TRANSFORM_PLANE = {2: (0.8e-6, 0.23e-6), 4: (0.95e-6, 0.29e-6)}
+# 28x28 to 112x112 planes (F(4x4,3x3): 1.8 / 1.5 us a plane at 28 px, 5.2 / 3.6 at 56, 23 / 17 at 112)
+TRANSFORM_TILE = {2: (8.5e-9, 4.5e-9), 4: (27e-9, 19e-9)}
+TRANSFORM_PLANE = {2: (0.5e-6, 0.3e-6), 4: (0.6e-6, 0.5e-6)}
 # the channels-minor layout (winograd_channels, planes of few tiles): seconds per (plane, tile) of the
 # input / output transform (the weight gradient's transform of the output gradient costs as the
 # input's), and per tile of an item whatever its channels (what makes 3 channels 2-4x dearer per
@@ -209,7 +209,7 @@ def winograd_cost(m, op, g, threads):
     cg, og = c_in // g.groups, c_out // g.groups
     flops = 2 * items * tiles * alpha * alpha * cg * og * g.groups
     gemm = flops / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
-    minor = winograd.channels_minor(tiles, g.groups)
+    minor = winograd.channels_minor(tiles, g.groups, weight_gradient=op == "backward_weight")
     if minor:
         tile_in, tile_out = TRANSFORM_TILE_MINOR[m]
         transforms = items * tiles * (c_in * tile_in + c_out * tile_out + 2 * TRANSFORM_TILE_FIXED[m])

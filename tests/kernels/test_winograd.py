@@ -122,6 +122,8 @@ def test_both_layouts_agree(shape, tile):
 def test_the_layout_follows_the_tiles_of_a_plane():
     assert winograd.channels_minor(winograd.CHANNELS_MINOR_TILES, 1)
     assert not winograd.channels_minor(winograd.CHANNELS_MINOR_TILES + 1, 1)
+    assert winograd.channels_minor(winograd.CHANNELS_MINOR_TILES_WEIGHT_GRADIENT, 1, weight_gradient=True)
+    assert not winograd.channels_minor(winograd.CHANNELS_MINOR_TILES_WEIGHT_GRADIENT + 1, 1, weight_gradient=True)
     assert not winograd.channels_minor(4, 2)  # grouped convs keep the planes layout
 
 
