@@ -57,11 +57,13 @@ WEIGHT_GRAD_PLANE = 6e-6  # per plane of the Winograd weight gradient, beyond th
 # F(4x4,3x3) forward 174 ms and backward_input 195 ms against 113 estimated without it, im2col 82 and
 # 71 ms; F(2x2,3x3) forward 139 against 111; dilation 2's 28x28 phases matched without it)
 DILATED_PLANE = 2.5e-6
-# the channels-minor layout's copy of a phase reads every d-th pixel of every d-th row: all of the
-# rows' cache lines, for each of the d phases of a row. Per (item, plane) and unit of dilation, fitted:
-# dilation 4 on 56x56, 32x64->64 (14x14 phases of 16 tiles), F(4x4,3x3) measured 72 / 69 / 86 ms
-# (forward, input and weight gradients) against im2col's 60 / 63 / 71
-DILATED_PLANE_MINOR = 0.2e-6
+# the channels-minor layout's copy of a phase, per (item, plane) of a dilated conv: its fixed costs
+# decide phases of one tile or a few (fitted on the AVX-512 machine: dilation 8 on 28x28, 32->32 at
+# batch 32, 1-tile phases, F(4x4,3x3) 4.6 / 4.9 / 5.7 ms against im2col's 3.8 / 3.6 / 5.3 (forward,
+# input and weight gradients); dilation 4 on 56x56, 64->64, 16-tile phases, F(4x4,3x3) 35 / 38 / 38
+# against 46 / 46 / 59). Scaled by the dilation, as fitted on the AVX2 machine, it made the second
+# im2col too
+DILATED_PLANE_MINOR = 0.1e-6
 TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
 # one of the alpha^2 GEMM calls of a chunk that runs alone (not on lanes): OpenBLAS wakes its threads
 # and hands the cores back to Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made
@@ -243,7 +245,7 @@ def winograd_cost(m, op, g, threads):
         # im2col's 29-31); planes of 49 tiles and more (56x56, dilated phases) did not
         transforms += 0.0 if minor else items * (c_in + c_out) * WEIGHT_GRAD_PLANE * max(0.0, 1 - tiles / 64)
     if d > 1:
-        transforms += items * (c_in + c_out) * (d * DILATED_PLANE_MINOR if minor else
+        transforms += items * (c_in + c_out) * (DILATED_PLANE_MINOR if minor else
                                                 DILATED_PLANE * max(0.0, 1 - tiles / 64))
     # one chunk runs on Numba's and BLAS's threads, handing the cores over per GEMM call; several (or
     # the row bands of one image) run on lanes (lanes.py), which do not
