@@ -211,7 +211,7 @@ def winograd_cost(m, op, g, threads):
     cg, og = c_in // g.groups, c_out // g.groups
     flops = 2 * items * tiles * alpha * alpha * cg * og * g.groups
     gemm = flops / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(og, cg))
-    minor = winograd.channels_minor(tiles, g.groups, weight_gradient=op == "backward_weight")
+    minor = winograd.channels_minor(tiles, g.groups, weight_gradient=op == "backward_weight", dilation=d)
     if minor:
         tile_in, tile_out = TRANSFORM_TILE_MINOR[m]
         transforms = items * tiles * (c_in * tile_in + c_out * tile_out + 2 * TRANSFORM_TILE_FIXED[m])

@@ -11,8 +11,9 @@ near memory speed:
   stride, so it vectorises (a tile row alone, 14 tiles at 56 pixels, is too short): each
   (image, channel) plane is first gathered into ``xs[j, i, tile]`` (pixel j of the tile's columns,
   pixel i of its rows), and its transform lands in ``V[xi, channel, tile]``, the layout the GEMM
-  reads, as (m+2)^2 contiguous runs. Measured on one thread, F(4x4,3x3): 60-70 ns per plane and
-  tile in, 25-30 ns out, the 64 x 64 GEMMs at 75 GFLOP/s.
+  reads, as (m+2)^2 contiguous runs. Measured on one thread of the AVX-512 machine, F(4x4,3x3):
+  26-36 ns per plane and tile in, 19-30 ns out (28 to 112 px planes), the 64 x 64 GEMMs at 70-110
+  GFLOP/s.
 - planes of few tiles (up to ``CHANNELS_MINOR_TILES``; an 8x8 plane has 4) are too short for that:
   their transforms run channels-minor instead (``winograd_channels``), ``V[xi, tile, channel]`` and
   the GEMMs ``V @ U^T``, same sums in the same order. Grouped convs keep the planes layout.
@@ -57,12 +58,14 @@ def requirement(g):
 _CHUNK_BYTES = 16 << 20
 
 
-# tiles of a plane up to which the transforms run channels-minor (winograd_channels): the forward and
-# input gradient up to 48 (a 28x28 plane's 49 tiles ran as fast in either layout, a 32x32 plane's 64
-# 20 % faster in planes: 128 -> 128 at batch 32, 24 against 30 ms), the weight gradient up to 64
-# (its planes layout ran 10-30 % slower at 49 and 64 tiles)
+# tiles of a plane up to which the transforms run channels-minor (winograd_channels): an undilated
+# forward or input gradient up to 48 (a 28x28 plane's 49 tiles ran as fast in either layout, a 32x32
+# plane's 64 20 % faster in planes: 128 -> 128 at batch 32, 24 against 30 ms); the weight gradient,
+# and a dilated conv (whose planes gather reads every d-th pixel), up to 64 (the weight gradient's
+# planes layout ran 10-30 % slower at 49 and 64 tiles; dilation 2 at 56 px, 28x28 phases of 49 tiles,
+# 64 -> 64 at batch 32: 28 against 25 ms forward)
 CHANNELS_MINOR_TILES = 48
-CHANNELS_MINOR_TILES_WEIGHT_GRADIENT = 64
+CHANNELS_MINOR_TILES_WIDE = 64
 
 
 def chunks(batch, rows, per_row, shares=None):
@@ -114,11 +117,11 @@ def bands(rows, tiles_h, m, d, items):
     return [(p0, min(rows, p0 + share * m)) for p0 in range(0, rows, share * m)]
 
 
-def channels_minor(tiles, groups, weight_gradient=False):
-    """Whether to lay the transforms out channels-minor (``winograd_channels``): for planes of up to
-    CHANNELS_MINOR_TILES (the weight gradient's: CHANNELS_MINOR_TILES_WEIGHT_GRADIENT) tiles and
-    ungrouped convs."""
-    limit = CHANNELS_MINOR_TILES_WEIGHT_GRADIENT if weight_gradient else CHANNELS_MINOR_TILES
+def channels_minor(tiles, groups, weight_gradient=False, dilation=1):
+    """Whether to lay the transforms out channels-minor (``winograd_channels``): for ungrouped convs
+    with planes of up to CHANNELS_MINOR_TILES tiles (CHANNELS_MINOR_TILES_WIDE for the weight gradient
+    or a dilated conv)."""
+    limit = CHANNELS_MINOR_TILES_WIDE if weight_gradient or dilation > 1 else CHANNELS_MINOR_TILES
     return groups == 1 and tiles <= limit
 
 
@@ -136,7 +139,7 @@ def _conv(x, weight, groups, m, dilation, row_shift, col_shift, out, minor=None)
     tiles_h = -(-(-(-out.shape[2] // d)) // m)
     tiles_w = -(-(-(-out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
-    minor = channels_minor(tiles, groups) if minor is None else minor and groups == 1
+    minor = channels_minor(tiles, groups, dilation=d) if minor is None else minor and groups == 1
     u = np.empty((alpha * alpha, o, cg), dtype=x.dtype)
     weight_transform(np.ascontiguousarray(weight), MATRICES[m][1], u)
     u = u.reshape(alpha * alpha, groups, og, cg)
@@ -210,7 +213,7 @@ def winograd_backward_weight(x, grad_out, kernel_size, stride, dilation, groups,
     tiles_h = -(-(-(-grad_out.shape[2] // d)) // m)
     tiles_w = -(-(-(-grad_out.shape[3] // d)) // m)
     tiles = tiles_h * tiles_w
-    minor = channels_minor(tiles, groups, weight_gradient=True) if minor is None else minor and groups == 1
+    minor = channels_minor(tiles, groups, weight_gradient=True, dilation=d) if minor is None else minor and groups == 1
     x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
     du = np.empty((points, groups, og, cg), dtype=x.dtype)
     items, item_elements = n * d * d, points * tiles * (c + o)  # an item's V and M

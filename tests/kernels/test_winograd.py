@@ -122,8 +122,11 @@ def test_both_layouts_agree(shape, tile):
 def test_the_layout_follows_the_tiles_of_a_plane():
     assert winograd.channels_minor(winograd.CHANNELS_MINOR_TILES, 1)
     assert not winograd.channels_minor(winograd.CHANNELS_MINOR_TILES + 1, 1)
-    assert winograd.channels_minor(winograd.CHANNELS_MINOR_TILES_WEIGHT_GRADIENT, 1, weight_gradient=True)
-    assert not winograd.channels_minor(winograd.CHANNELS_MINOR_TILES_WEIGHT_GRADIENT + 1, 1, weight_gradient=True)
+    wide = winograd.CHANNELS_MINOR_TILES_WIDE
+    assert wide > winograd.CHANNELS_MINOR_TILES
+    assert winograd.channels_minor(wide, 1, weight_gradient=True) and winograd.channels_minor(wide, 1, dilation=2)
+    assert not winograd.channels_minor(wide + 1, 1, weight_gradient=True)
+    assert not winograd.channels_minor(wide + 1, 1, dilation=2)
     assert not winograd.channels_minor(4, 2)  # grouped convs keep the planes layout
 
 
