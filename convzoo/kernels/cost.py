@@ -3,8 +3,10 @@
 A roofline of the 2-core reference machine: useful FLOPs over a sustained fraction of the FP32 peak
 (the fraction BLAS reaches falls when either GEMM dimension is short), plus the bytes each algorithm
 moves (im2col columns, Winograd transforms, FFT planes, padding copies) over the rate its loops
-sustain, plus a fixed per-call overhead. The rates were measured here and recalibrated against
-``autotune`` timings; ``explain()`` prints the numbers.
+sustain, plus a fixed per-call overhead. The rates were measured and recalibrated against
+``autotune`` timings, most on an AVX2 VM and a few (the Winograd planes transforms, the dilated
+Winograd's fixed cost) on the AVX-512 machine, where every estimate runs 1.5-2.3x above the measured
+time: the figures rank the algorithms; ``explain()`` prints them.
 """
 import math
 
