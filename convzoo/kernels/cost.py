@@ -63,8 +63,8 @@ DILATED_PLANE = 2.5e-6
 # decide phases of one tile or a few (fitted on the AVX-512 machine: dilation 8 on 28x28, 32->32 at
 # batch 32, 1-tile phases, F(4x4,3x3) 4.6 / 4.9 / 5.7 ms against im2col's 3.8 / 3.6 / 5.3 (forward,
 # input and weight gradients); dilation 4 on 56x56, 64->64, 16-tile phases, F(4x4,3x3) 35 / 38 / 38
-# against 46 / 46 / 59). Scaled by the dilation, as fitted on the AVX2 machine, it made the second
-# im2col too
+# against 46 / 46 / 59). Scaled by the dilation, as fitted on the AVX2 machine, it sent dilation 4
+# to im2col as well
 DILATED_PLANE_MINOR = 0.1e-6
 TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
 # one of the alpha^2 GEMM calls of a chunk that runs alone (not on lanes): OpenBLAS wakes its threads
