@@ -80,6 +80,11 @@ POINT_CALL = 5e-6
 # a decoder's 3x3 stride-2 transposed conv, 64->32 at 7 px, batch 32, four phase convs, 4.1-4.7 ms
 # against 1.4-1.6 for im2col, whose estimate the phases' own came within 1 % of)
 SUBPIXEL_CONV = 150e-6
+# a stride-1 input gradient as the one correlation of the padded gradient (what sub-pixel runs at
+# stride 1) measured 1.2-1.5x the im2col forward the model prices it as (on the AVX-512 machine:
+# 1x3 and 1x7 64->64 at 28 px, batch 32, 12.3 ms against im2col's scatter 9.5; 3x3 16->1 at 28 px,
+# a gather of 9 columns where im2col scatters 144, 0.5 ms against Winograd's 1.1-1.6)
+STRIDE1_SUBPIXEL = 1.3
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 # fixed cost per transformed plane (pocketfft's per-line setup, the zero-extended copies): it decides
 # small planes, where the FLOP count says little (LeNet-5's 6->16 5x5 conv on 14x14: 1,500 planes,
@@ -150,13 +155,12 @@ def fft_cost(op, g, threads):
 def subpixel_cost(op, g, threads):
     # the phases sharing a sub-kernel shape run as one conv with their outputs stacked, each an
     # ordinary stride-1 conv of the (padded) gradient: a 1x1 conv or an im2col forward, costed as those
-    # algorithms' own forward on that conv's geometry, then an interleaving copy into the output
+    # algorithms' own forward on that conv's geometry, then an interleaving copy into the output. At
+    # stride 1 the one conv gathers the gradient's O channels where im2col's input gradient scatters
+    # the input's C (16->1: 9 columns a position against 144); its old price, im2col's own
+    # backward_input, hid that
     phases = math.prod(g.stride)
     cg, og = g.in_channels // g.groups, g.out_channels // g.groups
-    if phases == 1:
-        # one stride-1 conv of the padded gradient: measured 1.2-1.8x im2col's own backward_input
-        # (VGG's layers at 8x8-32x32), whose scatter the model above does not see
-        return im2col_cost(op, g, threads) + g.bytes("y") / PAD_RATE  # and np.pad of the gradient
     if subpixel.fused(g.kernel, g.stride, g.dilation, g.groups, g.out):
         # the 1x1 phase convs fused with their interleave, block by block on lanes: the gradient is
         # read once and the output written once, nothing padded (2x2 stride 2 128->64 @28, batch
@@ -180,9 +184,9 @@ def subpixel_cost(op, g, threads):
                 total += phase.bytes("x") / PAD_RATE  # np.pad of the gradient
         else:
             total += im2col_cost("forward", phase, threads)
-        # the interleave reads the phases and writes the output
-        total += 2 * phase.bytes("y") / BANDWIDTH + SUBPIXEL_CONV
-    return total
+        # the interleave reads the phases and writes the output (at stride 1 the one conv's output is it)
+        total += SUBPIXEL_CONV + (2 * phase.bytes("y") / BANDWIDTH if phases > 1 else 0.0)
+    return total * (STRIDE1_SUBPIXEL if phases == 1 else 1.0)
 
 
 def _winograd_gemm_efficiency(m, k):
