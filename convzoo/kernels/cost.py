@@ -184,8 +184,10 @@ def subpixel_cost(op, g, threads):
                 total += phase.bytes("x") / PAD_RATE  # np.pad of the gradient
         else:
             total += im2col_cost("forward", phase, threads)
-        # the interleave reads the phases and writes the output (at stride 1 the one conv's output is it)
-        total += SUBPIXEL_CONV + (2 * phase.bytes("y") / BANDWIDTH if phases > 1 else 0.0)
+        # the interleave reads the phases and writes the output (at stride 1 the one conv's output is
+        # the gradient: no interleave, no stacking of phases; 3x3 16->1 at 28 px, batch 1: 0.04 ms)
+        if phases > 1:
+            total += SUBPIXEL_CONV + 2 * phase.bytes("y") / BANDWIDTH
     return total * (STRIDE1_SUBPIXEL if phases == 1 else 1.0)
 
 
