@@ -5,8 +5,15 @@ A roofline of the 2-core reference machine: useful FLOPs over a sustained fracti
 moves (im2col columns, Winograd transforms, FFT planes, padding copies) over the rate its loops
 sustain, plus a fixed per-call overhead. The rates were measured and recalibrated against
 ``autotune`` timings, most on an AVX2 VM and a few (the Winograd planes transforms, the dilated
-Winograd's fixed cost) on the AVX-512 machine, where every estimate runs 1.5-2.3x above the measured
-time: the figures rank the algorithms; ``explain()`` prints them.
+Winograd's fixed cost) on the AVX-512 machine. There the data-moving loops of the AVX2 figures (im2col's
+gather, scatter and row copies, the Winograd traffic, channels-minor and 1-D transforms and U) were
+then set 1.5x faster and the Winograd GEMMs' efficiency 1.2x higher, fitted together on what the
+plans cost: every candidate algorithm timed on the 362 (op, geometry) pairs of the benchmark cases
+and zoo models that have a choice, in two runs, the summed log(chosen / fastest time) fell from
+12.5 and 11.0 to 9.4 and 8.0 (scaling each algorithm's estimates to its own measured times instead
+doubled it; the data-moving rates 2x or 3x faster raised it). The estimates still run about 1.6x
+above the measured times (median; a tenth of them 2.6x): the figures rank the algorithms;
+``explain()`` prints them.
 """
 import math
 
@@ -31,12 +38,13 @@ OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e
             "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6}
 
 
-# sustained rates per thread of the data-moving loops (measured on the reference machine)
-GATHER_RATE = 4e9  # im2col gather, bytes of columns written per second
-SCATTER_RATE = 3.5e9  # col2im scatter (read-modify-write)
+# sustained rates per thread of the data-moving loops (measured on the AVX2 VM, 1.5x as fitted on
+# the AVX-512 machine: see the module docstring)
+GATHER_RATE = 6e9  # im2col gather, bytes of columns written per second
+SCATTER_RATE = 5.2e9  # col2im scatter (read-modify-write)
 # and per row of output positions copied (one slice per image, channel, tap and output row): what
 # makes rows of 8-16 pixels (VGG's late layers) gather at half the rate of rows of 56
-ROW_COPY = 30e-9
+ROW_COPY = 20e-9
 PAD_RATE = 2e9  # np.pad's copy of an array into a zero-padded one, bytes per second, one thread
 # Winograd transforms, per thread: seconds per (plane, tile) of the input / output transform and per
 # plane (the gather's fixed cost), {m: (input, output)}; measured on one thread (serial drivers) on
@@ -46,13 +54,14 @@ TRANSFORM_PLANE = {2: (0.5e-6, 0.3e-6), 4: (0.6e-6, 0.5e-6)}
 # the channels-minor layout (winograd_channels, planes of few tiles): seconds per (plane, tile) of the
 # input / output transform (the weight gradient's transform of the output gradient costs as the
 # input's), and per tile of an item whatever its channels (what makes 3 channels 2-4x dearer per
-# plane); measured on one thread on 8x8 to 56x56 planes of 3 to 256 channels
-TRANSFORM_TILE_MINOR = {2: (14e-9, 12e-9), 4: (55e-9, 40e-9)}
+# plane); measured on one thread on 8x8 to 56x56 planes of 3 to 256 channels (AVX2 VM; the per-channel
+# figures 1.5x faster as fitted, module docstring)
+TRANSFORM_TILE_MINOR = {2: (9.3e-9, 8e-9), 4: (37e-9, 27e-9)}
 TRANSFORM_TILE_FIXED = {2: 150e-9, 4: 200e-9}
 # G w G^T: seconds per weight read (and copied channels-minor) and per element of U written; bound
 # by writing U, so two threads barely help (measured: 256 x 256 channels 1.0 ms for F(2x2,3x3), 2.3
-# ms for F(4x4,3x3), on two threads; 64 x 64 0.07 and 0.09 on one)
-WEIGHT_COPY, U_ELEMENT = 0.4e-9, 0.8e-9
+# ms for F(4x4,3x3), on two threads; 64 x 64 0.07 and 0.09 on one; U's figure 1.5x faster as fitted)
+WEIGHT_COPY, U_ELEMENT = 0.4e-9, 0.53e-9
 WEIGHT_GRAD_PLANE = 6e-6  # per plane of the Winograd weight gradient, beyond the transforms (fitted)
 # per polyphase sub-image plane of a dilated Winograd conv, beyond the transforms, scaled as above by
 # how few tiles it holds (fitted: dilation 4 on 56x56, 32x64->64, phases of 14x14 and 16x16 px:
@@ -66,7 +75,7 @@ DILATED_PLANE = 2.5e-6
 # against 46 / 46 / 59). Scaled by the dilation, as fitted on the AVX2 machine, it sent dilation 4
 # to im2col as well
 DILATED_PLANE_MINOR = 0.1e-6
-TRANSFORM_RATE = 4e9  # the transformed V and M: bytes written and read back through memory, per second
+TRANSFORM_RATE = 6e9  # the transformed V and M: bytes written and read back through memory, per second
 # one of the alpha^2 GEMM calls of a chunk that runs alone (not on lanes): OpenBLAS wakes its threads
 # and hands the cores back to Numba's each time; at batch 1 (36 calls of 64 x 64 x 196) this made
 # F(4x4,3x3) no faster than im2col on two busy cores although it needs half the CPU time on one
@@ -193,8 +202,9 @@ def subpixel_cost(op, g, threads):
 
 def _winograd_gemm_efficiency(m, k):
     """Fraction of the per-thread peak BLAS sustains on the (m x k) @ (k x tiles) Winograd products:
-    measured 75-78 GFLOP/s per thread at 64 x 64 here, a third of that at k = 3."""
-    return 0.65 * min(1.0, m / 64) ** 0.5 * min(1.0, k / 64) ** 0.5
+    measured 75-78 GFLOP/s per thread at 64 x 64 on the AVX2 VM (0.65), a third of that at k = 3;
+    1.2x that as fitted on the AVX-512 machine (the module docstring)."""
+    return 0.78 * min(1.0, m / 64) ** 0.5 * min(1.0, k / 64) ** 0.5
 
 
 def _winograd_kernel_bytes(op, points, g, chunks, threads):
@@ -278,8 +288,8 @@ def winograd_cost(m, op, g, threads):
 
 # winograd1d's transforms, seconds per (plane, tile) on one thread: the input's (phase split and
 # B^T rows) and the output's (A^T rows and the interleave; the gradient's A g costs the same);
-# measured on 64 planes of 1024 tiles, F(4,5)
-TRANSFORM_TILE_1D = (4e-9, 3e-9)
+# measured on 64 planes of 1024 tiles, F(4,5), on the AVX2 VM; 1.5x faster as fitted (module docstring)
+TRANSFORM_TILE_1D = (2.7e-9, 2e-9)
 
 
 def winograd1d_cost(op, g, threads):
