@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..viz.files import write_atomically
-from . import cases, compare, memory, peaks, training
+from . import cases, compare, memory, peaks, plans, training
 
 STEADY_ALLOCATOR = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
 # Numba's default OpenMP layer spin-waits between parallel regions; on cores shared with other
@@ -244,12 +244,13 @@ def add_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one timed call: a smoke test")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     parser.add_argument("--repeat", type=int, default=5, help="timed calls; the median is kept (default 5)")
-    parser.add_argument("--rounds", type=int, default=ROUNDS,
+    parser.add_argument("--rounds", type=int,
                         help=f"time every library this many times per row, in rotated order, and keep each "
-                             f"one's fastest median (default {ROUNDS})")
-    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
+                             f"one's fastest median (default {ROUNDS}; {plans.ROUNDS} with --plans)")
+    parser.add_argument("--min-seconds", type=float,
                         help=f"warm up, and time, each function for at least this long, in up to {MAX_CALLS} "
-                             f"more calls than --warmup / --repeat (default {MIN_SECONDS}; 0: the counts only)")
+                             f"more calls than --warmup / --repeat (default {MIN_SECONDS}, {plans.MIN_SECONDS} with "
+                             f"--plans; 0: the counts only)")
     parser.add_argument("--no-torch", action="store_true", help="time convzoo only")
     parser.add_argument("--json", metavar="PATH", default="benchmark-results.json",
                         help="where to write the results (default benchmark-results.json; '-' for none)")
@@ -257,6 +258,10 @@ def add_arguments(parser):
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
                         help="time nothing: compare two JSON files of earlier runs row by row (convzoo's and "
                              "PyTorch's change, and the speed-ups of each run)")
+    parser.add_argument("--plans", action="store_true",
+                        help="audit the planner instead: time every algorithm it could pick for each convolution "
+                             "of the cases and the zoo models, and report how close its choices come to the "
+                             "fastest (convzoo only; --json gets every timing)")
     parser.add_argument("--stock-allocator", action="store_true",
                         help="do not re-run with glibc keeping freed memory (MALLOC_MMAP_MAX_=0) and Numba's "
                              "workqueue threading layer (unless NUMBA_THREADING_LAYER is set)")
@@ -275,6 +280,10 @@ def main(args, reexec=None):
         unknown = sorted(selected - known)
         if unknown:
             raise ValueError(f"--cases: unknown case(s) {unknown}; choose from {', '.join(sorted(known))}")
+    if args.rounds is None:
+        args.rounds = plans.ROUNDS if args.plans else ROUNDS
+    if args.min_seconds is None:
+        args.min_seconds = plans.MIN_SECONDS if args.plans else MIN_SECONDS
     for name in ("warmup", "repeat", "rounds"):
         if getattr(args, name) < (0 if name == "warmup" else 1):
             raise ValueError(f"--{name} must be {'>= 0' if name == 'warmup' else 'positive'}; "
@@ -283,6 +292,8 @@ def main(args, reexec=None):
         raise ValueError(f"--min-seconds must be >= 0; received {args.min_seconds}")
     warmup, repeat, min_seconds, rounds = (0, 1, 0.0, 1) if args.quick else \
         (args.warmup, args.repeat, args.min_seconds, args.rounds)
+    if args.plans:
+        return _plans(args, warmup, repeat, min_seconds, rounds)
     libs = ("convzoo",) if args.no_torch else LIBS
     env = environment()
     peak = peaks.measure(args.quick)
@@ -308,6 +319,28 @@ def main(args, reexec=None):
         print(f"wrote {args.markdown}")
     if args.json and args.json != "-":
         text = json.dumps({"environment": env, "quick": args.quick, "rows": rows}, indent=1)
+        write_atomically(args.json, lambda path: Path(path).write_text(text), force=True)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _plans(args, warmup, repeat, min_seconds, rounds):
+    """``--plans``: the planner audit of ``plans.py``, printed and written as JSON."""
+    if args.cases:
+        raise ValueError("--plans audits every case and zoo model; it takes no --cases")
+    env = environment()
+    env["min_seconds"], env["rounds"] = min_seconds, rounds
+    pairs = plans.geometries(args.quick)
+    print(f"convzoo plan audit: {len(pairs)} (op, geometry) pairs, {env['threads']} threads; every candidate "
+          f"the median of >= {repeat} calls after >= {warmup} warm-up, best of {rounds} rounds")
+
+    def timer(fns):
+        return {name: best for name, (best, _) in best_of_rounds(fns, rounds, warmup, repeat, min_seconds).items()}
+    records = plans.audit(pairs, timer)
+    for line in plans.summary(records):
+        print(line)
+    if args.json and args.json != "-":
+        text = json.dumps({"environment": env, "quick": args.quick, "plans": records}, indent=1)
         write_atomically(args.json, lambda path: Path(path).write_text(text), force=True)
         print(f"wrote {args.json}")
     return 0
