@@ -223,13 +223,23 @@ def _pointwise_view(xp, stride, out_shape=None):
                                                  for m, s in zip(stops, stride))]
 
 
-def _image_jobs(n, positions):
-    """Image ranges of the 1x1 GEMMs: one image per job (its planes are the GEMM operand, no copy)
-    when it has enough columns, else enough images side by side. On lanes, 32 images of 128->256
-    @28 ran 13 ms where one 2-thread GEMM on the side-by-side copy ran 32 ms (the copies in and out
-    are as long as the GEMM there)."""
-    per = max(1, -(-_MIN_COLUMNS // max(positions, 1)))
-    return [(b, min(n, b + per)) for b in range(0, n, per)]
+# FLOPs a job of the 1x1 GEMMs carries at least: each job pays 20-40 us of copies and hand-off, and a
+# 16->32 1x1 conv at 14 px multiplies 0.2 MFLOP an image (batch 32: 11 jobs of 3 images ran the
+# forward in 0.30-0.47 ms, 4 jobs of 8 in 0.17, im2col 0.17; at batch 8 one job on this thread 0.043
+# against 0.12; 128->256 @28 and 64->128 @56, one image a job, unchanged)
+JOB_FLOPS = 2 << 20
+
+
+def _image_jobs(n, positions, flops):
+    """Image ranges of the 1x1 GEMMs, ``flops`` an image: one image per job (its planes are the GEMM
+    operand, no copy) when it has enough columns and work, else enough images side by side, in
+    ranges of equal size. On lanes, 32 images of 128->256 @28 ran 13 ms where one 2-thread GEMM on
+    the side-by-side copy ran 32 ms (the copies in and out are as long as the GEMM there)."""
+    per = max(1, -(-_MIN_COLUMNS // max(positions, 1)), -(-JOB_FLOPS // max(flops, 1)))
+    count = -(-n // per)
+    if count > 1:
+        count = max(count, min(n, lanes.shares()))
+    return [(n * i // count, n * (i + 1) // count) for i in range(count)]
 
 
 def _pointwise(a, w, groups, out):
@@ -254,7 +264,7 @@ def pointwise_forward(xp, weight, stride, dilation, groups):
         b0, b1 = images
         _pointwise(np.ascontiguousarray(x[b0:b1]).reshape(b1 - b0, c, p), w, groups, out[b0:b1])
 
-    lanes.run(_image_jobs(n, p), work)
+    lanes.run(_image_jobs(n, p, 2 * o * cg * p), work)
     return out.reshape((n, o) + out_shape)
 
 
@@ -266,8 +276,8 @@ def pointwise_backward_input(grad_out, weight, padded_shape, stride, dilation, g
     w_t = weight.reshape(groups, og, cg).transpose(0, 2, 1)  # (G, Cg, Og)
     g = np.ascontiguousarray(grad_out).reshape(n, o, p)
     grad = np.empty((n, c, p), dtype=grad_out.dtype)
-    lanes.run(_image_jobs(n, p), lambda _, images, lane: _pointwise(g[images[0]:images[1]], w_t, groups,
-                                                                     grad[images[0]:images[1]]))
+    lanes.run(_image_jobs(n, p, 2 * o * cg * p),
+              lambda _, images, lane: _pointwise(g[images[0]:images[1]], w_t, groups, grad[images[0]:images[1]]))
     grad = grad.reshape((n, c) + grad_out.shape[2:])
     if all(s == 1 for s in stride) and grad.shape[2:] == tuple(padded_shape):
         return grad
@@ -292,5 +302,5 @@ def pointwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, group
         with lane.turn(index):  # summed in image order, whatever the number of lanes
             grad_w[...] += part
 
-    lanes.run(_image_jobs(n, p), work, ordered=True)
+    lanes.run(_image_jobs(n, p, 2 * o * (c // groups) * p), work, ordered=True)
     return grad_w.reshape((o, c // groups) + tuple(kernel_size))

@@ -238,9 +238,12 @@ def test_one_image_is_cut_over_lanes_with_the_bits_of_one_lane(kernel):
     assert jobs and all(len(calls) >= 2 for calls in jobs), jobs
 
 
+@pytest.mark.parametrize("job_flops", [1, gemm.JOB_FLOPS])
 @pytest.mark.parametrize("spatial, stride, groups", [((24, 24), (1, 1), 1), ((1200,), (2,), 2), ((6, 5), (2, 1), 2)])
-def test_pointwise_jobs_of_one_image_or_side_by_side_match_im2col(spatial, stride, groups):
-    # 576 and 600 positions: one image per job (no copy); 15: images side by side
+def test_pointwise_jobs_of_one_image_or_side_by_side_match_im2col(spatial, stride, groups, job_flops, monkeypatch):
+    # with no minimum of work a job: 576 and 600 positions one image per job (no copy), 15 images
+    # side by side; with the default (these are tiny products) all three images in one job
+    monkeypatch.setattr(gemm, "JOB_FLOPS", job_flops)
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 4) + spatial)
     w = rng.standard_normal((6, 4 // groups) + (1,) * len(spatial))
@@ -252,6 +255,16 @@ def test_pointwise_jobs_of_one_image_or_side_by_side_match_im2col(spatial, strid
                                gemm.im2col_backward_input(g, w, spatial, stride, ones, groups), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gemm.pointwise_backward_weight(x, g, ones, stride, ones, groups),
                                gemm.im2col_backward_weight(x, g, ones, stride, ones, groups), rtol=1e-12, atol=1e-12)
+
+
+def test_pointwise_image_jobs_carry_enough_columns_and_work_in_equal_ranges():
+    # a 16->32 1x1 conv at 14 px (0.2 MFLOP an image): 11 images a job, cut into three equal ranges
+    assert gemm._image_jobs(32, 196, 200_704) == [(0, 10), (10, 21), (21, 32)]
+    assert gemm._image_jobs(8, 196, 200_704) == [(0, 8)]  # one job, run on the calling thread
+    # 128->256 at 28 px: enough of both in every image, one image a job
+    assert gemm._image_jobs(4, 784, 51_380_224) == [(0, 1), (1, 2), (2, 3), (3, 4)]
+    # columns decide where the work is plenty: 15 positions an image need 35 images side by side
+    assert gemm._image_jobs(70, 15, 10**9) == [(0, 35), (35, 70)]
 
 
 @pytest.mark.parametrize("tile", [2, 4])
