@@ -3,10 +3,11 @@ import os
 import subprocess
 import sys
 
-# ReLU of an array big enough to start a parallel region (smaller ones run serially)
+# a 1-D conv of one signal, the one im2col call that runs as a single chunk, its gather a Numba
+# parallel region (the range loops of ReLU, pooling and depthwise convs run on lanes instead)
 SCRIPT = ("import numpy as np, numba, convzoo, convzoo.nn.functional as F; "
-          "from convzoo.kernels.elementwise import STREAM_GRAIN; "
-          "F.relu(convzoo.tensor(np.ones(STREAM_GRAIN, np.float32))); print(numba.threading_layer())")
+          "F.conv1d(convzoo.tensor(np.ones((1, 64, 4096), np.float32)), np.ones((64, 64, 5), np.float32), "
+          "algorithm='im2col'); print(numba.threading_layer())")
 
 
 def _layer(env):
@@ -47,9 +48,9 @@ def test_grad_mode_forced_algorithm_autotune_and_workspace_are_per_thread():
     assert planner.recording() is None and workspace.limit() == workspace.DEFAULT_LIMIT
 
 
-# Three Python threads each run parallel kernels (ReLU, depthwise conv, max pooling, all above the
-# size that starts a parallel region), a GEMM conv on lanes, and their gradients; the workqueue
-# layer aborts the process on concurrent launches unless they take turns
+# Three Python threads each run kernels big enough to use both cores (ReLU, depthwise conv, max
+# pooling: their range loops on lanes), a GEMM conv on lanes, and their gradients; the workqueue
+# layer aborts the process on concurrent launches of parallel regions unless they take turns
 CONCURRENT = """
 import threading, numpy as np, convzoo, convzoo.nn.functional as F
 from convzoo.kernels.elementwise import STREAM_GRAIN

@@ -8,8 +8,8 @@ registers, larger kernels five taps per pass; on 1-D and 2-D planes, at any stri
 join into one run of the whole plane, ``depthwise_flat``). The input is
 read from memory once and the output written once, padding costs no copy of the whole input, and
 stride and dilation only change where the runs start, so a dilated kernel never touches a zero.
-Every ``prange`` writes disjoint planes (forward, backward-input) or weights (backward-weight), so
-results do not depend on the thread count.
+Every range of a lane writes disjoint planes (forward, backward-input) or weights (backward-weight),
+so results do not depend on the thread count.
 
 The input gradient at stride 1 without a multiplier is the forward kernel on the gradient with the
 flipped weights; otherwise each tap scatters into a scratch plane of the padded input gradient.
@@ -22,13 +22,11 @@ The scratch plane of each thread holds one padded input plane (~13 KB for 56 x 5
 import functools
 import math
 
-import numba
 import numpy as np
 
 from . import depthwise_flat, depthwise_loops as loops
 from .elementwise import by_size
 from .geometry import table_key, zero_pads
-from .jit import jit_parallel, prange
 
 # multiply-adds (taps x output pixels) below which a depthwise op runs on the calling thread (_run)
 GRAIN = 1 << 22
@@ -111,44 +109,13 @@ def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
     return plane_table(*table_key(in_shape, kernel_size, stride, dilation, pads, out_shape))
 
 
-def _run(serial, parallel, work, count, *args):
+def _run(serial, work, count, *args):
     """``serial(*args, 0, count)`` here below GRAIN multiply-adds (measured at batch 1-8 on 3x3 128 @56
-    stride 1 and 2 and LeNet-5's 5x5 6 @28: the parallel region's start cost more than the second core
-    saved below 4-7 Mi; 3x3 stride 1 at batch 1, 3.4 Mi: 0.30 against 0.45 ms forward, 0.53 against
-    0.84 ms weight gradient), else the parallel driver with one range of the ``count`` items per thread."""
-    by_size(serial, lambda *a: parallel(*a, max(1, min(count, numba.get_num_threads()))), work, count, *args,
-            grain=GRAIN)
-
-
-@jit_parallel
-def _backward_input_parallel(flat, grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
-                             buf_width, step, full, out, chunks):
-    # one range of input planes per thread: the whole-plane scatter on a flat table, else the row loop
-    planes = out.shape[0] * out.shape[1]
-    for t in prange(chunks):
-        lo, hi = t * planes // chunks, (t + 1) * planes // chunks
-        if flat:
-            depthwise_flat.backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo,
-                                                buf_rows, buf_width, step, full, out, lo, hi)
-        else:
-            loops.backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
-                                       buf_width, step, full, out, lo, hi)
-
-
-@jit_parallel
-def _backward_weight_parallel(flat, x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
-                              buf_width, step, full, grad_w, chunks):
-    # one range of output channels per thread: the whole-plane dot products on a flat table, else
-    # the row loop (each range sums the batch itself, so no two threads write one weight)
-    channels_out = grad_out.shape[1]
-    for t in prange(chunks):
-        lo, hi = t * channels_out // chunks, (t + 1) * channels_out // chunks
-        if flat:
-            depthwise_flat.backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo,
-                                                 buf_rows, buf_width, step, full, grad_w, lo, hi)
-        else:
-            loops.backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
-                                        buf_width, step, full, grad_w, lo, hi)
+    stride 1 and 2 and LeNet-5's 5x5 6 @28, then with a Numba parallel region: its start cost more
+    than the second core saved below 4-7 Mi; 3x3 stride 1 at batch 1, 3.4 Mi: 0.30 against 0.45 ms
+    forward, 0.53 against 0.84 ms weight gradient), else one range of the ``count`` items per lane
+    (``elementwise.by_size``)."""
+    by_size(serial, work, count, *args, grain=GRAIN)
 
 
 def _work(grad_or_out, t):
@@ -165,7 +132,7 @@ def _correlate(x, weight, t):
     n, c = x.shape[:2]
     o = weight.shape[0]
     out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
-    _run(loops.forward_range, loops.forward, _work(out, t), n * c, _planes(x),
+    _run(loops.forward_range, _work(out, t), n * c, _planes(x),
          np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1), *t.args(), t.full, t.flat, out)
     return out.reshape((n, o) + t.out_shape)
 
@@ -192,7 +159,7 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
     out = np.empty((n, groups, math.prod(in_shape)), dtype=grad_out.dtype)
     serial = (depthwise_flat if t.flat else loops).backward_input_range
-    _run(serial, functools.partial(_backward_input_parallel, t.flat), _work(grad_out, t), n * groups,
+    _run(serial, _work(grad_out, t), n * groups,
          _planes(grad_out),
          np.ascontiguousarray(weight, dtype=grad_out.dtype).reshape(o, -1), *t.args(), t.full, out)
     return out.reshape((n, groups) + in_shape)
@@ -204,6 +171,6 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
     serial = (depthwise_flat if t.flat else loops).backward_weight_range
-    _run(serial, functools.partial(_backward_weight_parallel, t.flat), _work(grad_out, t), o, _planes(x),
+    _run(serial, _work(grad_out, t), o, _planes(x),
          _planes(grad_out), *t.args(), t.full, grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))

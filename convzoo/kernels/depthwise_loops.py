@@ -21,7 +21,7 @@ stays off, so sums keep their written order (no fused multiply-add, no reassocia
 """
 import numpy as np
 
-from .jit import VECTOR, jit, jit_parallel, prange
+from .jit import VECTOR, jit
 
 # output widths from which the weight gradient takes four gradient rows a pass (flat tables take
 # depthwise_flat's whole-plane dot products instead)
@@ -218,9 +218,9 @@ def _correlate(buf, buf_width, wo, rowtab, colofs, flat, starts, tmp, res):
 
 
 # Each op is a range function over its planes (or output channels), run directly on the calling
-# thread for small calls (depthwise.py decides: a parallel region costs more to start than a batch-1
-# layer takes), and a parallel driver that runs one range per thread: the scratch plane is then
-# allocated once per range, and batch 1 does not pay a thread hand-off per plane
+# thread for small calls (depthwise.py decides: a hand-off to another thread costs more than a
+# batch-1 layer takes), else one range per lane: the scratch plane is then allocated once per range,
+# and batch 1 does not pay a thread hand-off per plane
 
 
 @jit
@@ -238,15 +238,6 @@ def forward_range(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_ro
         _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
         for o in range(c * m, c * m + m):
             _correlate(buf, buf_width, w[o], rowtab, colofs, flat, starts, tmp, out[b, o])
-
-
-@jit_parallel
-def forward(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full, flat, out,
-            chunks):
-    planes = x.shape[0] * x.shape[1]
-    for t in prange(chunks):
-        forward_range(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step, full,
-                      flat, out, t * planes // chunks, (t + 1) * planes // chunks)
 
 
 @jit
@@ -322,7 +313,7 @@ def _accumulate(g, buf, buf_width, rowtab, colofs, acc):
 def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
                           full, grad_w, lo, hi):
     """x: (N, C, rows_in * n); grad_out: (N, O, R * width); grad_w: (O, Ko * Kl); the output channels
-    lo..hi-1, the batch summed inside each (so parallel ranges never write one weight). The per-tap
+    lo..hi-1, the batch summed inside each (so two ranges never write one weight). The per-tap
     row sums of one plane are added to a float64 total, so a long batch loses no precision; the taps
     are the inner loop of that sum so their additions do not wait on each other."""
     batch = grad_out.shape[0]

@@ -7,12 +7,12 @@ read-modify-write pass and no allocation. Backward needs only the output (ReLU's
 As in ``elementwise.py``, the pass is written once, over a range of (image, channel) planes, and
 runs on the calling thread below ``elementwise.STREAM_GRAIN`` elements (a parallel region costs more to start
 than a small output takes: LeNet-5's second conv, 64 x 16 x 10 x 10, spent 130 us in the parallel
-bias add), else in blocks of planes on every core.
+bias add), else one range of planes per lane (``elementwise.by_size``).
 """
 import numpy as np
 
-from .elementwise import _BLOCK, by_size, relu_backward
-from .jit import jit, jit_parallel, prange
+from .elementwise import by_size, relu_backward
+from .jit import jit
 
 ACTIVATIONS = (None, "relu")
 
@@ -34,14 +34,6 @@ def _bias_relu_planes(out, bias, relu, lo, hi):
                 row[p] += b
 
 
-@jit_parallel
-def _bias_relu_blocks(out, bias, relu, per):
-    # ``per`` planes a block (from the Python side: a jitted function freezes module globals)
-    planes = out.shape[0]
-    for block in prange((planes + per - 1) // per):
-        _bias_relu_planes(out, bias, relu, block * per, min(planes, (block + 1) * per))
-
-
 def bias_activation_(out, bias=None, activation=None):
     """out (N, C, *S) += bias[c], then the activation, in place; returns out."""
     if bias is None and activation is None:
@@ -49,9 +41,7 @@ def bias_activation_(out, bias=None, activation=None):
     out = np.ascontiguousarray(out)
     planes = out.reshape(out.shape[0] * out.shape[1], -1)
     b = np.zeros(out.shape[1], dtype=out.dtype) if bias is None else bias.astype(out.dtype, copy=False)
-    per = max(1, _BLOCK // max(planes.shape[1], 1))
-    by_size(_bias_relu_planes, lambda *args: _bias_relu_blocks(*args, per), out.size, planes.shape[0],
-            planes, b, activation == "relu")
+    by_size(_bias_relu_planes, out.size, planes.shape[0], planes, b, activation == "relu")
     return out
 
 

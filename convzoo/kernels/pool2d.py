@@ -27,7 +27,7 @@ maxima, then maxima across columns) that is about 3x faster than tracking the wi
 """
 import numpy as np
 
-from .jit import jit, jit_parallel, prange
+from .jit import jit
 
 
 def applies(geo, kernels):
@@ -428,28 +428,3 @@ def avg_backward_planes(grad, pads, spans, divisor, dx, lo, hi):
                 for r in range(max(0, -y), min(2, h - y)):
                     for c in range(max(0, -q), min(2, w - q)):
                         plane[y + r, q + c] += v
-
-
-# The same loops on every core, one (n, c) plane per prange iteration (each writes its own plane).
-@jit_parallel
-def max_forward_parallel(x, k, pads, spans, out, arg):
-    for b in prange(x.shape[0]):
-        max_forward_planes(x, k, pads, spans, out, arg, b, b + 1)
-
-
-@jit_parallel
-def max_backward_parallel(grad, arg, k, pads, spans, dx):
-    for b in prange(grad.shape[0]):
-        max_backward_planes(grad, arg, k, pads, spans, dx, b, b + 1)
-
-
-@jit_parallel
-def avg_forward_parallel(x, pads, spans, divisor, out):
-    for b in prange(x.shape[0]):
-        avg_forward_planes(x, pads, spans, divisor, out, b, b + 1)
-
-
-@jit_parallel
-def avg_backward_parallel(grad, pads, spans, divisor, dx):
-    for b in prange(grad.shape[0]):
-        avg_backward_planes(grad, pads, spans, divisor, dx, b, b + 1)

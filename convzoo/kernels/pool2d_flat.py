@@ -22,7 +22,7 @@ same as ``pool2d``'s (the same tap order and NaN rule, the same sum order and di
 """
 import numpy as np
 
-from .jit import jit, jit_parallel, prange
+from .jit import jit
 from .pool2d import _pick
 
 MAX_WIDTH = 32  # output rows this wide or narrower take the flat loops
@@ -176,28 +176,3 @@ def avg_backward_planes(grad, divisor, dx, per, lo, hi):
         for u in range(np.uint64(n * w)):
             df[base + two * u] = tmp[u]
             df[base + two * u + one] = tmp[u]
-
-
-# One block of planes per prange iteration (each writes its own planes)
-@jit_parallel
-def max_forward_parallel(x, out, arg, per):
-    for k in prange((x.shape[0] + per - 1) // per):
-        max_forward_planes(x, out, arg, per, k, k + 1)
-
-
-@jit_parallel
-def avg_forward_parallel(x, divisor, out, per):
-    for k in prange((x.shape[0] + per - 1) // per):
-        avg_forward_planes(x, divisor, out, per, k, k + 1)
-
-
-@jit_parallel
-def max_backward_parallel(grad, arg, dx, per):
-    for k in prange((grad.shape[0] + per - 1) // per):
-        max_backward_planes(grad, arg, dx, per, k, k + 1)
-
-
-@jit_parallel
-def avg_backward_parallel(grad, divisor, dx, per):
-    for k in prange((grad.shape[0] + per - 1) // per):
-        avg_backward_planes(grad, divisor, dx, per, k, k + 1)

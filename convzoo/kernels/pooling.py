@@ -10,7 +10,7 @@ table of their taps' flat indices, -1 for a padded cell, which max pooling skips
 -inf) and average pooling adds as 0. So neither direction allocates or copies a padded input.
 
 Each kernel is one serial loop over a range of (n, c) planes; large jobs run it on every core, one
-plane per ``prange`` iteration, small ones on the calling thread (see ``elementwise.GRAIN``).
+range of planes per lane, small ones on the calling thread (``elementwise.by_size``, ``GRAIN``).
 
 These table-driven loops serve every geometry but gather tap by tap, which LLVM cannot vectorise;
 the 2-D windows CNNs use most (max over 2x2 and 3x3, average over 2x2, at stride 2) take the
@@ -29,7 +29,7 @@ import numpy as np
 from . import pool2d, pool2d_flat
 from .geometry import effective_kernel, window_offsets
 from .elementwise import GRAIN, STREAM_GRAIN, by_size
-from .jit import jit, jit_parallel, prange
+from .jit import jit
 
 # border_row[p]: -1 for an interior window, else its row in border_index (n_border, K)
 PoolGeometry = namedtuple("PoolGeometry", "in_shape out_shape kernel_size stride dilation pads tap start "
@@ -170,34 +170,9 @@ def _sum_backward_planes(grad_out, tap, start, border_row, border_index, divisor
                         grad_x[b, i] += g
 
 
-# The same loops on every core, one (n, c) plane per prange iteration (each writes its own plane).
-@jit_parallel
-def _max_forward_parallel(x, tap, start, border_row, border_index, out, arg):
-    for b in prange(x.shape[0]):
-        _max_forward_planes(x, tap, start, border_row, border_index, out, arg, b, b + 1)
-
-
-@jit_parallel
-def _max_backward_parallel(grad_out, arg, tap, start, border_row, border_index, grad_x):
-    for b in prange(grad_out.shape[0]):
-        _max_backward_planes(grad_out, arg, tap, start, border_row, border_index, grad_x, b, b + 1)
-
-
-@jit_parallel
-def _sum_forward_parallel(x, tap, start, border_row, border_index, divisor, out):
-    for b in prange(x.shape[0]):
-        _sum_forward_planes(x, tap, start, border_row, border_index, divisor, out, b, b + 1)
-
-
-@jit_parallel
-def _sum_backward_parallel(grad_out, tap, start, border_row, border_index, divisor, grad_x):
-    for b in prange(grad_out.shape[0]):
-        _sum_backward_planes(grad_out, tap, start, border_row, border_index, divisor, grad_x, b, b + 1)
-
-
-def _run(serial, parallel, work, planes, *args, grain=GRAIN):
-    """Over ``planes`` planes; pooling's default grain is GRAIN (``elementwise.by_size``)."""
-    by_size(serial, parallel, work, planes, *args, grain=grain)
+def _run(serial, work, planes, *args, grain=GRAIN):
+    """Over ``planes`` planes (or blocks of them); pooling's default grain is GRAIN (``elementwise.by_size``)."""
+    by_size(serial, work, planes, *args, grain=grain)
 
 
 def _planes(a):
@@ -239,15 +214,15 @@ def max_pool_forward(x, geo, with_arg=True):
         planes = _planes(x).reshape((n * c,) + geo.in_shape)
         if pool2d_flat.applies(geo, pool2d.spans(geo)):
             per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
-            _run(pool2d_flat.max_forward_planes, pool2d_flat.max_forward_parallel, out.size * geo.tap.size,
+            _run(pool2d_flat.max_forward_planes, out.size * geo.tap.size,
                  -(-n * c // per), planes, out, arg, per, grain=_grain(geo))
             return out.reshape((n, c) + geo.out_shape), arg.reshape(n * c, geo.start.size) if with_arg else None
-        _run(pool2d.max_forward_planes, pool2d.max_forward_parallel, out.size * geo.tap.size, n * c,
+        _run(pool2d.max_forward_planes, out.size * geo.tap.size, n * c,
              planes, *_fast_args(geo), out, arg, grain=_grain(geo, not with_arg))
         return out.reshape((n, c) + geo.out_shape), arg.reshape(n * c, geo.start.size) if with_arg else None
     out = np.empty((n * c, geo.start.size), dtype=x.dtype)
     arg = np.empty(out.shape, dtype=arg_dtype)
-    _run(_max_forward_planes, _max_forward_parallel, out.size * geo.tap.size, n * c,
+    _run(_max_forward_planes, out.size * geo.tap.size, n * c,
          _planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, out, arg)
     return out.reshape((n, c) + geo.out_shape), arg if with_arg else None
 
@@ -260,16 +235,16 @@ def max_pool_backward(grad_out, arg, geo):
     if pool2d.applies(geo, _FAST_MAX) and pool2d_flat.tiles(geo, pool2d.spans(geo)):
         per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
         planes = (n * c,) + geo.out_shape
-        _run(pool2d_flat.max_backward_planes, pool2d_flat.max_backward_parallel, grad_x.size, -(-n * c // per),
+        _run(pool2d_flat.max_backward_planes, grad_x.size, -(-n * c // per),
              _planes(grad_out).reshape(planes), arg.reshape(planes), grad_x.reshape((n * c,) + geo.in_shape), per,
              grain=_grain(geo))
     elif pool2d.applies(geo, _FAST_MAX):
         planes = (n * c,) + geo.out_shape
-        _run(pool2d.max_backward_planes, pool2d.max_backward_parallel, grad_x.size, n * c,
+        _run(pool2d.max_backward_planes, grad_x.size, n * c,
              _planes(grad_out).reshape(planes), arg.reshape(planes), *_fast_args(geo),
              grad_x.reshape((n * c,) + geo.in_shape), grain=_grain(geo))
     else:
-        _run(_max_backward_planes, _max_backward_parallel, grad_x.size, n * c,
+        _run(_max_backward_planes, grad_x.size, n * c,
              _planes(grad_out), arg, geo.tap, geo.start, geo.border_row, geo.border_index, grad_x)
     return grad_x.reshape((n, c) + geo.in_shape)
 
@@ -316,16 +291,16 @@ def avg_pool_forward(x, geo, divisor):
         _, pads, spans = _fast_args(geo)
         if pool2d_flat.applies(geo, spans):
             per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
-            _run(pool2d_flat.avg_forward_planes, pool2d_flat.avg_forward_parallel, out.size * geo.tap.size,
+            _run(pool2d_flat.avg_forward_planes, out.size * geo.tap.size,
                  -(-n * c // per), _planes(x).reshape((n * c,) + geo.in_shape),
                  divisor.astype(x.dtype).reshape(geo.out_shape), out, per, grain=_grain(geo))
             return out.reshape((n, c) + geo.out_shape)
-        _run(pool2d.avg_forward_planes, pool2d.avg_forward_parallel, out.size * geo.tap.size, n * c,
+        _run(pool2d.avg_forward_planes, out.size * geo.tap.size, n * c,
              _planes(x).reshape((n * c,) + geo.in_shape), pads, spans,
              divisor.astype(x.dtype).reshape(geo.out_shape), out, grain=_grain(geo))
         return out.reshape((n, c) + geo.out_shape)
     out = np.empty((n * c, geo.start.size), dtype=x.dtype)
-    _run(_sum_forward_planes, _sum_forward_parallel, out.size * geo.tap.size, n * c,
+    _run(_sum_forward_planes, out.size * geo.tap.size, n * c,
          _planes(x), geo.tap, geo.start, geo.border_row, geo.border_index, divisor.astype(x.dtype), out)
     return out.reshape((n, c) + geo.out_shape)
 
@@ -336,17 +311,17 @@ def avg_pool_backward(grad_out, geo, divisor):
     work = grad_x.size + grad_out.size * geo.tap.size
     if pool2d.applies(geo, _FAST_AVG) and pool2d_flat.tiles(geo, pool2d.spans(geo)):
         per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
-        _run(pool2d_flat.avg_backward_planes, pool2d_flat.avg_backward_parallel, work, -(-n * c // per),
+        _run(pool2d_flat.avg_backward_planes, work, -(-n * c // per),
              _planes(grad_out).reshape((n * c,) + geo.out_shape), divisor.astype(grad_out.dtype).reshape(geo.out_shape),
              grad_x.reshape((n * c,) + geo.in_shape), per, grain=_grain(geo))
     elif pool2d.applies(geo, _FAST_AVG):
         _, pads, spans = _fast_args(geo)
-        _run(pool2d.avg_backward_planes, pool2d.avg_backward_parallel, work, n * c,
+        _run(pool2d.avg_backward_planes, work, n * c,
              _planes(grad_out).reshape((n * c,) + geo.out_shape), pads, spans,
              divisor.astype(grad_out.dtype).reshape(geo.out_shape), grad_x.reshape((n * c,) + geo.in_shape),
              grain=_grain(geo))
     else:
-        _run(_sum_backward_planes, _sum_backward_parallel, work, n * c,
+        _run(_sum_backward_planes, work, n * c,
              _planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index,
              divisor.astype(grad_out.dtype), grad_x)
     return grad_x.reshape((n, c) + geo.in_shape)
@@ -388,29 +363,17 @@ def _plane_broadcast_planes(grad_out, grad_x, lo, hi):
             row[i] = g
 
 
-@jit_parallel
-def _plane_mean_parallel(x, out):
-    for b in prange(x.shape[0]):
-        _plane_mean_planes(x, out, b, b + 1)
-
-
-@jit_parallel
-def _plane_broadcast_parallel(grad_out, grad_x):
-    for b in prange(grad_out.shape[0]):
-        _plane_broadcast_planes(grad_out, grad_x, b, b + 1)
-
-
 def global_avg_pool_forward(x):
     """Mean over every spatial axis: (N, C, *in) -> (N, C)."""
     n, c = x.shape[:2]
     out = np.empty(n * c, dtype=x.dtype)
-    _run(_plane_mean_planes, _plane_mean_parallel, x.size, n * c, _planes(x), out, grain=STREAM_GRAIN)
+    _run(_plane_mean_planes, x.size, n * c, _planes(x), out, grain=STREAM_GRAIN)
     return out.reshape(n, c)
 
 
 def global_avg_pool_backward(grad_out, in_shape):
     n, c = grad_out.shape[:2]
     grad_x = np.empty((n * c, math.prod(in_shape)), dtype=grad_out.dtype)
-    _run(_plane_broadcast_planes, _plane_broadcast_parallel, grad_x.size, n * c,
+    _run(_plane_broadcast_planes, grad_x.size, n * c,
          np.ascontiguousarray(grad_out).reshape(-1), grad_x, grain=STREAM_GRAIN)
     return grad_x.reshape((n, c) + tuple(in_shape))

@@ -41,20 +41,12 @@ def _interleave_planes(res, rows, cols, step_h, step_w, out, lo, hi):
                     dst[j] = src[j]
 
 
-@jit_parallel
-def _interleave_parallel(res, rows, cols, step_h, step_w, out):
-    n, groups, phases, cg = res.shape[:4]
-    for plane in prange(n * groups * cg):
-        _interleave_planes(res, rows, cols, step_h, step_w, out, plane, plane + 1)
-
-
 def _interleave(res, rows, cols, step_h, step_w, out):
     """The phases into the output, on the calling thread below STREAM_GRAIN elements (a decoder's
     3x3 stride-2 transposed conv at 7 px, batch 32: a parallel start per phase conv cost 0.2 ms
-    for 0.01 ms of copying)."""
+    for 0.01 ms of copying), else a range of planes per lane (``elementwise.by_size``)."""
     n, groups, phases, cg = res.shape[:4]
-    by_size(_interleave_planes, _interleave_parallel, res.size, n * groups * cg, res, rows, cols, step_h, step_w,
-            out)
+    by_size(_interleave_planes, res.size, n * groups * cg, res, rows, cols, step_h, step_w, out)
 
 
 @jit

@@ -64,12 +64,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("grain", ["here", "parallel"])
+@pytest.mark.parametrize("grain", ["here", "lanes"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[2]}s{c[3]}d{c[4]}m{c[1]}")
 def test_depthwise_paths_match_the_naive_loops(case, dtype, grain, monkeypatch):
-    # test sizes run on the calling thread; a zero grain sends them to the parallel drivers
-    if grain == "parallel":
+    # test sizes run on the calling thread; a zero grain sends them to lanes (a range of planes each)
+    if grain == "lanes":
         monkeypatch.setattr(depthwise, "GRAIN", 0)
     _check(*case, dtype)
 
@@ -137,7 +137,7 @@ def test_results_do_not_depend_on_the_thread_count(stride, monkeypatch):
                 depthwise.depthwise_backward_input(g, w, x.shape[2:], *args, pads=pads),
                 depthwise.depthwise_backward_weight(x, g, (3, 3), *args, pads=pads))
     here = run()  # small: on the calling thread
-    monkeypatch.setattr(depthwise, "GRAIN", 0)  # the parallel drivers, on one thread and on all
+    monkeypatch.setattr(depthwise, "GRAIN", 0)  # on lanes: one thread, then all
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(1)

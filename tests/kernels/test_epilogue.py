@@ -1,4 +1,4 @@
-"""The fused bias + activation epilogue: serial and parallel passes against NumPy, NaN as ReLU."""
+"""The fused bias + activation epilogue: serial and on-lanes passes against NumPy, NaN as ReLU."""
 import numpy as np
 import pytest
 
@@ -17,8 +17,7 @@ def _reference(out, bias, activation):
 def test_bias_activation_matches_numpy_on_both_paths(grain, bias_and_activation, dtype, monkeypatch):
     with_bias, activation = bias_and_activation
     if grain == "parallel":
-        monkeypatch.setattr(elementwise, "STREAM_GRAIN", 0)
-        monkeypatch.setattr(epilogue, "_BLOCK", 40)  # two 20-element planes a block: 11 blocks, the last short
+        monkeypatch.setattr(elementwise, "STREAM_GRAIN", 0)  # 21 planes in one range per lane
     rng = np.random.default_rng(3)
     out = rng.standard_normal((3, 7, 5, 4)).astype(dtype)
     out[0, 1, 2, 3] = np.nan

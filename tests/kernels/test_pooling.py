@@ -305,7 +305,7 @@ def test_parallel_elementwise_kernels_equal_numpy(monkeypatch):
 def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
     # short rows take pool2d_flat (one loop at the input row pitch, several planes per block when
     # the height is even); it must give pool2d's per-row results bit for bit, NaN and ties included,
-    # serially and in parallel, over enough planes for several blocks
+    # serially and on lanes (one range of blocks a lane), over enough planes for several blocks
     rng = np.random.default_rng(sizes[0] * 100 + sizes[1])
     planes = max(3, 3 * pool2d_flat.BLOCK // (sizes[0] * sizes[1]) + 1)
     x = rng.integers(-2, 3, (planes, 1) + sizes).astype(dtype)
@@ -322,19 +322,18 @@ def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
     per = pool2d_flat.planes_per_block(sizes, g.out_shape)
     assert (per > 1) == (sizes[0] % 2 == 0 and sizes[0] * sizes[1] <= pool2d_flat.BLOCK)
     blocks = -(-planes // per)
-    for run in ("serial", "parallel"):
+    for run in ("serial", "lanes"):
         out, arg, values, avg = (np.full(shape, 7, dtype), np.full(shape, 9, np.int8), np.full(shape, 7, dtype),
                                  np.full(shape, 7, dtype))
         none = np.empty((0,) + g.out_shape, np.int8)
         x3 = x.reshape((planes,) + sizes)
-        if run == "serial":
-            pool2d_flat.max_forward_planes(x3, out, arg, per, 0, blocks)
-            pool2d_flat.max_forward_planes(x3, values, none, per, 0, blocks)
-            pool2d_flat.avg_forward_planes(x3, divisor, avg, per, 0, blocks)
-        else:
-            pool2d_flat.max_forward_parallel(x3, out, arg, per)
-            pool2d_flat.max_forward_parallel(x3, values, none, per)
-            pool2d_flat.avg_forward_parallel(x3, divisor, avg, per)
+        for kernel, args in ((pool2d_flat.max_forward_planes, (x3, out, arg, per)),
+                             (pool2d_flat.max_forward_planes, (x3, values, none, per)),
+                             (pool2d_flat.avg_forward_planes, (x3, divisor, avg, per))):
+            if run == "serial":
+                kernel(*args, 0, blocks)
+            else:
+                elementwise.by_size(kernel, 1, blocks, *args, grain=0)
         np.testing.assert_array_equal(out, ref)
         np.testing.assert_array_equal(arg, ref_arg)
         np.testing.assert_array_equal(values, ref)
@@ -344,12 +343,14 @@ def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
         ref_dx, ref_avg_dx = np.empty((planes,) + sizes, dtype), np.empty((planes,) + sizes, dtype)
         pool2d.max_backward_planes(grad, ref_arg, size, pads, spans, ref_dx, 0, planes)
         pool2d.avg_backward_planes(grad, pads, spans, divisor, ref_avg_dx, 0, planes)
-        for kernels in ((pool2d_flat.max_backward_planes, pool2d_flat.avg_backward_planes),
-                        (pool2d_flat.max_backward_parallel, pool2d_flat.avg_backward_parallel)):
+        for run in ("serial", "lanes"):
             dx, avg_dx = np.full(ref_dx.shape, 7, dtype), np.full(ref_dx.shape, 7, dtype)
-            bounds = (0, blocks) if kernels[0] is pool2d_flat.max_backward_planes else ()
-            kernels[0](grad, ref_arg, dx, per, *bounds)
-            kernels[1](grad, divisor, avg_dx, per, *bounds)
+            for kernel, args in ((pool2d_flat.max_backward_planes, (grad, ref_arg, dx, per)),
+                                 (pool2d_flat.avg_backward_planes, (grad, divisor, avg_dx, per))):
+                if run == "serial":
+                    kernel(*args, 0, blocks)
+                else:
+                    elementwise.by_size(kernel, 1, blocks, *args, grain=0)
             np.testing.assert_array_equal(dx, ref_dx)
             np.testing.assert_array_equal(avg_dx, ref_avg_dx)
         np.testing.assert_array_equal(pooling.max_pool_backward(grad.reshape(x.shape[:2] + g.out_shape), arg, g)
