@@ -94,6 +94,12 @@ SUBPIXEL_CONV = 150e-6
 # 1x3 and 1x7 64->64 at 28 px, batch 32, 12.3 ms against im2col's scatter 9.5; 3x3 16->1 at 28 px,
 # a gather of 9 columns where im2col scatters 144, 0.5 ms against Winograd's 1.1-1.6)
 STRIDE1_SUBPIXEL = 1.3
+# and a strided one's phase convs (not fused) 1.5x their price: measured 1.0-1.1x its estimate where
+# every other algorithm's ran 1.5-2.5x (the AVX-512 machine), so 4x4 stride-2 transposed convs (case
+# h1) kept sub-pixel although im2col's input gradient ran 1.2-1.55x faster at batch 1 and 1.07-1.15x
+# at batch 32, in three timing runs (``python -m benchmarks --plans``); with 1.5 they take im2col and
+# no other plan changes
+STRIDED_SUBPIXEL = 1.5
 FFT_RATE = 3e9  # pocketfft in float64, FLOP/s (float32: twice that)
 # fixed cost per transformed plane (pocketfft's per-line setup, the zero-extended copies): it decides
 # small planes, where the FLOP count says little (LeNet-5's 6->16 5x5 conv on 14x14: 1,500 planes,
@@ -197,7 +203,7 @@ def subpixel_cost(op, g, threads):
         # the gradient: no interleave, no stacking of phases; 3x3 16->1 at 28 px, batch 1: 0.04 ms)
         if phases > 1:
             total += SUBPIXEL_CONV + 2 * phase.bytes("y") / BANDWIDTH
-    return total * (STRIDE1_SUBPIXEL if phases == 1 else 1.0)
+    return total * (STRIDE1_SUBPIXEL if phases == 1 else STRIDED_SUBPIXEL)
 
 
 def _winograd_gemm_efficiency(m, k):
