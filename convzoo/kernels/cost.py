@@ -11,9 +11,10 @@ then set 1.5x faster and the Winograd GEMMs' efficiency 1.2x higher, fitted toge
 plans cost: every candidate algorithm timed on the 362 (op, geometry) pairs of the benchmark cases
 and zoo models that have a choice, in two runs, the summed log(chosen / fastest time) fell from
 12.5 and 11.0 to 9.4 and 8.0 (scaling each algorithm's estimates to its own measured times instead
-doubled it; the data-moving rates 2x or 3x faster raised it). The estimates still run about 1.6x
-above the measured times (median; a tenth of them 2.6x): the figures rank the algorithms;
-``explain()`` prints them.
+doubled it; the data-moving rates 2x or 3x faster raised it); with the sub-pixel figures below, in
+four timing runs, from 14.7-18.9 (the model before the refit) to 7.5-11.0. The estimates still run
+about 1.6x above the measured times (median; a tenth of them 2.4x): the figures rank the algorithms;
+``explain()`` prints them. ``python -m benchmarks --plans`` measures all of this again.
 """
 import math
 
