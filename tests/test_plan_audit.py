@@ -84,3 +84,5 @@ def test_quick_plan_audit_runs_end_to_end_and_writes_json(tmp_path, capsys):
 def test_plan_audit_takes_no_case_selection(capsys):
     assert main(["bench", "--plans", "--cases", "a", "--stock-allocator", "--json", "-"]) == 2
     assert "--plans audits every case and zoo model; it takes no --cases" in capsys.readouterr().err
+    assert main(["bench", "--plans", "--markdown", "t.md", "--stock-allocator", "--json", "-"]) == 2
+    assert "--plans writes no Markdown table (received --markdown t.md)" in capsys.readouterr().err

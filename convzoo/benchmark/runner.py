@@ -328,6 +328,9 @@ def _plans(args, warmup, repeat, min_seconds, rounds):
     """``--plans``: the planner audit of ``plans.py``, printed and written as JSON."""
     if args.cases:
         raise ValueError("--plans audits every case and zoo model; it takes no --cases")
+    if args.markdown:
+        raise ValueError(f"--plans writes no Markdown table (received --markdown {args.markdown}); --json keeps "
+                         f"its timings")
     env = environment()
     env["min_seconds"], env["rounds"] = min_seconds, rounds
     pairs = plans.geometries(args.quick)
