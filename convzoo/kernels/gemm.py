@@ -239,7 +239,7 @@ def _image_jobs(n, positions, flops):
     count = -(-n // per)
     if count > 1:
         count = max(count, min(n, lanes.shares()))
-    return [(n * i // count, n * (i + 1) // count) for i in range(count)]
+    return lanes.ranges(n, count)
 
 
 def _pointwise(a, w, groups, out):

@@ -231,9 +231,9 @@ def run(jobs, work, ordered=False, size=None):
             future.result()
 
 
-def ranges(items):
-    """``items`` in ``shares()`` equal ranges (lo, hi), at least one item each."""
-    pieces = min(shares(), items)
+def ranges(items, pieces=None):
+    """``items`` in ``pieces`` (default ``shares()``) equal ranges (lo, hi), at least one item each."""
+    pieces = min(shares() if pieces is None else pieces, items)
     return [(items * i // pieces, items * (i + 1) // pieces) for i in range(pieces)]
 
 
