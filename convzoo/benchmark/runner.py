@@ -314,14 +314,16 @@ def main(args, reexec=None):
           f"start, {env['load_average_end']} at the end "
           f"({env['threads']} threads; a load above that means shared cores and noisy timings)")
     if args.markdown:
-        text = markdown(rows) + "\n\n" + "\n".join(summary(rows)) + "\n"
-        write_atomically(args.markdown, lambda path: Path(path).write_text(text), force=True)
-        print(f"wrote {args.markdown}")
+        _write(args.markdown, markdown(rows) + "\n\n" + "\n".join(summary(rows)) + "\n")
     if args.json and args.json != "-":
-        text = json.dumps({"environment": env, "quick": args.quick, "rows": rows}, indent=1)
-        write_atomically(args.json, lambda path: Path(path).write_text(text), force=True)
-        print(f"wrote {args.json}")
+        _write(args.json, json.dumps({"environment": env, "quick": args.quick, "rows": rows}, indent=1))
     return 0
+
+
+def _write(path, text):
+    """Write a result file atomically and say so."""
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text), force=True)
+    print(f"wrote {path}")
 
 
 def _plans(args, warmup, repeat, min_seconds, rounds):
@@ -343,9 +345,7 @@ def _plans(args, warmup, repeat, min_seconds, rounds):
     for line in plans.summary(records):
         print(line)
     if args.json and args.json != "-":
-        text = json.dumps({"environment": env, "quick": args.quick, "plans": records}, indent=1)
-        write_atomically(args.json, lambda path: Path(path).write_text(text), force=True)
-        print(f"wrote {args.json}")
+        _write(args.json, json.dumps({"environment": env, "quick": args.quick, "plans": records}, indent=1))
     return 0
 
 
