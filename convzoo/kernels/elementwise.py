@@ -78,7 +78,7 @@ def by_size(serial, work, count, *args, grain=None):
     ``count`` items (elements, planes, blocks of planes, output channels): ``serial(*args, 0,
     count)`` on the calling thread when ``work`` (elements moved or taps read) is below ``grain``
     (default STREAM_GRAIN), as handing work to another thread costs more than such work; else one
-    equal range of the items per lane (``lanes.run``, nogil loops on Python threads).
+    equal range of the items per lane (``lanes.split``: nogil loops on polling helper threads).
 
     Lanes replaced a Numba parallel region (``prange`` over blocks) here: the region wakes a worker
     per core while the calling thread waits, where a lane hand-off wakes one helper and the calling
@@ -90,7 +90,7 @@ def by_size(serial, work, count, *args, grain=None):
     if work < (STREAM_GRAIN if grain is None else grain):
         serial(*args, 0, count)
     else:
-        lanes.run(lanes.ranges(count), lambda _, r, lane: serial(*args, r[0], r[1]))
+        lanes.split(serial, count, *args)
 
 
 def _run(serial, n, *flat):

@@ -11,6 +11,15 @@ call on it, and goes on: no thread ever waits for another pool. ``run`` falls ba
 thread) when there is one thread or one chunk: with one chunk the kernel's GEMM runs on BLAS's own
 threads and its Numba loops stay serial.
 
+The lanes besides the calling thread are helper threads of this module (``_Helper``, one per extra
+core, made on first use), not a pool that sleeps between jobs: after a job a helper polls for the
+next one for SPIN_SECONDS, yielding its core between looks, and the caller polls for the helpers'
+ends the same way, so a hand-off costs a few microseconds instead of a wake-up (30-100 us on the
+reference VM, whose idle vCPUs halt at once; PyTorch's OpenMP threads spin-wait too). ``split`` is
+the lean entry for range loops: the caller posts each helper a range and enters its own Numba loop
+at once. One caller has the helpers at a time; another thread's call meanwhile runs on its own
+thread alone.
+
 The limit of BLAS to one thread is process-wide while lanes run (OpenBLAS's own setter, the library
 found by threadpoolctl), so a NumPy GEMM another Python thread runs at that moment runs
 single-threaded too; results are unchanged.
@@ -18,16 +27,21 @@ Chunks write disjoint parts of their output; a kernel that sums chunk results as
 ``ordered=True`` and adds inside ``lane.turn(i)``, so the sums are made in chunk order and the result
 does not depend on the number of threads.
 """
-import concurrent.futures
 import contextlib
+import functools
 import os
 import threading
+import time
 
 import numba
 import numpy as np
+from numba.core import types
+
+from .jit import jit
 
 _lock = threading.Lock()
-_state = {"pool": None, "pid": None, "workers": 0, "blas": None, "limited": 0}
+_state = {"helpers": [], "blas": None, "limited": 0}
+_crew_lock = threading.Lock()  # held by the run that has the helpers
 
 
 class _Local(threading.local):
@@ -52,14 +66,28 @@ def shares(size=None):
     return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
-def _pool(workers):
-    # a pool made before a fork has no threads in the child: remake it there
+def _crew(helpers):
+    """``helpers`` helper threads for this caller, who must release ``_crew_lock`` when done; None
+    while another Python thread's call has them."""
+    if not _crew_lock.acquire(blocking=False):
+        return None
     with _lock:
-        pool = _state["pool"]
-        if pool is None or _state["pid"] != os.getpid() or _state["workers"] < workers:
-            pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convzoo-lane")
-            _state.update(pool=pool, pid=os.getpid(), workers=workers)
-        return pool
+        crew = _state["helpers"]
+        while len(crew) < helpers:
+            crew.append(_Helper(len(crew)))
+    return crew[:helpers]
+
+
+def _forget_helpers():
+    # in a forked child: the parent's helper threads do not exist here, and the lock may be held by a
+    # caller that does not either
+    global _crew_lock
+    _crew_lock = threading.Lock()
+    _state["helpers"] = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers)
 
 
 def _blas_thread_controls():
@@ -171,6 +199,98 @@ class _Sequential:
         return contextlib.nullcontext()
 
 
+# How long a thread waiting for a hand-off (a helper for its next job, the caller for a helper's end)
+# polls before it sleeps. Woken from sleep, a thread took 30-100 us to run on the reference VM (its
+# kernel halts an idle vCPU at once); polling, a helper starts 2-5 us after the post. 0 never polls
+SPIN_SECONDS = 2e-3
+
+# the C library's, called from the Numba loop below (named, not looked up through ctypes, so the
+# compiled loop is cached like every kernel)
+_sched_yield = types.ExternalFunction("sched_yield", types.int32())
+_clock_gettime = types.ExternalFunction("clock_gettime", types.int32(types.int32, types.intp))
+# where there is no such clock (or no JIT: a Python loop would hold the GIL the other thread needs)
+# waits only sleep
+_POLLS = hasattr(time, "CLOCK_MONOTONIC") and not numba.config.DISABLE_JIT
+_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)
+
+
+@jit
+def _poll(flag, value, nanos, clock):
+    """Polls ``flag[0]`` until it is not ``value`` or ``nanos`` have passed, without the GIL; returns
+    ``flag[0]``. Between looks it yields the core (``sched_yield``), so a thread that is ready there
+    (BLAS's, Numba's, a woken caller) runs at once; that call is opaque to the compiler, so it loads
+    ``flag[0]`` again after it."""
+    _clock_gettime(_MONOTONIC, clock.ctypes.data)
+    end = clock[0] * 1000000000 + clock[1] + nanos
+    while True:
+        now = flag[0]
+        if now != value:
+            return now
+        _sched_yield()
+        _clock_gettime(_MONOTONIC, clock.ctypes.data)
+        if clock[0] * 1000000000 + clock[1] >= end:
+            return flag[0]
+
+
+class _Signal:
+    """A counter one thread bumps and another waits for: polled for SPIN_SECONDS, then slept on."""
+
+    def __init__(self):
+        self.value = np.zeros(1, dtype=np.int64)
+        self._clock = np.zeros(2, dtype=np.int64)
+        self._asleep, self._bell = False, threading.Event()
+
+    def set(self, value):
+        self.value[0] = value
+        if self._asleep:
+            self._bell.set()
+
+    def wait(self, value):
+        """Returns once the counter is not ``value``."""
+        if _POLLS and SPIN_SECONDS > 0 and _poll(self.value, value, int(SPIN_SECONDS * 1e9), self._clock) != value:
+            return
+        while self.value[0] == value:
+            self._asleep = True
+            self._bell.clear()
+            if self.value[0] == value:
+                self._bell.wait()
+            self._asleep = False
+
+
+class _Helper:
+    """A daemon thread that runs the jobs posted to it, one at a time, and waits for the next one by
+    polling (``_Signal``): a hand-off costs a few microseconds while it polls."""
+
+    def __init__(self, index):
+        self._posted, self._done = _Signal(), _Signal()
+        self._job = self._error = None
+        threading.Thread(target=self._serve, name=f"convzoo-lane-{index + 1}", daemon=True).start()
+
+    def post(self, job):
+        """Runs ``job()`` on the helper; returns the ticket ``finish`` takes."""
+        self._job, self._error = job, None
+        ticket = int(self._posted.value[0]) + 1
+        self._posted.set(ticket)
+        return ticket
+
+    def finish(self, ticket):
+        """Waits for the job of ``ticket`` to end; returns the exception it raised, or None."""
+        self._done.wait(ticket - 1)
+        error, self._job, self._error = self._error, None, None
+        return error
+
+    def _serve(self):
+        seen = 0
+        while True:
+            self._posted.wait(seen)
+            seen = int(self._posted.value[0])
+            try:
+                self._job()
+            except BaseException as error:  # handed to the caller by finish
+                self._error = error
+            self._done.set(seen)
+
+
 # Scratch elements below which a call runs on this thread alone with serial kernels: starting a
 # parallel region costs 40-150 us on the reference machine, more than gathering 256 Ki elements
 SERIAL_BELOW = 1 << 18
@@ -221,14 +341,46 @@ def run(jobs, work, ordered=False, size=None):
             _local.inside = False
 
     with _SERIAL_BLAS:
-        helpers = [_pool(lanes - 1).submit(drain) for _ in range(lanes - 1)]
-        try:
+        crew = _crew(lanes - 1)
+        if crew is None:
             drain()
+            return
+        try:
+            tickets = [helper.post(drain) for helper in crew]
+            try:
+                drain()
+            finally:
+                errors = [helper.finish(ticket) for helper, ticket in zip(crew, tickets)]  # every lane ends
         finally:
-            for future in helpers:
-                future.exception()  # wait for every lane before the buffers go
-        for future in helpers:
-            future.result()
+            _crew_lock.release()
+        for error in errors:
+            if error is not None:
+                raise error
+
+
+def split(serial, items, *args):
+    """``serial(*args, lo, hi)`` over ``items`` cut into one equal range per lane, the first range on
+    this thread: for range loops that write disjoint parts of their output (a Numba function that
+    needs neither BLAS nor lanes), so the cut does not change the result. Leaner than ``run``: the
+    caller posts each helper its range and enters its own Numba loop at once, dropping the GIL the
+    helpers need to start theirs (through ``run``'s queue and lane objects a hand-off took 30-50 us
+    on the reference VM, here 5-10)."""
+    pieces = ranges(items, count())
+    crew = _crew(len(pieces) - 1) if len(pieces) > 1 else None
+    if crew is None:
+        serial(*args, 0, items)
+        return
+    try:
+        tickets = [helper.post(functools.partial(serial, *args, lo, hi)) for helper, (lo, hi) in zip(crew, pieces[1:])]
+        try:
+            serial(*args, *pieces[0])
+        finally:
+            errors = [helper.finish(ticket) for helper, ticket in zip(crew, tickets)]
+    finally:
+        _crew_lock.release()
+    for error in errors:
+        if error is not None:
+            raise error
 
 
 def ranges(items, pieces=None):

@@ -1,6 +1,7 @@
 """lanes.py: every chunk runs once, on threads only when there are several lanes, sums in chunk order,
 errors reach the caller, BLAS gets its thread count back; the kernels on lanes give the bits they
 give on one lane."""
+import os
 import threading
 
 import numba
@@ -9,6 +10,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from convzoo.kernels import gemm, lanes, spans, winograd, workspace
+from convzoo.kernels.jit import jit
 from tests import naive
 
 needs_threads = pytest.mark.skipif(numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2,
@@ -322,3 +324,95 @@ def test_matmul_equals_numpy_and_leaves_blas_threads_asleep(shapes, split, monke
         assert len(seen) == min(lanes.shares(), rows)  # one call per block of rows
     else:
         assert len(seen) == 1
+
+
+@jit
+def _mark_range(out, lo, hi):
+    for i in range(lo, hi):
+        out[i] += i + 1
+
+
+@jit
+def _fail_from(out, first_bad, lo, hi):
+    for i in range(lo, hi):
+        if i >= first_bad:
+            raise ValueError("range past first_bad")
+        out[i] = 1
+
+
+@pytest.mark.parametrize("spin", [lanes.SPIN_SECONDS, 0.0])
+@pytest.mark.parametrize("items", [1, 2, 7, 1000])
+def test_split_runs_every_item_once_whether_helpers_poll_or_sleep(items, spin, monkeypatch):
+    # spin 0: the helper and the caller sleep between hand-offs instead of polling
+    monkeypatch.setattr(lanes, "SPIN_SECONDS", spin)
+    for _ in range(3):  # several hand-offs in a row, the helper reused
+        out = np.zeros(items, dtype=np.int64)
+        lanes.split(_mark_range, items, out)
+        np.testing.assert_array_equal(out, np.arange(1, items + 1))
+
+
+@needs_threads
+def test_split_cuts_the_items_into_one_range_per_lane_the_first_on_this_thread():
+    seen = []
+
+    def serial(lo, hi):
+        seen.append((lo, hi, threading.get_ident()))
+    lanes.split(serial, 10)
+    assert sorted(r[:2] for r in seen) == lanes.ranges(10, numba.get_num_threads())
+    assert [r[2] for r in seen if r[0] == 0] == [threading.get_ident()]
+    assert len({r[2] for r in seen}) == len(seen)  # each range on a thread of its own
+
+
+@needs_threads
+def test_an_error_in_a_helpers_range_reaches_the_caller_and_the_helper_goes_on():
+    out = np.zeros(100, dtype=np.int64)
+    with pytest.raises(ValueError):
+        lanes.split(_fail_from, 100, out, 90)  # only the last range (a helper's) fails
+    out = np.zeros(100, dtype=np.int64)
+    lanes.split(_mark_range, 100, out)
+    np.testing.assert_array_equal(out, np.arange(1, 101))
+
+
+@needs_threads
+def test_callers_on_several_threads_share_the_helpers_and_every_call_completes():
+    # one caller at a time has the helpers; the others run their calls on their own threads
+    errors, results = [], {}
+
+    def caller(k):
+        try:
+            for i in range(50):
+                out = np.zeros(5000 + k, dtype=np.int64)
+                if i % 2:
+                    lanes.split(_mark_range, out.size, out)
+                else:
+                    lanes.run(lanes.ranges(out.size), lambda _, r, lane: _mark_range(out, r[0], r[1]))
+                results.setdefault(k, []).append(bool((out == np.arange(1, out.size + 1)).all()))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors and all(not thread.is_alive() for thread in threads)
+    assert all(results[k] == [True] * 50 for k in range(3))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or numba.config.DISABLE_JIT or numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="needs fork and two Numba threads")
+def test_a_forked_child_makes_its_own_helpers():
+    out = np.zeros(64, dtype=np.int64)
+    lanes.split(_mark_range, 64, out)  # the parent's helpers exist
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its parent's helper threads are gone
+        try:
+            child = np.zeros(64, dtype=np.int64)
+            lanes.split(_mark_range, 64, child)
+            os.write(write, b"1" if (child == np.arange(1, 65)).all() else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1" and status == 0
+    os.close(read)
