@@ -29,7 +29,7 @@ from .elementwise import by_size
 from .geometry import table_key, zero_pads
 
 # multiply-adds (taps x output pixels) below which a depthwise op runs on the calling thread (_run)
-GRAIN = 1 << 22
+GRAIN = 1 << 21
 
 
 class PlaneTable:
@@ -110,11 +110,12 @@ def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
 
 
 def _run(serial, work, count, *args):
-    """``serial(*args, 0, count)`` here below GRAIN multiply-adds (measured at batch 1-8 on 3x3 128 @56
-    stride 1 and 2 and LeNet-5's 5x5 6 @28, then with a Numba parallel region: its start cost more
-    than the second core saved below 4-7 Mi; 3x3 stride 1 at batch 1, 3.4 Mi: 0.30 against 0.45 ms
-    forward, 0.53 against 0.84 ms weight gradient), else one range of the ``count`` items per lane
-    (``elementwise.by_size``)."""
+    """``serial(*args, 0, count)`` here below GRAIN multiply-adds, else one range of the ``count``
+    items per lane (``elementwise.by_size``). With a Numba parallel region, and then lanes that woke a
+    sleeping thread, serial won below 4-7 Mi (3x3 stride 1 at batch 1, 3.4 Mi: 0.30 against 0.45 ms
+    forward); on polling helpers (``lanes.split``), in one process on the AVX-512 machine, 3x3 128 @56
+    at batch 1 (3.6 Mi) ran 1.31-1.34x faster forward and 1.37-1.42x forward+backward on two lanes,
+    and 3x3 64 @56 (1.8 Mi) within noise of serial (0.97x forward), hence 2 Mi."""
     by_size(serial, work, count, *args, grain=GRAIN)
 
 
