@@ -19,7 +19,7 @@ copies and transposes had taken 16 ms of a 36 ms weight gradient).
 """
 import numpy as np
 
-from . import lanes
+from .elementwise import by_size
 from .jit import jit, jit_parallel, prange
 from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6, _item
 
@@ -268,36 +268,27 @@ def _weight_grad_rows(du, g_mat, o0, o1, dw):
                     dw[o, c, k, col] = out[k, col, c]
 
 
-# output channels per parallel task of the kernel's transforms
-_ROWS_PER_TASK = 8
+# elements of U (or dU) below which the kernel's transforms run on the calling thread (64 x 64
+# channels, F(4x4): 147 Ki elements, about 20 us)
+KERNEL_GRAIN = 1 << 18
 
 
-@jit_parallel
-def _weight_parallel(weight, g_mat, u):
-    for task in prange(-(-weight.shape[0] // _ROWS_PER_TASK)):
-        o0 = task * _ROWS_PER_TASK
-        _weight_rows(weight, g_mat, o0, min(weight.shape[0], o0 + _ROWS_PER_TASK), u)
+@jit
+def _weight_range(weight, g_mat, u, lo, hi):
+    _weight_rows(weight, g_mat, lo, hi, u)
 
 
-@jit_parallel
-def _weight_grad_parallel(du, g_mat, dw):
-    for task in prange(-(-dw.shape[0] // _ROWS_PER_TASK)):
-        o0 = task * _ROWS_PER_TASK
-        _weight_grad_rows(du, g_mat, o0, min(dw.shape[0], o0 + _ROWS_PER_TASK), dw)
+@jit
+def _weight_grad_range(du, g_mat, dw, lo, hi):
+    _weight_grad_rows(du, g_mat, lo, hi, dw)
 
 
 def weight_transform(weight, g_mat, u):
-    """weight (O, Cg, 3, 3) -> u (alpha^2, O, Cg) = G weight G^T; serial below lanes.SERIAL_BELOW
-    elements of u (64 x 64 channels: 20 us, less than a parallel region's start-up)."""
-    if u.size < lanes.SERIAL_BELOW or lanes.count() == 1:
-        _weight_rows(weight, g_mat, 0, weight.shape[0], u)
-    else:
-        _weight_parallel(weight, g_mat, u)
+    """weight (O, Cg, 3, 3) -> u (alpha^2, O, Cg) = G weight G^T, a range of output channels per lane
+    from KERNEL_GRAIN elements of u (``elementwise.by_size``)."""
+    by_size(_weight_range, u.size, weight.shape[0], weight, g_mat, u, grain=KERNEL_GRAIN)
 
 
 def weight_gradient_transform(du, g_mat, dw):
     """du (alpha^2, O, Cg) -> dw (O, Cg, 3, 3) = G^T dU G, the adjoint of weight_transform."""
-    if du.size < lanes.SERIAL_BELOW or lanes.count() == 1:
-        _weight_grad_rows(du, g_mat, 0, dw.shape[0], dw)
-    else:
-        _weight_grad_parallel(du, g_mat, dw)
+    by_size(_weight_grad_range, du.size, dw.shape[0], du, g_mat, dw, grain=KERNEL_GRAIN)

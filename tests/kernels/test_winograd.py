@@ -193,8 +193,8 @@ def test_the_transformed_kernel_counts_against_the_workspace():
 
 @pytest.mark.parametrize("tile", [2, 4])
 def test_kernel_transforms_on_both_threads_match_the_matrices(tile):
-    # 128 x 128 channels: U has over lanes.SERIAL_BELOW elements, so both transforms take their parallel
-    # drivers; against G w G^T and G^T dU G by the textbook matrices in float64
+    # 128 x 128 channels: U has at least winograd_channels.KERNEL_GRAIN elements, so both transforms run
+    # a range of output channels per lane; against G w G^T and G^T dU G by the textbook matrices in float64
     from convzoo.kernels import winograd_channels
     g_mat = winograd_transforms.MATRICES[tile][1]
     alpha = tile + 2
