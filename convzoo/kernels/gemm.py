@@ -193,7 +193,7 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         t.gather(flat[b0:b1], buf, r0, lane.parallel)
         # (G, Og, B*P) @ (G, B*P, Cg*K): one GEMM contracts images and positions at once
         g_t = _side_by_side(g[b0:b1, :, r0 * width:r1 * width], groups)
-        part = np.matmul(g_t, buf.reshape(groups, cg * k, bs * ps).transpose(0, 2, 1))
+        part = lanes.matmul_nt(g_t, buf.reshape(groups, cg * k, bs * ps))
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
@@ -201,7 +201,7 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         (b0, b1), gi, (c0, c1) = job
         buf = lane.scratch("cols", (c1 - c0) * k * rows * width, x.dtype).reshape(c1 - c0, k, 1, rows * width)
         t.gather(flat[b0:b1, gi * cg + c0:gi * cg + c1], buf, 0, lane.parallel)
-        part = np.matmul(g[b0, gi * og:(gi + 1) * og], buf.reshape((c1 - c0) * k, rows * width).T)
+        part = lanes.matmul_nt(g[b0, gi * og:(gi + 1) * og], buf.reshape((c1 - c0) * k, rows * width))
         with lane.turn(index):  # summed in image order, whatever the number of lanes
             grad_w[gi, :, c0 * k:c1 * k] += part
 
@@ -298,7 +298,7 @@ def pointwise_backward_weight(xp, grad_out, kernel_size, stride, dilation, group
         b0, b1 = images
         xs = np.ascontiguousarray(x[b0:b1]).reshape(b1 - b0, c, p)
         # (G, Og, B*P) @ (G, B*P, Cg): the images join the contracted axis
-        part = np.matmul(_side_by_side(g[b0:b1], groups), _side_by_side(xs, groups).transpose(0, 2, 1))
+        part = lanes.matmul_nt(_side_by_side(g[b0:b1], groups), _side_by_side(xs, groups))
         with lane.turn(index):  # summed in image order, whatever the number of lanes
             grad_w[...] += part
 

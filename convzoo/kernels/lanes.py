@@ -397,6 +397,16 @@ def ranges(items, pieces=None):
 LANE_FLOPS = 1 << 23
 
 
+def matmul_nt(a, b):
+    """``a @ b`` transposed on its last two axes (a: (..., M, K), b: (..., N, K)) -> (..., M, N), a view.
+
+    For the weight gradients, where M (output channels) is small and K (positions) long: OpenBLAS
+    ran that product 1.1-1.8x faster as ``(b @ a^T)^T``, M and N swapped (one thread on the AVX-512
+    machine: 16 x 150 over 4480 positions, LeNet-5's second conv, 0.55 -> 0.32 ms; 32 x 27 over 6272
+    1.27x; 128 x 576 over 3136 5.7 -> 5.0 ms; 256 x 2304 over 512 1.02x; none of nine shapes slower)."""
+    return np.matmul(b, np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+
+
 def matmul(a, b):
     """``np.matmul(a, b)`` that never wakes BLAS's own threads.
 

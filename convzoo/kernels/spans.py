@@ -221,7 +221,7 @@ def backward_weight(x, grad_out, kernel_size, dilation, groups, pads):
         _gather(geo.padded_block(x[b0:b1], r0, r1), geo.offsets, span, cols, lane.parallel)
         # the zero extra columns of the wide gradient cancel the extra columns of cols
         g = geo.wide_gradient(grad_out[b0:b1], r0, r1, groups)
-        part = np.matmul(g, cols.reshape(groups, cg * geo.taps, bs * span).transpose(0, 2, 1))
+        part = lanes.matmul_nt(g, cols.reshape(groups, cg * geo.taps, bs * span))
         with lane.turn(index):  # summed in chunk order, whatever the number of lanes
             grad_w[...] += part
 
