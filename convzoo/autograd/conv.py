@@ -63,7 +63,7 @@ class Conv(Function):
             grad_w = conv_backward_weight(self.x, g, self.weight.shape[2:], self.stride, self.dilation, self.groups,
                                           self.algorithm, self.pads)
         if len(self.needs_grad) > 2 and self.needs_grad[2]:
-            grad_b = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+            grad_b = epilogue.bias_gradient(g)
         return grad_x, grad_w, grad_b
 
 
@@ -97,4 +97,4 @@ class BiasAdd(Function):
         return x + bias.reshape((-1,) + (1,) * (x.ndim - 2))
 
     def backward(self, g):
-        return g, g.sum(axis=(0,) + tuple(range(2, g.ndim)))
+        return g, epilogue.bias_gradient(g)

@@ -45,3 +45,18 @@ def test_fused_relu_keeps_nan_as_the_unfused_relu_does():
     np.testing.assert_array_equal(fused, unfused)
     assert np.isnan(fused[0, :, 1, 1]).all()
     assert (fused[0, 0][~np.isnan(fused[0, 0])] == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 5, 4), (2, 3, 130), (64, 6, 28, 28), (1, 2, 3, 4, 5), (2, 4, 0, 3), (5, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bias_gradient_sums_every_axis_but_the_channels(shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    grad = rng.standard_normal(shape).astype(dtype)
+    got = epilogue.bias_gradient(grad)
+    axes = (0,) + tuple(range(2, grad.ndim))
+    exact = grad.astype(np.float64).sum(axis=axes)
+    assert got.dtype == dtype and got.shape == (shape[1],)
+    # a sum of the dtype: within a few roundings of the sum of magnitudes, for a C or a Fortran array
+    bound = 8 * np.finfo(dtype).eps * np.abs(grad).astype(np.float64).sum(axis=axes)
+    for sums in (got, epilogue.bias_gradient(np.asfortranarray(grad))):
+        assert (np.abs(sums - exact) <= bound).all()
