@@ -398,13 +398,16 @@ LANE_FLOPS = 1 << 23
 
 
 def matmul_nt(a, b):
-    """``a @ b`` transposed on its last two axes (a: (..., M, K), b: (..., N, K)) -> (..., M, N), a view.
+    """``a @ b`` transposed on its last two axes (a: (..., M, K), b: (..., N, K)) -> (..., M, N),
+    computed as ``(b @ a^T)^T`` (a view) when M < N.
 
-    For the weight gradients, where M (output channels) is small and K (positions) long: OpenBLAS
-    ran that product 1.1-1.8x faster as ``(b @ a^T)^T``, M and N swapped (one thread on the AVX-512
-    machine: 16 x 150 over 4480 positions, LeNet-5's second conv, 0.55 -> 0.32 ms; 32 x 27 over 6272
-    1.27x; 128 x 576 over 3136 5.7 -> 5.0 ms; 256 x 2304 over 512 1.02x; none of nine shapes slower)."""
-    return np.matmul(b, np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    For the weight gradients, whose K (positions) is long: OpenBLAS ran such products faster with
+    the larger of M and N as the rows of the first operand (one thread on the AVX-512 machine: LeNet-5's
+    second conv, 16 output channels by 150 over 4480 positions, 0.52 -> 0.30 ms swapped; 64 x 1152
+    1.27x, 32 x 27 1.27x; the other way, 256 x 128 over 784 0.91x, 32 x 16 0.78x swapped)."""
+    if a.shape[-2] < b.shape[-2]:
+        return np.matmul(b, np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    return np.matmul(a, np.swapaxes(b, -1, -2))
 
 
 def matmul(a, b):
