@@ -371,8 +371,19 @@ def max_backward_planes(grad, arg, k, pads, spans, dx, lo, hi):
 
 
 @jit
-def avg_forward_planes(x, pads, spans, divisor, out, lo, hi):
-    """2x2 average pooling at stride 2: x (B, H, W) -> out (B, OH, OW); divisor (OH, OW) per window."""
+def divide(value, divisor, multiply):
+    """value / divisor, or value * divisor where the caller passed the divisors' reciprocals
+    (``multiply``): for divisors that are powers of two (2x2 windows: 4) the product is the quotient
+    bit for bit, and a vector division took a third of 2x2 average pooling at batch 32 (32 x 64 x
+    112 x 112 forward 5.5-5.7 -> 4.0-4.2 ms). The branch is loop-invariant: LLVM takes it out of
+    the loops (unswitching), so each runs the one operation."""
+    return value * divisor if multiply else value / divisor
+
+
+@jit
+def avg_forward_planes(x, pads, spans, divisor, multiply, out, lo, hi):
+    """2x2 average pooling at stride 2: x (B, H, W) -> out (B, OH, OW); divisor (OH, OW) per window
+    (reciprocals with ``multiply``: ``divide``)."""
     top, left = -pads[0], -pads[1]
     i0, i1, j0, j1 = spans
     h, w = x.shape[1], x.shape[2]
@@ -386,7 +397,7 @@ def avg_forward_planes(x, pads, spans, divisor, out, lo, hi):
                 q = 2 * j
                 # in x's dtype, as PyTorch (opmath of float is float): four terms lose at most
                 # an ulp or two, and float64 lanes made the loop half as fast
-                o[j] = (x0[q] + x0[q + 1] + x1[q] + x1[q + 1]) / dv[j]
+                o[j] = divide(x0[q] + x0[q + 1] + x1[q] + x1[q + 1], dv[j], multiply)
         for i in range(o2.shape[0]):
             y = top + 2 * i
             skip = j1 - j0 if i0 <= i < i1 else 0  # the interior windows of this row, skipped
@@ -397,11 +408,11 @@ def avg_forward_planes(x, pads, spans, divisor, out, lo, hi):
                 for r in range(max(0, -y), min(2, h - y)):
                     for c in range(max(0, -q), min(2, w - q)):
                         acc += plane[y + r, q + c]
-                o2[i, j] = acc / divisor[i, j]
+                o2[i, j] = divide(acc, divisor[i, j], multiply)
 
 
 @jit
-def avg_backward_planes(grad, pads, spans, divisor, dx, lo, hi):
+def avg_backward_planes(grad, pads, spans, divisor, multiply, dx, lo, hi):
     """The adjoint of avg_forward_planes: each window's gradient / divisor to its (up to) four cells."""
     top, left = -pads[0], -pads[1]
     i0, i1, j0, j1 = spans
@@ -415,7 +426,7 @@ def avg_backward_planes(grad, pads, spans, divisor, dx, lo, hi):
             for r in range(2):  # a loop per input row, as in _max_grad_interior_2x2
                 d = plane[y + r, q0:]
                 for j in range(j1 - j0):
-                    v = g[j] / dv[j]
+                    v = divide(g[j], dv[j], multiply)
                     d[2 * j] = v
                     d[2 * j + 1] = v
         for i in range(g2.shape[0]):
@@ -423,7 +434,7 @@ def avg_backward_planes(grad, pads, spans, divisor, dx, lo, hi):
             skip = j1 - j0 if i0 <= i < i1 else 0  # the interior windows of this row, skipped
             for n in range(g2.shape[1] - skip):
                 j = n + skip if n >= j0 else n
-                v = g2[i, j] / divisor[i, j]
+                v = divide(g2[i, j], divisor[i, j], multiply)
                 q = left + 2 * j
                 for r in range(max(0, -y), min(2, h - y)):
                     for c in range(max(0, -q), min(2, w - q)):

@@ -23,7 +23,7 @@ same as ``pool2d``'s (the same tap order and NaN rule, the same sum order and di
 import numpy as np
 
 from .jit import jit
-from .pool2d import _pick
+from .pool2d import _pick, divide
 
 MAX_WIDTH = 32  # output rows this wide or narrower take the flat loops
 BLOCK = 4096  # windows per scratch block (16 KiB of float32 and its taps: stays in L1/L2)
@@ -104,8 +104,9 @@ def max_forward_planes(x, out, arg, per, lo, hi):
 
 
 @jit
-def avg_forward_planes(x, divisor, out, per, lo, hi):
-    """Blocks lo..hi of ``per`` planes: x (B, H, W) -> out (B, OH, OW), each window's sum / divisor."""
+def avg_forward_planes(x, divisor, multiply, out, per, lo, hi):
+    """Blocks lo..hi of ``per`` planes: x (B, H, W) -> out (B, OH, OW), each window's sum / divisor
+    (times divisor, its reciprocal, with ``multiply``: ``pool2d.divide``)."""
     planes, h, w = x.shape
     rows, ow = out.shape[1], out.shape[2]
     xf = x.reshape(-1)
@@ -118,7 +119,7 @@ def avg_forward_planes(x, divisor, out, per, lo, hi):
                 src = np.uint64(((b - b0) * rows + i) * w)
                 o, dv = out[b, i], divisor[i]
                 for j in range(np.uint64(ow)):
-                    o[j] = tmp[src + j] / dv[j]
+                    o[j] = divide(tmp[src + j], dv[j], multiply)
 
 
 @jit
@@ -155,8 +156,9 @@ def max_backward_planes(grad, arg, dx, per, lo, hi):
 
 
 @jit
-def avg_backward_planes(grad, divisor, dx, per, lo, hi):
-    """Blocks lo..hi of ``per`` planes: each window's gradient / divisor to its four cells."""
+def avg_backward_planes(grad, divisor, multiply, dx, per, lo, hi):
+    """Blocks lo..hi of ``per`` planes: each window's gradient / divisor (``pool2d.divide``) to its four
+    cells."""
     planes, rows, ow = grad.shape
     w = dx.shape[2]
     df = dx.reshape(-1)
@@ -169,7 +171,7 @@ def avg_backward_planes(grad, divisor, dx, per, lo, hi):
             for i in range(rows):
                 g, dv, d = grad[b, i], divisor[i], np.uint64(((b - b0) * rows + i) * ow)
                 for j in range(np.uint64(ow)):
-                    share[d + j] = g[j] / dv[j]
+                    share[d + j] = divide(g[j], dv[j], multiply)
         n = (b1 - b0) * rows
         _twice(share, tmp, n, ow, w, 0)
         base = np.uint64(b0 * rows * w * 2)

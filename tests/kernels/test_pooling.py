@@ -280,9 +280,9 @@ def test_parallel_fast_kernels_equal_the_serial_loops(k, pad, monkeypatch):
                                   serial)
     if k == 2:
         divisor = pooling.avg_divisor(g, pairs, True, None).astype(np.float32).reshape(g.out_shape)
-        pool2d.avg_forward_planes(x.reshape(8, 64, 63), pads, spans, divisor, serial_out, 0, 8)
+        pool2d.avg_forward_planes(x.reshape(8, 64, 63), pads, spans, divisor, False, serial_out, 0, 8)
         np.testing.assert_array_equal(pooling.avg_pool_forward(x, g, divisor.ravel()).reshape(shape), serial_out)
-        pool2d.avg_backward_planes(grad_out, pads, spans, divisor, serial, 0, 8)
+        pool2d.avg_backward_planes(grad_out, pads, spans, divisor, False, serial, 0, 8)
         np.testing.assert_array_equal(
             pooling.avg_pool_backward(grad_out.reshape(out.shape), g, divisor.ravel()).reshape(serial.shape), serial)
 
@@ -318,7 +318,10 @@ def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
     pool2d.max_forward_planes(x.reshape((planes,) + sizes), size, pads, spans, ref, ref_arg, 0, planes)
     divisor = pooling.avg_divisor(g, ((0, 0), (0, 0)), True, None).astype(dtype).reshape(g.out_shape)
     ref_avg = np.empty(shape, dtype)
-    pool2d.avg_forward_planes(x.reshape((planes,) + sizes), pads, spans, divisor, ref_avg, 0, planes)
+    pool2d.avg_forward_planes(x.reshape((planes,) + sizes), pads, spans, divisor, False, ref_avg, 0, planes)
+    # the flat loops take the reciprocals (every divisor here is 4): the product must be the quotient
+    recip, multiply = pooling._divisors(divisor, g.out_shape, dtype)
+    assert multiply and (recip == 0.25).all()
     per = pool2d_flat.planes_per_block(sizes, g.out_shape)
     assert (per > 1) == (sizes[0] % 2 == 0 and sizes[0] * sizes[1] <= pool2d_flat.BLOCK)
     blocks = -(-planes // per)
@@ -329,7 +332,7 @@ def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
         x3 = x.reshape((planes,) + sizes)
         for kernel, args in ((pool2d_flat.max_forward_planes, (x3, out, arg, per)),
                              (pool2d_flat.max_forward_planes, (x3, values, none, per)),
-                             (pool2d_flat.avg_forward_planes, (x3, divisor, avg, per))):
+                             (pool2d_flat.avg_forward_planes, (x3, recip, True, avg, per))):
             if run == "serial":
                 kernel(*args, 0, blocks)
             else:
@@ -342,11 +345,11 @@ def test_flat_2x2_loops_equal_the_row_loops(sizes, dtype):
         grad = rng.standard_normal(shape).astype(dtype)
         ref_dx, ref_avg_dx = np.empty((planes,) + sizes, dtype), np.empty((planes,) + sizes, dtype)
         pool2d.max_backward_planes(grad, ref_arg, size, pads, spans, ref_dx, 0, planes)
-        pool2d.avg_backward_planes(grad, pads, spans, divisor, ref_avg_dx, 0, planes)
+        pool2d.avg_backward_planes(grad, pads, spans, divisor, False, ref_avg_dx, 0, planes)
         for run in ("serial", "lanes"):
             dx, avg_dx = np.full(ref_dx.shape, 7, dtype), np.full(ref_dx.shape, 7, dtype)
             for kernel, args in ((pool2d_flat.max_backward_planes, (grad, ref_arg, dx, per)),
-                                 (pool2d_flat.avg_backward_planes, (grad, divisor, avg_dx, per))):
+                                 (pool2d_flat.avg_backward_planes, (grad, recip, True, avg_dx, per))):
                 if run == "serial":
                     kernel(*args, 0, blocks)
                 else:
@@ -373,3 +376,31 @@ def test_flat_2x2_loops_apply_only_to_short_rows_wholly_inside():
     assert not applies((112, 112))  # rows of 56: pool2d's row loops vectorise
     assert not applies((28, 28), pad=1)  # border windows
     assert not applies((9, 9), ceil_mode=True)  # an overhanging last window
+
+
+def test_average_pooling_multiplies_by_reciprocals_only_where_they_are_exact():
+    # powers of two (2x2 windows: 4, border windows without padding counted: 2 or 1) multiply by
+    # the reciprocal, any other divisor divides
+    recip, multiply = pooling._divisors(np.array([[4.0, 2.0], [1.0, 0.5]]), (2, 2), np.float32)
+    assert multiply and recip.dtype == np.float32 and recip.tolist() == [[0.25, 0.5], [1.0, 2.0]]
+    for divisor in (np.array([4.0, 3.0]), np.array([6.0]), np.array([0.0, 4.0])):
+        kept, multiply = pooling._divisors(divisor, divisor.shape, np.float64)
+        assert not multiply and kept.tolist() == divisor.tolist()
+    # and a padded 2x2 average pooling that counts only real cells (divisors 4, 2, 1) gives the bits
+    # of the same loops dividing, at float32's smallest and largest magnitudes
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((2, 3, 9, 8)) * 10.0 ** rng.integers(-44, 38, (2, 3, 9, 8))).astype(np.float32)
+    pairs = ((1, 1), (1, 1))
+    g = pooling.pool_geometry((9, 8), (2, 2), (2, 2), (1, 1), pairs, False)
+    divisor = pooling.avg_divisor(g, pairs, False, None)
+    assert set(divisor.tolist()) == {1.0, 2.0, 4.0}
+    _, pads, spans = pooling._fast_args(g)
+    planes = x.reshape(6, 9, 8)
+    want = np.empty((6,) + g.out_shape, np.float32)
+    pool2d.avg_forward_planes(planes, pads, spans, divisor.astype(np.float32).reshape(g.out_shape), False, want, 0, 6)
+    np.testing.assert_array_equal(pooling.avg_pool_forward(x, g, divisor).reshape(want.shape), want)
+    grad = (rng.standard_normal((6,) + g.out_shape) * 1e-40).astype(np.float32)
+    want_dx = np.empty((6, 9, 8), np.float32)
+    pool2d.avg_backward_planes(grad, pads, spans, divisor.astype(np.float32).reshape(g.out_shape), False, want_dx, 0, 6)
+    np.testing.assert_array_equal(pooling.avg_pool_backward(grad.reshape((2, 3) + g.out_shape), g, divisor)
+                                  .reshape(want_dx.shape), want_dx)
