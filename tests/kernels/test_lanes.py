@@ -416,3 +416,23 @@ def test_a_forked_child_makes_its_own_helpers():
     _, status = os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1" and status == 0
     os.close(read)
+
+
+@needs_threads
+@pytest.mark.parametrize("spin", [1e-5, 0.0])
+def test_a_caller_that_stops_polling_is_woken_when_a_long_range_ends(spin, monkeypatch):
+    # the helper's range outlasts the caller's poll: the caller sleeps, and the helper's end wakes it
+    # (rung, or found by the caller's own look within a millisecond); the helper is reused after
+    import time
+    monkeypatch.setattr(lanes, "SPIN_SECONDS", spin)
+    seen = []
+
+    def serial(lo, hi):
+        if lo > 0:
+            time.sleep(0.02)
+        seen.append((lo, hi))
+    for _ in range(3):
+        seen.clear()
+        start = time.perf_counter()
+        lanes.split(serial, 2)
+        assert sorted(seen) == [(0, 1), (1, 2)] and time.perf_counter() - start < 1.0
