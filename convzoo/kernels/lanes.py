@@ -335,8 +335,8 @@ class _Helper:
 # Scratch elements below which a call runs on this thread alone with serial kernels. With a pool
 # that slept between jobs (a hand-off of 40-150 us on the reference machine) this was 256 Ki; on
 # polling helpers, in one process, the 2x2 stride-2 transposed conv 128->64 at 28 px, batch 1 (whose
-# input gradient gathers 200 Ki elements) ran forward+backward 1.31x faster with it at 32 Ki, the other
-# batch-1 rows within noise
+# input gradient gathers 200 Ki elements) ran forward+backward 1.31x faster with it at 32 Ki than at
+# 256 Ki, the other batch-1 rows within noise; 64 Ki keeps that call on lanes
 SERIAL_BELOW = 1 << 16
 
 
