@@ -340,6 +340,23 @@ class _Helper:
 SERIAL_BELOW = 1 << 16
 
 
+def _share(crew, posts, own):
+    """Posts each helper of ``crew`` its (job, grace) of ``posts``, runs ``own()`` on this thread, waits
+    for every helper's end, gives the helpers back (``_crew``), then raises the first exception a
+    helper's job raised."""
+    try:
+        tickets = [helper.post(job, grace) for helper, (job, grace) in zip(crew, posts)]
+        try:
+            own()
+        finally:
+            errors = [helper.finish(ticket) for helper, ticket in zip(crew, tickets)]  # every lane ends
+    finally:
+        _crew_lock.release()
+    for error in errors:
+        if error is not None:
+            raise error
+
+
 def run(jobs, work, ordered=False, size=None):
     """Call ``work(index, job, lane)`` for every job of the list ``jobs``, on ``count()`` lanes.
 
@@ -389,17 +406,7 @@ def run(jobs, work, ordered=False, size=None):
         if crew is None:
             drain()
             return
-        try:
-            tickets = [helper.post(drain) for helper in crew]
-            try:
-                drain()
-            finally:
-                errors = [helper.finish(ticket) for helper, ticket in zip(crew, tickets)]  # every lane ends
-        finally:
-            _crew_lock.release()
-        for error in errors:
-            if error is not None:
-                raise error
+        _share(crew, [(drain, 0.0)] * len(crew), drain)
 
 
 def split(serial, items, *args):
@@ -414,18 +421,8 @@ def split(serial, items, *args):
     if crew is None:
         serial(*args, 0, items)
         return
-    try:
-        tickets = [helper.post(functools.partial(serial, *args, lo, hi), GRACE_SECONDS)
-                   for helper, (lo, hi) in zip(crew, pieces[1:])]
-        try:
-            serial(*args, *pieces[0])
-        finally:
-            errors = [helper.finish(ticket) for helper, ticket in zip(crew, tickets)]
-    finally:
-        _crew_lock.release()
-    for error in errors:
-        if error is not None:
-            raise error
+    _share(crew, [(functools.partial(serial, *args, lo, hi), GRACE_SECONDS) for lo, hi in pieces[1:]],
+           functools.partial(serial, *args, *pieces[0]))
 
 
 def ranges(items, pieces=None):
