@@ -216,7 +216,7 @@ def grad_transform(g, m, k0, k1, d, tiles_h, tiles_w, gy, parallel=True):
 
 
 @jit
-def _weight_rows(weight, g_mat, o0, o1, u):
+def _weight_rows(weight, g_mat, u, o0, o1):
     # u[xi1 * alpha + xi2, o, :] = (G weight[o] G^T)[xi1, xi2] for o0 <= o < o1; weight (O, Cg, 3, 3)
     alpha, cg = g_mat.shape[0], weight.shape[1]
     w = np.empty((3, 3, cg))
@@ -239,7 +239,7 @@ def _weight_rows(weight, g_mat, o0, o1, u):
 
 
 @jit
-def _weight_grad_rows(du, g_mat, o0, o1, dw):
+def _weight_grad_rows(du, g_mat, dw, o0, o1):
     # dw[o, c, k, l] = sum_{a, b} G[a, k] dU[a * alpha + b, o, c] G[b, l] for o0 <= o < o1: the adjoint
     # of _weight_rows, as the weight gradient needs it
     alpha, cg = g_mat.shape[0], du.shape[2]
@@ -273,22 +273,12 @@ def _weight_grad_rows(du, g_mat, o0, o1, dw):
 KERNEL_GRAIN = 1 << 18
 
 
-@jit
-def _weight_range(weight, g_mat, u, lo, hi):
-    _weight_rows(weight, g_mat, lo, hi, u)
-
-
-@jit
-def _weight_grad_range(du, g_mat, dw, lo, hi):
-    _weight_grad_rows(du, g_mat, lo, hi, dw)
-
-
 def weight_transform(weight, g_mat, u):
     """weight (O, Cg, 3, 3) -> u (alpha^2, O, Cg) = G weight G^T, a range of output channels per lane
     from KERNEL_GRAIN elements of u (``elementwise.by_size``)."""
-    by_size(_weight_range, u.size, weight.shape[0], weight, g_mat, u, grain=KERNEL_GRAIN)
+    by_size(_weight_rows, u.size, weight.shape[0], weight, g_mat, u, grain=KERNEL_GRAIN)
 
 
 def weight_gradient_transform(du, g_mat, dw):
     """du (alpha^2, O, Cg) -> dw (O, Cg, 3, 3) = G^T dU G, the adjoint of weight_transform."""
-    by_size(_weight_grad_range, du.size, dw.shape[0], du, g_mat, dw, grain=KERNEL_GRAIN)
+    by_size(_weight_grad_rows, du.size, dw.shape[0], du, g_mat, dw, grain=KERNEL_GRAIN)
