@@ -177,3 +177,27 @@ def test_python_m_benchmarks_reports_bad_arguments_in_one_line(capsys):
     assert cli(["--cases", "zz", "--stock-allocator", "--json", "-"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("python -m benchmarks: error: --cases: unknown case(s) ['zz']") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("lib", ["convzoo", "torch", "torch_cl"])
+def test_forward_backward_reuses_one_all_ones_output_gradient_and_leaves_it_unchanged(lib, monkeypatch):
+    # the seed is made once per build for every library (the timings leave out its fill); a library
+    # that wrote into it would change the next call's work, and a fresh seed per call would be timed
+    torch = pytest.importorskip("torch")
+    from convzoo.benchmark import cases
+    made = []
+    real = cases._Seed.__call__
+
+    def spy(self, output):
+        array = real(self, output)
+        made.append(array)
+        return array
+
+    monkeypatch.setattr(cases._Seed, "__call__", spy)
+    case = {c.key: c for c in all_cases()}["k"]
+    _, fwdbwd, _ = case.build(lib, 2, True, torch)
+    for _ in range(3):
+        fwdbwd()
+    assert len(made) == 3 and all(a is made[0] for a in made)
+    seed = made[0] if isinstance(made[0], np.ndarray) else made[0].numpy()
+    assert seed.shape == (2, 4, 12, 12) and np.all(seed == 1)

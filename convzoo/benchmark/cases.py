@@ -32,6 +32,22 @@ def _memory_format(torch, lib, ndim):
     return torch.channels_last if lib == "torch_cl" and ndim == 4 else torch.contiguous_format
 
 
+class _Seed:
+    """The output gradient of a forward+backward call: all ones, made on the first call and reused,
+    for every library alike, so the timings hold the forward and backward passes and not the fill of
+    a fresh output-sized array (3.5 ms of an 18 ms ReLU forward+backward at batch 32, for NumPy and
+    PyTorch alike; at batch 1, in stretches of seconds, NumPy's fill of the memory just freed took
+    0.7 ms instead of 0.06, with no page fault). Neither library writes into the gradient it is given."""
+
+    def __init__(self, make):
+        self.make, self.array = make, None
+
+    def __call__(self, output):
+        if self.array is None or tuple(self.array.shape) != tuple(output.shape):
+            self.array = self.make(output)
+        return self.array
+
+
 def _chain(lib, torch, x, layers):
     """layers: [(op name, weight or None, kwargs)] applied in order; returns (fwd, fwdbwd)."""
     if lib == "convzoo":
@@ -56,10 +72,12 @@ def _chain(lib, torch, x, layers):
             t.requires_grad = True
             return t
 
+        seed = _Seed(lambda y: np.ones(y.shape, np.float32))
+
         def fwdbwd():
             ws = [None if w is None else leaf(w) for w in weights]
             y = run(leaf(x), ws)
-            y.backward(np.ones(y.shape, np.float32))
+            y.backward(seed(y))
         return fwd, fwdbwd
 
     fmt = _memory_format(torch, lib, x.ndim)
@@ -77,10 +95,12 @@ def _chain(lib, torch, x, layers):
         with torch.no_grad():
             return run(xt, weights)
 
+    seed = _Seed(torch.ones_like)  # in y's memory format
+
     def fwdbwd():
         ws = [None if w is None else w.detach().requires_grad_() for w in weights]
         y = run(xt.detach().requires_grad_(), ws)
-        y.backward(torch.ones_like(y))
+        y.backward(seed(y))
     return fwd, fwdbwd
 
 
