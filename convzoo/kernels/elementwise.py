@@ -18,12 +18,14 @@ from .jit import jit
 GRAIN = 32768  # elements below which a kernel runs serially (PyTorch's grain size)
 # Elements below which a pure streaming kernel (one read, at most one write per element) runs
 # serially. With a Numba parallel region (40-60 us to start), and then lanes that woke a sleeping
-# thread, serial won up to 4 Mi elements. On polling helpers (lanes.py) two lanes ran the batch-1
-# rows of 64 x 112 x 112 (0.8 Mi elements) 1.14x faster in geometric mean at 512 Ki, but in some
-# stretches of seconds, with PyTorch's calls interleaved as in the benchmark, ReLU forward+backward
-# on two lanes took 0.9 ms where it takes 0.2 (one thread: 0.28), with no page fault, sleep or shared
-# core to show for it (not understood: see the README's Speed section), so these stay on one thread
-STREAM_GRAIN = 1 << 22
+# thread, serial won up to 4 Mi elements. On polling helpers (lanes.py), in one process on the
+# AVX-512 machine, the batch-1 rows of 64 x 112 x 112 (0.8 Mi elements) ran 1.18x faster in geometric
+# mean on two lanes at 512 Ki (ReLU forward 1.16x, forward+backward 1.46x; 2x2 max pooling 1.24x and
+# 1.26x, 2x2 average pooling 1.13x and 1.20x, global average pooling forward 1.09x), and 256 Ki gained
+# nothing more (LeNet-5's 64 x 6 x 28 x 28 activations, 301 Ki: 0.99x). The stretches of seconds in
+# which ReLU forward+backward took 0.9 ms on two lanes were the benchmark's fill of a fresh output
+# gradient (0.7 ms instead of 0.06, no page fault), which it now makes once
+STREAM_GRAIN = 1 << 19
 
 
 # Each range kernel loops over views that start at lo, so its index runs from 0: a signed index

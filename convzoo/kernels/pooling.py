@@ -186,11 +186,11 @@ _FAST_AVG = ((2, 2),)
 
 def _grain(geo, values_only=False):
     """Work below which a pool2d kernel runs serially. 2x2 windows stream like ReLU (each input read
-    once): serial won or tied up to 3 Mi input elements (64x112x112 at batch 1: 0.25 against 0.26 ms
-    forward, 0.28 against 0.33 backward; LeNet-5's 64x6x28x28: 0.16 against 0.28), so they take
-    elementwise's STREAM_GRAIN, and so does 3x3's values-only forward (64x112x112, pad 1, batch 1:
-    0.21 ms serial against 0.3-0.6 parallel). 3x3 windows tracking the winning tap (overlapping,
-    2.25 reads an input, compute-bound) gain from the second core."""
+    once) and take elementwise's STREAM_GRAIN, and so does 3x3's values-only forward (with a Numba
+    parallel region serial won up to 3 Mi input elements; on lanes, 64x112x112 at batch 1 in one
+    process, the 3x3 values-only forward ran 1.49x faster on two lanes than on one). 3x3 windows
+    tracking the winning tap (overlapping, 2.25 reads an input, compute-bound) gain from the second
+    core sooner."""
     return STREAM_GRAIN if tuple(geo.kernel_size) == (2, 2) or values_only else GRAIN
 
 
