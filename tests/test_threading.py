@@ -89,3 +89,25 @@ def test_parallel_kernels_from_several_python_threads_take_turns():
     result = subprocess.run([sys.executable, "-c", CONCURRENT], capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_num_threads_follows_numba_set_num_threads_in_each_thread():
+    # jit.num_threads reads Numba's per-thread count the fast way; it must see set_num_threads as
+    # numba.get_num_threads does, in the thread that set it and in no other
+    import threading
+
+    import numba
+
+    from convzoo.kernels.jit import num_threads
+    assert num_threads() == numba.get_num_threads()
+    seen = {}
+
+    def worker():
+        numba.set_num_threads(1)
+        seen["worker"] = (num_threads(), numba.get_num_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["worker"] == (1, 1)
+    assert num_threads() == numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS

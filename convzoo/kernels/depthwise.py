@@ -26,7 +26,7 @@ import numpy as np
 
 from . import depthwise_flat, depthwise_loops as loops
 from .elementwise import by_size
-from .geometry import table_key, zero_pads
+from .geometry import cached_table, zero_pads
 
 # multiply-adds (taps x output pixels) below which a depthwise op runs on the calling thread (_run)
 GRAIN = 1 << 21
@@ -106,7 +106,7 @@ def plane_table(in_shape, kernel_size, stride, dilation, before, out_shape):
 
 
 def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
-    return plane_table(*table_key(in_shape, kernel_size, stride, dilation, pads, out_shape))
+    return cached_table(plane_table, in_shape, kernel_size, stride, dilation, pads, out_shape)
 
 
 def _run(serial, work, count, *args):

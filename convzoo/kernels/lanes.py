@@ -37,7 +37,7 @@ import numba
 import numpy as np
 from numba.core import types
 
-from .jit import jit
+from .jit import jit, num_threads
 
 _lock = threading.Lock()
 _state = {"helpers": [], "blas": None, "limited": 0}
@@ -53,7 +53,7 @@ _local = _Local()
 
 def count():
     """Lanes a kernel called from this thread may use: Numba's thread count, 1 inside a lane."""
-    return 1 if _local.inside else numba.get_num_threads()
+    return 1 if _local.inside else num_threads()
 
 
 def shares(size=None):

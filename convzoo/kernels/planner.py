@@ -14,12 +14,13 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-import numba
 
 from . import depthwise, fft, gemm, subpixel, winograd, winograd1d, workspace
 from .cost import (OVERHEAD, depthwise_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
                    winograd1d_cost, winograd_cost)
 from .geometry import read_extent
+from .cache import CallCache  # noqa: F401  (callers name it planner.CallCache)
+from .jit import num_threads
 
 OPS = ("forward", "backward_input", "backward_weight")
 
@@ -242,7 +243,7 @@ def clear_autotune_cache():
 
 
 def threads():
-    return numba.get_num_threads()
+    return num_threads()
 
 
 def routine():
@@ -255,33 +256,6 @@ def routine():
     if state.forced is not None or state.autotune or state.record is not None or _autotune_cache:
         return None
     return threads(), workspace.limit()
-
-
-class CallCache:
-    """Per-call work (a pass's algorithm, a call's validated arguments) kept by a hashable key, at
-    most ``size`` entries (cleared when full: a process meets few shapes). A key of None, or one with
-    an unhashable part (a list among the arguments), computes without the cache."""
-
-    def __init__(self, size=4096):
-        self.size, self.entries = size, {}
-
-    def __len__(self):
-        return len(self.entries)
-
-    def get(self, key, compute, *args):
-        """The entry of key, made by ``compute(*args)`` when missing."""
-        if key is None:
-            return compute(*args)
-        try:
-            found = self.entries.get(key)
-        except TypeError:
-            return compute(*args)
-        if found is None:
-            found = compute(*args)
-            if len(self.entries) >= self.size:
-                self.entries.clear()
-            self.entries[key] = found
-        return found
 
 
 # --- the decision ---------------------------------------------------------------------------------

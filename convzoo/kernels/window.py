@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from .geometry import table_key
+from .geometry import cached_table
 from .jit import VECTOR, jit, jit_parallel, prange
 
 
@@ -176,7 +176,7 @@ def row_table(in_shape, kernel_size, stride, dilation, before, out_shape):
 def table(in_shape, kernel_size, stride, dilation, pads=None, out_shape=None):
     """The RowTable of a window op on an input of spatial size in_shape zero-padded by pads
     ((before, after) per axis, None for none); out_shape defaults to every window that fits."""
-    return row_table(*table_key(in_shape, kernel_size, stride, dilation, pads, out_shape))
+    return cached_table(row_table, in_shape, kernel_size, stride, dilation, pads, out_shape)
 
 
 def windows(x, kernel_size, stride, dilation, pads=None):

@@ -205,3 +205,17 @@ def test_whole_plane_input_gradient_ignores_an_infinite_weight_in_the_columns_no
     np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
     finite = np.isfinite(want)
     np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12)
+
+
+def test_cached_tables_are_found_by_equal_arguments_and_lists_still_work():
+    # geometry.cached_table keys by the raw arguments: equal ones (ints of any kind) share the table
+    # normalising them would build; unhashable ones are built the long way and equal it
+    from convzoo.kernels.geometry import cached_table, table_key
+    first = depthwise._table((9, 7), (3, 3), (2, 1), (1, 1), ((1, 1), (0, 2)))
+    again = depthwise._table((np.int64(9), 7), (3, np.int64(3)), (2, 1), (1, 1), ((1, 1), (0, 2)))
+    assert again is first
+    assert first is depthwise.plane_table(*table_key((9, 7), (3, 3), (2, 1), (1, 1), ((1, 1), (0, 2))))
+    from_lists = cached_table(depthwise.plane_table, [9, 7], [3, 3], [2, 1], [1, 1], [[1, 1], [0, 2]])
+    assert from_lists is first
+    other = depthwise._table((9, 7), (3, 3), (2, 1), (1, 1), ((1, 1), (0, 1)))
+    assert (first.out_shape, other.out_shape) == ((5, 7), (5, 6))
