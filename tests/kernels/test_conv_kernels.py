@@ -102,26 +102,57 @@ def test_windows_match_the_windows_of_a_padded_copy(shape, kernel, dilation, pad
     np.testing.assert_array_equal(got, expected)
 
 
+def _sliced_windows(xp, kernel, stride, out_shape):
+    """The 2-D windows of a padded copy by strided slicing, (N, C, K, P): a reference that shares
+    no code with the gather."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_shape
+    taps = [xp[:, :, ky:ky + sh * oh:sh, kx:kx + sw * ow:sw].reshape(xp.shape[0], xp.shape[1], -1)
+            for ky in range(kh) for kx in range(kw)]
+    return np.stack(taps, axis=2)
+
+
 @pytest.mark.parametrize("shape, kernel, stride, pads", [
     ((11, 28), (7, 7), (1, 1), ((3, 3), (3, 3))),   # rows of 28: copies rounded up to 32 spill over
     ((9, 27), (4, 4), (2, 2), ((1, 1), (1, 1))),    # stride 2: the rounded-up copy reads past the row
     ((6, 13), (3, 5), (1, 1), ((0, 0), (0, 0))),    # no padding: the last rows' copies reach the plane's end
+    # stride 2 on planes of even length: float32 rows are copied as halves of element pairs, from
+    # even and odd first elements, up to the plane's last pair
+    ((10, 28), (3, 3), (2, 2), ((1, 1), (1, 1))),
+    ((8, 30), (4, 4), (2, 2), ((0, 0), (2, 1))),
+    ((7, 12), (2, 3), (2, 2), ((0, 0), (0, 0))),
 ])
-def test_gather_of_row_blocks_writes_every_column_element(shape, kernel, stride, pads):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gather_of_row_blocks_writes_every_column_element(shape, kernel, stride, pads, dtype):
     # the gather copies a row's run rounded up to whole vectors and lets the next row overwrite the
     # excess; gathered block by block into a NaN-filled buffer, nothing of that excess may remain
     from convzoo.kernels.window import table
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((2, 3) + shape).astype(np.float32)
+    x = rng.standard_normal((2, 3) + shape).astype(dtype)
     t = table(shape, kernel, stride, (1, 1), pads)
-    expected = windows(np.pad(x, ((0, 0), (0, 0)) + pads), kernel, stride, (1, 1))  # (N, C, K, P)
+    expected = _sliced_windows(np.pad(x, ((0, 0), (0, 0)) + pads), kernel, stride, t.out_shape)  # (N, C, K, P)
     flat = x.reshape(2, 3, -1)
     for r0, r1 in [(0, t.rows), (0, 1), (1, t.rows - 1), (t.rows - 2, t.rows)]:
         for parallel in (False, True):
-            cols = np.full((3, t.taps, 2, (r1 - r0) * t.width), np.nan, dtype=np.float32)
+            cols = np.full((3, t.taps, 2, (r1 - r0) * t.width), np.nan, dtype=dtype)
             t.gather(flat, cols, r0, parallel)
             np.testing.assert_array_equal(cols.transpose(2, 0, 1, 3),
                                           expected[..., r0 * t.width:r1 * t.width])
+
+
+def test_stride_2_gather_moves_the_bits_of_every_element():
+    # the float32 pair copy moves bits, not values: NaN payloads, signed zeros and subnormals arrive
+    # as they were, in the positions strided slicing of a padded copy gives
+    from convzoo.kernels.window import table
+    bits = np.random.default_rng(7).integers(0, 2 ** 32, size=(1, 2, 6, 20), dtype=np.uint64).astype(np.uint32)
+    bits[0, 0, 1, :6] = [0x7FC00001, 0xFFC12345, 0x80000000, 0x00000001, 0x7F800000, 0xFF800000]
+    x = bits.view(np.float32)
+    t = table((6, 20), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    cols = np.empty((2, t.taps, 1, t.rows * t.width), dtype=np.float32)
+    t.gather(x.reshape(1, 2, -1), cols, 0, False)
+    padded = np.pad(bits, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.stack([padded[0, :, ky:ky + 2 * t.rows:2, kx:kx + 2 * t.width:2].reshape(2, -1)
+                         for ky in range(3) for kx in range(3)], axis=1)
+    np.testing.assert_array_equal(cols[:, :, 0].view(np.uint32), expected)
 
 
 def test_gather_and_scatter_indices_never_wrap_in_their_python_bodies():
