@@ -55,14 +55,27 @@ def transform_shape(padded_shape):
 
 
 def _rfft(a, shape):
-    axes = tuple(range(2, a.ndim))
-    return _fft.rfftn(a, s=shape, axes=axes, **_THREADS)
+    """Planes a (N, C, *S) -> their transforms (N, C, *F), S zero-extended to shape. The real
+    transform runs along the last axis on the planes' own rows only (``n=`` zero-extends each row),
+    and the complex ones along the other axes (a 31x31 kernel's transform on a 90x90 grid: 31 rows
+    of the first pass instead of 90: 1.40 -> 0.99 ms for 128 planes on two threads)."""
+    last = a.ndim - 1
+    f = _fft.rfft(a, n=shape[-1], axis=last, **_THREADS)
+    if last > 2:
+        f = _fft.fftn(f, s=shape[:-1], axes=tuple(range(2, last)), **_IN_PLACE)
+    return f
 
 
 def _irfft(a, shape, keep, dtype):
-    axes = tuple(range(2, a.ndim))
-    out = _fft.irfftn(a, s=shape, axes=axes, **_THREADS)
-    return np.ascontiguousarray(out[(slice(None), slice(None)) + tuple(slice(0, m) for m in keep)], dtype=dtype)
+    """Transforms (N, C, *F) -> the planes' corner ``keep`` (N, C, *keep): the complex inverses
+    first, then the real inverse along the last axis on the kept rows only (a 56x56 output of a
+    90x90 grid, 128 planes: 2.08 -> 1.19 ms)."""
+    last = a.ndim - 1
+    if last > 2:
+        a = _fft.ifftn(a, axes=tuple(range(2, last)), **_THREADS)
+        a = a[(slice(None), slice(None)) + tuple(slice(0, m) for m in keep[:-1])]
+    out = _fft.irfft(a, n=shape[-1], axis=last, **_THREADS)
+    return np.ascontiguousarray(out[..., :keep[-1]], dtype=dtype)
 
 
 def _depthwise_product(a, b):
