@@ -20,12 +20,13 @@ import time
 import numpy as np
 
 from . import padding, planner
+from .cache import CallCache
 from .geometry import read_extent, zero_pads
 
 
 # (op, routine state, shapes and arguments of the call) -> the Algorithm the cost model chose for
 # them: a layer called again skips the geometry and the planner (25 us of a small conv's 100 us)
-_dispatch = planner.CallCache()
+_dispatch = CallCache()
 
 
 def _cost_model_choice(op, geometry):

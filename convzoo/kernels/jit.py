@@ -51,6 +51,7 @@ def jit_parallel(function):
 jit_sums = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 prange = numba.prange
 
+
 def _thread_count_reader():
     """Numba's thread count for the calling thread, read the fast way where this Numba has it.
 

@@ -14,12 +14,10 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-
 from . import depthwise, fft, gemm, subpixel, winograd, winograd1d, workspace
 from .cost import (OVERHEAD, depthwise_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
                    winograd1d_cost, winograd_cost)
 from .geometry import read_extent
-from .cache import CallCache  # noqa: F401  (callers name it planner.CallCache)
 from .jit import num_threads
 
 OPS = ("forward", "backward_input", "backward_weight")
@@ -250,7 +248,7 @@ def routine():
     """(threads, workspace limit) while the cost model alone chooses, else None.
 
     Under that state the choice for an op is a pure function of the call's shapes, so callers may
-    cache it per shapes and state (``CallCache``); None while an algorithm is forced, autotune
+    cache it per shapes and state (``cache.CallCache``); None while an algorithm is forced, autotune
     runs or has measured choices, or ``record`` (explain) watches the calls: those take the full path."""
     state = _state
     if state.forced is not None or state.autotune or state.record is not None or _autotune_cache:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from convzoo.kernels import conv as kconv
 from convzoo.kernels import planner, workspace
+from convzoo.kernels.cache import CallCache
 from tests import naive
 
 NAMES = tuple(planner.ALGORITHMS)
@@ -210,7 +211,7 @@ def test_reads_padding_follows_the_forward_choice_cached_or_not():
 def test_the_dispatch_cache_follows_forcing_autotune_recording_and_the_limit(monkeypatch):
     # a call's algorithm is cached per (op, threads, limit, shapes) only while the cost model alone
     # chooses: a forced algorithm, autotune's measured choices and explain's recording still decide
-    monkeypatch.setattr(kconv, "_dispatch", planner.CallCache())
+    monkeypatch.setattr(kconv, "_dispatch", CallCache())
     ran = []
     for name, alg in planner.ALGORITHMS.items():
         if "forward" in alg.ops:

@@ -2,6 +2,7 @@
 
 from ...autograd.conv import BiasAdd, Conv, ConvTranspose, Pad, PadAdjoint
 from ...kernels import planner
+from ...kernels.cache import CallCache
 from ...kernels.epilogue import ACTIVATIONS
 from ...kernels.geometry import conv_output_size, effective_kernel, transposed_extent, transposed_same_padding
 from .arguments import (SPATIAL_NAMES, check_mode_fits, float_tensor, is_int, ntuple, padding_mode,
@@ -76,7 +77,7 @@ def _conv_arguments(name, rank, x, w, stride, padding, dilation, groups, padding
 # a layer called again skips validation and planning (20-40 us of a small conv's call). The repr
 # tells the arguments' types apart: stride=1.0 or True must not find the entry of stride=1 (they
 # are equal and hash alike, and validation rejects them)
-_calls = planner.CallCache()
+_calls = CallCache()
 
 
 def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode_="zeros",
