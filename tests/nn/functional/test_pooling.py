@@ -170,3 +170,16 @@ def test_empty_batch_pools_to_an_empty_batch():
     x = np.ones((0, 3, 4, 4))
     assert F.max_pool2d(x, 2).shape == F.avg_pool2d(x, 2).shape == (0, 3, 2, 2)
     assert F.adaptive_avg_pool2d(x, 1).shape == (0, 3, 1, 1)
+
+
+def test_a_cached_call_shape_still_rejects_arguments_that_equal_valid_ones():
+    # validated geometries are kept per call shape and argument repr: stride=2.0 and True equal 2 and
+    # hash alike, and must still be refused after a call with stride=2 filled the cache
+    x = np.ones((1, 2, 8, 8), np.float32)
+    assert F.max_pool2d(x, 2, stride=2).shape == (1, 2, 4, 4)
+    for bad in (2.0, True):
+        with pytest.raises(TypeError, match="stride"):
+            F.max_pool2d(x, 2, stride=bad)
+        with pytest.raises(TypeError, match="stride"):
+            F.avg_pool2d(x, 2, stride=bad)
+    assert F.max_pool2d(x, [2, 2], stride=(2, 2)).shape == (1, 2, 4, 4)
