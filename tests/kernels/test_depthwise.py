@@ -57,7 +57,9 @@ CASES = [
     ((1, 2, 10, 10), 1, (7, 7), (1, 1), (1, 1), ((3, 3), (3, 3))),   # wide kernel: row by row, not flat
     ((1, 2, 9, 9), 1, (2, 4), (3, 1), (1, 2), ((0, 2), (3, 0))),     # stride 3 rows, uneven padding
     ((1, 2, 5, 4), 1, (3, 3), (1, 1), (1, 1), ((4, 4), (4, 4))),     # padding wider than the kernel: a crop
-    ((2, 2, 9, 50), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),    # rows >= 48 wide: weight gradient 4 rows a pass
+    ((2, 2, 9, 50), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),    # rows >= 48 wide: weight gradient 4 rows a pass,
+    #                                                                  forward rows in pairs and one left over
+    ((1, 2, 8, 52), 2, (3, 3), (1, 1), (1, 2), ((1, 1), (2, 2))),    # rows in pairs, dilated columns, a multiplier
     ((1, 2, 7, 49), 2, (2, 3), (1, 1), (2, 1), ((0, 1), (1, 1))),    # the same, a multiplier, rows left over
     ((2, 3, 17), 2, (5,), (2,), (1,), ((2, 2),)),                    # 1-D
     ((1, 2, 4, 5, 6), 1, (2, 3, 3), (1, 1, 2), (1, 1, 1), ((1, 0), (1, 1), (1, 1))),  # 3-D
@@ -219,3 +221,23 @@ def test_cached_tables_are_found_by_equal_arguments_and_lists_still_work():
     assert from_lists is first
     other = depthwise._table((9, 7), (3, 3), (2, 1), (1, 1), ((1, 1), (0, 1)))
     assert (first.out_shape, other.out_shape) == ((5, 7), (5, 6))
+
+
+@pytest.mark.parametrize("rows", [6, 7])
+def test_paired_rows_give_the_bits_of_the_whole_plane_run(rows):
+    # the 3x3 stride-1 forward on rows >= PAIRED_WIDTH wide computes two output rows a pass, each
+    # sum in the order of the whole-plane run it replaces; an odd last row goes alone
+    from convzoo.kernels import depthwise_loops as loops
+    width = loops.PAIRED_WIDTH + 5
+    t = depthwise._table((rows, width), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
+    assert t.flat and loops._adjacent_rows(t.rowtab)
+    rng = np.random.default_rng(3)
+    buf = rng.standard_normal(t.buf_rows * t.buf_width + 8).astype(np.float32)
+    w = rng.standard_normal(9).astype(np.float32)
+    starts = np.empty(9, dtype=np.int64)
+    tmp = np.empty(t.rowtab.shape[0] * t.buf_width + 8, dtype=np.float32)
+    whole, paired = np.full(rows * width, np.nan, np.float32), np.full(rows * width, np.nan, np.float32)
+    loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, False, starts, tmp, whole)
+    loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, True, starts, tmp, paired)
+    np.testing.assert_array_equal(paired, whole)
+    assert not loops._adjacent_rows(depthwise._table((rows, width), (3, 3), (1, 1), (2, 1), ((2, 2), (1, 1))).rowtab)
