@@ -5,7 +5,8 @@ walk each (image, channel) plane directly: a thread copies the plane into a smal
 scratch plane split by stride phase (each phase of each axis a block of its own), then computes
 output rows from unit-step runs of that copy (a 3x3 kernel in one pass with its nine weights in
 registers, larger kernels five taps per pass; on 1-D and 2-D planes, at any stride, each tap's runs
-join into one run of the whole plane, ``depthwise_flat``). The input is
+join into one run of the whole plane, ``depthwise_flat``; a 3x3 stride-1 forward on rows of 48 or
+more computes two output rows a pass, which share two scratch rows). The input is
 read from memory once and the output written once, padding costs no copy of the whole input, and
 stride and dilation only change where the runs start, so a dilated kernel never touches a zero.
 Every range of a lane writes disjoint planes (forward, backward-input) or weights (backward-weight),
