@@ -334,16 +334,16 @@ def avg_pool_backward(grad_out, geo, divisor):
     work = grad_x.size + grad_out.size * geo.tap.size
     if pool2d.applies(geo, _FAST_AVG):
         scale, multiply = _divisors(divisor, geo.out_shape, grad_out.dtype)
-    if pool2d.applies(geo, _FAST_AVG) and pool2d_flat.tiles(geo, pool2d.spans(geo)):
-        per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
-        _run(pool2d_flat.avg_backward_planes, work, -(-n * c // per),
-             _planes(grad_out).reshape((n * c,) + geo.out_shape), scale, multiply,
-             grad_x.reshape((n * c,) + geo.in_shape), per, grain=_grain(geo))
-    elif pool2d.applies(geo, _FAST_AVG):
         _, pads, spans = _fast_args(geo)
-        _run(pool2d.avg_backward_planes, work, n * c,
-             _planes(grad_out).reshape((n * c,) + geo.out_shape), pads, spans, scale, multiply,
-             grad_x.reshape((n * c,) + geo.in_shape), grain=_grain(geo))
+        if pool2d_flat.tiles(geo, spans):
+            per = pool2d_flat.planes_per_block(geo.in_shape, geo.out_shape)
+            _run(pool2d_flat.avg_backward_planes, work, -(-n * c // per),
+                 _planes(grad_out).reshape((n * c,) + geo.out_shape), scale, multiply,
+                 grad_x.reshape((n * c,) + geo.in_shape), per, grain=_grain(geo))
+        else:
+            _run(pool2d.avg_backward_planes, work, n * c,
+                 _planes(grad_out).reshape((n * c,) + geo.out_shape), pads, spans, scale, multiply,
+                 grad_x.reshape((n * c,) + geo.in_shape), grain=_grain(geo))
     else:
         _run(_sum_backward_planes, work, n * c,
              _planes(grad_out), geo.tap, geo.start, geo.border_row, geo.border_index,
