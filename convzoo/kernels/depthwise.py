@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from . import depthwise_flat, depthwise_loops as loops
+from . import depthwise_flat, depthwise_loops as loops, depthwise_split
 from .elementwise import by_size
 from .geometry import cached_table, zero_pads
 
@@ -106,6 +106,15 @@ def plane_table(in_shape, kernel_size, stride, dilation, before, out_shape):
     return PlaneTable(in_shape, kernel_size, stride, dilation, before, out_shape)
 
 
+@functools.lru_cache(maxsize=256)
+def forward_table(in_shape, kernel_size, stride, dilation, before, out_shape):
+    """The forward's table: depthwise_split's parity-split plane where it applies (stride 2 along
+    rows of even width), else the PlaneTable."""
+    if depthwise_split.applies(in_shape, kernel_size, stride, dilation, before, out_shape):
+        return depthwise_split.split_table(in_shape, kernel_size, stride, dilation, before, out_shape)
+    return plane_table(in_shape, kernel_size, stride, dilation, before, out_shape)
+
+
 def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
     return cached_table(plane_table, in_shape, kernel_size, stride, dilation, pads, out_shape)
 
@@ -134,14 +143,17 @@ def _correlate(x, weight, t):
     n, c = x.shape[:2]
     o = weight.shape[0]
     out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
-    _run(loops.forward_range, _work(out, t), n * c, _planes(x),
-         np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1), *t.args(), t.full, t.flat, out)
+    w = np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1)
+    if isinstance(t, depthwise_split.SplitTable):
+        _run(depthwise_split.forward_range, _work(out, t), n * c, _planes(x), w, *t.args(), out)
+    else:
+        _run(loops.forward_range, _work(out, t), n * c, _planes(x), w, *t.args(), t.full, t.flat, out)
     return out.reshape((n, o) + t.out_shape)
 
 
 def depthwise_forward(x, weight, stride, dilation, groups, pads=None):
     """(N, C, *in) * (O, 1, *k) with zero padding ``pads`` ((before, after) per axis) -> (N, O, *out)."""
-    return _correlate(x, weight, _table(x.shape[2:], weight.shape[2:], stride, dilation, pads))
+    return _correlate(x, weight, cached_table(forward_table, x.shape[2:], weight.shape[2:], stride, dilation, pads))
 
 
 def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):

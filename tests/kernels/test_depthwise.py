@@ -241,3 +241,56 @@ def test_paired_rows_give_the_bits_of_the_whole_plane_run(rows):
     loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, True, starts, tmp, paired)
     np.testing.assert_array_equal(paired, whole)
     assert not loops._adjacent_rows(depthwise._table((rows, width), (3, 3), (1, 1), (2, 1), ((2, 2), (1, 1))).rowtab)
+
+
+@st.composite
+def split_planes(draw):
+    # stride 2 along rows of even width, the geometries depthwise_split takes
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = (draw(st.integers(1, 3)), 2)
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple((draw(st.integers(-1, 3)), draw(st.integers(-1, 3))) for _ in range(2))
+    shape = (draw(st.integers(1, 9)), 2 * draw(st.integers(1, 30)))
+    return shape, kernel, stride, dilation, pads
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(case=split_planes(), dtype=st.sampled_from([np.float64, np.float32]), seed=st.integers(0, 2 ** 16))
+def test_parity_split_forward_gives_the_bits_of_the_phase_table(case, dtype, seed):
+    # depthwise_split recomputes the edge columns whose taps read a neighbouring row instead of the
+    # padding; every output, NaN and infinity included, must be the one PlaneTable's scratch gives
+    from hypothesis import assume
+    from convzoo.kernels import depthwise_loops, depthwise_split
+    from convzoo.kernels.geometry import table_key
+    shape, kernel, stride, dilation, pads = case
+    key = table_key(shape, kernel, stride, dilation, pads)
+    assume(min(key[-1]) >= 1)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3) + shape).astype(dtype)
+    x[0, 1, rng.integers(shape[0]), rng.integers(shape[1])] = np.inf
+    x[1, 2, :, rng.integers(shape[1])] = -0.0
+    w = rng.standard_normal((6, kernel[0] * kernel[1])).astype(dtype)
+    w[3, rng.integers(w.shape[1])] = np.nan
+    planes = x.reshape(2, 3, -1)
+    phases, split = depthwise.plane_table(*key), depthwise_split.split_table(*key)
+    want = np.empty((2, 6, phases.rowtab.shape[0] * key[-1][1]), dtype=dtype)
+    got = np.empty_like(want)
+    depthwise_loops.forward_range(planes, w, *phases.args(), phases.full, phases.flat, want, 0, 6)
+    depthwise_split.forward_range(planes, w, *split.args(), got, 0, 6)
+    bits = np.int64 if dtype == np.float64 else np.int32
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+
+
+def test_forward_takes_the_parity_split_on_short_stride_2_rows():
+    from convzoo.kernels import depthwise_split
+    from convzoo.kernels.geometry import table_key
+    key = table_key((56, 56), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))
+    t = depthwise.forward_table(*key)
+    assert isinstance(t, depthwise_split.SplitTable)
+    # 28 columns a block row; tap column 0 reads the odd columns one to the left: output column 0 is
+    # the only edge, and input row r is scratch row r + 1 (a zero row above for the top padding)
+    assert t.buf_width == 28 and t.edges.tolist() == [0] and t.rowtab[:2].tolist() == [[0, 1, 2], [2, 3, 4]]
+    assert t.valid_lo.tolist() == [1, 0, 0] and t.valid_hi.tolist() == [28, 28, 28]
+    for shape in ((56, 55), (14, 14), (224, 224)):  # odd width, outputs of 7 and 112
+        assert isinstance(depthwise.forward_table(*table_key(shape, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))),
+                          depthwise.PlaneTable)
