@@ -95,9 +95,13 @@ def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols, c, b):
 
 
 @jit
-def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane):
+def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane, split):
     # the adjoint of _gather_plane, accumulated into the flat plane; what falls in the padding is
-    # dropped (unsigned indices, as there)
+    # dropped (unsigned indices, as there). ``split``: _scatter_split's scratch (stride 2, rows of
+    # even length), else empty
+    if split.shape[0]:
+        _scatter_split(cols, c, b, row_off, col_off, lo, hi, width, r0, plane, split)
+        return
     rows = cols.shape[3] // width
     last = col_off.shape[0]
     w, s = np.uint64(width), np.uint64(step)
@@ -119,6 +123,50 @@ def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane)
                         plane[first + s * j] += src[at + j]
 
 
+@jit
+def _scatter_split(cols, c, b, row_off, col_off, lo, hi, width, r0, plane, split):
+    # _scatter_plane at stride 2 on rows of even length (split: a scratch as long as the plane): the
+    # part of the plane the rows of [r0, r0 + rows) touch is split into its even and odd elements
+    # (split[:half] and split[half:], one unit-step pass), each tap adds its row of columns to a
+    # unit-step run of one half, and the halves go back interleaved. The stride-2 loop over a row's
+    # 28 elements ran one element at a time (LLVM vectorises it with a body of 64). Each element still
+    # receives its terms from its own value and in the order of the stride-2 loop: the same bits
+    rows = cols.shape[3] // width
+    last = col_off.shape[0]
+    w, half, two = np.uint64(width), np.uint64(plane.shape[0] // 2), np.uint64(2)
+    first, end = plane.shape[0], 0
+    for ko in range(row_off.shape[1]):
+        for kl in range(last):
+            for r in range(rows):
+                start = row_off[r0 + r, ko]
+                if start >= 0 and hi[kl] > lo[kl]:
+                    first = min(first, start + col_off[kl] + lo[kl] * 2)
+                    end = max(end, start + col_off[kl] + hi[kl] * 2 - 1)
+    if first >= end:
+        return
+    p0, p1 = np.uint64(first // 2), np.uint64((end + 1) // 2)
+    for k in range(p0, p1):
+        split[k] = plane[two * k]
+        split[half + k] = plane[two * k + np.uint64(1)]
+    for ko in range(row_off.shape[1]):
+        for kl in range(last):
+            src = cols[c, ko * last + kl, b]
+            j0, j1 = np.uint64(lo[kl]), np.uint64(hi[kl])
+            n = j1 - j0
+            odd = np.uint64((col_off[kl] % 2) * half)
+            for r in range(rows):
+                start = row_off[r0 + r, ko]
+                if start < 0 or n == 0:
+                    continue
+                # rows start at even elements, so the tap's parity is that of its column offset
+                dst, at = odd + np.uint64((start + col_off[kl] + lo[kl] * 2) // 2), np.uint64(r) * w + j0
+                for j in range(n):
+                    split[dst + j] += src[at + j]
+    for k in range(p0, p1):
+        plane[two * k] = split[k]
+        plane[two * k + np.uint64(1)] = split[half + k]
+
+
 # x / out: (B, C, L) flat planes; cols: (C, K, B, R * width). One (b, c) plane per iteration: disjoint
 # writes. The serial twins run a chunk on a lane of lanes.py
 
@@ -137,17 +185,19 @@ def _gather_serial(x, row_off, col_off, lo, hi, width, step, r0, cols):
 
 
 @jit_parallel
-def _scatter_parallel(cols, row_off, col_off, lo, hi, width, step, r0, out):
+def _scatter_parallel(cols, row_off, col_off, lo, hi, width, step, r0, out, split):
     for bc in prange(out.shape[0] * out.shape[1]):
         b, c = bc // out.shape[1], bc % out.shape[1]
-        _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c])
+        scratch = np.empty(out.shape[2] if split else 0, dtype=out.dtype)
+        _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c], scratch)
 
 
 @jit
-def _scatter_serial(cols, row_off, col_off, lo, hi, width, step, r0, out):
+def _scatter_serial(cols, row_off, col_off, lo, hi, width, step, r0, out, split):
+    scratch = np.empty(out.shape[2] if split else 0, dtype=out.dtype)
     for b in range(out.shape[0]):
         for c in range(out.shape[1]):
-            _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c])
+            _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c], scratch)
 
 
 class RowTable:
@@ -177,6 +227,8 @@ class RowTable:
         self.lo = np.clip(-(self.col_off // s), 0, o)
         self.hi = np.maximum(np.clip((n - 1 - self.col_off) // s + 1, 0, o), self.lo)
         self.width, self.step = int(o), int(s)
+        # the scatter splits rows into even and odd elements (_scatter_split): stride 2, rows of even length
+        self.split = self.step == 2 and int(n) % 2 == 0
         self.out_shape = tuple(int(p) for p in out_shape)
         self.rows, self.taps = self.row_off.shape[0], self.row_off.shape[1] * int(k)
         for array in (self.row_off, self.col_off, self.lo, self.hi):
@@ -191,7 +243,7 @@ class RowTable:
     def scatter(self, cols, out_flat, r0=0, parallel=True):
         """The adjoint of gather, added into the unpadded planes out_flat: (B, C, L); cols as gather's."""
         (_scatter_parallel if parallel else _scatter_serial)(cols, self.row_off, self.col_off, self.lo, self.hi,
-                                                             self.width, self.step, r0, out_flat)
+                                                             self.width, self.step, r0, out_flat, self.split)
 
 
 @functools.lru_cache(maxsize=256)

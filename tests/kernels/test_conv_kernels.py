@@ -155,26 +155,60 @@ def test_stride_2_gather_moves_the_bits_of_every_element():
     np.testing.assert_array_equal(cols[:, :, 0].view(np.uint32), expected)
 
 
-def test_gather_and_scatter_indices_never_wrap_in_their_python_bodies():
+@pytest.mark.parametrize("width", [9, 10], ids=["odd-rows", "even-rows-split"])
+def test_gather_and_scatter_indices_never_wrap_in_their_python_bodies(width):
     # NUMBA_DISABLE_JIT runs these loops as Python on NumPy scalars: an unsigned index made from a
-    # negative sum wrapped there with an overflow warning (compiled, the wrap cancelled out)
+    # negative sum wrapped there with an overflow warning (compiled, the wrap cancelled out); rows of
+    # even length at stride 2 scatter through _scatter_split
     from convzoo.kernels import window
-    x = np.arange(2 * 7 * 9, dtype=np.float64).reshape(1, 2, 63)
-    t = window.table((7, 9), (3, 3), (2, 2), (1, 1), ((1, 1), (2, 1)))
+    x = np.arange(2 * 7 * width, dtype=np.float64).reshape(1, 2, 7 * width)
+    t = window.table((7, width), (3, 3), (2, 2), (1, 1), ((1, 1), (2, 1)))
+    assert t.split == (width % 2 == 0)
     compiled = np.full((2, t.taps, 1, t.rows * t.width), np.nan)
     t.gather(x, compiled, 0, False)
     python = np.full_like(compiled, np.nan)
     back, back_compiled = np.zeros_like(x), np.zeros_like(x)
     args = (t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, 0)
     # the Python body: py_func of a compiled kernel, the function itself under NUMBA_DISABLE_JIT
-    gather, scatter = (getattr(f, "py_func", f) for f in (window._gather_plane, window._scatter_plane))
+    gather, scatter, split = (getattr(f, "py_func", f)
+                              for f in (window._gather_plane, window._scatter_plane, window._scatter_split))
     with np.errstate(all="raise"):
         for c in range(2):
             gather(x[0, c], *args, python, c, 0)
-            scatter(compiled, c, 0, *args, back[0, c])
+            if t.split:
+                split(compiled, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, 0, back[0, c], np.empty(x.shape[2]))
+            else:
+                scatter(compiled, c, 0, *args, back[0, c], np.empty(0))
     np.testing.assert_array_equal(python, compiled)
     t.scatter(compiled, back_compiled, 0, False)
     np.testing.assert_array_equal(back, back_compiled)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geometry", [((8, 12), (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),
+                                      ((9, 16), (4, 4), (3, 2), (1, 2), ((2, 0), (1, 3))),
+                                      ((3, 4, 10), (2, 3, 5), (1, 2, 2), (1, 1, 1), ((0, 1), (1, 1), (-1, 2)))],
+                         ids=["3x3-s2", "4x4-s3x2-dilated", "3-D-cropped"])
+def test_split_scatter_gives_the_bits_of_the_stride_2_loop(geometry, dtype):
+    # _scatter_split adds each tap's row into a half of the split plane; every element must get the
+    # bits the stride-2 loop gives it, from a plane that already holds values (row chunks and passes
+    # add into the same planes), whatever the range of rows scattered
+    from convzoo.kernels import window
+    t = window.table(*geometry)
+    assert t.split
+    rng = np.random.default_rng(13)
+    n = int(np.prod(geometry[0]))
+    cols = rng.standard_normal((2, t.taps, 1, t.rows * t.width)).astype(dtype)
+    cols[0, 0, 0, :3] = [np.inf, -0.0, np.nan]
+    start = rng.standard_normal((2, n)).astype(dtype)
+    scatter = window._scatter_plane
+    for r0 in (0, t.rows // 2):
+        part = np.ascontiguousarray(cols[..., :(t.rows - r0) * t.width])
+        loop, split = start.copy(), start.copy()
+        for c in range(2):
+            scatter(part, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, r0, loop[c], np.empty(0, dtype))
+            scatter(part, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, r0, split[c], np.empty(n, dtype))
+        np.testing.assert_array_equal(split.view(np.uint8), loop.view(np.uint8))
 
 
 @pytest.mark.parametrize("groups", [1, 2])
