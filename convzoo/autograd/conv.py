@@ -68,25 +68,42 @@ class Conv(Function):
 
 
 class ConvTranspose(Function):
-    """The adjoint of Conv with respect to its input; ``padded_shape`` is the spatial size it fills."""
+    """The adjoint of Conv with respect to its input; ``padded_shape`` is the spatial size it fills.
 
-    def forward(self, u, weight, stride, dilation, groups, padded_shape, algorithm=None):
-        self.u, self.weight = u, weight
+    With ``pads`` (zero padding of the output: (before, after) per axis, none negative) it returns
+    only the part inside them, the adjoint of ``Conv(x, pads=pads)``: the kernels drop what lands in
+    the padding as they write (im2col's scatter) or crop it (``kernels/conv.py``), where a
+    ``PadAdjoint`` after the full output would copy it out, and its backward reads the gradient's
+    padding in place instead of padding a copy."""
+
+    def forward(self, u, weight, stride, dilation, groups, padded_shape, algorithm=None, pads=None):
+        self.u, self.weight, self.pads = u, weight, pads
         self.stride, self.dilation, self.groups = stride, dilation, groups
         self.algorithm = algorithm if algorithm is not None else planner.forced()
-        return conv_backward_input(u, weight, padded_shape, stride, dilation, groups, self.algorithm)
+        shape = padded_shape if pads is None else tuple(n - b - a for n, (b, a) in zip(padded_shape, pads))
+        return conv_backward_input(u, weight, shape, stride, dilation, groups, self.algorithm, pads)
 
     def backward(self, g):
-        # output_padding may leave trailing pixels no window touches; drop them
-        used = tuple(slice(0, transposed_extent(n, k, s, d)) for n, k, s, d in
-                     zip(self.u.shape[2:], self.weight.shape[2:], self.stride, self.dilation))
-        g = g[(slice(None), slice(None)) + used]
+        # output_padding may leave trailing pixels no window touches: drop them, from the padding
+        # after the output first
+        extents = [transposed_extent(n, k, s, d) for n, k, s, d in
+                   zip(self.u.shape[2:], self.weight.shape[2:], self.stride, self.dilation)]
+        pads, used = self.pads, []
+        if pads is None:
+            used = [slice(0, e) for e in extents]
+        else:
+            pads = []
+            for n, (before, after), e in zip(g.shape[2:], self.pads, extents):
+                excess = max(0, before + n + after - e)
+                pads.append((before, after - min(after, excess)))
+                used.append(slice(0, n - (excess - min(after, excess))))
+        g = g[(slice(None), slice(None)) + tuple(used)]
         grad_u = grad_w = None
         if self.needs_grad[0]:
-            grad_u = conv_forward(g, self.weight, self.stride, self.dilation, self.groups, self.algorithm)
+            grad_u = conv_forward(g, self.weight, self.stride, self.dilation, self.groups, self.algorithm, pads)
         if self.needs_grad[1]:
             grad_w = conv_backward_weight(g, self.u, self.weight.shape[2:], self.stride, self.dilation, self.groups,
-                                          self.algorithm)
+                                          self.algorithm, pads)
         return grad_u, grad_w
 
 

@@ -152,6 +152,22 @@ def test_conv_transpose_matches_torch(dtype, case):
     _assert_matches_torch(out, ref, ours, theirs, dtype, rng)
 
 
+@pytest.mark.parametrize("padding", [0, 1], ids=["no-padding", "padding-1"])
+def test_conv_transpose_drops_the_pixels_output_padding_adds_beyond_every_window(padding):
+    # output_padding may reach the stride where the dilation is larger: the output then ends in
+    # pixels no window of the adjoint conv reads. With zero padding the kernels crop the padding
+    # themselves (ConvTranspose's pads), so the gradient must drop those pixels from the padding
+    # after the output first, then from the output
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 3, 3)), None
+    ours, theirs = _leaves(x, w, b)
+    kw = dict(stride=1, padding=padding, output_padding=1, dilation=2)
+    out = F.conv_transpose1d(ours[0], ours[1], **kw)
+    ref = TF.conv_transpose1d(theirs[0], theirs[1], **kw)
+    assert out.shape == tuple(ref.shape) == (2, 3, 4 + 4 + 1 - 2 * padding)
+    _assert_matches_torch(out, ref, ours, theirs, np.float64, rng)
+
+
 @pytest.mark.parametrize("mode", sorted(TORCH_MODE))
 def test_layer_style_padding_mode_matches_torch_module(mode):
     # torch.nn.Conv2d(padding_mode=...) is the reference users compare with
