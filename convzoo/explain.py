@@ -120,8 +120,11 @@ def describe(kind, g):
     if kind == "conv":
         return (f"conv N={g.batch} C={g.in_channels}->{g.out_channels} groups={g.groups} padded input {g.padded} "
                 f"kernel {g.kernel} stride {g.stride} dilation {g.dilation} -> {g.out} {dtype}")
+    # zero padding cropped by the kernels: the output (inner) and the uncropped size; else uncropped
+    size = f"{g.inner} (uncropped {g.padded})" if g.inner is not None and g.inner != g.padded else \
+        f"uncropped {g.padded}"
     return (f"conv_transpose N={g.batch} C={g.out_channels}->{g.in_channels} groups={g.groups} input {g.out} "
-            f"kernel {g.kernel} stride {g.stride} dilation {g.dilation} -> uncropped {g.padded} {dtype}")
+            f"kernel {g.kernel} stride {g.stride} dilation {g.dilation} -> {size} {dtype}")
 
 
 def _as_input(value):

@@ -69,7 +69,10 @@ def test_explain_a_transposed_conv_maps_its_passes():
     assert call.kind == "conv_transpose"
     assert call.plans["output"].op == "backward_input" and call.plans["output"].algorithm == "subpixel"
     assert call.plans["grad_input"].op == "forward"
-    assert "conv_transpose N=8 C=128->64" in str(e)
+    assert "conv_transpose N=8 C=128->64" in str(e) and "-> uncropped (56, 56)" in str(e)
+    # zero padding is cropped by the kernels: the output size, then the size before the crop
+    e = convzoo.explain(F.conv_transpose2d, (1, 128, 28, 28), (128, 64, 4, 4), stride=2, padding=1)
+    assert "-> (56, 56) (uncropped (58, 58))" in str(e)
 
 
 def test_explain_a_model_names_its_layers_and_is_json():
