@@ -5,15 +5,16 @@ each input row on its own: a loop of ``n / 2`` pairs a row, which the compiler v
 64-element body and runs one element at a time on rows shorter than that (a 3x3 stride-2 layer at
 56 px: 28 pairs a row). Here the scratch holds the plane's even columns as one block and its odd
 columns as another, each in input row order at a pitch of ``n / 2`` with no padding column, so one
-unit-count loop over the whole plane fills both (128 planes of 56 x 56 on one thread: 21 against
-44-67 us). Zero rows above and below each block stand for the padding rows, as in PlaneTable.
+unit-step loop over the whole plane fills both (128 planes of 56 x 56 on one thread: 28 against
+67 us). Zero rows above and below each block stand for the padding rows, as in PlaneTable.
 
 The price is the padding columns: a tap whose window crosses the left or right edge of a row reads
 the neighbouring row's last or first column (or a zero guard) instead of a zero. The rows are
 computed by ``depthwise_loops._correlate`` as for any table, and the few output columns some tap
 reads outside its row (``SplitTable.edges``: column 0 of a 3x3 stride-2 "same" layer) are then
-computed again from the taps' values with zeros for the padding, by the same function on a run of
-one, so every output is the sum, in the same order, that PlaneTable's scratch gives: bit for bit.
+computed again from the taps' values with zeros for the padding, summed as the rows were (``_fix9``
+for a 3x3 kernel, else ``_pass`` on a run of one), so every output is the sum, in the same order,
+that PlaneTable's scratch gives: bit for bit.
 
 Measured in one process on the AVX-512 machine (``applies`` has the figures per width): the fill of
 128 planes of 56 x 56 on one thread 67 -> 28 us; the rows then cost more than PlaneTable's one run
