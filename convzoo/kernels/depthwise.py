@@ -106,10 +106,10 @@ def plane_table(in_shape, kernel_size, stride, dilation, before, out_shape):
     return PlaneTable(in_shape, kernel_size, stride, dilation, before, out_shape)
 
 
-@functools.lru_cache(maxsize=256)
 def forward_table(in_shape, kernel_size, stride, dilation, before, out_shape):
     """The forward's table: depthwise_split's parity-split plane where it applies (stride 2 along
-    rows of even width), else the PlaneTable."""
+    rows of even width), else the PlaneTable (both cached by their factories; calls find it through
+    ``geometry.cached_table``)."""
     if depthwise_split.applies(in_shape, kernel_size, stride, dilation, before, out_shape):
         return depthwise_split.split_table(in_shape, kernel_size, stride, dilation, before, out_shape)
     return plane_table(in_shape, kernel_size, stride, dilation, before, out_shape)
