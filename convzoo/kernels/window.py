@@ -95,12 +95,12 @@ def _gather_plane(plane, row_off, col_off, lo, hi, width, step, r0, cols, c, b):
 
 
 @jit
-def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane, split):
+def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane, split, pairs):
     # the adjoint of _gather_plane, accumulated into the flat plane; what falls in the padding is
     # dropped (unsigned indices, as there). ``split``: _scatter_split's scratch (stride 2, rows of
-    # even length), else empty
+    # even length) and ``pairs`` the part it touches (_split_pairs), else empty
     if split.shape[0]:
-        _scatter_split(cols, c, b, row_off, col_off, lo, hi, width, r0, plane, split)
+        _scatter_split(cols, c, b, row_off, col_off, lo, hi, width, r0, plane, split, pairs)
         return
     rows = cols.shape[3] // width
     last = col_off.shape[0]
@@ -124,27 +124,36 @@ def _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, plane,
 
 
 @jit
-def _scatter_split(cols, c, b, row_off, col_off, lo, hi, width, r0, plane, split):
-    # _scatter_plane at stride 2 on rows of even length (split: a scratch as long as the plane): the
-    # part of the plane the rows of [r0, r0 + rows) touch is split into its even and odd elements
-    # (split[:half] and split[half:], one unit-step pass), each tap adds its row of columns to a
-    # unit-step run of one half, and the halves go back interleaved. The stride-2 loop over a row's
-    # 28 elements ran one element at a time (LLVM vectorises it with a body of 64). Each element still
-    # receives its terms from its own value and in the order of the stride-2 loop: the same bits
-    rows = cols.shape[3] // width
-    last = col_off.shape[0]
-    w, half, two = np.uint64(width), np.uint64(plane.shape[0] // 2), np.uint64(2)
-    first, end = plane.shape[0], 0
+def _split_pairs(row_off, col_off, lo, hi, rows, r0):
+    """The element pairs [p0, p1) of a plane that a stride-2 scatter of rows [r0, r0 + rows) touches
+    (the same for every plane of the call); (0, 0) for none."""
+    first, end = -1, 0
     for ko in range(row_off.shape[1]):
-        for kl in range(last):
+        for kl in range(col_off.shape[0]):
             for r in range(rows):
                 start = row_off[r0 + r, ko]
                 if start >= 0 and hi[kl] > lo[kl]:
-                    first = min(first, start + col_off[kl] + lo[kl] * 2)
+                    at = start + col_off[kl] + lo[kl] * 2
+                    first = at if first < 0 else min(first, at)
                     end = max(end, start + col_off[kl] + hi[kl] * 2 - 1)
-    if first >= end:
-        return
-    p0, p1 = np.uint64(first // 2), np.uint64((end + 1) // 2)
+    if first < 0:
+        return 0, 0
+    return first // 2, (end + 1) // 2
+
+
+@jit
+def _scatter_split(cols, c, b, row_off, col_off, lo, hi, width, r0, plane, split, pairs):
+    # _scatter_plane at stride 2 on rows of even length (split: a scratch as long as the plane): the
+    # pairs of the plane the rows of [r0, r0 + rows) touch (_split_pairs) are split into their even
+    # and odd elements (split[:half] and split[half:], one unit-step pass), each tap adds its row of
+    # columns to a unit-step run of one half, and the halves go back interleaved. The stride-2 loop
+    # over a row's 28 elements ran one element at a time (LLVM vectorises it with a body of 64). Each
+    # element still receives its terms from its own value and in the order of the stride-2 loop: the
+    # same bits
+    rows = cols.shape[3] // width
+    last = col_off.shape[0]
+    w, half, two = np.uint64(width), np.uint64(plane.shape[0] // 2), np.uint64(2)
+    p0, p1 = np.uint64(pairs[0]), np.uint64(pairs[1])
     for k in range(p0, p1):
         split[k] = plane[two * k]
         split[half + k] = plane[two * k + np.uint64(1)]
@@ -186,18 +195,20 @@ def _gather_serial(x, row_off, col_off, lo, hi, width, step, r0, cols):
 
 @jit_parallel
 def _scatter_parallel(cols, row_off, col_off, lo, hi, width, step, r0, out, split):
+    pairs = _split_pairs(row_off, col_off, lo, hi, cols.shape[3] // width, r0) if split else (0, 0)
     for bc in prange(out.shape[0] * out.shape[1]):
         b, c = bc // out.shape[1], bc % out.shape[1]
         scratch = np.empty(out.shape[2] if split else 0, dtype=out.dtype)
-        _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c], scratch)
+        _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c], scratch, pairs)
 
 
 @jit
 def _scatter_serial(cols, row_off, col_off, lo, hi, width, step, r0, out, split):
+    pairs = _split_pairs(row_off, col_off, lo, hi, cols.shape[3] // width, r0) if split else (0, 0)
     scratch = np.empty(out.shape[2] if split else 0, dtype=out.dtype)
     for b in range(out.shape[0]):
         for c in range(out.shape[1]):
-            _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c], scratch)
+            _scatter_plane(cols, c, b, row_off, col_off, lo, hi, width, step, r0, out[b, c], scratch, pairs)
 
 
 class RowTable:

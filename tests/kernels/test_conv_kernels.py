@@ -170,15 +170,17 @@ def test_gather_and_scatter_indices_never_wrap_in_their_python_bodies(width):
     back, back_compiled = np.zeros_like(x), np.zeros_like(x)
     args = (t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, 0)
     # the Python body: py_func of a compiled kernel, the function itself under NUMBA_DISABLE_JIT
-    gather, scatter, split = (getattr(f, "py_func", f)
-                              for f in (window._gather_plane, window._scatter_plane, window._scatter_split))
+    gather, scatter, split, pairs = (getattr(f, "py_func", f) for f in (
+        window._gather_plane, window._scatter_plane, window._scatter_split, window._split_pairs))
     with np.errstate(all="raise"):
         for c in range(2):
             gather(x[0, c], *args, python, c, 0)
             if t.split:
-                split(compiled, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, 0, back[0, c], np.empty(x.shape[2]))
+                touched = pairs(t.row_off, t.col_off, t.lo, t.hi, t.rows, 0)
+                split(compiled, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, 0, back[0, c], np.empty(x.shape[2]),
+                      touched)
             else:
-                scatter(compiled, c, 0, *args, back[0, c], np.empty(0))
+                scatter(compiled, c, 0, *args, back[0, c], np.empty(0), (0, 0))
     np.testing.assert_array_equal(python, compiled)
     t.scatter(compiled, back_compiled, 0, False)
     np.testing.assert_array_equal(back, back_compiled)
@@ -205,9 +207,12 @@ def test_split_scatter_gives_the_bits_of_the_stride_2_loop(geometry, dtype):
     for r0 in (0, t.rows // 2):
         part = np.ascontiguousarray(cols[..., :(t.rows - r0) * t.width])
         loop, split = start.copy(), start.copy()
+        touched = window._split_pairs(t.row_off, t.col_off, t.lo, t.hi, t.rows - r0, r0)
         for c in range(2):
-            scatter(part, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, r0, loop[c], np.empty(0, dtype))
-            scatter(part, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, r0, split[c], np.empty(n, dtype))
+            scatter(part, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, r0, loop[c], np.empty(0, dtype),
+                    (0, 0))
+            scatter(part, c, 0, t.row_off, t.col_off, t.lo, t.hi, t.width, t.step, r0, split[c], np.empty(n, dtype),
+                    touched)
         np.testing.assert_array_equal(split.view(np.uint8), loop.view(np.uint8))
 
 
