@@ -18,7 +18,7 @@ about 1.6x above the measured times (median; a tenth of them 2.4x): the figures 
 """
 import math
 
-from . import fft, spans, subpixel, winograd, winograd1d, workspace
+from . import elementwise, fft, spans, subpixel, winograd, winograd1d, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -299,17 +299,31 @@ def winograd_cost(m, op, g, threads):
 TRANSFORM_TILE_1D = (2.7e-9, 2e-9)
 
 
+# winograd1d's swap of rows and columns (a 1 x k kernel), bytes read per second on one thread
+# (measured on the AVX-512 machine: 64 planes of 28 x 28, 9.8 GB/s; 2048 planes 22 GB/s on two)
+SWAP_RATE = 10e9
+
+
 def winograd1d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the input (its
     # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles.
-    # A 2-D k x 1 kernel's tiles are m rows by the image's width (the "columns" below)
-    r = g.kernel[0]
+    # A 2-D k x 1 kernel's tiles are m rows by the image's width (the "columns" below); a 1 x k
+    # kernel's, m columns by the image's height, on swapped planes (a copy of the operands and result)
+    along = winograd1d.axis(g.kernel)
+    r = g.kernel[along]
     m = winograd1d.tile(r)
     alpha = r + m - 1
     inner = g.inner or g.padded
-    c_in, c_out, length = ((g.out_channels, g.in_channels, inner[0]) if op == "backward_input" else
-                           (g.in_channels, g.out_channels, g.out[0]))
-    width = inner[1] if g.rank == 2 else 1
+    c_in, c_out, length = ((g.out_channels, g.in_channels, inner[along]) if op == "backward_input" else
+                           (g.in_channels, g.out_channels, g.out[along]))
+    width = inner[1 - along] if g.rank == 2 else 1
+    # every op swaps an input-sized array and an output-sized one (the padded input's size stands
+    # for the unpadded one), on one thread below elementwise.STREAM_GRAIN elements
+    swaps = 0.0
+    if along:
+        for part in ("x", "y"):
+            size = g.bytes(part)
+            swaps += size / SWAP_RATE * (threads if size // g.itemsize < elementwise.STREAM_GRAIN else 1)
     per_image = -(-length // m)
     columns = g.batch * per_image * width
     chunks = len(winograd.chunks(g.batch, per_image, alpha * (c_in + c_out) * width * g.itemsize))
@@ -325,4 +339,4 @@ def winograd1d_cost(op, g, threads):
     if op == "backward_weight":
         # dU of every further chunk written and added into the sum
         traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
-    return (gemm + transforms + traffic) / threads
+    return (gemm + transforms + traffic + swaps) / threads

@@ -1,5 +1,5 @@
 """Winograd F(4, r) and F(2, r) for stride-1 convolutions of 2 to 7 taps along one axis: 1-D (text and
-signal convs) and 2-D k x 1 kernels (spatially separable convs' vertical half).
+signal convs) and 2-D k x 1 and 1 x k kernels (the two halves of a spatially separable conv).
 
 m outputs of an r-tap correlation are ``A^T [(G w) . (B^T d)]`` over a window d of ``alpha = m + r - 1``
 inputs: alpha multiplies instead of m r, 2.5x fewer for F(4, 5), 1.75x for F(2, 7) (``tile``). As in
@@ -18,6 +18,8 @@ them. Zero padding and the output crop happen in those copies.
 
 A k x 1 kernel takes whole image rows as its samples (each sample ``width`` elements): the phase
 split copies rows, every transform run is m rows wide, and the GEMMs' columns are (tile, column).
+A 1 x k kernel runs as the k x 1 kernel on planes whose rows and columns are swapped (``swap``): a
+copy of the input and one of the output, which the long runs pay for (``_across``).
 
 backward_input is the same correlation of the output gradient with the flipped, transposed kernel,
 read from r - 1 positions before the padding; backward_weight sums ``dU = sum over tiles (A g) V^T``
@@ -32,9 +34,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import lanes, winograd
+from . import elementwise, lanes, winograd
 from .geometry import zero_pads
-from .jit import jit
+from .jit import VECTOR, jit
 
 TAPS = (2, 3, 4, 5, 6, 7)
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
@@ -46,14 +48,18 @@ def tile(r):
     return 4 if r <= 5 else 2
 
 
+def axis(kernel):
+    """The spatial axis the taps run along: 1 for a 2-D 1 x k kernel (k > 1), else 0."""
+    return 1 if len(kernel) == 2 and kernel[0] == 1 and kernel[1] > 1 else 0
+
+
 def requirement(g):
-    if g.rank == 1 or (g.rank == 2 and g.kernel[1] == 1):
-        taps = g.kernel[0]
-    else:
-        return f"needs a 1-D kernel or a 2-D k x 1 one; kernel is {g.kernel}"
-    if taps not in TAPS:
+    if not (g.rank == 1 or (g.rank == 2 and 1 in g.kernel)):
+        return f"needs a 1-D kernel or a 2-D k x 1 or 1 x k one; kernel is {g.kernel}"
+    along = axis(g.kernel)
+    if g.kernel[along] not in TAPS:
         return f"needs {TAPS[0]} to {TAPS[-1]} taps; kernel is {g.kernel}"
-    if any(s != 1 for s in g.stride) or g.dilation[0] != 1:
+    if any(s != 1 for s in g.stride) or g.dilation[along] != 1:
         return f"needs stride 1 and no dilation along the kernel; stride={g.stride}, dilation={g.dilation}"
     return None
 
@@ -288,7 +294,7 @@ def _flipped(weight, groups):
 # is a sum of runs of whole rows (tiles of m rows, each as wide as the image), and zero padding across
 # (left and right) only adds zero output columns. (1 x k kernels, as the padded rows laid end to end
 # and one long signal per plane, measured slower than im2col: 7 taps, 64 -> 64 at 28 x 28, batch 32
-# forward 16.9 against 13.7 ms, where 7 x 1 ran 11.2 against 13.8.)
+# forward 16.9 against 13.7 ms, where 7 x 1 ran 11.2 against 13.8; they run on swapped planes, below.)
 
 def _columns(pads, width):
     """The output (or gradient) columns a k x 1 kernel's rows of ``width`` cover, between its padding."""
@@ -296,9 +302,50 @@ def _columns(pads, width):
     return slice(left, left + width)
 
 
+# A 1 x k kernel: the same conv on planes whose rows and columns are swapped, as a k x 1 kernel. The
+# two copies cost less than im2col's longer GEMM: 7 taps, 64 -> 64 at 28 x 28, batch 32 forward 8.2
+# against 9.5 ms, where the two swaps took 0.55 ms each as NumPy copies (one thread)
+
+@jit
+def _swap_planes(src, dst, lo, hi):
+    # dst[p, j, i] = src[p, i, j] for planes lo..hi-1, VECTOR rows at a time: each column's VECTOR
+    # elements are one contiguous write (1.2 ms for 2048 planes of 28 x 28 with one row at a time in
+    # blocks of 32 x 32, 0.45 so; NumPy's copy of the transposed view 0.55)
+    rows, cols = src.shape[1], src.shape[2]
+    for p in range(lo, hi):
+        s, d = src[p], dst[p]
+        i = 0
+        while i + VECTOR <= rows:
+            for j in range(cols):
+                for q in range(VECTOR):
+                    d[j, i + q] = s[i + q, j]
+            i += VECTOR
+        for tail in range(i, rows):
+            for j in range(cols):
+                d[j, tail] = s[tail, j]
+
+
+def swap(a):
+    """A C-contiguous copy of ``a`` (..., H, W) with its last two axes swapped: (..., W, H)."""
+    a = np.ascontiguousarray(a)
+    rows, cols = a.shape[-2:]
+    out = np.empty(a.shape[:-2] + (cols, rows), dtype=a.dtype)
+    planes = math.prod(a.shape[:-2])
+    elementwise.by_size(_swap_planes, a.size, planes, a.reshape(planes, rows, cols), out.reshape(planes, cols, rows))
+    return out
+
+
+def _as_k_by_one(weight):
+    o, cg, _, k = weight.shape
+    return np.ascontiguousarray(weight).reshape(o, cg, k, 1)
+
+
 def winograd1d_forward(x, weight, stride, dilation, groups, pads=None):
-    """r-tap stride-1 conv of x zero-padded by ``pads`` (read in place): 1-D, or 2-D with a k x 1 kernel."""
+    """r-tap stride-1 conv of x zero-padded by ``pads`` (read in place): 1-D, or 2-D with a k x 1 or
+    1 x k kernel."""
     pads = zero_pads(pads, x.ndim - 2)
+    if axis(weight.shape[2:]):
+        return swap(winograd1d_forward(swap(x), _as_k_by_one(weight), stride, dilation, groups, pads[::-1]))
     o, cg = weight.shape[:2]
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(weight).reshape(o, cg, -1)
     r = w.shape[2]
@@ -321,6 +368,9 @@ def winograd1d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
     """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
     in_shape = tuple(int(s) for s in in_shape)
     pads = zero_pads(pads, len(in_shape))
+    if axis(weight.shape[2:]):
+        return swap(winograd1d_backward_input(swap(grad_out), _as_k_by_one(weight), in_shape[::-1], stride,
+                                              dilation, groups, pads[::-1]))
     o, cg = weight.shape[:2]
     w = _flipped(np.ascontiguousarray(weight).reshape(o, cg, -1), groups)
     r = w.shape[2]
@@ -339,6 +389,10 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
     """Gradient with respect to the weight of ``kernel_size``."""
     kernel_size = tuple(int(k) for k in kernel_size)
     pads = zero_pads(pads, x.ndim - 2)
+    if axis(kernel_size):
+        dw = winograd1d_backward_weight(swap(x), swap(grad_out), kernel_size[::-1], stride, dilation, groups,
+                                        pads[::-1])
+        return dw.reshape(dw.shape[:2] + kernel_size)
     n, c = x.shape[:2]
     o = grad_out.shape[1]
     width = x.shape[3] if x.ndim == 4 else 1

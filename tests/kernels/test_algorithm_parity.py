@@ -24,6 +24,7 @@ CONV_CASES = [
     (1, (2, 4, 13), (6, 2, 5), 1, 2, 1, 2, ("im2col", "fft", "winograd1d")),
     (1, (1, 3, 6), (4, 3, 3), 1, 0, 1, 1, ("im2col", "winograd1d")),
     (2, (2, 4, 11, 5), (6, 2, 7, 1), 1, (3, 1), 1, 2, ("im2col", "fft", "winograd1d")),
+    (2, (2, 4, 5, 11), (6, 2, 1, 7), 1, (1, 3), 1, 2, ("im2col", "fft", "winograd1d")),
     # depthwise reads zero padding in place: per-axis padding, wider than the dilated kernel
     (2, (2, 3, 9, 8), (6, 1, 3, 3), 2, (1, 3), 1, 3, ("im2col", "depthwise")),
     (2, (1, 2, 5, 6), (2, 1, 3, 2), 1, (5, 2), (2, 1), 2, ("depthwise",)),

@@ -1,6 +1,7 @@
 """1-D Winograd F(4, r) and F(2, r): the Toom-Cook matrices against the correlation they stand for,
-the three ops against the naive loops (zero padding read in place, groups, chunks of images and of
-tiles), float32 error against float64 next to direct convolution's, and the planner's choice."""
+the three ops against the naive loops (1-D, k x 1 and 1 x k kernels, zero padding read in place,
+groups, chunks of images and of tiles), the plane swap of 1 x k kernels, float32 error against
+float64 next to direct convolution's, and the planner's choice."""
 import math
 
 import numpy as np
@@ -73,6 +74,32 @@ def test_two_d_k_by_one_kernels_match_the_naive_loops(batch, cg, og, groups, r, 
            groups)
 
 
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 2), groups=st.integers(1, 2),
+       r=st.sampled_from(winograd1d.TAPS), height=st.integers(1, 5), width=st.integers(1, 12),
+       pads=st.lists(st.integers(0, 4), min_size=4, max_size=4))
+def test_two_d_one_by_k_kernels_match_the_naive_loops(batch, cg, og, groups, r, height, width, pads):
+    # run as the k x 1 kernel on planes with rows and columns swapped; padding above and below adds
+    # zero output rows
+    if width + pads[2] + pads[3] < r:
+        return
+    _check((batch, cg * groups, height, width), (og * groups, cg, 1, r), ((pads[0], pads[1]), (pads[2], pads[3])),
+           groups)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 17, 9), (1, 1, 9, 17), (4, 8, 8), (1, 2, 1, 13), (2, 0, 3, 4),
+                                   (1, 1, 40, 35)])
+def test_swap_copies_the_planes_transposed(shape):
+    # rows in groups of eight, a tail of the rest; a strided input is copied first
+    x = np.arange(math.prod(shape), dtype=np.float32).reshape(shape)
+    got = winograd1d.swap(x)
+    assert got.flags.c_contiguous and got.dtype == x.dtype
+    np.testing.assert_array_equal(got, x.swapaxes(-1, -2))
+    np.testing.assert_array_equal(winograd1d.swap(x[..., ::2]), x[..., ::2].swapaxes(-1, -2))
+    big = np.random.default_rng(0).standard_normal((4, 64, 56, 50)).astype(np.float32)  # on two lanes
+    np.testing.assert_array_equal(winograd1d.swap(big), big.swapaxes(-1, -2))
+
+
 def test_chunks_of_images_and_of_tiles_give_the_same_result():
     # a budget of a few tiles cuts each image's tiles into ranges; one that fits two images cuts
     # the batch; the weight gradient sums the chunks in order
@@ -81,6 +108,7 @@ def test_chunks_of_images_and_of_tiles_give_the_same_result():
             _check((5, 3, 41), (8, 3, 5), ((2, 2),), 1)
             _check((2, 4, 30), (6, 2, 3), ((1, 0),), 2)
             _check((3, 3, 17, 9), (4, 3, 7, 1), ((3, 3), (1, 0)), 1)
+            _check((3, 3, 9, 17), (4, 3, 1, 7), ((1, 0), (3, 3)), 1)
 
 
 def test_float32_error_is_a_few_times_direct_convolutions():
@@ -112,10 +140,15 @@ def test_requirement_names_what_it_needs():
     assert reason((1, 2, 10), (2, 2, 7)) is None
     assert reason((1, 2, 10, 10), (2, 2, 6, 1)) is None
     assert reason((1, 2, 10, 10), (2, 2, 7, 1), dilation=(1, 3)) is None  # across a one-wide kernel
+    assert reason((1, 2, 10, 10), (2, 2, 1, 7)) is None
+    assert reason((1, 2, 10, 10), (2, 2, 1, 7), dilation=(3, 1)) is None
     assert "k x 1" in reason((1, 2, 10, 10), (2, 2, 3, 3))
-    assert "k x 1" in reason((1, 2, 10, 10), (2, 2, 1, 7))
     assert "k x 1" in reason((1, 2, 10, 10, 10), (2, 2, 3, 1, 1))
+    assert "taps" in reason((1, 2, 10, 10), (2, 2, 1, 1))
+    assert "taps" in reason((1, 2, 10, 10), (2, 2, 1, 8))
     assert "dilation" in reason((1, 2, 10, 10), (2, 2, 3, 1), dilation=(2, 1))
+    assert "dilation" in reason((1, 2, 10, 10), (2, 2, 1, 3), dilation=(1, 2))
+    assert "stride" in reason((1, 2, 10, 10), (2, 2, 1, 3), stride=(2, 1))
     assert "stride" in reason((1, 2, 10, 10), (2, 2, 3, 1), stride=(1, 2))
     assert "taps" in reason((1, 2, 10), (2, 2, 9))
     assert "stride" in reason((1, 2, 10), (2, 2, 3), stride=(2,))
@@ -127,6 +160,10 @@ def test_planner_picks_it_for_a_long_conv1d_and_not_for_a_tiny_one():
         g = planner.ConvGeometry.of((batch, 64, 4100), (64, 64, 5), (1,), (1,), 1, 4, inner=(4096,))
         for op in ("forward", "backward_input", "backward_weight"):
             assert planner.plan(op, g).algorithm == "winograd1d", (batch, op)
+    # a spatially separable conv's halves at batch 32 (64 -> 64 at 28 x 28): both run 1-D Winograd
+    for kernel, padded in (((7, 1), (34, 28)), ((1, 7), (28, 34))):
+        g = planner.ConvGeometry.of((32, 64) + padded, (64, 64) + kernel, (1, 1), (1, 1), 1, 4, inner=(28, 28))
+        assert planner.plan("forward", g).algorithm == "winograd1d", kernel
     tiny = planner.ConvGeometry.of((1, 2, 12), (2, 2, 3), (1,), (1,), 1, 4)
     assert planner.plan("forward", tiny).algorithm == "im2col"
 
