@@ -62,29 +62,20 @@ def test_ops_match_the_naive_loops(batch, cg, og, groups, r, length, before, aft
     _check((batch, cg * groups, length), (og * groups, cg, r), ((before, after),), groups)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(batch=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 2), groups=st.integers(1, 2),
-       r=st.sampled_from(winograd1d.TAPS), height=st.integers(1, 12), width=st.integers(1, 5),
-       pads=st.lists(st.integers(0, 4), min_size=4, max_size=4))
-def test_two_d_k_by_one_kernels_match_the_naive_loops(batch, cg, og, groups, r, height, width, pads):
-    # whole rows are the samples; padding left and right adds zero output columns
-    if height + pads[0] + pads[1] < r:
+       r=st.sampled_from(winograd1d.TAPS), along=st.integers(1, 12), across=st.integers(1, 5),
+       pads=st.lists(st.integers(0, 4), min_size=4, max_size=4), one_by_k=st.booleans())
+def test_two_d_k_by_one_and_one_by_k_kernels_match_the_naive_loops(batch, cg, og, groups, r, along, across, pads,
+                                                                   one_by_k):
+    # k x 1: whole rows are the samples, and padding left and right adds zero output columns; 1 x k:
+    # the same on planes with rows and columns swapped
+    if along + pads[0] + pads[1] < r:
         return
-    _check((batch, cg * groups, height, width), (og * groups, cg, r, 1), ((pads[0], pads[1]), (pads[2], pads[3])),
-           groups)
-
-
-@settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 2), cg=st.integers(1, 3), og=st.integers(1, 2), groups=st.integers(1, 2),
-       r=st.sampled_from(winograd1d.TAPS), height=st.integers(1, 5), width=st.integers(1, 12),
-       pads=st.lists(st.integers(0, 4), min_size=4, max_size=4))
-def test_two_d_one_by_k_kernels_match_the_naive_loops(batch, cg, og, groups, r, height, width, pads):
-    # run as the k x 1 kernel on planes with rows and columns swapped; padding above and below adds
-    # zero output rows
-    if width + pads[2] + pads[3] < r:
-        return
-    _check((batch, cg * groups, height, width), (og * groups, cg, 1, r), ((pads[0], pads[1]), (pads[2], pads[3])),
-           groups)
+    size, kernel = (along, across), (r, 1)
+    if one_by_k:
+        size, kernel, pads = size[::-1], kernel[::-1], pads[2:] + pads[:2]
+    _check((batch, cg * groups) + size, (og * groups, cg) + kernel, ((pads[0], pads[1]), (pads[2], pads[3])), groups)
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 17, 9), (1, 1, 9, 17), (4, 8, 8), (1, 2, 1, 13), (2, 0, 3, 4),
