@@ -19,7 +19,7 @@ them. Zero padding and the output crop happen in those copies.
 A k x 1 kernel takes whole image rows as its samples (each sample ``width`` elements): the phase
 split copies rows, every transform run is m rows wide, and the GEMMs' columns are (tile, column).
 A 1 x k kernel runs as the k x 1 kernel on planes whose rows and columns are swapped (``swap``): a
-copy of the input and one of the output, which the long runs pay for (``_across``).
+copy of each operand and of the result, which the k x 1 kernel's long runs pay for.
 
 backward_input is the same correlation of the output gradient with the flipped, transposed kernel,
 read from r - 1 positions before the padding; backward_weight sums ``dU = sum over tiles (A g) V^T``
@@ -303,8 +303,9 @@ def _columns(pads, width):
 
 
 # A 1 x k kernel: the same conv on planes whose rows and columns are swapped, as a k x 1 kernel. The
-# two copies cost less than im2col's longer GEMM: 7 taps, 64 -> 64 at 28 x 28, batch 32 forward 8.2
-# against 9.5 ms, where the two swaps took 0.55 ms each as NumPy copies (one thread)
+# two copies cost less than im2col's longer GEMM saves: 7 taps, 64 -> 64 at 28 x 28, batch 32 forward
+# 8.0 against 9.3 ms, input gradient 7.9 against 9.1, weight gradient 9.4 against 9.8 (each swap 0.3
+# ms on two lanes); at batch 1 the two tie (0.35 ms a pass)
 
 @jit
 def _swap_planes(src, dst, lo, hi):
@@ -345,7 +346,8 @@ def winograd1d_forward(x, weight, stride, dilation, groups, pads=None):
     1 x k kernel."""
     pads = zero_pads(pads, x.ndim - 2)
     if axis(weight.shape[2:]):
-        return swap(winograd1d_forward(swap(x), _as_k_by_one(weight), stride, dilation, groups, pads[::-1]))
+        return swap(winograd1d_forward(swap(x), _as_k_by_one(weight), tuple(stride)[::-1], tuple(dilation)[::-1],
+                                       groups, pads[::-1]))
     o, cg = weight.shape[:2]
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(weight).reshape(o, cg, -1)
     r = w.shape[2]
@@ -369,8 +371,8 @@ def winograd1d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
     in_shape = tuple(int(s) for s in in_shape)
     pads = zero_pads(pads, len(in_shape))
     if axis(weight.shape[2:]):
-        return swap(winograd1d_backward_input(swap(grad_out), _as_k_by_one(weight), in_shape[::-1], stride,
-                                              dilation, groups, pads[::-1]))
+        return swap(winograd1d_backward_input(swap(grad_out), _as_k_by_one(weight), in_shape[::-1],
+                                              tuple(stride)[::-1], tuple(dilation)[::-1], groups, pads[::-1]))
     o, cg = weight.shape[:2]
     w = _flipped(np.ascontiguousarray(weight).reshape(o, cg, -1), groups)
     r = w.shape[2]
@@ -390,8 +392,8 @@ def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
     kernel_size = tuple(int(k) for k in kernel_size)
     pads = zero_pads(pads, x.ndim - 2)
     if axis(kernel_size):
-        dw = winograd1d_backward_weight(swap(x), swap(grad_out), kernel_size[::-1], stride, dilation, groups,
-                                        pads[::-1])
+        dw = winograd1d_backward_weight(swap(x), swap(grad_out), kernel_size[::-1], tuple(stride)[::-1],
+                                        tuple(dilation)[::-1], groups, pads[::-1])
         return dw.reshape(dw.shape[:2] + kernel_size)
     n, c = x.shape[:2]
     o = grad_out.shape[1]
