@@ -88,15 +88,15 @@ class ConvTranspose(Function):
         # after the output first
         extents = [transposed_extent(n, k, s, d) for n, k, s, d in
                    zip(self.u.shape[2:], self.weight.shape[2:], self.stride, self.dilation)]
-        pads, used = self.pads, []
-        if pads is None:
-            used = [slice(0, e) for e in extents]
+        if self.pads is None:
+            pads, used = None, [slice(0, e) for e in extents]
         else:
-            pads = []
+            pads, used = [], []
             for n, (before, after), e in zip(g.shape[2:], self.pads, extents):
                 excess = max(0, before + n + after - e)
-                pads.append((before, after - min(after, excess)))
-                used.append(slice(0, n - (excess - min(after, excess))))
+                from_after = min(after, excess)
+                pads.append((before, after - from_after))
+                used.append(slice(0, n - (excess - from_after)))
         g = g[(slice(None), slice(None)) + tuple(used)]
         grad_u = grad_w = None
         if self.needs_grad[0]:

@@ -157,14 +157,12 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
     stride, dilation, mode, pairs, padded_shape = _calls.get(key, _transpose_arguments, name, rank, x, w, stride,
                                                              padding, output_padding, dilation, output_size,
                                                              padding_mode_, algorithm)
-    if mode == "zeros" and all(b >= 0 and a >= 0 for b, a in pairs):
-        # the kernels crop the zero padding themselves (ConvTranspose's pads)
-        out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape,
-                                  algorithm=algorithm, pads=pairs)
-        return _finish(out, bias, batched)
+    # the kernels crop zero padding themselves (ConvTranspose's pads); other modes, and negative
+    # padding, take the full output through PadAdjoint
+    crop = mode == "zeros" and all(b >= 0 and a >= 0 for b, a in pairs)
     out = ConvTranspose.apply(x, w, stride=stride, dilation=dilation, groups=groups, padded_shape=padded_shape,
-                              algorithm=algorithm)
-    return _finish(PadAdjoint.apply(out, pairs, mode), bias, batched)
+                              algorithm=algorithm, pads=pairs if crop else None)
+    return _finish(out if crop else PadAdjoint.apply(out, pairs, mode), bias, batched)
 
 
 def _conv_doc(rank):
