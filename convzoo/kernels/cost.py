@@ -18,7 +18,7 @@ about 1.6x above the measured times (median; a tenth of them 2.4x): the figures 
 """
 import math
 
-from . import elementwise, fft, spans, subpixel, winograd, winograd1d, workspace
+from . import direct, elementwise, fft, spans, subpixel, winograd, winograd1d, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -36,7 +36,7 @@ def _gemm_efficiency(m, k):
 
 # fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
 OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6}
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6, "direct": 30e-6}
 
 
 # sustained rates per thread of the data-moving loops (measured on the AVX2 VM, 1.5x as fitted on
@@ -340,3 +340,28 @@ def winograd1d_cost(op, g, threads):
         # dU of every further chunk written and added into the sum
         traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
     return (gemm + transforms + traffic + swaps) / threads
+
+
+# direct's tiles: the fraction of the per-thread peak they sustain on the products they compute, and
+# their scratch copy of the input rows (bytes per second per thread). Fitted on the AVX-512 machine:
+# direct and the cost model's other choice timed on the 290 (op, geometry) pairs of the benchmark
+# cases and zoo models that direct runs; direct was faster on 114 (a 3-channel stem 1.5-3x, LeNet-5's
+# 6 -> 16 forward 2x, 1x3 and 3x1 convs of 16-32 channels 1.5-3x, 1x1 of 16-64 channels at batch 32) and
+# slower wherever Winograd or FFT saves multiplies, or few output channels leave vector lanes empty
+# (an input gradient onto 3 or 6 channels: 0.2-0.6x). The summed log(chosen / faster time) was 52.7
+# with direct never chosen and 12.3 with these figures, the empty lanes counted twice (their FLOPs,
+# and as the efficiency they cost)
+DIRECT_EFFICIENCY = 0.5
+DIRECT_COPY_RATE = 6e9
+
+
+def direct_cost(op, g, threads):
+    # the input gradient is the forward of the padded gradient with the channel axes swapped
+    c_in, c_out, out = ((g.out_channels, g.in_channels, g.inner or g.padded) if op == "backward_input" else
+                        (g.in_channels, g.out_channels, g.out))
+    mr, nv = direct.tile_shape(c_out, out[-1])
+    lanes = nv * direct.VEC
+    empty = -(-c_out // lanes) * lanes / c_out
+    computed = g.flops * empty * empty * (-(-out[-1] // mr) * mr / out[-1])
+    copy = g.batch * c_in * math.prod(g.padded) * g.itemsize / DIRECT_COPY_RATE
+    return (computed / (PEAK_FLOPS_PER_THREAD * DIRECT_EFFICIENCY) + copy) / threads + g.bytes("x", "y") / BANDWIDTH

@@ -14,8 +14,8 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-from . import depthwise, fft, gemm, subpixel, winograd, winograd1d, workspace
-from .cost import (OVERHEAD, depthwise_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
+from . import depthwise, direct, fft, gemm, subpixel, winograd, winograd1d, workspace
+from .cost import (OVERHEAD, depthwise_cost, direct_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
                    winograd1d_cost, winograd_cost)
 from .geometry import read_extent
 from .jit import num_threads
@@ -94,6 +94,8 @@ class Algorithm:
     requirement: object  # geometry -> None when supported, else the reason it is not
     cost: object  # (op, geometry, threads) -> estimated seconds
     pads_inside: bool = False  # its kernels take the unpadded input and pads= (zero padding) themselves
+    # (op, geometry) -> None or the reason, where an op runs on fewer geometries than requirement's
+    op_requirement: object = None
 
 
 def _always(g):
@@ -163,6 +165,11 @@ ALGORITHMS = {
         {"forward": winograd1d.winograd1d_forward, "backward_input": winograd1d.winograd1d_backward_input,
          "backward_weight": winograd1d.winograd1d_backward_weight}, winograd1d.requirement, winograd1d_cost,
         pads_inside=True),
+    "direct": Algorithm(
+        "direct", "register tiles of positions x output channels over the padded input: no columns, no BLAS "
+                  "(2-D, groups 1, float32; the input gradient at stride 1)",
+        {"forward": direct.direct_forward, "backward_input": direct.direct_backward_input}, direct.requirement,
+        direct_cost, pads_inside=True, op_requirement=direct.op_requirement),
 }
 
 
@@ -197,8 +204,9 @@ def check_name(name, what="algorithm"):
 def use_algorithm(name):
     """Context manager: every convolution in the block uses algorithm ``name`` where it implements the op.
 
-    An op the algorithm does not implement (e.g. the weight gradient under ``"subpixel"``) is
-    planned as usual; a geometry it cannot run raises ``ValueError``. ``None`` restores planning.
+    An op the algorithm does not implement (e.g. the weight gradient under ``"subpixel"``, or the input
+    gradient of a strided conv under ``"direct"``) is planned as usual; a geometry it cannot run raises
+    ``ValueError``. ``None`` restores planning.
     """
     check_name(name)
     previous = forced()
@@ -296,6 +304,8 @@ def _estimates(op, geometry, count, limit):
         if op not in alg.ops:
             continue
         why = alg.requirement(geometry)
+        if why is None and alg.op_requirement is not None:
+            why = alg.op_requirement(op, geometry)
         if why is None:
             estimates[name] = OVERHEAD[name] + alg.cost(op, geometry, count)
         else:
@@ -313,6 +323,8 @@ def plan(op, geometry, algorithm=None):
     estimates, unsupported = (dict(table) for table in _estimates(op, geometry, count, limit))
     wanted = algorithm if algorithm is not None else forced()
     result = Plan(op, geometry, "", "cost model", estimates, unsupported=unsupported, workspace=limit)
+    if wanted is not None and wanted in unsupported and ALGORITHMS[wanted].requirement(geometry) is None:
+        wanted = None  # the algorithm runs this geometry but not this op (op_requirement): planned as usual
     if wanted is not None and wanted in unsupported:
         raise ValueError(f"algorithm {wanted!r} cannot run this convolution ({op}): {unsupported[wanted]}; "
                          f"geometry {geometry.describe()}")

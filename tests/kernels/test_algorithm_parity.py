@@ -116,6 +116,10 @@ def test_forced_conv_transpose_matches_torch(case, dtype):
 
 @pytest.mark.parametrize("name", tuple(planner.ALGORITHMS))
 def test_forced_algorithm_passes_check_vjp(name):
+    if name == "direct":
+        # float32 only: finite differences need float64 (tests/kernels/test_direct.py checks its forward and
+        # input gradient against the naive loops and each other, and a training step's gradients)
+        pytest.skip("direct runs float32 only")
     rng = np.random.default_rng(2)
     if name == "pointwise":
         x, w, kw = rng.standard_normal((2, 4, 5, 6)), rng.standard_normal((6, 2, 1, 1)), dict(stride=2, groups=2)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convzoo.kernels import conv as kconv
-from convzoo.kernels import planner, workspace
+from convzoo.kernels import microkernel, planner, workspace
 from convzoo.kernels.cache import CallCache
 from tests import naive
 
@@ -54,11 +54,17 @@ def _close(got, want, dtype, what):
     assert err <= RTOL[dtype] * scale, f"{what}: max error {err:.3g} relative to {scale:.3g}"
 
 
-def _supported(name, case, op):
+def _supported(name, case, op, dtype=np.float64):
     x_shape, w_shape, stride, dilation, groups = case
     alg = planner.ALGORITHMS[name]
-    geometry = planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, groups, 8)
-    return op in alg.ops and alg.requirement(geometry) is None
+    geometry = planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, groups, np.dtype(dtype).itemsize)
+    return op in alg.ops and alg.requirement(geometry) is None and \
+        (alg.op_requirement is None or alg.op_requirement(op, geometry) is None)
+
+
+def _runs_on(name, dtype):
+    """Whether the algorithm runs this dtype on this machine at all (direct: float32 with its tiles)."""
+    return name != "direct" or (dtype == np.float32 and microkernel.available())
 
 
 def _check_all_ops(name, case, dtype):
@@ -66,16 +72,16 @@ def _check_all_ops(name, case, dtype):
     _, _, stride, dilation, groups = case
     x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
     ran = 0
-    if _supported(name, case, "forward"):
+    if _supported(name, case, "forward", dtype):
         got = kconv.conv_forward(x, w, stride, dilation, groups, algorithm=name)
         _close(got, naive.conv(x64, w64, stride, dilation, groups), dtype, f"{name} forward")
         ran += 1
-    if _supported(name, case, "backward_input"):
+    if _supported(name, case, "backward_input", dtype):
         got = kconv.conv_backward_input(g, w, x.shape[2:], stride, dilation, groups, algorithm=name)
         _close(got, naive.conv_transpose(g64, w64, stride, dilation, groups, x.shape[2:]), dtype,
                f"{name} backward_input")
         ran += 1
-    if _supported(name, case, "backward_weight"):
+    if _supported(name, case, "backward_weight", dtype):
         got = kconv.conv_backward_weight(x, g, w.shape[2:], stride, dilation, groups, algorithm=name)
         _close(got, naive.conv_weight_grad(x64, g64, w.shape[2:], stride, dilation, groups), dtype,
                f"{name} backward_weight")
@@ -86,6 +92,8 @@ def _check_all_ops(name, case, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name", NAMES)
 def test_forced_algorithm_matches_the_naive_loops(name, dtype):
+    if not _runs_on(name, dtype):
+        pytest.skip(f"{name} does not run {np.dtype(dtype).name} here")
     ran = sum(_check_all_ops(name, case, dtype) for case in CASES)
     assert ran >= 2, f"{name} ran on no fixed case"  # every algorithm must be exercised here
 
@@ -312,16 +320,16 @@ def _check_padded(name, case, dtype):
     g = rng.standard_normal(naive.conv(xp64, w, stride, dilation, groups).shape).astype(dtype)
     w64, g64 = w.astype(np.float64), g.astype(np.float64)
     ran = 0
-    if _supported(name, geometry_case, "forward"):
+    if _supported(name, geometry_case, "forward", dtype):
         got = kconv.conv_forward(x, w, stride, dilation, groups, algorithm=name, pads=pads)
         _close(got, naive.conv(xp64, w64, stride, dilation, groups), dtype, f"{name} padded forward")
         ran += 1
-    if _supported(name, geometry_case, "backward_input"):
+    if _supported(name, geometry_case, "backward_input", dtype):
         got = kconv.conv_backward_input(g, w, x_shape[2:], stride, dilation, groups, algorithm=name, pads=pads)
         want = naive.pad_adjoint(naive.conv_transpose(g64, w64, stride, dilation, groups, padded), pads)
         _close(got, want, dtype, f"{name} padded backward_input")
         ran += 1
-    if _supported(name, geometry_case, "backward_weight"):
+    if _supported(name, geometry_case, "backward_weight", dtype):
         got = kconv.conv_backward_weight(x, g, w.shape[2:], stride, dilation, groups, algorithm=name, pads=pads)
         _close(got, naive.conv_weight_grad(xp64, g64, w.shape[2:], stride, dilation, groups), dtype,
                f"{name} padded backward_weight")
@@ -332,6 +340,8 @@ def _check_padded(name, case, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name", NAMES)
 def test_forced_algorithm_with_zero_pads_matches_the_naive_loops(name, dtype):
+    if not _runs_on(name, dtype):
+        pytest.skip(f"{name} does not run {np.dtype(dtype).name} here")
     ran = sum(_check_padded(name, case, dtype) for case in PADDED_CASES)
     assert ran >= 1, f"{name} ran on no padded case"
 

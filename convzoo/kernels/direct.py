@@ -1,0 +1,151 @@
+"""Direct convolution on register tiles: no im2col columns, no BLAS.
+
+Each output row is cut into tiles of ``mr`` positions by ``nv * VEC`` output channels
+(``microkernel.channel_tile``): for every input channel and tap, the tile broadcasts the ``mr``
+input values its positions read (one run of the padded row, at the conv's stride) and multiplies
+them by a vector row of the weights, packed once per call as (channels x taps, output channels). The
+sums stay in registers for the whole reduction, and a row's tiles are then written out channel by
+channel. Per (image, band of output rows) a lane copies the input rows the band reads into a
+zero-padded scratch block, which the taps' offsets index.
+
+Where BLAS is starved (few output channels or a short reduction: LeNet-5's 6 -> 16 conv, a 3-channel
+stem) im2col spends more time gathering columns and multiplying short products than these tiles
+spend on the whole conv. A stride-1 input gradient is the same product: the correlation of the
+output gradient, padded by the kernel's reach less the forward's padding, with the kernel flipped
+and its channel axes swapped. The weight gradient contracts the positions; the planner gives it to
+the other algorithms.
+
+2-D, groups 1, float32, where ``microkernel.available()``.
+"""
+import functools
+
+import numba
+import numpy as np
+
+from . import lanes, microkernel
+
+VEC = max(microkernel.VEC, 1)
+# positions a tile may hold: the choice wastes the fewest positions past a row's end (the largest
+# on ties); each is one compiled variant
+MR_CHOICES = (4, 8, 16)
+# input bytes a band's scratch block holds at most (a lane's L2 share), at least one row of outputs
+BAND_BYTES = 1 << 18
+
+
+def requirement(g):
+    if not microkernel.available():
+        return "needs Numba's JIT and a CPU with AVX-512, or AVX2 and FMA"
+    if g.rank != 2 or g.groups != 1 or g.itemsize != 4:
+        return f"needs a 2-D float32 conv with groups 1; rank {g.rank}, groups={g.groups}, " \
+               f"{'float32' if g.itemsize == 4 else 'float64'}"
+    return None
+
+
+def op_requirement(op, g):
+    """The input gradient is the forward's product at stride 1 only."""
+    if op == "backward_input" and any(s != 1 for s in g.stride):
+        return f"computes the input gradient at stride 1 only; stride={g.stride}"
+    return None
+
+
+def tile_shape(out_channels, width):
+    """(mr, nv) of the tiles for this many output channels and output row width."""
+    nv = min(-(-out_channels // VEC), 2)
+    limit = microkernel.accumulators() // nv
+    mr = min((m for m in MR_CHOICES if m <= min(limit, VEC)), key=lambda m: (-(-width // m) * m, -m))
+    return mr, nv
+
+
+@functools.lru_cache(maxsize=None)
+def _driver(mr, nv, step):
+    """The serial loop over items lo..hi of (image, band of output rows) for one tile shape and
+    stride along the rows."""
+    tile = microkernel.channel_tile(mr, nv, step)
+    cb = nv * VEC
+
+    def run(x, packed, rows, out, sh, top, left, wp, band, band_in, bands, lo, hi):
+        n, c, h, w = x.shape
+        o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
+        k, opad = packed.shape
+        tiles = (ow + mr - 1) // mr
+        plane = band_in * wp
+        # the last tile of a row reads up to mr * step past the row's last window
+        scratch = np.zeros(c * plane + mr * step + wp, dtype=np.float32)
+        flat = out.reshape(-1)
+        size = oh * ow
+        weights = packed.reshape(-1)
+        c0, c1 = max(-left, 0), min(w, wp - left)  # input columns inside the padded row
+        for item in range(lo, hi):
+            b, t0 = item // bands, item % bands * band
+            t1 = min(t0 + band, oh)
+            for ci in range(c):
+                for i in range(band_in):
+                    dst = scratch[ci * plane + i * wp:ci * plane + (i + 1) * wp]
+                    sr = t0 * sh + i - top
+                    if sr < 0 or sr >= h or c1 <= c0:
+                        dst[:] = 0.0
+                        continue
+                    # views that start at 0 (a loop from c0 + left would test for wraparound and
+                    # copy element by element); the pad columns stay zero from the allocation
+                    src, inner = x[b, ci, sr, c0:c1], dst[c0 + left:c1 + left]
+                    for j in range(c1 - c0):
+                        inner[j] = src[j]
+            for r in range(t1 - t0):
+                base = r * sh * wp
+                for t in range(tiles):
+                    for ob in range(opad // cb):
+                        tile(scratch, base + t * mr * step, rows, weights, ob * cb, opad, flat,
+                             (b * o + ob * cb) * size + (t0 + r) * ow + t * mr, size, k, ow - t * mr, o - ob * cb)
+
+    return numba.njit(nogil=True, error_model="numpy")(run)
+
+
+def _pack(weight, cb):
+    """(O, C, kh, kw) -> (C*kh*kw, O rounded up to cb): row s = (c, ky, kx) holds every output
+    channel's weight, zero past O."""
+    o = weight.shape[0]
+    packed = np.zeros((weight[0].size, -(-o // cb) * cb), dtype=np.float32)
+    packed[:, :o] = weight.reshape(o, -1).T
+    return packed
+
+
+def _correlate(x, weight, stride, dilation, pads):
+    """The correlation of x (B, C, H, W) with weight (O, C, kh, kw) at ``stride``, x zero-padded by
+    pads ((top, bottom), (left, right)); a negative pad crops."""
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    (top, bottom), (left, right) = pads
+    (sh, sw), (dh, dw) = stride, dilation
+    hp, wp = h + top + bottom, w + left + right
+    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    out = np.empty((n, o, max(oh, 0), max(ow, 0)), dtype=np.float32)
+    if out.size == 0:
+        return out
+    mr, nv = tile_shape(o, ow)
+    # bands of output rows: a scratch block within BAND_BYTES, and at least two items a lane
+    band = max(1, min(oh, (BAND_BYTES // (4 * c * wp) - dh * (kh - 1) - 1) // sh + 1))
+    band = min(band, max(1, -(-oh * n // (2 * lanes.shares()))))
+    bands = -(-oh // band)
+    band_in = (band - 1) * sh + dh * (kh - 1) + 1
+    rows = np.array([ci * band_in * wp + ky * dh * wp + kx * dw
+                     for ci in range(c) for ky in range(kh) for kx in range(kw)], dtype=np.int64)
+    args = (np.ascontiguousarray(x), _pack(weight, nv * VEC), rows, out, sh, top, left, wp, band, band_in, bands)
+    driver = _driver(mr, nv, sw)
+    if 2 * out.size * c * kh * kw < lanes.LANE_FLOPS:
+        driver(*args, 0, n * bands)
+    else:
+        lanes.split(driver, n * bands, *args)
+    return out
+
+
+def direct_forward(x, weight, stride, dilation, groups, pads=None):
+    pads = pads if pads is not None else ((0, 0), (0, 0))
+    return _correlate(x, weight, stride, dilation, pads)
+
+
+def direct_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
+    pads = pads if pads is not None else ((0, 0), (0, 0))
+    reach = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
+    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    gi = _correlate(grad_out, flipped, (1, 1), dilation, tuple((r - b, r - a) for r, (b, a) in zip(reach, pads)))
+    return gi

@@ -1,0 +1,142 @@
+"""The direct algorithm's register tiles (kernels/direct.py, kernels/microkernel.py) against the naive loops.
+
+The tiles run float32 only and need the JIT and a vector unit they know (AVX-512, or AVX2 with FMA);
+elsewhere (the suite's NUMBA_DISABLE_JIT pass) the planner reports them unsupported, which is
+tested here too. The drawn geometries cover every tile shape (4, 8 and 16 positions; one or two
+vectors of output channels, several blocks of them), rows that end inside a tile, output channels
+that end inside a vector, strides, dilations and zero padding wider than the kernel.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import convzoo.nn.functional as F
+from convzoo import tensor
+from convzoo.kernels import conv as kconv
+from convzoo.kernels import direct, microkernel, planner
+from tests import naive
+
+needs_tiles = pytest.mark.skipif(not microkernel.available(), reason="no JIT or no AVX-512 / AVX2+FMA here")
+RTOL = 2e-5  # float32 against the float64 loops, relative to the largest output
+
+
+def _close(got, want, what):
+    assert got.shape == want.shape and got.dtype == np.float32, (what, got.shape, want.shape, got.dtype)
+    scale = max(np.abs(want).max(initial=0.0), 1e-30)
+    err = np.abs(got.astype(np.float64) - want).max(initial=0.0)
+    assert err <= RTOL * scale, f"{what}: max error {err:.3g} relative to {scale:.3g}"
+
+
+def _check(x_shape, w_shape, stride, dilation, pads, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    xp = naive.pad(x.astype(np.float64), pads)
+    want = naive.conv(xp, w.astype(np.float64), stride, dilation, 1)
+    got = kconv.conv_forward(x, w, stride, dilation, 1, algorithm="direct", pads=pads)
+    _close(got, want, f"forward {x_shape} {w_shape} stride {stride} dilation {dilation} pads {pads}")
+    if all(s == 1 for s in stride):
+        g = rng.standard_normal(want.shape).astype(np.float32)
+        got = kconv.conv_backward_input(g, w, x_shape[2:], stride, dilation, 1, algorithm="direct", pads=pads)
+        ref = naive.pad_adjoint(naive.conv_transpose(g.astype(np.float64), w.astype(np.float64), stride, dilation,
+                                                     1, xp.shape[2:]), pads)
+        _close(got, ref, f"backward_input {x_shape} {w_shape} dilation {dilation} pads {pads}")
+
+
+@needs_tiles
+@pytest.mark.parametrize("case", [
+    ((2, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), ((0, 0), (0, 0))),    # LeNet-5's second conv
+    ((1, 3, 23, 24), (32, 3, 3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),    # a stem: two vectors of channels
+    ((2, 5, 9, 11), (37, 5, 3, 2), (1, 1), (2, 1), ((1, 2), (0, 3))),     # three blocks, the last one short
+    ((1, 4, 7, 40), (3, 4, 1, 1), (1, 3), (1, 1), ((0, 0), (2, 1))),      # 1x1, stride 3 across
+    ((1, 2, 5, 37), (20, 2, 2, 3), (1, 1), (1, 1), ((3, 1), (0, 0))),     # 16-position tiles with a tail
+])
+def test_direct_matches_the_naive_loops(case):
+    _check(*case)
+
+
+@st.composite
+def geometry(draw):
+    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple((draw(st.integers(0, 5)), draw(st.integers(0, 5))) for _ in range(2))
+    sizes = tuple(max(1, d * (k - 1) + 1 - b - a + draw(st.integers(0, 20)))
+                  for k, d, (b, a) in zip(kernel, dilation, pads))
+    channels = draw(st.integers(1, 5))
+    out_channels = draw(st.sampled_from([1, 5, 16, 17, 32, 40]))
+    return (draw(st.integers(1, 3)), channels) + sizes, (out_channels, channels) + kernel, stride, dilation, pads
+
+
+@needs_tiles
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=geometry())
+def test_direct_on_drawn_geometries(case):
+    _check(*case)
+
+
+@needs_tiles
+def test_direct_is_adjoint_in_float32():
+    # <conv(x, w), u> = <x, backward_input(u)>, both through the tiles
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 7, 12, 19)).astype(np.float32)
+    w = rng.standard_normal((18, 7, 3, 4)).astype(np.float32)
+    pads = ((1, 2), (2, 1))
+    y = kconv.conv_forward(x, w, (1, 1), (2, 1), 1, algorithm="direct", pads=pads)
+    u = rng.standard_normal(y.shape).astype(np.float32)
+    back = kconv.conv_backward_input(u, w, x.shape[2:], (1, 1), (2, 1), 1, algorithm="direct", pads=pads)
+    lhs, rhs = np.sum(y.astype(np.float64) * u), np.sum(x.astype(np.float64) * back)
+    assert abs(lhs - rhs) <= 1e-4 * np.sqrt(np.sum(y.astype(np.float64) ** 2) * np.sum(u.astype(np.float64) ** 2))
+
+
+@needs_tiles
+def test_a_forced_strided_direct_conv_trains_with_the_other_algorithms_gradients():
+    rng = np.random.default_rng(5)
+    x = tensor(rng.standard_normal((2, 3, 11, 12)).astype(np.float32), requires_grad=True)
+    w = tensor(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    out = F.conv2d(x, w, stride=2, padding=1, algorithm="direct")
+    u = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(u)
+    x64, w64, u64 = (a.astype(np.float64) for a in (x.numpy(), w.numpy(), u))
+    xp = naive.pad(x64, ((1, 1), (1, 1)))
+    _close(out.numpy(), naive.conv(xp, w64, (2, 2), (1, 1), 1), "forward")
+    _close(x.grad.numpy(), naive.pad_adjoint(naive.conv_transpose(u64, w64, (2, 2), (1, 1), 1, xp.shape[2:]),
+                                            ((1, 1), (1, 1))), "grad input")
+    _close(w.grad.numpy(), naive.conv_weight_grad(xp, u64, (3, 3), (2, 2), (1, 1), 1), "grad weight")
+
+
+def test_direct_names_what_it_cannot_run():
+    g = planner.ConvGeometry.of((2, 3, 10, 10), (4, 3, 3, 3), (2, 2), (1, 1), 1, 4)
+    assert "direct" not in planner.plan("backward_input", g).estimates
+    why = planner.plan("backward_input", g).unsupported["direct"]
+    assert "stride 1" in why if microkernel.available() else "AVX" in why
+    assert "float32" in planner.plan("forward", planner.ConvGeometry.of(
+        (2, 3, 10, 10), (4, 3, 3, 3), (1, 1), (1, 1), 1, 8)).unsupported["direct"] or not microkernel.available()
+    assert "groups 1" in direct.requirement(planner.ConvGeometry.of(
+        (2, 4, 10, 10), (4, 2, 3, 3), (1, 1), (1, 1), 2, 4)) or not microkernel.available()
+    if microkernel.available():
+        # forced, a strided input gradient is planned as usual (as an op the algorithm does not implement)
+        assert planner.plan("backward_input", g, "direct").reason == "cost model"
+    with pytest.raises(ValueError, match="direct"):
+        kconv.conv_forward(np.ones((1, 4, 6, 6)), np.ones((4, 2, 3, 3)), (1, 1), (1, 1), 2, algorithm="direct")
+
+
+@needs_tiles
+def test_the_planner_gives_the_starved_products_to_the_tiles():
+    # LeNet-5's 6 -> 16 conv and a 3-channel stem: few output channels or a short reduction
+    for x_shape, w_shape, stride in (((64, 6, 14, 14), (16, 6, 5, 5), (1, 1)),
+                                     ((32, 3, 226, 226), (32, 3, 3, 3), (2, 2))):
+        g = planner.ConvGeometry.of(x_shape, w_shape, stride, (1, 1), 1, 4)
+        assert planner.plan("forward", g).algorithm == "direct"
+    # a 64 -> 64 3x3 conv keeps Winograd
+    g = planner.ConvGeometry.of((32, 64, 58, 58), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)
+    assert planner.plan("forward", g).algorithm.startswith("winograd")
+
+
+@needs_tiles
+def test_tile_shapes_waste_the_fewest_positions():
+    assert direct.tile_shape(16, 10)[0] in direct.MR_CHOICES
+    mr, nv = direct.tile_shape(32, 112)
+    assert 112 % mr == 0 and nv * direct.VEC >= 32 or direct.VEC < 16
+    assert direct.tile_shape(1, 28)[0] == 4 or direct.VEC < 16  # 28 = 7 x 4 (8 and 16 would waste 4)
