@@ -350,9 +350,14 @@ def winograd1d_cost(op, g, threads):
 # slower wherever Winograd or FFT saves multiplies, or few output channels leave vector lanes empty
 # (an input gradient onto 3 or 6 channels: 0.2-0.6x). The summed log(chosen / faster time) was 52.7
 # with direct never chosen and 12.3 with these figures, the empty lanes counted twice (their FLOPs,
-# and as the efficiency they cost)
+# and as the efficiency they cost). Two more factors took it to 8.5: a 1x1 kernel (pointwise reads its
+# input in place, direct copies it; 1x1 64 -> 128 at 56 px ran 0.8-1.0x pointwise) and weights of more
+# than DIRECT_WEIGHTS bytes a block of output channels (they stream from L2 for every tile: the 7x7
+# 64 -> 64 conv at 28 px, 401 KB, ran 0.55-0.9x im2col at batch 1)
 DIRECT_EFFICIENCY = 0.5
 DIRECT_COPY_RATE = 6e9
+DIRECT_POINTWISE = 1.6
+DIRECT_WEIGHTS, DIRECT_STREAMED = 1 << 18, 2.0
 
 
 def direct_cost(op, g, threads):
@@ -364,4 +369,9 @@ def direct_cost(op, g, threads):
     empty = -(-c_out // lanes) * lanes / c_out
     computed = g.flops * empty * empty * (-(-out[-1] // mr) * mr / out[-1])
     copy = g.batch * c_in * math.prod(g.padded) * g.itemsize / DIRECT_COPY_RATE
-    return (computed / (PEAK_FLOPS_PER_THREAD * DIRECT_EFFICIENCY) + copy) / threads + g.bytes("x", "y") / BANDWIDTH
+    total = (computed / (PEAK_FLOPS_PER_THREAD * DIRECT_EFFICIENCY) + copy) / threads + g.bytes("x", "y") / BANDWIDTH
+    if g.taps == 1:
+        total *= DIRECT_POINTWISE
+    if c_in * g.taps * lanes * g.itemsize > DIRECT_WEIGHTS:
+        total *= DIRECT_STREAMED
+    return total
