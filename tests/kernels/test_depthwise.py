@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from convzoo.kernels import depthwise
 from tests import naive
+from tests.windows import padded_2d
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 
@@ -155,13 +156,8 @@ def test_results_do_not_depend_on_the_thread_count(stride, monkeypatch):
 
 @st.composite
 def planes(draw):
-    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    pads = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
-    # the padded input holds at least one window; widths up to 20 cross the vector width both ways
-    sizes = tuple(max(1, d * (k - 1) + 1 - b - a + draw(st.integers(0, 14)))
-                  for k, d, (b, a) in zip(kernel, dilation, pads))
+    # widths up to 20 cross the vector width both ways
+    sizes, kernel, stride, dilation, pads = padded_2d(draw, 3, 14)
     x_shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + sizes
     return x_shape, draw(st.integers(1, 3)), kernel, stride, dilation, pads
 

@@ -16,6 +16,7 @@ from convzoo import tensor
 from convzoo.kernels import conv as kconv
 from convzoo.kernels import direct, microkernel, planner
 from tests import naive
+from tests.windows import padded_2d
 
 needs_tiles = pytest.mark.skipif(not microkernel.available(), reason="no JIT or no AVX-512 / AVX2+FMA here")
 RTOL = 2e-5  # float32 against the float64 loops, relative to the largest output
@@ -58,12 +59,7 @@ def test_direct_matches_the_naive_loops(case):
 
 @st.composite
 def geometry(draw):
-    kernel = (draw(st.integers(1, 5)), draw(st.integers(1, 5)))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    pads = tuple((draw(st.integers(0, 5)), draw(st.integers(0, 5))) for _ in range(2))
-    sizes = tuple(max(1, d * (k - 1) + 1 - b - a + draw(st.integers(0, 20)))
-                  for k, d, (b, a) in zip(kernel, dilation, pads))
+    sizes, kernel, stride, dilation, pads = padded_2d(draw, 5, 20)
     channels = draw(st.integers(1, 5))
     out_channels = draw(st.sampled_from([1, 5, 16, 17, 32, 40]))
     return (draw(st.integers(1, 3)), channels) + sizes, (out_channels, channels) + kernel, stride, dilation, pads
