@@ -123,7 +123,7 @@ def _correlate(x, weight, stride, dilation, pads):
         return out
     mr, nv = tile_shape(o, ow)
     # bands of output rows: a scratch block within BAND_BYTES, and at least two items a lane
-    band = max(1, min(oh, (BAND_BYTES // (4 * c * wp) - dh * (kh - 1) - 1) // sh + 1))
+    band = max(1, min(oh, (BAND_BYTES // (4 * max(c, 1) * wp) - dh * (kh - 1) - 1) // sh + 1))
     band = min(band, max(1, -(-oh * n // (2 * lanes.shares()))))
     bands = -(-oh // band)
     band_in = (band - 1) * sh + dh * (kh - 1) + 1
@@ -147,5 +147,4 @@ def direct_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
     pads = pads if pads is not None else ((0, 0), (0, 0))
     reach = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
     flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    gi = _correlate(grad_out, flipped, (1, 1), dilation, tuple((r - b, r - a) for r, (b, a) in zip(reach, pads)))
-    return gi
+    return _correlate(grad_out, flipped, (1, 1), dilation, tuple((r - b, r - a) for r, (b, a) in zip(reach, pads)))

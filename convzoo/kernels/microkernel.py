@@ -9,8 +9,10 @@ and step, a row of weights loaded as ``nv`` vectors and each input value broadca
 The tile is a direct convolution's: ``mr`` output positions of one row by ``nv * VEC`` output
 channels. Its input values are found through a table of offsets (step ``s``, a channel and tap, reads
 ``x[x0 + rows[s] + i * step]`` for position i), so nothing is gathered into columns first. On one core
-of the AVX-512 machine it ran LeNet-5's second conv (6 -> 16 channels, 5x5, 10 x 10 outputs) at 117
-GFLOP/s, the peak (PyTorch's oneDNN: 0.33 ms for that conv at batch 64, the tiles 0.26).
+of the AVX-512 machine (peak about 118 GFLOP/s) tiles of 4 positions ran LeNet-5's second conv (6 ->
+16 channels, 5x5, rows of 10 outputs) at batch 64 in 0.36 ms: 86 GFLOP/s of the conv's own
+multiply-adds, 103 with the positions computed past each row's end (PyTorch's oneDNN, one thread:
+0.33 ms); written with contiguous stores of 10 positions (no transpose), a prototype reached 117.
 
 Each element sums its products in order of s, with fused multiply-adds (as OpenBLAS's kernels do).
 ``available()`` is False without a vector unit these tiles know (AVX-512, or AVX2 with FMA) or with
