@@ -83,7 +83,6 @@ def channel_tile(mr, nv, step):
             vptr = vec.as_pointer()
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
                                                  f"llvm.fma.v{vec_n}f32")
-            splat = ir.Constant(ir.VectorType(i32, vec_n), [0] * vec_n)
             zero = [ir.Constant(vec, [0.0] * vec_n)] * (mr * nv)
             entry = builder.block
             loop = builder.append_basic_block("tile.loop")
@@ -103,9 +102,7 @@ def channel_tile(mr, nv, step):
             x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
             new = []
             for i in range(mr):
-                value = builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)]))
-                value = builder.insert_element(ir.Constant(vec, ir.Undefined), value, ir.Constant(i32, 0))
-                value = builder.shuffle_vector(value, ir.Constant(vec, ir.Undefined), splat)
+                value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
                 new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
             after = builder.add(s, ir.Constant(i64, 1))
             s.add_incoming(after, loop)
@@ -128,11 +125,8 @@ def channel_tile(mr, nv, step):
                 builder.module, ir.FunctionType(ir.VoidType(), [short, short.as_pointer(), i32,
                                                                 ir.VectorType(ir.IntType(1), mr)]),
                 f"llvm.masked.store.v{mr}f32.p0")
-            limit = builder.insert_element(ir.Constant(ir.VectorType(i64, mr), ir.Undefined), positions,
-                                           ir.Constant(i32, 0))
-            limit = builder.shuffle_vector(limit, ir.Constant(ir.VectorType(i64, mr), ir.Undefined),
-                                           ir.Constant(ir.VectorType(i32, mr), [0] * mr))
-            inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))), limit)
+            inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))),
+                                         _splat(builder, positions, mr))
             none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
             per = vec_n // mr
             for v in range(nv):
@@ -153,6 +147,14 @@ def channel_tile(mr, nv, step):
     return kernel
 
 
+def _splat(builder, value, lanes):
+    """A vector of ``lanes`` copies of the scalar ``value``."""
+    vector = ir.VectorType(value.type, lanes)
+    first = builder.insert_element(ir.Constant(vector, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(first, ir.Constant(vector, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+
 def _bit_reversed(k, bits):
     return int(format(k, f"0{bits}b")[::-1], 2) if bits else 0
 
@@ -170,8 +172,9 @@ def _transposed(builder, vectors, width):
     while unit < mr:
         halves = ([], [])
         for half, blocks in zip(halves, (range(width // (2 * unit)), range(width // (2 * unit), width // unit))):
-            for m in blocks:
-                half.extend(list(range(m * unit, (m + 1) * unit)) + list(range(width + m * unit, width + (m + 1) * unit)))
+            for m in blocks:  # unit elements of the first vector, then the same of the second
+                first = list(range(m * unit, (m + 1) * unit))
+                half.extend(first + [width + e for e in first])
         new = [None] * mr
         for k in range(mr // 2):
             a, b = xs[k], xs[k + mr // 2]
