@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from . import lanes, microkernel
+from .geometry import conv_output_size, gradient_kernel, zero_pads
 
 VEC = max(microkernel.VEC, 1)
 # positions a tile may hold: the choice wastes the fewest positions past a row's end (the largest
@@ -116,8 +117,8 @@ def _correlate(x, weight, stride, dilation, pads):
     o, _, kh, kw = weight.shape
     (top, bottom), (left, right) = pads
     (sh, sw), (dh, dw) = stride, dilation
-    hp, wp = h + top + bottom, w + left + right
-    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    wp = w + left + right
+    oh, ow = conv_output_size(h, kh, sh, dh, top, bottom), conv_output_size(w, kw, sw, dw, left, right)
     out = np.empty((n, o, max(oh, 0), max(ow, 0)), dtype=np.float32)
     if out.size == 0:
         return out
@@ -139,12 +140,11 @@ def _correlate(x, weight, stride, dilation, pads):
 
 
 def direct_forward(x, weight, stride, dilation, groups, pads=None):
-    pads = pads if pads is not None else ((0, 0), (0, 0))
-    return _correlate(x, weight, stride, dilation, pads)
+    return _correlate(x, weight, stride, dilation, zero_pads(pads, 2))
 
 
 def direct_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
-    pads = pads if pads is not None else ((0, 0), (0, 0))
+    pads = zero_pads(pads, 2)
     reach = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
-    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return _correlate(grad_out, flipped, (1, 1), dilation, tuple((r - b, r - a) for r, (b, a) in zip(reach, pads)))
+    return _correlate(grad_out, gradient_kernel(weight, groups), (1, 1), dilation,
+                      tuple((r - b, r - a) for r, (b, a) in zip(reach, pads)))

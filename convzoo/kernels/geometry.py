@@ -1,4 +1,5 @@
-"""Output sizes, padding resolution and window offsets: the arithmetic every window op shares.
+"""Output sizes, padding resolution, window offsets and the flipped kernel of a stride-1 input gradient:
+the arithmetic every window op shares.
 
 Per spatial axis a window op is described by the input length ``n``, kernel ``k``, stride ``s``,
 dilation ``d`` and the padding ``(before, after)``. The effective kernel extent is ``d * (k - 1) + 1``.
@@ -20,6 +21,15 @@ def zero_pads(pads, rank):
 def conv_output_size(n, k, s, d, before, after):
     """floor((n + before + after - d*(k-1) - 1) / s) + 1; may be <= 0 for an impossible geometry."""
     return (n + before + after - effective_kernel(k, d)) // s + 1
+
+
+def gradient_kernel(weight, groups):
+    """The kernel of a stride-1 input gradient computed as a correlation of the output gradient:
+    weight (O, Cg, *k) -> (G*Cg, O/G, *k), the channel axes swapped within each group
+    and every spatial axis reversed; C-contiguous."""
+    o, cg, kernel = weight.shape[0], weight.shape[1], tuple(weight.shape[2:])
+    w_t = weight.reshape((groups, o // groups, cg) + kernel).swapaxes(1, 2).reshape((groups * cg, o // groups) + kernel)
+    return np.ascontiguousarray(w_t[(slice(None), slice(None)) + (slice(None, None, -1),) * len(kernel)])
 
 
 def same_padding(n, k, s, d):

@@ -37,7 +37,7 @@ direct convolution (the README gives measured figures; all three passes of F(4x4
 import numpy as np
 
 from . import lanes, winograd_channels, winograd_transforms, workspace
-from .geometry import zero_pads
+from .geometry import gradient_kernel, zero_pads
 from .winograd_channels import weight_gradient_transform, weight_transform
 from .winograd_transforms import MATRICES
 
@@ -189,11 +189,10 @@ def winograd_backward_input(grad_out, weight, in_shape, stride, dilation, groups
     """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
     (top, _), (left, _) = zero_pads(pads, 2)
     d = int(dilation[0])
-    o, cg = weight.shape[:2]
+    cg = weight.shape[1]
     # x[R] received grad_out[P] * weight[k] for R + top = P + d*k: a correlation of grad_out, read from
     # row R + top - 2d on, with the flipped kernel transposed to (G*Cg, Og, 3, 3)
-    w_t = weight.reshape(groups, o // groups, cg, 3, 3).swapaxes(1, 2).reshape(groups * cg, o // groups, 3, 3)
-    w_t = np.ascontiguousarray(w_t[:, :, ::-1, ::-1])
+    w_t = gradient_kernel(weight, groups)
     out = np.empty((grad_out.shape[0], groups * cg) + tuple(int(s) for s in in_shape), dtype=grad_out.dtype)
     return _conv(np.ascontiguousarray(grad_out), w_t, groups, tile, d, top - 2 * d, left - 2 * d, out, minor)
 

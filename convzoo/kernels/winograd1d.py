@@ -35,7 +35,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import elementwise, lanes, winograd
-from .geometry import zero_pads
+from .geometry import gradient_kernel, zero_pads
 from .jit import VECTOR, jit
 
 TAPS = (2, 3, 4, 5, 6, 7)
@@ -283,13 +283,6 @@ def _weight_gradient(x, grad_out, r, groups, start, width=1):
     return dw.astype(x.dtype)
 
 
-def _flipped(weight, groups):
-    """The kernel of the input gradient's correlation: flipped, transposed to (G*Cg, Og, r)."""
-    o, cg, r = weight.shape
-    w_t = weight.reshape(groups, o // groups, cg, r).swapaxes(1, 2).reshape(groups * cg, o // groups, r)
-    return np.ascontiguousarray(w_t[:, :, ::-1])
-
-
 # A 2-D k x 1 kernel runs down the columns with a whole image row as one sample, so every transform
 # is a sum of runs of whole rows (tiles of m rows, each as wide as the image), and zero padding across
 # (left and right) only adds zero output columns. (1 x k kernels, as the padded rows laid end to end
@@ -374,7 +367,7 @@ def winograd1d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
         return swap(winograd1d_backward_input(swap(grad_out), _as_k_by_one(weight), in_shape[::-1],
                                               tuple(stride)[::-1], tuple(dilation)[::-1], groups, pads[::-1]))
     o, cg = weight.shape[:2]
-    w = _flipped(np.ascontiguousarray(weight).reshape(o, cg, -1), groups)
+    w = gradient_kernel(np.ascontiguousarray(weight).reshape(o, cg, -1), groups)
     r = w.shape[2]
     n = grad_out.shape[0]
     # x[i] received grad_out[p] * weight[k] for i + before = p + k: a correlation of grad_out read from
