@@ -144,7 +144,9 @@ def direct_forward(x, weight, stride, dilation, groups, pads=None):
 
 
 def direct_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
+    # the full correlation of grad_out, cropped to the input: padded by reach - before at the start and
+    # at the end by what makes in_shape (pixels past the last window, from output_padding, read zeros)
     pads = zero_pads(pads, 2)
     reach = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
     return _correlate(grad_out, gradient_kernel(weight, groups), (1, 1), dilation,
-                      tuple((r - b, r - a) for r, (b, a) in zip(reach, pads)))
+                      tuple((r - b, n - g + b) for r, (b, _), n, g in zip(reach, pads, in_shape, grad_out.shape[2:])))

@@ -29,7 +29,9 @@ def _close(got, want, what):
     assert err <= RTOL * scale, f"{what}: max error {err:.3g} relative to {scale:.3g}"
 
 
-def _check(x_shape, w_shape, stride, dilation, pads, seed=0):
+def _check(x_shape, w_shape, stride, dilation, pads, unread=(0, 0), seed=0):
+    # unread: pixels past the last window that the input gradient still covers (conv_transpose's
+    # output_padding)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
@@ -39,9 +41,11 @@ def _check(x_shape, w_shape, stride, dilation, pads, seed=0):
     _close(got, want, f"forward {x_shape} {w_shape} stride {stride} dilation {dilation} pads {pads}")
     if all(s == 1 for s in stride):
         g = rng.standard_normal(want.shape).astype(np.float32)
-        got = kconv.conv_backward_input(g, w, x_shape[2:], stride, dilation, 1, algorithm="direct", pads=pads)
+        in_shape = tuple(n + u for n, u in zip(x_shape[2:], unread))
+        got = kconv.conv_backward_input(g, w, in_shape, stride, dilation, 1, algorithm="direct", pads=pads)
+        padded = tuple(n + u for n, u in zip(xp.shape[2:], unread))
         ref = naive.pad_adjoint(naive.conv_transpose(g.astype(np.float64), w.astype(np.float64), stride, dilation,
-                                                     1, xp.shape[2:]), pads)
+                                                     1, padded), pads)
         _close(got, ref, f"backward_input {x_shape} {w_shape} dilation {dilation} pads {pads}")
 
 
@@ -52,6 +56,8 @@ def _check(x_shape, w_shape, stride, dilation, pads, seed=0):
     ((2, 5, 9, 11), (37, 5, 3, 2), (1, 1), (2, 1), ((1, 2), (0, 3))),     # three blocks, the last one short
     ((1, 4, 7, 40), (3, 4, 1, 1), (1, 3), (1, 1), ((0, 0), (2, 1))),      # 1x1, stride 3 across
     ((1, 2, 5, 37), (20, 2, 2, 3), (1, 1), (1, 1), ((3, 1), (0, 0))),     # 16-position tiles with a tail
+    ((1, 1, 1, 3), (2, 1, 1, 2), (1, 1), (1, 2), ((0, 0), (0, 0)), (0, 1)),  # a column no window reads
+    ((2, 3, 6, 9), (16, 3, 3, 3), (1, 1), (2, 3), ((1, 0), (2, 1)), (1, 2)),  # the same, padded, both axes
 ])
 def test_direct_matches_the_naive_loops(case):
     _check(*case)
@@ -62,7 +68,9 @@ def geometry(draw):
     sizes, kernel, stride, dilation, pads = padded_2d(draw, 5, 20)
     channels = draw(st.integers(1, 5))
     out_channels = draw(st.sampled_from([1, 5, 16, 17, 32, 40]))
-    return (draw(st.integers(1, 3)), channels) + sizes, (out_channels, channels) + kernel, stride, dilation, pads
+    unread = tuple(draw(st.integers(0, d - 1)) for d in dilation)
+    return ((draw(st.integers(1, 3)), channels) + sizes, (out_channels, channels) + kernel, stride, dilation, pads,
+            unread)
 
 
 @needs_tiles
