@@ -12,7 +12,9 @@ Transposed convolution is ``conv_backward_input``; its gradients are ``conv_forw
 ``conv_backward_weight`` with the roles of input and output swapped.
 
 Each entry point describes its call as a ``planner.ConvGeometry``, asks the planner for an
-algorithm (``algorithm`` forces one by name) and runs it. Under ``planner.autotune()`` the first
+algorithm (``algorithm`` forces one by name) and runs it. A call with an empty operand (no images,
+no channels, no pixels) sums nothing but zeros: it returns zeros of the result's shape, as PyTorch
+does, without planning. Under ``planner.autotune()`` the first
 call of a geometry times every supported algorithm and the fastest is kept.
 """
 import time
@@ -21,7 +23,7 @@ import numpy as np
 
 from . import padding, planner
 from .cache import CallCache
-from .geometry import read_extent, zero_pads
+from .geometry import conv_output_size, read_extent, zero_pads
 
 
 # (op, routine state, shapes and arguments of the call) -> the Algorithm the cost model chose for
@@ -64,9 +66,17 @@ def _run(op, key, geometry, algorithm, call):
     return result
 
 
+def _zeros(shape, dtype):
+    return np.zeros(tuple(int(n) for n in shape), dtype)
+
+
 def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None):
     """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
     pads = zero_pads(pads, x.ndim - 2)
+    if x.size == 0 or weight.size == 0:
+        return _zeros(x.shape[:1] + weight.shape[:1] + tuple(
+            conv_output_size(n, k, s, d, b, a)
+            for n, k, s, d, (b, a) in zip(x.shape[2:], weight.shape[2:], stride, dilation, pads)), x.dtype)
 
     def geometry():
         padded = tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads))
@@ -85,6 +95,8 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     """Gradient of conv_forward with respect to its input x, of spatial size in_shape (zero-padded by pads)."""
     in_shape = tuple(int(n) for n in in_shape)
     pads = zero_pads(pads, len(in_shape))
+    if grad_out.size == 0 or weight.size == 0:
+        return _zeros(grad_out.shape[:1] + (weight.shape[1] * groups,) + in_shape, grad_out.dtype)
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
     # trailing pixels that no window reads (output_padding can add them) get a zero gradient
     used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
@@ -108,6 +120,8 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
 def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, algorithm=None, pads=None):
     """Gradient of conv_forward with respect to weight: (O, C/g, *kernel_size)."""
     pads = zero_pads(pads, x.ndim - 2)
+    if x.size == 0 or grad_out.size == 0:
+        return _zeros((grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size), x.dtype)
     # only the part of the padded input that some window reads
     used = read_extent(tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads)), grad_out.shape[2:], kernel_size,
                        stride, dilation)

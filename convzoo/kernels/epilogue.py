@@ -9,6 +9,8 @@ runs on the calling thread below ``elementwise.STREAM_GRAIN`` elements (a parall
 than a small output takes: LeNet-5's second conv, 64 x 16 x 10 x 10, spent 130 us in the parallel
 bias add), else one range of planes per lane (``elementwise.by_size``).
 """
+import math
+
 import numpy as np
 
 from .elementwise import by_size, relu_backward
@@ -39,7 +41,7 @@ def bias_activation_(out, bias=None, activation=None):
     if bias is None and activation is None:
         return out
     out = np.ascontiguousarray(out)
-    planes = out.reshape(out.shape[0] * out.shape[1], -1)
+    planes = out.reshape(out.shape[0] * out.shape[1], math.prod(out.shape[2:]))  # -1 fails on empty
     b = np.zeros(out.shape[1], dtype=out.dtype) if bias is None else bias.astype(out.dtype, copy=False)
     by_size(_bias_relu_planes, out.size, planes.shape[0], planes, b, activation == "relu")
     return out
@@ -51,7 +53,7 @@ def bias_gradient(grad):
     64 x 16 x 10 x 10: 16 against 49 us; 32 x 64 x 32 x 32: 116 against 485 us), within the same
     rounding (both sum in blocks of the dtype)."""
     n, c = grad.shape[:2]
-    return np.einsum("ncp->c", grad.reshape(n, c, -1))
+    return np.einsum("ncp->c", grad.reshape(n, c, math.prod(grad.shape[2:])))
 
 
 def activation_backward(grad, out, activation, writable=False):

@@ -298,7 +298,8 @@ class Plan:
 @functools.lru_cache(maxsize=1024)
 def _estimates(op, geometry, count, limit):
     """({name: estimated seconds}, {name: why unsupported}) for op; pure, so cached per geometry
-    (a training loop plans the same few geometries every step)."""
+    (a training loop plans the same few geometries every step). An empty geometry (no FLOPs) costs
+    each algorithm its overhead only: ``kernels/conv.py`` returns its zeros without running a kernel."""
     estimates, unsupported = {}, {}
     for name, alg in ALGORITHMS.items():
         if op not in alg.ops:
@@ -307,7 +308,7 @@ def _estimates(op, geometry, count, limit):
         if why is None and alg.op_requirement is not None:
             why = alg.op_requirement(op, geometry)
         if why is None:
-            estimates[name] = OVERHEAD[name] + alg.cost(op, geometry, count)
+            estimates[name] = OVERHEAD[name] + (alg.cost(op, geometry, count) if geometry.flops else 0.0)
         else:
             unsupported[name] = why
     return estimates, unsupported

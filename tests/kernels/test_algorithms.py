@@ -142,6 +142,30 @@ def test_every_supported_algorithm_on_drawn_geometries(case, dtype):
         _check_all_ops(name, case, dtype)
 
 
+# an empty batch, no input channels, no output channels: (x shape, weight shape, groups)
+EMPTY = [((0, 4, 9, 10), (6, 2, 3, 3), 2), ((2, 0, 9, 10), (6, 0, 3, 3), 1), ((2, 4, 9, 10), (0, 4, 3, 3), 1),
+         ((0, 4, 9, 10), (4, 1, 3, 3), 4)]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups", EMPTY, ids=["batch", "in-channels", "out-channels", "depthwise"])
+def test_empty_calls_are_planned_without_kernels_and_return_zeros(x_shape, w_shape, groups):
+    # PyTorch returns an empty (or all-zero) result here; the cost models divided by zero
+    stride, dilation = (2, 1), (1, 2)
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out_shape = (x_shape[0], w_shape[0], 4, 6)  # ((9 - 3) // 2 + 1, (10 - 5) // 1 + 1)
+    g = rng.standard_normal(out_shape)
+    geometry = planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, groups, 8)
+    for op in planner.OPS:
+        estimates = planner.plan(op, geometry).estimates
+        assert estimates and all(estimates[name] == planner.OVERHEAD[name] for name in estimates)
+    for got, shape in [(kconv.conv_forward(x, w, stride, dilation, groups), out_shape),
+                       (kconv.conv_backward_input(g, w, x_shape[2:], stride, dilation, groups, pads=((1, 0), (0, 2))),
+                        x_shape),
+                       (kconv.conv_backward_weight(x, g, w_shape[2:], stride, dilation, groups), w_shape)]:
+        assert got.shape == shape and got.dtype == np.float64 and not got.any()
+
+
 def test_planner_choices_follow_the_geometry():
     def choice(op, x, w, stride=(1, 1), dilation=(1, 1), groups=1):
         return planner.plan(op, planner.ConvGeometry.of(x, w, stride, dilation, groups, 4)).algorithm

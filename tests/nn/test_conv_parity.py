@@ -190,3 +190,30 @@ def test_unbatched_input_like_torch():
     out_t = F.conv_transpose1d(u, wt, stride=2)
     assert_close(out_t.numpy(), TF.conv_transpose1d(torch.tensor(u), torch.tensor(wt), stride=2).numpy(),
                  np.float64, "unbatched transposed")
+
+
+@pytest.mark.parametrize("x_shape, w_shape, groups, transposed", [
+    ((0, 3, 8, 8), (4, 3, 3, 3), 1, False), ((0, 8, 8, 8), (8, 1, 3, 3), 8, False),
+    ((0, 3, 9), (4, 3, 3), 1, False), ((0, 3, 5, 5, 5), (4, 3, 3, 3, 3), 1, False),
+    ((0, 3, 8, 8), (3, 4, 4, 4), 1, True)], ids=["batch", "depthwise", "1d", "3d", "transposed"])
+def test_empty_batch_like_torch(x_shape, w_shape, groups, transposed):
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(4)
+    ours, theirs = _leaves(x, w, None if groups > 1 else b)
+    kw = dict(stride=2, padding=1, groups=groups)
+    rank = len(x_shape) - 2
+    out = _conv_fn(rank, transposed)(*ours, **kw)
+    ref = getattr(TF, f"conv_transpose{rank}d" if transposed else f"conv{rank}d")(*theirs, **kw)
+    _assert_matches_torch(out, ref, ours, theirs, np.float64, rng)
+
+
+def test_no_input_channels_sum_to_the_bias():
+    # torch answers (2, 0, 5), the input's channel count: the sum over no channels is the bias
+    rng = np.random.default_rng(5)
+    x, w, b = (convzoo.tensor(rng.standard_normal(s), requires_grad=True) for s in [(2, 0, 9), (4, 0, 3), (4,)])
+    out = F.conv1d(x, w, b, stride=2, padding=1)
+    np.testing.assert_array_equal(out.numpy(), np.broadcast_to(b.numpy()[:, None], (2, 4, 5)))
+    g = rng.standard_normal((2, 4, 5))
+    out.backward(g)
+    assert x.grad.shape == (2, 0, 9) and w.grad.shape == (4, 0, 3)
+    np.testing.assert_allclose(b.grad.numpy(), g.sum(axis=(0, 2)))
