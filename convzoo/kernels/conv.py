@@ -12,10 +12,10 @@ Transposed convolution is ``conv_backward_input``; its gradients are ``conv_forw
 ``conv_backward_weight`` with the roles of input and output swapped.
 
 Each entry point describes its call as a ``planner.ConvGeometry``, asks the planner for an
-algorithm (``algorithm`` forces one by name) and runs it. A call with an empty operand (no images,
-no channels, no pixels) sums nothing but zeros: it returns zeros of the result's shape, as PyTorch
-does, without planning. Under ``planner.autotune()`` the first
-call of a geometry times every supported algorithm and the fastest is kept.
+algorithm (``algorithm`` forces one by name) and runs it. Under ``planner.autotune()`` the first
+call of a geometry times every supported algorithm and the fastest is kept. A call with an empty
+operand (no images, no channels, no pixels) sums nothing but zeros: it returns zeros of the
+result's shape, as PyTorch does, without planning.
 """
 import time
 
