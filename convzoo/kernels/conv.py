@@ -66,15 +66,11 @@ def _run(op, key, geometry, algorithm, call):
     return result
 
 
-def _zeros(shape, dtype):
-    return np.zeros(tuple(int(n) for n in shape), dtype)
-
-
 def conv_forward(x, weight, stride, dilation, groups, algorithm=None, pads=None):
     """(N, C, *in) * (O, C/g, *k) -> (N, O, *out), x zero-padded by ``pads`` ((before, after) per axis)."""
     pads = zero_pads(pads, x.ndim - 2)
     if x.size == 0 or weight.size == 0:
-        return _zeros(x.shape[:1] + weight.shape[:1] + tuple(
+        return np.zeros(x.shape[:1] + weight.shape[:1] + tuple(
             conv_output_size(n, k, s, d, b, a)
             for n, k, s, d, (b, a) in zip(x.shape[2:], weight.shape[2:], stride, dilation, pads)), x.dtype)
 
@@ -96,7 +92,7 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     in_shape = tuple(int(n) for n in in_shape)
     pads = zero_pads(pads, len(in_shape))
     if grad_out.size == 0 or weight.size == 0:
-        return _zeros(grad_out.shape[:1] + (weight.shape[1] * groups,) + in_shape, grad_out.dtype)
+        return np.zeros(grad_out.shape[:1] + (weight.shape[1] * groups,) + in_shape, grad_out.dtype)
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
     # trailing pixels that no window reads (output_padding can add them) get a zero gradient
     used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
@@ -121,7 +117,7 @@ def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, alg
     """Gradient of conv_forward with respect to weight: (O, C/g, *kernel_size)."""
     pads = zero_pads(pads, x.ndim - 2)
     if x.size == 0 or grad_out.size == 0:
-        return _zeros((grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size), x.dtype)
+        return np.zeros((grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size), x.dtype)
     # only the part of the padded input that some window reads
     used = read_extent(tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads)), grad_out.shape[2:], kernel_size,
                        stride, dilation)
