@@ -436,15 +436,23 @@ def ranges(items, pieces=None):
 LANE_FLOPS = 1 << 23
 
 
+# The most elements of a product matmul_nt returns as a transposed view: about a core's L2 (1 MiB of
+# float32). The callers add the product into the gradient, and a larger transposed view is read across
+# its rows from memory: a 3x3 256 -> 512 stride-2 conv at 14 px, batch 1, weight gradient 4.7 -> 1.4 ms
+# unswapped (products of 512 x 1152), 512 -> 512 at 7 px 22.7 -> 4.0 ms; 64 x 2304 (147 Ki) still
+# gained from the swap (batch 32 at 14 px: 15.0 against 16.7 ms)
+SWAP_MAX = 1 << 18
+
+
 def matmul_nt(a, b):
     """``a @ b`` transposed on its last two axes (a: (..., M, K), b: (..., N, K)) -> (..., M, N),
-    computed as ``(b @ a^T)^T`` (a view) when M < N.
+    computed as ``(b @ a^T)^T`` (a view) when M < N and M x N is at most SWAP_MAX.
 
     For the weight gradients, whose K (positions) is long: OpenBLAS ran such products faster with
     the larger of M and N as the rows of the first operand (one thread on the AVX-512 machine: LeNet-5's
     second conv, 16 output channels by 150 over 4480 positions, 0.52 -> 0.30 ms swapped; 64 x 1152
     1.27x, 32 x 27 1.27x; the other way, 256 x 128 over 784 0.91x, 32 x 16 0.78x swapped)."""
-    if a.shape[-2] < b.shape[-2]:
+    if a.shape[-2] < b.shape[-2] and a.shape[-2] * b.shape[-2] <= SWAP_MAX:
         return np.matmul(b, np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
     return np.matmul(a, np.swapaxes(b, -1, -2))
 

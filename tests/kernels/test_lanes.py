@@ -326,6 +326,19 @@ def test_matmul_equals_numpy_and_leaves_blas_threads_asleep(shapes, split, monke
         assert len(seen) == 1
 
 
+@pytest.mark.parametrize("m, n", [(16, 150), (150, 16), (40, 90)])
+@pytest.mark.parametrize("swap_max", [0, 1 << 18])
+def test_matmul_nt_is_a_times_b_transposed_and_swaps_only_small_products(m, n, swap_max, monkeypatch):
+    # a swapped product is (b @ a^T)^T, a transposed view; one over SWAP_MAX elements is computed as it is
+    monkeypatch.setattr(lanes, "SWAP_MAX", swap_max)
+    rng = np.random.default_rng(m)
+    a, b = (rng.standard_normal((2, rows, 64)).astype(np.float32) for rows in (m, n))
+    out = lanes.matmul_nt(a, b)
+    np.testing.assert_allclose(out, a @ b.transpose(0, 2, 1), rtol=1e-5, atol=1e-5)
+    assert out.shape == (2, m, n)
+    assert out.flags.c_contiguous == (m >= n or m * n > swap_max)
+
+
 @jit
 def _mark_range(out, lo, hi):
     for i in range(lo, hi):
