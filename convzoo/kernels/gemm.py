@@ -89,6 +89,14 @@ def _scatter_passes(chunks, kernel_size, stride, dilation):
     return workspace.scatter_passes(chunks, (kernel_size[0] - 1) * dilation[0], stride[0])
 
 
+# Columns (Cg x taps) of a weight gradient from which an image whose rows would be cut is cut by its
+# channels instead (``_channel_jobs``). A narrower one is cut by rows: its partial sums are small, and
+# every lane's GEMM keeps all the columns, where a channel cut leaves each a few (a 3x3 stride-2 stem,
+# 3 -> 32 at 224 px, batch 1: 1 and 2 channels, 9 and 18 columns, 0.74 ms; by rows 0.37; 7x7 stem,
+# 147 columns, 2.8 -> 1.8 ms; 144-288 columns 1.07x). 576 tied; 3136 (7x7 64 -> 64) ran 0.91x by rows
+WIDE_WEIGHT_GRADIENT = 512
+
+
 def _channel_jobs(batch, cg, groups, rows, bytes_per_channel, shares):
     """The gradients' jobs ((b, b + 1), group, (c0, c1)) by ranges of a group's input channels
     (``workspace.channel_chunks``), in image order; None where whole images fit or a channel does not.
@@ -207,7 +215,9 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
 
     size = n * c * k * rows * width
     shares = lanes.shares(size)
-    by_channel = _channel_jobs(n, cg, groups, rows, k * rows * width * x.itemsize, shares)
+    by_channel = None
+    if cg * k >= WIDE_WEIGHT_GRADIENT:
+        by_channel = _channel_jobs(n, cg, groups, rows, k * rows * width * x.itemsize, shares)
     if by_channel:
         lanes.run(by_channel, work_by_channel, ordered=True, size=size)
     else:

@@ -159,8 +159,14 @@ def test_channel_chunks_cut_an_image_by_channels_where_rows_would_be_cut():
 
 
 @needs_threads
+@pytest.mark.parametrize("narrow_weight_gradient_by", ["rows", "channels"])
 @pytest.mark.parametrize("batch, groups, depth", [(1, 1, 0), (1, 2, 0), (3, 1, 0), (3, 2, 0), (1, 2, 3)])
-def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_one_lane(batch, groups, depth):
+def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_one_lane(batch, groups, depth,
+                                                                                      narrow_weight_gradient_by,
+                                                                                      monkeypatch):
+    # the weight gradient's few columns (Cg x 9) are cut by rows below gemm.WIDE_WEIGHT_GRADIENT
+    if narrow_weight_gradient_by == "channels":
+        monkeypatch.setattr(gemm, "WIDE_WEIGHT_GRADIENT", 0)
     rng = np.random.default_rng(9)
     lead = (depth,) if depth else ()  # depth: a 3-D conv (its rows run over two axes), kernel depth 1
     x = rng.standard_normal((batch, 6) + lead + (11, 10)).astype(np.float32)
@@ -177,6 +183,11 @@ def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_o
             return (gemm.im2col_backward_input(g, w, x.shape[2:], ones + (1, 2), ones + (1, 1), groups, pads),
                     gemm.im2col_backward_weight(x, g, w.shape[2:], ones + (1, 2), ones + (1, 1), groups, pads))
     got, jobs = _jobs_and_bits_of_one_lane(ops)
+    if narrow_weight_gradient_by == "rows":
+        # the weight gradient's jobs: row ranges of one image, ((b0, b1), (r0, r1))
+        *jobs, rows = jobs
+        assert len(rows) >= 2 and all(len(job) == 2 and b1 == b0 + 1 for job in rows for (b0, b1), _ in [job])
+    assert jobs
     for calls in jobs:  # channel ranges within a group, of one image, in image order
         assert len(calls) >= 2 and all(b1 == b0 + 1 and 0 <= c0 < c1 <= 6 // groups
                                        for (b0, b1), _, (c0, c1) in calls)
