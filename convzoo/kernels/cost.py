@@ -125,7 +125,7 @@ def im2col_cost(op, g, threads):
         # 98 ms), so its efficiency stays at 64 rows' (64->128 was estimated 120 ms and kept from
         # F(4x4,3x3), 97-118 ms)
         efficiency, move = _gemm_efficiency(min(og, 64), 1024), cols / GATHER_RATE
-    if spans.applies(g.rank, g.stride) and spans.pays(g.padded[-1], g.out[-1], g.batch):
+    if spans.applies(g.rank, g.stride) and spans.pays(g.padded[-1], g.out[-1], g.batch, og):
         # the wide-row layout (gemm._wide_rows): one copy per tap, on a grid as wide as the padded rows
         widening = g.padded[-1] / g.out[-1]
         return (g.flops * widening / (_peak(threads) * efficiency) + move * widening / threads

@@ -70,12 +70,13 @@ def _one_per_image(res, batch):
     return res.reshape(g * a, batch, bp // batch).transpose(1, 0, 2)
 
 
-def _wide_rows(in_shape, kernel_size, stride, dilation, pads, batch, out_shape=None):
-    """Whether spans.py takes this geometry (its output grid must be the one the caller expects)."""
+def _wide_rows(in_shape, kernel_size, stride, dilation, pads, batch, channels, out_shape=None):
+    """Whether spans.py takes this geometry of ``channels`` output channels per group (its output
+    grid must be the one the caller expects)."""
     if not spans.applies(len(kernel_size), stride):
         return False
     padded = in_shape[-1] + pads[-1][0] + pads[-1][1]
-    if not spans.pays(padded, padded - dilation[-1] * (kernel_size[-1] - 1), batch):
+    if not spans.pays(padded, padded - dilation[-1] * (kernel_size[-1] - 1), batch, channels):
         return False
     full = tuple(n + b + a - d * (k - 1) for n, k, d, (b, a) in zip(in_shape, kernel_size, dilation, pads))
     return out_shape is None or tuple(out_shape) == full
@@ -113,7 +114,7 @@ def _channel_jobs(batch, cg, groups, rows, bytes_per_channel, shares):
 
 def im2col_forward(x, weight, stride, dilation, groups, pads=None):
     pads = zero_pads(pads, x.ndim - 2)
-    if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads, x.shape[0]):
+    if _wide_rows(x.shape[2:], weight.shape[2:], stride, dilation, pads, x.shape[0], weight.shape[0] // groups):
         return spans.forward(x, weight, dilation, groups, pads)
     n, c = x.shape[:2]
     o, cg = weight.shape[:2]
@@ -147,7 +148,8 @@ def im2col_forward(x, weight, stride, dilation, groups, pads=None):
 def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
     in_shape = tuple(int(s) for s in in_shape)
     pads = zero_pads(pads, len(in_shape))
-    if _wide_rows(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[0], grad_out.shape[2:]):
+    if _wide_rows(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[0], weight.shape[0] // groups,
+                  grad_out.shape[2:]):
         return spans.backward_input(grad_out, weight, in_shape, dilation, groups, pads)
     n, o = grad_out.shape[:2]
     cg = weight.shape[1]
@@ -183,7 +185,8 @@ def im2col_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
 
 def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
     pads = zero_pads(pads, x.ndim - 2)
-    if _wide_rows(x.shape[2:], kernel_size, stride, dilation, pads, x.shape[0], grad_out.shape[2:]):
+    if _wide_rows(x.shape[2:], kernel_size, stride, dilation, pads, x.shape[0], grad_out.shape[1] // groups,
+                  grad_out.shape[2:]):
         return spans.backward_weight(x, grad_out, tuple(kernel_size), dilation, groups, pads)
     n, c = x.shape[:2]
     o = grad_out.shape[1]

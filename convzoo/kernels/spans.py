@@ -30,19 +30,27 @@ from .jit import jit, jit_parallel, prange
 MAX_WIDTH = 16
 MAX_WIDENING = 1.5
 BATCH_WIDENING = 1.1
+# Both widenings also need few output channels (per group): each row copy the layout saves adds
+# 2 x channels x (extra columns) multiply-adds to the GEMM, and from 384 of them the row copies were
+# the cheaper: 3x3 96 -> 96 at 14 px, batch 1, forward / input / weight gradient 1.08x / 1.59x /
+# 1.24x faster by rows; 128 -> 128 at 16 px, batch 32, 1.02-1.06x; 256 -> 256 at 8 px 1.01-1.13x;
+# with 128 (LeNet-5's second conv) and 256 (64 -> 64 at 32 px, batch 32: 1.16-1.2x) the wide rows won
+MAX_EXTRA = 256
 
 
 def applies(rank, stride):
     return rank == 2 and tuple(stride) == (1, 1)
 
 
-def pays(padded, out, batch):
+def pays(padded, out, batch, channels):
     """Whether the wide layout's extra columns (padded row width over output width) cost less than
-    the per-row copies they replace."""
+    the per-row copies they replace, for a conv of ``channels`` output channels per group."""
     if out <= 0:
         return False
-    return padded == out or (out <= MAX_WIDTH and padded <= MAX_WIDENING * out) or \
-        (batch > 1 and padded <= BATCH_WIDENING * out)
+    if padded == out:
+        return True
+    return 2 * channels * (padded - out) <= MAX_EXTRA and (
+        (out <= MAX_WIDTH and padded <= MAX_WIDENING * out) or (batch > 1 and padded <= BATCH_WIDENING * out))
 
 
 @jit

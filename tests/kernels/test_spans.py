@@ -66,3 +66,10 @@ def test_im2col_takes_wide_rows_only_where_they_pay(monkeypatch):
     assert len(calls) == 3  # long rows, 7 % extra columns, several images: wide
     out = gemm.im2col_forward(np.zeros((4, 2, 30, 30)), np.zeros((3, 2, 1, 7)), (1, 1), (1, 1), 1, ((0, 0), (3, 3)))
     assert len(calls) == 3 and out.shape == (4, 3, 30, 30)  # 20 % extra columns on long rows: per-row
+    # many output channels: each saved row copy would add 2 x 96 x 2 multiply-adds (> spans.MAX_EXTRA)
+    out = gemm.im2col_forward(np.zeros((1, 2, 10, 10)), np.zeros((96, 2, 3, 3)), (1, 1), (1, 1), 1, ((1, 1), (1, 1)))
+    assert len(calls) == 3 and out.shape == (1, 96, 10, 10)
+    gemm.im2col_forward(np.zeros((1, 4, 10, 10)), np.zeros((128, 2, 3, 3)), (1, 1), (1, 1), 2, ((1, 1), (1, 1)))
+    assert len(calls) == 4  # 64 per group: 256 multiply-adds a copy, wide
+    gemm.im2col_forward(np.zeros((1, 2, 10, 10)), np.zeros((512, 2, 7, 1)), (1, 1), (1, 1), 1, ((3, 3), (0, 0)))
+    assert len(calls) == 5  # no extra column: wide whatever the channels
