@@ -218,9 +218,8 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
 
     size = n * c * k * rows * width
     shares = lanes.shares(size)
-    by_channel = None
-    if cg * k >= WIDE_WEIGHT_GRADIENT:
-        by_channel = _channel_jobs(n, cg, groups, rows, k * rows * width * x.itemsize, shares)
+    by_channel = (_channel_jobs(n, cg, groups, rows, k * rows * width * x.itemsize, shares)
+                  if cg * k >= WIDE_WEIGHT_GRADIENT else None)
     if by_channel:
         lanes.run(by_channel, work_by_channel, ordered=True, size=size)
     else:

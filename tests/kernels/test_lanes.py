@@ -186,7 +186,7 @@ def test_im2col_gradients_cut_by_channels_match_the_reference_with_the_bits_of_o
     if narrow_weight_gradient_by == "rows":
         # the weight gradient's jobs: row ranges of one image, ((b0, b1), (r0, r1))
         *jobs, rows = jobs
-        assert len(rows) >= 2 and all(len(job) == 2 and b1 == b0 + 1 for job in rows for (b0, b1), _ in [job])
+        assert len(rows) >= 2 and all(b1 == b0 + 1 for (b0, b1), _ in rows)
     assert jobs
     for calls in jobs:  # channel ranges within a group, of one image, in image order
         assert len(calls) >= 2 and all(b1 == b0 + 1 and 0 <= c0 < c1 <= 6 // groups
