@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from . import lanes, microkernel
+from .elementwise import by_size
 from .geometry import conv_output_size, gradient_kernel, zero_pads
 
 VEC = max(microkernel.VEC, 1)
@@ -131,11 +132,8 @@ def _correlate(x, weight, stride, dilation, pads):
     rows = np.array([ci * band_in * wp + ky * dh * wp + kx * dw
                      for ci in range(c) for ky in range(kh) for kx in range(kw)], dtype=np.int64)
     args = (np.ascontiguousarray(x), _pack(weight, nv * VEC), rows, out, sh, top, left, wp, band, band_in, bands)
-    driver = _driver(mr, nv, sw)
-    if 2 * out.size * c * kh * kw < lanes.LANE_FLOPS:
-        driver(*args, 0, n * bands)
-    else:
-        lanes.split(driver, n * bands, *args)
+    # on this thread below LANE_FLOPS, else one range of (image, band) items per lane
+    by_size(_driver(mr, nv, sw), 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
     return out
 
 
