@@ -27,7 +27,7 @@ on 128 x 56 x 56 at batch 1 0.28 (0.53), batch 8 4.0 (5.5); 3x3 on 32 x 112 x 11
 """
 import numpy as np
 
-from .depthwise_loops import _extract, _fill, _scatter
+from .depthwise_loops import _copy_map, _extract, _extract_mapped, _fill, _fill_mapped, _out_map, _scatter
 from .jit import jit, jit_sums
 
 
@@ -75,8 +75,13 @@ def _row_taps(g, width, buf, buf_width, starts, part):
 
 
 @jit
-def _wide_gradient(g, width, gw, buf_width):
-    # the gradient plane at the scratch pitch: its rows copied into gw, whose extra columns stay zero
+def _wide_gradient(g, width, at, gw, buf_width):
+    # the gradient plane at the scratch pitch: its rows copied into gw (element by element through
+    # ``at``, _out_map, where it has any), whose extra columns stay zero
+    if at.shape[0]:
+        for i in range(at.shape[0]):
+            gw[at[i]] = g[i]
+        return
     for r in range(g.shape[0] // width):
         src, dst = g[r * width:(r + 1) * width], gw[r * buf_width:r * buf_width + width]
         for j in range(width):
@@ -108,6 +113,8 @@ def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, 
     buf = np.empty(buf_rows * buf_width, dtype=out.dtype)
     starts = np.empty(taps, dtype=np.int64)
     _tap_starts(rowtab, colofs, buf_width, starts)
+    pairs = _copy_map(fill_row, col_lo, col_hi, src_lo, step, out.shape[2] // fill_row.shape[0], buf_width)
+    at = _out_map(rows, width, buf_width)
     for p in range(lo, hi):
         b, c = p // channels, p % channels
         buf[:] = 0.0
@@ -118,12 +125,15 @@ def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, 
             if not finite:
                 _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
                 continue
-            _wide_gradient(grad_out[b, o], width, gw, buf_width)
+            _wide_gradient(grad_out[b, o], width, at, gw, buf_width)
             for k in range(taps):
                 wk, dst = w[o, k], np.uint64(starts[k])
                 for j in range(run):
                     buf[dst + j] += wk * gw[j]
-        _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+        if pairs.shape[1]:
+            _extract_mapped(buf, pairs, out[b, c])
+        else:
+            _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
 
 
 @jit
@@ -142,12 +152,17 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
     _tap_starts(rowtab, colofs, buf_width, starts)
     part = np.empty(taps, dtype=x.dtype)
     total = np.empty(taps, dtype=np.float64)
+    pairs = _copy_map(fill_row, col_lo, col_hi, src_lo, step, x.shape[2] // fill_row.shape[0], buf_width)
+    at = _out_map(rows, width, buf_width)
     for o in range(lo, hi):
         total[:] = 0.0
         for b in range(batch):
-            _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+            if pairs.shape[1]:
+                _fill_mapped(x[b, o // m], pairs, buf)
+            else:
+                _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
             g = grad_out[b, o]
-            _wide_gradient(g, width, gw, buf_width)
+            _wide_gradient(g, width, at, gw, buf_width)
             _dot_taps(gw, buf, starts, part)
             finite = True
             for k in range(taps):

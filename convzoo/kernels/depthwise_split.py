@@ -165,12 +165,11 @@ def forward_range(x, w, rowtab, colofs, bases, length, buf_width, valid_lo, vali
     taps = w.shape[1]
     buf = np.zeros(length, dtype=x.dtype)
     starts = np.empty(taps, dtype=np.int64)
-    tmp = np.empty(0, dtype=x.dtype)
     identity = np.arange(taps)
     values = np.empty(taps, dtype=x.dtype)
     for p in range(lo, hi):
         b, c = p // channels, p % channels
         _fill(x[b, c], bases, buf)
         for o in range(c * m, c * m + m):
-            loops._correlate(buf, buf_width, w[o], rowtab, colofs, False, False, starts, tmp, out[b, o])
+            loops._correlate(buf, buf_width, w[o], rowtab, colofs, False, starts, out[b, o])
             _fix_edges(buf, buf_width, w[o], rowtab, colofs, valid_lo, valid_hi, edges, identity, values, out[b, o])

@@ -55,7 +55,11 @@ CASES = [
     ((2, 1, 12, 12), 6, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),   # LeNet's first conv: 1 -> 6 channels, flat
     ((1, 2, 9, 30), 1, (3, 3), (1, 1), (3, 1), ((0, 0), (1, 1))),    # dilated rows, width 30 rounded to 32
     ((1, 2, 6, 3), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),     # rows of 3: no room to round up
-    ((1, 2, 10, 10), 1, (7, 7), (1, 1), (1, 1), ((3, 3), (3, 3))),   # wide kernel: row by row, not flat
+    ((1, 2, 10, 17), 1, (7, 7), (1, 1), (1, 1), ((3, 3), (3, 3))),   # wide kernel: row by row, not flat
+    ((2, 3, 7, 7), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),     # rows of 7: copies through index maps
+    ((1, 2, 7, 7), 2, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),     # the same, a 5x5 kernel, a multiplier
+    ((1, 2, 10, 10), 1, (5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),   # short rows, flat with 4 junk columns in 14
+    ((1, 2, 6, 6), 1, (3, 3), (2, 2), (1, 1), ((0, 0), (0, 0))),     # mapped, the last row and column unread
     ((1, 2, 9, 9), 1, (2, 4), (3, 1), (1, 2), ((0, 2), (3, 0))),     # stride 3 rows, uneven padding
     ((1, 2, 5, 4), 1, (3, 3), (1, 1), (1, 1), ((4, 4), (4, 4))),     # padding wider than the kernel: a crop
     ((2, 2, 9, 50), 1, (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),    # rows >= 48 wide: weight gradient 4 rows a pass,
@@ -87,6 +91,18 @@ def test_table_picks_the_flat_run_and_the_full_copy_where_they_apply():
     assert t.rowtab[0].tolist() == [0, 29, 1] and t.colofs.tolist() == [0, 58 * 29, 1]
     assert not depthwise._table((56, 56), (31, 31), (1, 1), (1, 1), ((15, 15), (15, 15))).flat  # junk > 1/4
     assert not depthwise._table((5, 4), (3, 3), (1, 1), (1, 1), ((-2, 4), (-2, 4))).full  # a crop
+    # rows shorter than 2 x SHORT_ROWS run flat with up to as many junk columns as outputs; rows
+    # shorter than SHORT_ROWS copy through index maps
+    from convzoo.kernels import depthwise_loops as loops
+    for size, kernel, flat in [(7, 3, True), (14, 5, True), (10, 7, True), (5, 7, False), (16, 7, False)]:
+        t = depthwise._table((size, size), (kernel, kernel), (1, 1), (1, 1), ((kernel // 2,) * 2,) * 2)
+        assert t.flat == flat, (size, kernel)
+        copies = loops._copy_map(t.fill_row, t.col_lo, t.col_hi, t.src_lo, t.step, size, t.buf_width)
+        assert copies.shape == ((2, size * size) if size < loops.SHORT_ROWS else (2, 0))
+        if size < loops.SHORT_ROWS:
+            # every input element goes to the scratch element _fill's row copies put it in
+            pad = kernel // 2
+            assert np.array_equal(copies[1], [(i + pad) * t.buf_width + j + pad for i in range(size) for j in range(size)])
 
 
 def test_float32_weight_gradient_over_a_long_batch_keeps_its_precision():
@@ -224,6 +240,7 @@ def test_paired_rows_give_the_bits_of_the_whole_plane_run(rows):
     # the 3x3 stride-1 forward on rows >= PAIRED_WIDTH wide computes two output rows a pass, each
     # sum in the order of the whole-plane run it replaces; an odd last row goes alone
     from convzoo.kernels import depthwise_loops as loops
+    from convzoo.kernels.jit import VECTOR
     width = loops.PAIRED_WIDTH + 5
     t = depthwise._table((rows, width), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)))
     assert t.flat and loops._adjacent_rows(t.rowtab)
@@ -231,10 +248,12 @@ def test_paired_rows_give_the_bits_of_the_whole_plane_run(rows):
     buf = rng.standard_normal(t.buf_rows * t.buf_width + 8).astype(np.float32)
     w = rng.standard_normal(9).astype(np.float32)
     starts = np.empty(9, dtype=np.int64)
-    tmp = np.empty(t.rowtab.shape[0] * t.buf_width + 8, dtype=np.float32)
+    loops._starts(t.buf_width, t.rowtab, t.colofs, 0, starts)
+    count = -(-((rows - 1) * t.buf_width + width) // VECTOR) * VECTOR
+    tmp = np.empty(t.rowtab.shape[0] * t.buf_width + VECTOR, dtype=np.float32)
     whole, paired = np.full(rows * width, np.nan, np.float32), np.full(rows * width, np.nan, np.float32)
-    loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, False, starts, tmp, whole)
-    loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, True, starts, tmp, paired)
+    loops._correlate_flat(buf, t.buf_width, w, starts, count, rows, tmp, loops._out_map(rows, width, t.buf_width), whole)
+    loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, starts, paired)
     np.testing.assert_array_equal(paired, whole)
     assert not loops._adjacent_rows(depthwise._table((rows, width), (3, 3), (1, 1), (2, 1), ((2, 2), (1, 1))).rowtab)
 
