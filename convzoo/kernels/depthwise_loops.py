@@ -40,10 +40,12 @@ def _wide(width, r, rows):
 
 
 # Rows shorter than this are copied into and out of the scratch plane element by element through
-# index maps built once per range (_copy_map, _out_map) rather than row by row: a row loop of 7 or 14
-# elements never reaches its vector body and pays its set-up per row. One thread, 3x3 "same", batch
-# 8: 960 planes of 7 x 7 170 -> 66 ns a plane forward, 384 of 14 x 14 259 -> 190; 28-wide rows ran
-# slower mapped (538 -> 745)
+# index maps built once per range (_copy_map, _out_map) rather than row by row: a row loop of 7
+# elements never reaches its vector body and pays its set-up per row. Rows shorter than twice this
+# run the whole-plane pass even where its junk columns are many (depthwise.PlaneTable.flat). In one
+# process on the AVX-512 machine, batch 8, against row copies and row loops: 3x3 on 960 planes of
+# 7 x 7 forward and input gradient 1.37x, weight gradient 2.3x; 5x5 on 480 of 14 x 14 2.6-3.4x; 7x7 on
+# 256 of 12 x 12 2.7-3.8x. Through the maps 14-wide rows ran 0.93-0.98x (rows of 28: 0.7x)
 SHORT_ROWS = 8
 
 

@@ -27,10 +27,11 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 # ZeroDivisionError; Python's model puts a branch before every division, which kept LLVM from
 # vectorising any loop that divides (2x2 average pooling ran scalar, 2.5x slower than max pooling)
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-# For the small helpers a range loop calls once per plane or row: Numba then compiles their body into
-# the caller instead of calling it. A call that passes arrays costs its reference counting, about
-# 40 ns on the AVX-512 machine (a copy of 49 elements through an index map: 21 ns a plane inline,
-# 62 through a call with seven array arguments), which for a 7 x 7 depthwise plane was most of its time
+# For the small helpers a range loop calls once per plane: Numba compiles their body into the caller
+# instead of calling it. A call with seven array arguments cost about 40 ns on the AVX-512 machine
+# (a copy of 49 elements through an index map: 20 ns a plane compiled in, 62 called), most of a 7 x 7
+# depthwise plane's time. Not for the loops of long rows: compiled into the depthwise range loops, the
+# row copies and row loops ran 4-6 % slower on 56-pixel planes
 jit_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 _njit_parallel = numba.njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 _LAUNCH = threading.Lock()
