@@ -84,11 +84,12 @@ class PlaneTable:
         # every input column lands in the scratch (else the input gradient zeroes its rows first)
         self.full = bool((hi - lo).sum() == n)
         # output row r reads scratch rows rowtab[0] + r (1-D or 2-D, any stride), and a scratch row
-        # is at most a quarter wider than an output row, or at most twice as wide as a row shorter
-        # than loops.SHORT_ROWS (whose row loops never reach their vector body): the loops then
-        # compute the plane as one run at the scratch pitch and drop the junk columns
+        # is at most a quarter wider than an output row, or at most twice as wide as an output row
+        # shorter than 2 x loops.SHORT_ROWS (whose row loops barely reach their vector body): the
+        # loops then compute the plane as one run at the scratch pitch and drop the junk columns
         consecutive = bool((rowtab == rowtab[:1] + np.arange(rowtab.shape[0])[:, None]).all())
-        self.flat = consecutive and (4 * (wq - int(o)) <= int(o) or (int(o) < 2 * loops.SHORT_ROWS and wq <= 2 * int(o)))
+        o = int(o)
+        self.flat = consecutive and (4 * (wq - o) <= o or (o < 2 * loops.SHORT_ROWS and wq <= 2 * o))
         self.out_shape = tuple(int(p) for p in out_shape)
         self.in_shape = tuple(int(p) for p in in_shape)
         for array in (self.rowtab, self.colofs, self.fill_row, self.col_lo, self.col_hi, self.src_lo):

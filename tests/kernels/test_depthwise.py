@@ -102,7 +102,8 @@ def test_table_picks_the_flat_run_and_the_full_copy_where_they_apply():
         if size < loops.SHORT_ROWS:
             # every input element goes to the scratch element _fill's row copies put it in
             pad = kernel // 2
-            assert np.array_equal(copies[1], [(i + pad) * t.buf_width + j + pad for i in range(size) for j in range(size)])
+            want = [(i + pad) * t.buf_width + j + pad for i in range(size) for j in range(size)]
+            assert np.array_equal(copies[1], want)
 
 
 def test_float32_weight_gradient_over_a_long_batch_keeps_its_precision():
@@ -252,7 +253,8 @@ def test_paired_rows_give_the_bits_of_the_whole_plane_run(rows):
     count = -(-((rows - 1) * t.buf_width + width) // VECTOR) * VECTOR
     tmp = np.empty(t.rowtab.shape[0] * t.buf_width + VECTOR, dtype=np.float32)
     whole, paired = np.full(rows * width, np.nan, np.float32), np.full(rows * width, np.nan, np.float32)
-    loops._correlate_flat(buf, t.buf_width, w, starts, count, rows, tmp, loops._out_map(rows, width, t.buf_width), whole)
+    at = loops._out_map(rows, width, t.buf_width)
+    loops._correlate_flat(buf, t.buf_width, w, starts, count, rows, tmp, at, whole)
     loops._correlate(buf, t.buf_width, w, t.rowtab, t.colofs, True, starts, paired)
     np.testing.assert_array_equal(paired, whole)
     assert not loops._adjacent_rows(depthwise._table((rows, width), (3, 3), (1, 1), (2, 1), ((2, 2), (1, 1))).rowtab)
