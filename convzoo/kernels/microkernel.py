@@ -63,9 +63,10 @@ def channel_tile(mr, nv, step):
         c[c0 + j*ldc + i] = sum over s < k of x[x0 + rows[s] + i*step] * w[w0 + s*ldw + j]
 
     for i < min(mr, positions), j < min(nv*VEC, channels) (x, w, c: flat float32 arrays; rows:
-    int64): x's values broadcast, w's rows loaded as vectors, the sums stored channel-major (a masked
-    scatter per position and vector, so the output needs no transpose). Every index read must be in
-    bounds (all of the tile's, whatever positions and channels say): nothing is checked."""
+    int64): x's values broadcast, w's rows loaded as vectors, the sums stored channel-major (the
+    vectors of sums transposed in registers, then one masked store of mr positions per channel).
+    Every index read must be in bounds (all of the tile's, whatever positions and channels say):
+    nothing is checked."""
     vec_n = VEC
 
     @intrinsic
