@@ -219,8 +219,10 @@ _MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)
 # asks for the GIL while another holds it sleeps (30 us to wake on the reference VM). Measured in one
 # process against none: the batch-1 depthwise 3x3 forward and forward+backward and 3x3 max pooling
 # 1.07-1.08x. ``run``'s posts have none: the caller runs Python for its own first chunk after the post
-# (a grace made the batch-1 stem 0.90x)
-GRACE_SECONDS = 8e-6
+# (a grace made the batch-1 stem 0.90x). 3 us against the earlier 8, same process, batch 1: ReLU forward
+# 1.03-1.09x, global average pooling 1.11-1.17x, max pooling 1.07-1.18x, the stride-2 depthwise
+# forward+backward 1.19x, the rest within noise (depthwise forward 0.89-1.09x); 1.5 us and 0 lost again
+GRACE_SECONDS = 3e-6
 
 
 @jit
