@@ -29,8 +29,14 @@ from . import depthwise_flat, depthwise_loops as loops, depthwise_split
 from .elementwise import by_size
 from .geometry import cached_table, zero_pads
 
-# multiply-adds (taps x output pixels) below which a depthwise op runs on the calling thread (_run)
-GRAIN = 1 << 21
+# Work (``_work``, in multiply-adds) below which a depthwise op runs on the calling thread (_run), and
+# what an element of the image and a plane count in it. Fitted on batch-1 3x3 convs timed on one thread
+# on the AVX-512 machine (14 of 14 to 112 px, stride 1 and 2, forward and both gradients): 13-45 us
+# per Mi multiply-adds, an image element about 5 multiply-adds (a stride-2 forward reads 4 a pixel), a
+# plane about 0.2 us; two lanes won from about 30 us of serial work
+GRAIN = 1 << 20
+IMAGE_WORK = 5
+PLANE_WORK = 6000
 
 
 class PlaneTable:
@@ -127,13 +133,18 @@ def _run(serial, work, count, *args):
     sleeping thread, serial won below 4-7 Mi (3x3 stride 1 at batch 1, 3.4 Mi: 0.30 against 0.45 ms
     forward); on polling helpers (``lanes.split``), in one process on the AVX-512 machine, 3x3 128 @56
     at batch 1 (3.6 Mi) ran 1.31-1.34x faster forward and 1.37-1.42x forward+backward on two lanes,
-    and 3x3 64 @56 (1.8 Mi) within noise of serial (0.97x forward), hence 2 Mi."""
+    and 3x3 64 @56 (1.8 Mi) within noise of serial (0.97x forward), hence 2 Mi. With the helpers' 3 us
+    grace (``lanes.GRACE_SECONDS``) two lanes won from about 30 us of serial work, which multiply-adds
+    alone did not foretell (the stride-2 3x3 on 128 planes of 56 x 56, 0.9 Mi multiply-adds, took 120 us
+    serial and 74 on lanes), hence the image and the planes in ``_work`` and 1 Mi."""
     by_size(serial, work, count, *args, grain=GRAIN)
 
 
-def _work(grad_or_out, t):
-    """Multiply-adds of an op on this table: the kernel's taps for every output (or gradient) pixel."""
-    return grad_or_out.size * t.rowtab.shape[1] * t.colofs.shape[0]
+def _work(grad_or_out, image, t):
+    """An op's serial time in multiply-adds: the kernel's taps for every output (or gradient) pixel,
+    plus IMAGE_WORK for each element of the image (input or input gradient) and PLANE_WORK a plane."""
+    planes = grad_or_out.shape[0] * grad_or_out.shape[1]
+    return grad_or_out.size * t.rowtab.shape[1] * t.colofs.shape[0] + IMAGE_WORK * image.size + PLANE_WORK * planes
 
 
 def _planes(a):
@@ -147,9 +158,9 @@ def _correlate(x, weight, t):
     out = np.empty((n, o, math.prod(t.out_shape)), dtype=x.dtype)
     w = np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1)
     if isinstance(t, depthwise_split.SplitTable):
-        _run(depthwise_split.forward_range, _work(out, t), n * c, _planes(x), w, *t.args(), out)
+        _run(depthwise_split.forward_range, _work(out, x, t), n * c, _planes(x), w, *t.args(), out)
     else:
-        _run(loops.forward_range, _work(out, t), n * c, _planes(x), w, *t.args(), t.full, t.flat, out)
+        _run(loops.forward_range, _work(out, x, t), n * c, _planes(x), w, *t.args(), t.full, t.flat, out)
     return out.reshape((n, o) + t.out_shape)
 
 
@@ -175,7 +186,7 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
     out = np.empty((n, groups, math.prod(in_shape)), dtype=grad_out.dtype)
     serial = (depthwise_flat if t.flat else loops).backward_input_range
-    _run(serial, _work(grad_out, t), n * groups,
+    _run(serial, _work(grad_out, out, t), n * groups,
          _planes(grad_out),
          np.ascontiguousarray(weight, dtype=grad_out.dtype).reshape(o, -1), *t.args(), t.full, out)
     return out.reshape((n, groups) + in_shape)
@@ -187,6 +198,6 @@ def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups
     t = _table(x.shape[2:], kernel_size, stride, dilation, pads, grad_out.shape[2:])
     grad_w = np.empty((o, math.prod(kernel_size)), dtype=x.dtype)
     serial = (depthwise_flat if t.flat else loops).backward_weight_range
-    _run(serial, _work(grad_out, t), o, _planes(x),
+    _run(serial, _work(grad_out, x, t), o, _planes(x),
          _planes(grad_out), *t.args(), t.full, grad_w)
     return grad_w.reshape((o, 1) + tuple(kernel_size))
