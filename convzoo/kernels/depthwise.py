@@ -128,7 +128,7 @@ def _table(in_shape, kernel_size, stride, dilation, pads, out_shape=None):
 
 
 def _run(serial, work, count, *args):
-    """``serial(*args, 0, count)`` here below GRAIN multiply-adds, else one range of the ``count``
+    """``serial(*args, 0, count)`` here below GRAIN of work (``_work``), else one range of the ``count``
     items per lane (``elementwise.by_size``). With a Numba parallel region, and then lanes that woke a
     sleeping thread, serial won below 4-7 Mi (3x3 stride 1 at batch 1, 3.4 Mi: 0.30 against 0.45 ms
     forward); on polling helpers (``lanes.split``), in one process on the AVX-512 machine, 3x3 128 @56
