@@ -31,7 +31,7 @@ from .geometry import cached_table, zero_pads
 
 # Work (``_work``, in multiply-adds) below which a depthwise op runs on the calling thread (_run), and
 # what an element of the image and a plane count in it. Fitted on batch-1 3x3 convs timed on one thread
-# on the AVX-512 machine (14 of 14 to 112 px, stride 1 and 2, forward and both gradients): 13-45 us
+# on the AVX-512 machine (14 geometries of 14 to 112 px, stride 1 and 2, each pass): 13-45 us
 # per Mi multiply-adds, an image element about 5 multiply-adds (a stride-2 forward reads 4 a pixel), a
 # plane about 0.2 us; two lanes won from about 30 us of serial work
 GRAIN = 1 << 20
