@@ -26,6 +26,9 @@ GRAIN = 32768  # elements below which a kernel runs serially (PyTorch's grain si
 # which ReLU forward+backward took 0.9 ms on two lanes were the benchmark's fill of a fresh output
 # gradient (0.7 ms instead of 0.06, no page fault), which it now makes once
 STREAM_GRAIN = 1 << 19
+# While OpenBLAS's idle thread spins (``lanes.blas_spinning``) a helper lane shares its core and may wait
+# out a time slice: ``by_size`` then keeps work below this many grains on the calling thread
+SPINNING_GRAINS = 4
 
 
 # Each range kernel loops over views that start at lo, so its index runs from 0: a signed index
@@ -81,7 +84,8 @@ def by_size(serial, work, count, *args, grain=None):
     """The one switch of every kernel written as a serial range loop ``serial(*args, lo, hi)`` over
     ``count`` items (elements, planes, blocks of planes, output channels): ``serial(*args, 0,
     count)`` on the calling thread when ``work`` (elements moved or taps read) is below ``grain``
-    (default STREAM_GRAIN), as handing work to another thread costs more than such work; else one
+    (default STREAM_GRAIN), as handing work to another thread costs more than such work, or below
+    SPINNING_GRAINS grains while OpenBLAS's idle thread spins (``lanes.blas_spinning``); else one
     equal range of the items per lane (``lanes.split``: nogil loops on polling helper threads).
 
     Lanes replaced a Numba parallel region (``prange`` over blocks) here: the region wakes a worker
@@ -91,7 +95,8 @@ def by_size(serial, work, count, *args, grain=None):
     forward+backward 22.7 -> 17.8, 2x2 max pooling forward 10.9 -> 9.3, the stride-2 depthwise 3x3
     forward 7.9 -> 6.6, LeNet-5's 5x5 depthwise forward (6 output channels of one input) 0.53-0.77
     -> 0.30 ms; 14 rows of memory-bound cases 1.085x in geometric mean, none slower beyond noise."""
-    if work < (STREAM_GRAIN if grain is None else grain):
+    grain = STREAM_GRAIN if grain is None else grain
+    if work < grain or (work < SPINNING_GRAINS * grain and lanes.blas_spinning()):
         serial(*args, 0, count)
     else:
         lanes.split(serial, count, *args)

@@ -40,7 +40,8 @@ from numba.core import types
 from .jit import jit, num_threads
 
 _lock = threading.Lock()
-_state = {"helpers": [], "blas": None, "limited": 0}
+# blas_spins_until: the perf_counter time until which OpenBLAS's idle threads may still spin (``run``)
+_state = {"helpers": [], "blas": None, "limited": 0, "blas_spins_until": 0.0}
 _crew_lock = threading.Lock()  # held by the run that has the helpers
 
 
@@ -334,6 +335,19 @@ class _Helper:
                 self._error = error
 
 
+# How long after a call that may have run BLAS on its own threads ``blas_spinning`` says so (range
+# loops then stay on the calling thread up to a larger size, ``elementwise.by_size``). OpenBLAS's idle thread spins for about 0.1 s after a call (2^28 cycles, its
+# THREAD_TIMEOUT; setting its thread count does not stop it), sharing a core with a helper lane: a
+# 64 @56 depthwise forward on two lanes took 0.20-0.24 ms for 0.1 s after a batch-1 1x1 conv's GEMM,
+# 0.07 ms after that, and 0.11 ms on one thread
+BLAS_SPIN_SECONDS = 0.1
+
+
+def blas_spinning():
+    """Whether OpenBLAS's idle threads may still spin after a call of ``run`` that let BLAS use them."""
+    return time.perf_counter() < _state["blas_spins_until"]
+
+
 # Scratch elements below which a call runs on this thread alone with serial kernels. With a pool
 # that slept between jobs (a hand-off of 40-150 us on the reference machine) this was 256 Ki; on
 # polling helpers, in one process, the 2x2 stride-2 transposed conv 128->64 at 28 px, batch 1 (whose
@@ -384,6 +398,8 @@ def run(jobs, work, ordered=False, size=None):
         with _SERIAL_BLAS if small else contextlib.nullcontext():
             for i, job in enumerate(jobs):
                 work(i, job, lane)
+        if not small and not _state["limited"]:  # BLAS may have run on its own threads
+            _state["blas_spins_until"] = time.perf_counter() + BLAS_SPIN_SECONDS
         return
     queue, queue_lock, order = iter(enumerate(jobs)), threading.Lock(), _Order()
 

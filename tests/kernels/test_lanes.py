@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from convzoo.kernels import gemm, lanes, spans, winograd, workspace
+from convzoo.kernels import elementwise, gemm, lanes, spans, winograd, workspace
 from convzoo.kernels.jit import jit
 from tests import naive
 
@@ -385,6 +385,30 @@ def test_split_cuts_the_items_into_one_range_per_lane_the_first_on_this_thread()
     assert sorted(r[:2] for r in seen) == lanes.ranges(10, numba.get_num_threads())
     assert [r[2] for r in seen if r[0] == 0] == [threading.get_ident()]
     assert len({r[2] for r in seen}) == len(seen)  # each range on a thread of its own
+
+
+@needs_threads
+def test_after_a_call_that_may_wake_blas_threads_smaller_ranges_stay_on_this_thread(monkeypatch):
+    monkeypatch.setattr(lanes, "BLAS_SPIN_SECONDS", 60.0)
+    monkeypatch.setitem(lanes._state, "blas_spins_until", 0.0)
+    lanes.run(range(4), lambda *_: None, size=lanes.SERIAL_BELOW)  # on lanes: BLAS on one thread
+    lanes.run(range(1), lambda *_: None, size=lanes.SERIAL_BELOW - 1)  # small: BLAS on one thread too
+    assert not lanes.blas_spinning()
+    lanes.run(range(1), lambda *_: None)  # one chunk: its GEMM may run on BLAS's own threads
+    assert lanes.blas_spinning()
+    seen = []
+
+    def serial(lo, hi):
+        seen.append((lo, hi, threading.get_ident()))
+    elementwise.by_size(serial, elementwise.SPINNING_GRAINS * 100 - 1, 10, grain=100)
+    assert seen == [(0, 10, threading.get_ident())]
+    seen.clear()
+    elementwise.by_size(serial, elementwise.SPINNING_GRAINS * 100, 10, grain=100)
+    assert sorted(r[:2] for r in seen) == lanes.ranges(10, numba.get_num_threads())
+    monkeypatch.setitem(lanes._state, "blas_spins_until", 0.0)
+    seen.clear()
+    elementwise.by_size(serial, 100, 10, grain=100)
+    assert sorted(r[:2] for r in seen) == lanes.ranges(10, numba.get_num_threads())
 
 
 @needs_threads
