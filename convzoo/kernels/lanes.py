@@ -336,10 +336,10 @@ class _Helper:
 
 
 # How long after a call that may have run BLAS on its own threads ``blas_spinning`` says so (range
-# loops then stay on the calling thread up to a larger size, ``elementwise.by_size``). OpenBLAS's idle thread spins for about 0.1 s after a call (2^28 cycles, its
-# THREAD_TIMEOUT; setting its thread count does not stop it), sharing a core with a helper lane: a
-# 64 @56 depthwise forward on two lanes took 0.20-0.24 ms for 0.1 s after a batch-1 1x1 conv's GEMM,
-# 0.07 ms after that, and 0.11 ms on one thread
+# loops then stay on the calling thread up to a larger size, ``elementwise.by_size``). OpenBLAS's idle
+# thread spins for about 0.1 s after a call (2^28 cycles, its THREAD_TIMEOUT; setting its thread count
+# does not stop it), sharing a core with a helper lane: a 64 @56 depthwise forward on two lanes took
+# 0.20-0.24 ms for 0.1 s after a batch-1 1x1 conv's GEMM, 0.07 ms after that, 0.11 ms on one thread
 BLAS_SPIN_SECONDS = 0.1
 
 
