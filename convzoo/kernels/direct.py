@@ -17,13 +17,12 @@ the other algorithms.
 
 2-D, groups 1, float32, where ``microkernel.available()``.
 """
-import functools
-
-import numba
 import numpy as np
 
 from . import lanes, microkernel
 from .elementwise import by_size
+from .jit import jit
+from .microkernel import channel_tile, tile_key
 from .geometry import conv_output_size, gradient_kernel, zero_pads
 
 VEC = max(microkernel.VEC, 1)
@@ -58,48 +57,43 @@ def tile_shape(out_channels, width):
     return mr, nv
 
 
-@functools.lru_cache(maxsize=None)
-def _driver(mr, nv, step):
-    """The serial loop over items lo..hi of (image, band of output rows) for one tile shape and
-    stride along the rows."""
-    tile = microkernel.channel_tile(mr, nv, step)
-    cb = nv * VEC
-
-    def run(x, packed, rows, out, sh, top, left, wp, band, band_in, bands, lo, hi):
-        n, c, h, w = x.shape
-        o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
-        k, opad = packed.shape
-        tiles = (ow + mr - 1) // mr
-        plane = band_in * wp
-        # the last tile of a row reads up to mr * step past the row's last window
-        scratch = np.zeros(c * plane + mr * step + wp, dtype=np.float32)
-        flat = out.reshape(-1)
-        size = oh * ow
-        weights = packed.reshape(-1)
-        c0, c1 = max(-left, 0), min(w, wp - left)  # input columns inside the padded row
-        for item in range(lo, hi):
-            b, t0 = item // bands, item % bands * band
-            t1 = min(t0 + band, oh)
-            for ci in range(c):
-                for i in range(band_in):
-                    dst = scratch[ci * plane + i * wp:ci * plane + (i + 1) * wp]
-                    sr = t0 * sh + i - top
-                    if sr < 0 or sr >= h or c1 <= c0:
-                        dst[:] = 0.0
-                        continue
-                    # views that start at 0 (a loop from c0 + left would test for wraparound and
-                    # copy element by element); the pad columns stay zero from the allocation
-                    src, inner = x[b, ci, sr, c0:c1], dst[c0 + left:c1 + left]
-                    for j in range(c1 - c0):
-                        inner[j] = src[j]
-            for r in range(t1 - t0):
-                base = r * sh * wp
-                for t in range(tiles):
-                    for ob in range(opad // cb):
-                        tile(scratch, base + t * mr * step, rows, weights, ob * cb, opad, flat,
-                             (b * o + ob * cb) * size + (t0 + r) * ow + t * mr, size, k, ow - t * mr, o - ob * cb)
-
-    return numba.njit(nogil=True, error_model="numpy")(run)
+@jit
+def _run(x, packed, rows, out, sh, top, left, wp, band, band_in, bands, key, lo, hi):
+    """The serial loop over items lo..hi of (image, band of output rows), in tiles of the shape
+    ``key`` (``microkernel.tile_key``: positions, vectors of channels, stride along the rows)."""
+    mr, cb, step = len(key[0]), len(key[1]) * VEC, len(key[2])
+    n, c, h, w = x.shape
+    o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
+    k, opad = packed.shape
+    tiles = (ow + mr - 1) // mr
+    plane = band_in * wp
+    # the last tile of a row reads up to mr * step past the row's last window
+    scratch = np.zeros(c * plane + mr * step + wp, dtype=np.float32)
+    flat = out.reshape(-1)
+    size = oh * ow
+    weights = packed.reshape(-1)
+    c0, c1 = max(-left, 0), min(w, wp - left)  # input columns inside the padded row
+    for item in range(lo, hi):
+        b, t0 = item // bands, item % bands * band
+        t1 = min(t0 + band, oh)
+        for ci in range(c):
+            for i in range(band_in):
+                dst = scratch[ci * plane + i * wp:ci * plane + (i + 1) * wp]
+                sr = t0 * sh + i - top
+                if sr < 0 or sr >= h or c1 <= c0:
+                    dst[:] = 0.0
+                    continue
+                # views that start at 0 (a loop from c0 + left would test for wraparound and copy
+                # element by element); the pad columns stay zero from the allocation
+                src, inner = x[b, ci, sr, c0:c1], dst[c0 + left:c1 + left]
+                for j in range(c1 - c0):
+                    inner[j] = src[j]
+        for r in range(t1 - t0):
+            base = r * sh * wp
+            for t in range(tiles):
+                for ob in range(opad // cb):
+                    channel_tile(key, scratch, base + t * mr * step, rows, weights, ob * cb, opad, flat,
+                                 (b * o + ob * cb) * size + (t0 + r) * ow + t * mr, size, k, ow - t * mr, o - ob * cb)
 
 
 def _pack(weight, cb):
@@ -131,9 +125,10 @@ def _correlate(x, weight, stride, dilation, pads):
     band_in = (band - 1) * sh + dh * (kh - 1) + 1
     rows = np.array([ci * band_in * wp + ky * dh * wp + kx * dw
                      for ci in range(c) for ky in range(kh) for kx in range(kw)], dtype=np.int64)
-    args = (np.ascontiguousarray(x), _pack(weight, nv * VEC), rows, out, sh, top, left, wp, band, band_in, bands)
+    args = (np.ascontiguousarray(x), _pack(weight, nv * VEC), rows, out, sh, top, left, wp, band, band_in, bands,
+            tile_key(mr, nv, sw))
     # on this thread below LANE_FLOPS, else one range of (image, band) items per lane
-    by_size(_driver(mr, nv, sw), 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
+    by_size(_run, 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
     return out
 
 

@@ -18,8 +18,6 @@ Each element sums its products in order of s, with fused multiply-adds (as OpenB
 ``available()`` is False without a vector unit these tiles know (AVX-512, or AVX2 with FMA) or with
 Numba's JIT disabled (the tests' NUMBA_DISABLE_JIT pass); the planner then never picks ``direct``.
 """
-import functools
-
 import numba
 from llvmlite import ir
 from numba.core import cgutils, types
@@ -55,10 +53,19 @@ def accumulators():
     return 16 if VEC == 16 else 12
 
 
-@functools.lru_cache(maxsize=None)
-def channel_tile(mr, nv, step):
-    """The intrinsic ``channel_tile(x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels)`` for
-    ``mr`` positions by ``nv*VEC`` channels:
+def tile_key(mr, nv, step):
+    """The first argument of ``channel_tile`` for tiles of ``mr`` positions by ``nv * VEC`` channels
+    reading every ``step``-th input value: three tuples of zeros whose lengths are those numbers. A
+    tuple's length is part of its Numba type, so each tile shape compiles its own specialisation of a
+    caller that passes the key along, and Numba's cache keeps it (a closure over a tile made per shape
+    was compiled again in every process: 0.5-1 s a shape)."""
+    return (0,) * mr, (0,) * nv, (0,) * step
+
+
+@intrinsic
+def channel_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels):
+    """``channel_tile(key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels)`` for the tile
+    shape ``key = tile_key(mr, nv, step)``, ``mr`` positions by ``nv*VEC`` channels:
 
         c[c0 + j*ldc + i] = sum over s < k of x[x0 + rows[s] + i*step] * w[w0 + s*ldw + j]
 
@@ -67,85 +74,85 @@ def channel_tile(mr, nv, step):
     vectors of sums transposed in registers, then one masked store of mr positions per channel).
     Every index read must be in bounds (all of the tile's, whatever positions and channels say):
     nothing is checked."""
+    if not isinstance(key, types.BaseTuple) or len(key.types) != 3 \
+            or not all(isinstance(t, types.BaseTuple) for t in key.types):
+        return None
+    mr, nv, step = (len(t.types) for t in key.types)
     vec_n = VEC
+    sig = types.void(key, x, types.int64, rows, w, types.int64, types.int64, c, types.int64, types.int64,
+                     types.int64, types.int64, types.int64)
 
-    @intrinsic
-    def kernel(typingctx, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels):
-        sig = types.void(x, types.int64, rows, w, types.int64, types.int64, c, types.int64, types.int64,
-                         types.int64, types.int64, types.int64)
+    def codegen(context, builder, signature, args):
+        _, x_arr, x0, rows_arr, w_arr, w0, ldw, c_arr, c0, ldc, steps, positions, channels = args
+        x_ptr, rows_ptr, w_ptr, c_ptr = (context.make_array(signature.args[i])(context, builder, v).data
+                                         for i, v in ((1, x_arr), (3, rows_arr), (4, w_arr), (7, c_arr)))
+        x_ptr, w_ptr, c_ptr = builder.gep(x_ptr, [x0]), builder.gep(w_ptr, [w0]), builder.gep(c_ptr, [c0])
+        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+        vec = ir.VectorType(f32, vec_n)
+        vptr = vec.as_pointer()
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                             f"llvm.fma.v{vec_n}f32")
+        zero = [ir.Constant(vec, [0.0] * vec_n)] * (mr * nv)
+        entry = builder.block
+        loop = builder.append_basic_block("tile.loop")
+        done = builder.append_basic_block("tile.done")
+        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        s = builder.phi(i64)
+        s.add_incoming(ir.Constant(i64, 0), entry)
+        acc = []
+        for value in zero:
+            phi = builder.phi(vec)
+            phi.add_incoming(value, entry)
+            acc.append(phi)
+        w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
+        w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
+                              align=4) for v in range(nv)]
+        x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
+        new = []
+        for i in range(mr):
+            value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
+            new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
+        after = builder.add(s, ir.Constant(i64, 1))
+        s.add_incoming(after, loop)
+        for phi, value in zip(acc, new):
+            phi.add_incoming(value, loop)
+        builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
+        builder.position_at_end(done)
+        results = []
+        for first, last in zip(zero, new):
+            result = builder.phi(vec)
+            result.add_incoming(first, entry)
+            result.add_incoming(last, loop)
+            results.append(result)
+        # position i, channel j goes to c[c0 + j*ldc + i]: each vector of sums (one position's
+        # channels) is transposed in registers (``_transposed``), then each channel's run of mr
+        # positions is one masked store (the positions past ``positions``, the channels past
+        # ``channels`` are not written)
+        short = ir.VectorType(f32, mr)
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [short, short.as_pointer(), i32,
+                                                            ir.VectorType(ir.IntType(1), mr)]),
+            f"llvm.masked.store.v{mr}f32.p0")
+        inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))),
+                                     _splat(builder, positions, mr))
+        none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
+        per = vec_n // mr
+        for v in range(nv):
+            for q, vector in enumerate(_transposed(builder, [results[i * nv + v] for i in range(mr)], vec_n)):
+                for sub in range(per):
+                    channel = v * vec_n + q * per + sub
+                    run = builder.shuffle_vector(vector, ir.Constant(vec, ir.Undefined),
+                                                 ir.Constant(ir.VectorType(i32, mr),
+                                                             [sub * mr + t for t in range(mr)]))
+                    mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, channel), channels),
+                                          inside, none)
+                    target = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, channel), ldc)])
+                    builder.call(store, [run, builder.bitcast(target, short.as_pointer()),
+                                         ir.Constant(i32, 4), mask])
+        return context.get_dummy_value()
 
-        def codegen(context, builder, signature, args):
-            x_arr, x0, rows_arr, w_arr, w0, ldw, c_arr, c0, ldc, steps, positions, channels = args
-            x_ptr, rows_ptr, w_ptr, c_ptr = (context.make_array(signature.args[i])(context, builder, v).data
-                                             for i, v in ((0, x_arr), (2, rows_arr), (3, w_arr), (6, c_arr)))
-            x_ptr, w_ptr, c_ptr = builder.gep(x_ptr, [x0]), builder.gep(w_ptr, [w0]), builder.gep(c_ptr, [c0])
-            f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
-            vec = ir.VectorType(f32, vec_n)
-            vptr = vec.as_pointer()
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
-                                                 f"llvm.fma.v{vec_n}f32")
-            zero = [ir.Constant(vec, [0.0] * vec_n)] * (mr * nv)
-            entry = builder.block
-            loop = builder.append_basic_block("tile.loop")
-            done = builder.append_basic_block("tile.done")
-            builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
-            builder.position_at_end(loop)
-            s = builder.phi(i64)
-            s.add_incoming(ir.Constant(i64, 0), entry)
-            acc = []
-            for value in zero:
-                phi = builder.phi(vec)
-                phi.add_incoming(value, entry)
-                acc.append(phi)
-            w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
-            w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
-                                  align=4) for v in range(nv)]
-            x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
-            new = []
-            for i in range(mr):
-                value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
-                new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
-            after = builder.add(s, ir.Constant(i64, 1))
-            s.add_incoming(after, loop)
-            for phi, value in zip(acc, new):
-                phi.add_incoming(value, loop)
-            builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
-            builder.position_at_end(done)
-            results = []
-            for first, last in zip(zero, new):
-                result = builder.phi(vec)
-                result.add_incoming(first, entry)
-                result.add_incoming(last, loop)
-                results.append(result)
-            # position i, channel j goes to c[c0 + j*ldc + i]: each vector of sums (one position's
-            # channels) is transposed in registers (``_transposed``), then each channel's run of mr
-            # positions is one masked store (the positions past ``positions``, the channels past
-            # ``channels`` are not written)
-            short = ir.VectorType(f32, mr)
-            store = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [short, short.as_pointer(), i32,
-                                                                ir.VectorType(ir.IntType(1), mr)]),
-                f"llvm.masked.store.v{mr}f32.p0")
-            inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))),
-                                         _splat(builder, positions, mr))
-            none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
-            per = vec_n // mr
-            for v in range(nv):
-                for q, vector in enumerate(_transposed(builder, [results[i * nv + v] for i in range(mr)], vec_n)):
-                    for sub in range(per):
-                        channel = v * vec_n + q * per + sub
-                        run = builder.shuffle_vector(vector, ir.Constant(vec, ir.Undefined),
-                                                     ir.Constant(ir.VectorType(i32, mr),
-                                                                 [sub * mr + t for t in range(mr)]))
-                        mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, channel), channels),
-                                              inside, none)
-                        target = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, channel), ldc)])
-                        builder.call(store, [run, builder.bitcast(target, short.as_pointer()),
-                                             ir.Constant(i32, 4), mask])
-            return context.get_dummy_value()
-
-        return sig, codegen
-    return kernel
+    return sig, codegen
 
 
 def _splat(builder, value, lanes):

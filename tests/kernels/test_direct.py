@@ -6,6 +6,10 @@ tested here too. The drawn geometries cover every tile shape (4, 8 and 16 positi
 vectors of output channels, several blocks of them), rows that end inside a tile, output channels
 that end inside a vector, strides, dilations and zero padding wider than the kernel.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -144,3 +148,19 @@ def test_tile_shapes_waste_the_fewest_positions():
     mr, nv = direct.tile_shape(32, 112)
     assert 112 % mr == 0 and nv * direct.VEC >= 32 or direct.VEC < 16
     assert direct.tile_shape(1, 28)[0] == 4 or direct.VEC < 16  # 28 = 7 x 4 (8 and 16 would waste 4)
+
+
+@needs_tiles
+def test_a_second_process_loads_the_tile_loops_from_numbas_cache(tmp_path):
+    # each tile shape is a specialisation of one module-level loop, so Numba's cache keeps it: a
+    # closure made per shape (as before) compiled again in every process, 0.5-1 s a shape
+    script = ("import numpy as np\n"
+              "from convzoo.kernels import direct\n"
+              "x, w = np.ones((2, 6, 14, 14), np.float32), np.ones((16, 6, 5, 5), np.float32)\n"
+              "assert direct.direct_forward(x, w, (1, 1), (1, 1), 1)[0, 0, 0, 0] == 150\n"
+              "stats = direct._run.stats\n"
+              "print(len(stats.cache_hits), len(stats.cache_misses))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert [r.stdout.split() for r in runs] == [["0", "1"], ["1", "0"]], [r.stdout + r.stderr for r in runs]
