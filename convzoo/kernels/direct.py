@@ -123,8 +123,9 @@ def _correlate(x, weight, stride, dilation, pads):
     band = min(band, max(1, -(-oh * n // (2 * lanes.shares()))))
     bands = -(-oh // band)
     band_in = (band - 1) * sh + dh * (kh - 1) + 1
-    rows = np.array([ci * band_in * wp + ky * dh * wp + kx * dw
-                     for ci in range(c) for ky in range(kh) for kx in range(kw)], dtype=np.int64)
+    # the scratch offset of each (channel, ky, kx) step, in the packed weights' row order
+    rows = (np.arange(c)[:, None, None] * (band_in * wp) + np.arange(kh)[:, None] * (dh * wp)
+            + np.arange(kw) * dw).reshape(-1).astype(np.int64)
     args = (np.ascontiguousarray(x), _pack(weight, nv * VEC), rows, out, sh, top, left, wp, band, band_in, bands,
             tile_key(mr, nv, sw))
     # on this thread below LANE_FLOPS, else one range of (image, band) items per lane
