@@ -224,7 +224,8 @@ def _conv(x, weight, groups, start, out, width=1):
     at, g_mat, bt = matrices(r, m)
     alpha = r + m - 1
     tiles = -(-out.shape[2] // width // m)
-    u = np.tensordot(g_mat, weight.astype(np.float64), axes=([1], [2])).astype(x.dtype)  # (alpha, O, Cg)
+    with lanes.serial_blas():
+        u = np.tensordot(g_mat, weight.astype(np.float64), axes=([1], [2])).astype(x.dtype)  # (alpha, O, Cg)
     u = u.reshape(alpha, groups, og, cg)
     bt, at = bt.astype(x.dtype), at.astype(x.dtype)
 
@@ -279,7 +280,8 @@ def _weight_gradient(x, grad_out, r, groups, start, width=1):
     per_tile = alpha * (c + o) * width
     lanes.run(winograd.chunks(n, tiles, per_tile * x.itemsize), work, ordered=True, size=n * tiles * per_tile)
     # dw[o, c, k] = sum_a dU[a, o, c] G[a, k], in float64
-    dw = np.tensordot(du.reshape(alpha, o, cg).astype(np.float64), g_mat, axes=([0], [0]))
+    with lanes.serial_blas():
+        dw = np.tensordot(du.reshape(alpha, o, cg).astype(np.float64), g_mat, axes=([0], [0]))
     return dw.astype(x.dtype)
 
 
