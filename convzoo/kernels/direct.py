@@ -21,9 +21,9 @@ import numpy as np
 
 from . import lanes, microkernel
 from .elementwise import by_size
+from .geometry import conv_output_size, gradient_kernel, zero_pads
 from .jit import jit
 from .microkernel import channel_tile, tile_key
-from .geometry import conv_output_size, gradient_kernel, zero_pads
 
 VEC = max(microkernel.VEC, 1)
 # positions a tile may hold: the choice wastes the fewest positions past a row's end (the largest
