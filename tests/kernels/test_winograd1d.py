@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from threadpoolctl import threadpool_info
 
 from convzoo.kernels import gemm, planner, winograd1d, workspace
 from tests import naive
@@ -168,21 +167,3 @@ def test_transformed_kernel_over_the_workspace_limit_rules_it_out():
         assert math.isinf(planner.ALGORITHMS["winograd1d"].cost("forward", g, 2))
         assert planner.plan("forward", g).algorithm != "winograd1d"
     assert not math.isinf(planner.ALGORITHMS["winograd1d"].cost("forward", g, 2))
-
-
-def test_the_weight_transforms_keep_blas_on_this_thread(monkeypatch):
-    # G w and dU^T G run on the caller, outside the lanes: woken for them (128 x 128 x 7 weights),
-    # OpenBLAS's idle thread spun next to the lanes that followed (1x7 at batch 32: 2x slower)
-    def blas_threads():
-        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    seen, tensordot = [], np.tensordot
-
-    def spy(*args, **kwargs):
-        seen.append(blas_threads())
-        return tensordot(*args, **kwargs)
-    monkeypatch.setattr(np, "tensordot", spy)
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((2, 16, 30)).astype(np.float32), rng.standard_normal((16, 16, 7)).astype(np.float32)
-    y = winograd1d.winograd1d_forward(x, w, (1,), (1,), 1, ((3, 3),))
-    winograd1d.winograd1d_backward_weight(x, y, (7,), (1,), (1,), 1, ((3, 3),))
-    assert len(seen) == 2 and all(threads == [1] * len(threads) for threads in seen), seen
