@@ -27,7 +27,7 @@ on 128 x 56 x 56 at batch 1 0.28 (0.53), batch 8 4.0 (5.5); 3x3 on 32 x 112 x 11
 """
 import numpy as np
 
-from .depthwise_loops import _copy_map, _extract, _extract_mapped, _fill, _fill_mapped, _out_map, _scatter
+from .depthwise_loops import _copy_map, _extract_plane, _fill_plane, _out_map, _scatter
 from .jit import jit, jit_sums
 
 
@@ -130,10 +130,7 @@ def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, 
                 wk, dst = w[o, k], np.uint64(starts[k])
                 for j in range(run):
                     buf[dst + j] += wk * gw[j]
-        if pairs.shape[1]:
-            _extract_mapped(buf, pairs, out[b, c])
-        else:
-            _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+        _extract_plane(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, pairs, out[b, c])
 
 
 @jit
@@ -157,10 +154,7 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
     for o in range(lo, hi):
         total[:] = 0.0
         for b in range(batch):
-            if pairs.shape[1]:
-                _fill_mapped(x[b, o // m], pairs, buf)
-            else:
-                _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+            _fill_plane(x[b, o // m], pairs, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
             g = grad_out[b, o]
             _wide_gradient(g, width, at, gw, buf_width)
             _dot_taps(gw, buf, starts, part)

@@ -87,14 +87,6 @@ def _out_map(rows, width, pitch):
     return at
 
 
-@jit_inline
-def _fill_mapped(plane, pairs, buf):
-    # _fill through ``pairs`` (_copy_map)
-    to = pairs[1]
-    for k in range(pairs.shape[1]):
-        buf[to[k]] = plane[pairs[0, k]]
-
-
 @jit
 def _fill(plane, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width):
     # copies the flat input plane (rows_in * n) into the scratch plane; the padding is never written,
@@ -142,16 +134,6 @@ def _fill_pairs(plane, n, fill_row, col_lo, src_lo, buf, buf_width):
             buf[row + even + pairs] = plane[src + np.uint64(n - 1)]
 
 
-@jit_inline
-def _extract_mapped(buf, pairs, plane):
-    # _extract through ``pairs`` (_copy_map)
-    if pairs.shape[1] != plane.shape[0]:  # some element no tap reaches
-        plane[:] = 0.0
-    at = pairs[0]
-    for k in range(pairs.shape[1]):
-        plane[at[k]] = buf[pairs[1, k]]
-
-
 @jit
 def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane):
     # the adjoint of _fill: the flat input-gradient plane is the scratch plane without its padding;
@@ -183,6 +165,30 @@ def _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane
             else:
                 for j in range(count):
                     plane[dst + np.uint64(step) * j] = buf[src + j]
+
+
+@jit_inline
+def _fill_plane(plane, pairs, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width):
+    # _fill, or element by element through ``pairs`` (_copy_map) where it has any
+    if pairs.shape[1] == 0:
+        _fill(plane, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+        return
+    to = pairs[1]
+    for k in range(pairs.shape[1]):
+        buf[to[k]] = plane[pairs[0, k]]
+
+
+@jit_inline
+def _extract_plane(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, pairs, plane):
+    # _extract, or element by element through ``pairs`` (_copy_map) where it has any
+    if pairs.shape[1] == 0:
+        _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, plane)
+        return
+    if pairs.shape[1] != plane.shape[0]:  # some element no tap reaches
+        plane[:] = 0.0
+    at = pairs[0]
+    for k in range(pairs.shape[1]):
+        plane[at[k]] = buf[pairs[1, k]]
 
 
 @jit_inline
@@ -366,10 +372,7 @@ def forward_range(x, w, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_ro
     at = _out_map(rows, width, buf_width) if flat else np.empty(0, np.uint64)
     for p in range(lo, hi):
         b, c = p // channels, p % channels
-        if pairs.shape[1]:
-            _fill_mapped(x[b, c], pairs, buf)
-        else:
-            _fill(x[b, c], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+        _fill_plane(x[b, c], pairs, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
         for o in range(c * m, c * m + m):
             if flat and not paired:
                 _correlate_flat(buf, buf_width, w[o], starts, count, rows, tmp, at, out[b, o])
@@ -408,10 +411,7 @@ def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, 
         buf[:] = 0.0
         for o in range(c * m, c * m + m):
             _scatter(grad_out[b, o], w[o], rowtab, colofs, buf, buf_width)
-        if pairs.shape[1]:
-            _extract_mapped(buf, pairs, out[b, c])
-        else:
-            _extract(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, out[b, c])
+        _extract_plane(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, pairs, out[b, c])
 
 
 @jit
@@ -468,10 +468,7 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
     for o in range(lo, hi):
         total[:] = 0.0
         for b in range(batch):
-            if pairs.shape[1]:
-                _fill_mapped(x[b, o // m], pairs, buf)
-            else:
-                _fill(x[b, o // m], fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
+            _fill_plane(x[b, o // m], pairs, fill_row, col_lo, col_hi, src_lo, step, full, buf, buf_width)
             acc[:] = 0.0
             _accumulate(grad_out[b, o], buf, buf_width, rowtab, colofs, acc)
             for j in range(width):
