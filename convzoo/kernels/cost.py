@@ -18,7 +18,7 @@ about 1.6x above the measured times (median; a tenth of them 2.4x): the figures 
 """
 import math
 
-from . import direct, elementwise, fft, spans, subpixel, winograd, winograd1d, workspace
+from . import direct, elementwise, fft, spans, subpixel, winograd, winograd1d, winograd_channels, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -299,6 +299,12 @@ def winograd_cost(m, op, g, threads):
 TRANSFORM_TILE_1D = (2.7e-9, 2e-9)
 
 
+# winograd1d's kernel transforms (U = G w, and dw = dU G for the weight gradient), seconds per
+# multiply-add of G by an element of w or dU in float64 on one thread (measured on the AVX-512 machine:
+# 256 x 256 channels with 3 taps, 0.2 ms; 128 x 128 with 7, 0.13 ms), on the lanes from
+# KERNEL_GRAIN elements of U
+KERNEL_1D = 0.15e-9
+
 # winograd1d's swap of rows and columns (a 1 x k kernel), bytes read per second on one thread
 # (measured on the AVX-512 machine: 64 planes of 28 x 28, 9.8 GB/s; 2048 planes 22 GB/s on two)
 SWAP_RATE = 10e9
@@ -339,7 +345,9 @@ def winograd1d_cost(op, g, threads):
     if op == "backward_weight":
         # dU of every further chunk written and added into the sum
         traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
-    return (gemm + transforms + traffic + swaps) / threads
+    u = alpha * c_out * cg
+    kernel = u * r * KERNEL_1D / (threads if u >= winograd_channels.KERNEL_GRAIN else 1)
+    return (gemm + transforms + traffic + swaps) / threads + kernel
 
 
 # direct's tiles: the fraction of the per-thread peak they sustain on the products they compute, and

@@ -146,15 +146,6 @@ class _SerialBlas:
 _SERIAL_BLAS = _SerialBlas()
 
 
-def serial_blas():
-    """Context manager: BLAS on the calling thread, for a small product made outside ``run`` (a
-    weight transform). Woken for it, OpenBLAS's idle thread spins for about 0.1 s (BLAS_SPIN_SECONDS,
-    which no flag records for such a call) and takes a core from the lanes that follow: after
-    winograd1d's float64 transform of 128 x 128 x 7 weights, a helper lane started 1.4 ms late, once the
-    caller's own range was done."""
-    return _SERIAL_BLAS
-
-
 class Lane:
     """What a chunk's work sees of its lane: whether its kernels may use threads, its scratch
     buffers, and its turn to add into a shared sum."""

@@ -337,22 +337,6 @@ def test_matmul_equals_numpy_and_leaves_blas_threads_asleep(shapes, split, monke
         assert len(seen) == 1
 
 
-def test_winograd1d_weight_transforms_keep_blas_on_this_thread(monkeypatch):
-    # G w and dU^T G run on the caller, outside the lanes: woken for them (128 x 128 x 7 weights),
-    # OpenBLAS's idle thread spun next to the lanes that followed (1x7 at batch 32: 2x slower)
-    seen, tensordot = [], np.tensordot
-
-    def spy(*args, **kwargs):
-        seen.append(_blas_threads())
-        return tensordot(*args, **kwargs)
-    monkeypatch.setattr(np, "tensordot", spy)
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((2, 16, 30)).astype(np.float32), rng.standard_normal((16, 16, 7)).astype(np.float32)
-    y = winograd1d.winograd1d_forward(x, w, (1,), (1,), 1, ((3, 3),))
-    winograd1d.winograd1d_backward_weight(x, y, (7,), (1,), (1,), 1, ((3, 3),))
-    assert len(seen) == 2 and all(threads == [1] * len(threads) for threads in seen), seen
-
-
 @pytest.mark.parametrize("m, n", [(16, 150), (150, 16), (40, 90)])
 @pytest.mark.parametrize("swap_max", [0, 1 << 18])
 def test_matmul_nt_is_a_times_b_transposed_and_swaps_only_small_products(m, n, swap_max, monkeypatch):

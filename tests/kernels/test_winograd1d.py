@@ -26,6 +26,31 @@ def test_matrices_compute_a_tile_of_the_correlation(r):
         np.testing.assert_allclose(at @ ((g @ w) * (bt @ d)), want, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("r", [3, 7])
+def test_kernel_transforms_are_g_w_and_its_adjoint_in_float64(r, dtype):
+    # U = G w and dw = dU G summed in float64 whatever the dtype, on lanes by output channel
+    m = winograd1d.tile(r)
+    _, g, _ = winograd1d.matrices(r, m)
+    alpha = r + m - 1
+    rng = np.random.default_rng(r)
+    w = rng.standard_normal((40, 24, r)).astype(dtype)
+    u = np.empty((alpha, 40, 24), dtype)
+    winograd1d._kernel_rows(w, g, u, 0, 40)
+    # within one rounding of the float64 sum (the order of its terms may differ)
+    tol = 1e-7 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(u, np.einsum("ak,ock->aoc", g, w.astype(np.float64)), rtol=tol, atol=tol)
+    du = rng.standard_normal(u.shape).astype(dtype)
+    dw = np.empty(w.shape, dtype)
+    winograd1d._kernel_grad_rows(du, g, dw, 0, 40)
+    np.testing.assert_allclose(dw, np.einsum("aoc,ak->ock", du.astype(np.float64), g), rtol=tol, atol=tol)
+    # the adjoint identity <G w, dU> = <w, dU G>, in float64
+    u64, dw64 = np.empty(u.shape), np.empty(w.shape)
+    winograd1d._kernel_rows(w.astype(np.float64), g, u64, 0, 40)
+    winograd1d._kernel_grad_rows(du.astype(np.float64), g, dw64, 0, 40)
+    assert math.isclose(np.vdot(u64, du), np.vdot(w.astype(np.float64), dw64), rel_tol=1e-12)
+
+
 def _reference(x, w, pads, groups, u):
     xp = naive.pad(x, pads)
     ones = (1,) * (x.ndim - 2)
