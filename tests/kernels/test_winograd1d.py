@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convzoo.kernels import gemm, planner, winograd1d, workspace
+from convzoo.kernels import cost, gemm, planner, winograd1d, workspace
 from tests import naive
 
 
@@ -182,6 +182,18 @@ def test_planner_picks_it_for_a_long_conv1d_and_not_for_a_tiny_one():
         assert planner.plan("forward", g).algorithm == "winograd1d", kernel
     tiny = planner.ConvGeometry.of((1, 2, 12), (2, 2, 3), (1,), (1,), 1, 4)
     assert planner.plan("forward", tiny).algorithm == "im2col"
+
+
+def test_cost_counts_the_kernel_transform_which_moves_a_batch_1_plan(monkeypatch):
+    # g's 1 x 7 half at batch 1: U = G w of 64 x 64 x 7 weights is what tips its forward and input
+    # gradient to direct (timed 0.28 against 0.35 ms a pass); at batch 32 it stays on winograd1d
+    g = planner.ConvGeometry.of((1, 64, 28, 34), (64, 64, 1, 7), (1, 1), (1, 1), 1, 4, inner=(28, 28))
+    with_kernel, per = {op: cost.winograd1d_cost(op, g, 2) for op in planner.OPS}, cost.KERNEL_1D
+    assert {planner.plan(op, g).algorithm for op in ("forward", "backward_input")} == {"direct"}
+    monkeypatch.setattr(cost, "KERNEL_1D", 0.0)
+    for op in planner.OPS:
+        # alpha = 8 points of 64 x 64 channels, 7 taps each, below KERNEL_GRAIN: on one thread
+        assert with_kernel[op] - cost.winograd1d_cost(op, g, 2) == pytest.approx(8 * 64 * 64 * 7 * per)
 
 
 def test_transformed_kernel_over_the_workspace_limit_rules_it_out():
