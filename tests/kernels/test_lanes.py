@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from convzoo.kernels import elementwise, gemm, lanes, spans, winograd, winograd1d, workspace
+from convzoo.kernels import elementwise, gemm, lanes, spans, winograd, workspace
 from convzoo.kernels.jit import jit
 from tests import naive
 
