@@ -189,7 +189,10 @@ def test_cost_counts_the_kernel_transform_which_moves_a_batch_1_plan(monkeypatch
     # gradient to direct (timed 0.28 against 0.35 ms a pass); at batch 32 it stays on winograd1d
     g = planner.ConvGeometry.of((1, 64, 28, 34), (64, 64, 1, 7), (1, 1), (1, 1), 1, 4, inner=(28, 28))
     with_kernel, per = {op: cost.winograd1d_cost(op, g, 2) for op in planner.OPS}, cost.KERNEL_1D
-    assert {planner.plan(op, g).algorithm for op in ("forward", "backward_input")} == {"direct"}
+    for op in ("forward", "backward_input"):
+        plan = planner.plan(op, g)
+        # (without the JIT, as in the suite's second pass, direct cannot run: winograd1d stays)
+        assert plan.algorithm == ("direct" if "direct" in plan.estimates else "winograd1d"), op
     monkeypatch.setattr(cost, "KERNEL_1D", 0.0)
     for op in planner.OPS:
         # alpha = 8 points of 64 x 64 channels, 7 taps each, below KERNEL_GRAIN: on one thread
