@@ -18,7 +18,7 @@ about 1.6x above the measured times (median; a tenth of them 2.4x): the figures 
 """
 import math
 
-from . import direct, elementwise, fft, spans, subpixel, winograd, winograd1d, winograd_channels, workspace
+from . import direct, elementwise, fft, spans, subpixel, winograd, winograd1d, winograd2d, winograd_channels, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -36,7 +36,8 @@ def _gemm_efficiency(m, k):
 
 # fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
 OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6, "direct": 30e-6}
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6, "winograd2d": 60e-6,
+            "direct": 30e-6}
 
 
 # sustained rates per thread of the data-moving loops (measured on the AVX2 VM, 1.5x as fitted on
@@ -348,6 +349,54 @@ def winograd1d_cost(op, g, threads):
     u = alpha * c_out * cg
     kernel = u * r * KERNEL_1D / (threads if u >= winograd_channels.KERNEL_GRAIN else 1)
     return (gemm + transforms + traffic + swaps) / threads + kernel
+
+
+# winograd2d's transforms, per thread: seconds per (tile, channel, point) of the input's (the copy
+# channels-last, B_w^T along the columns, B_h^T along the rows) and of the output's (A_h^T, A_w^T and the
+# copy back; the weight gradient's transform of the output gradient costs as the output's), and per
+# sum of runs they call (``_runs_2d``), whatever its length; fitted on the AVX-512 machine on F(2x2, 7x7)
+# over 64 channels at 28 px (0.46 and 0.15 ms an image, 4704 and 1008 sums) and on F(4x4, 5x5) over 6
+# at 10 px (16 us an image for 576 sums: LeNet-5's second conv, where im2col runs 2x faster)
+TRANSFORM_TILE_2D = (0.41e-9, 0.16e-9)
+TRANSFORM_RUN_2D = 28e-9
+
+
+def _runs_2d(kernel, tiles_h, tiles_w, op):
+    """How many sums of runs winograd2d's transforms of one image make: along the columns one per
+    (row read, tile column, point column), along the rows one per (tile row, point); the output's
+    the other way round, the weight gradient's transform of the output gradient as the input's."""
+    (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(kernel)
+    along_rows = tiles_h * alpha_h * alpha_w
+    x = (m_h * (tiles_h - 1) + alpha_h) * tiles_w * alpha_w + along_rows
+    if op == "backward_weight":
+        return x + m_h * tiles_h * tiles_w * alpha_w + along_rows
+    return x + tiles_h * m_h * (alpha_w + tiles_w * m_w)
+
+
+def winograd2d_cost(op, g, threads):
+    # as winograd_cost: backward_input is the conv of the gradient whose output is the (unpadded)
+    # input; backward_weight transforms x and the gradient around GEMMs over the tiles
+    (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(g.kernel)
+    points = alpha_h * alpha_w
+    c_in, c_out, out = ((g.out_channels, g.in_channels, g.inner or g.padded) if op == "backward_input" else
+                        (g.in_channels, g.out_channels, g.out))
+    tiles_h, tiles_w = -(-out[0] // m_h), -(-out[1] // m_w)
+    tiles = g.batch * tiles_h * tiles_w
+    chunks = len(winograd.chunks(g.batch, tiles_h, points * tiles_w * (c_in + c_out) * g.itemsize))
+    if _winograd_kernel_bytes(op, points, g, chunks, threads) > workspace.limit():
+        return math.inf  # over the scratch budget, as winograd_cost
+    gemm = 2 * tiles * points * c_in * c_out / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(c_out, c_in))
+    tile_in, tile_out = TRANSFORM_TILE_2D
+    transforms = tiles * points * (c_in * tile_in + c_out * tile_out)
+    transforms += g.batch * _runs_2d(g.kernel, tiles_h, tiles_w, op) * TRANSFORM_RUN_2D
+    traffic = tiles * points * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
+    u = points * c_out * c_in
+    if op == "backward_weight":
+        traffic += (chunks - 1) * u * g.itemsize / TRANSFORM_RATE  # dU of every further chunk added in
+    # U = G_h w G_w^T (or dw = G_h^T dU G_w): G_w along the taps' rows, then G_h
+    kernel = c_out * c_in * g.kernel[0] * (g.kernel[1] * alpha_w + alpha_h * alpha_w) * KERNEL_1D
+    kernel /= threads if u >= winograd_channels.KERNEL_GRAIN else 1
+    return (gemm + transforms + traffic) / threads + kernel
 
 
 # direct's tiles: the fraction of the per-thread peak they sustain on the products they compute, and

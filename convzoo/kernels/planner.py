@@ -14,9 +14,9 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-from . import depthwise, direct, fft, gemm, subpixel, winograd, winograd1d, workspace
+from . import depthwise, direct, fft, gemm, subpixel, winograd, winograd1d, winograd2d, workspace
 from .cost import (OVERHEAD, depthwise_cost, direct_cost, fft_cost, im2col_cost, pointwise_cost, subpixel_cost,
-                   winograd1d_cost, winograd_cost)
+                   winograd1d_cost, winograd2d_cost, winograd_cost)
 from .geometry import read_extent
 from .jit import num_threads
 
@@ -164,6 +164,13 @@ ALGORITHMS = {
         "Winograd F(4,r) / F(2,r): (r+3)/4 or (r+1)/2 multiplies per output, not r (1-D or k x 1, 2-7 taps)",
         {"forward": winograd1d.winograd1d_forward, "backward_input": winograd1d.winograd1d_backward_input,
          "backward_weight": winograd1d.winograd1d_backward_weight}, winograd1d.requirement, winograd1d_cost,
+        pads_inside=True),
+    "winograd2d": Algorithm(
+        "winograd2d",
+        "Winograd F(m x m, r x r) from the 1-D matrices on each axis (2-D, 2-7 taps a side but 3x3, groups 1; "
+        "7x7: 3.1x fewer multiplies)",
+        {"forward": winograd2d.winograd2d_forward, "backward_input": winograd2d.winograd2d_backward_input,
+         "backward_weight": winograd2d.winograd2d_backward_weight}, winograd2d.requirement, winograd2d_cost,
         pads_inside=True),
     "direct": Algorithm(
         "direct", "register tiles of positions x output channels over the padded input: no columns, no BLAS "

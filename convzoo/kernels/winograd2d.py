@@ -1,0 +1,296 @@
+"""Winograd F(m_h x m_w, r_h x r_w) for 2-D stride-1 kernels of 2 to 7 taps on each axis, built from
+the 1-D matrices of ``winograd1d`` (3x3 kernels have their own written-out transforms in
+``winograd.py``; k x 1 and 1 x k kernels run ``winograd1d``).
+
+The 2-D transforms are the 1-D ones applied along each axis in turn: an m_h x m_w output tile is
+``A_h^T [(G_h w G_w^T) . (B_h^T d B_w)] A_w`` over an alpha_h x alpha_w input window (alpha = m + r - 1),
+alpha_h alpha_w multiplies instead of m_h m_w r_h r_w, with winograd1d's tiles on each axis (F(4, r) up to 5
+taps, F(2, r) for 6 and 7): 7x7 by F(2x2, 7x7) 64 for 196 (3.1x fewer), 5x5 by F(4x4, 5x5) 64 for 400
+(6.25x). The products across channels are alpha_h alpha_w GEMMs
+``V (tiles x C) @ U^T (C x O)``, one batched ``np.matmul``.
+
+Layout: channels-minor, as ``winograd_channels`` (the tiles of these kernels' planes are few: 14 x 14
+tiles of 2 x 2 at 28 px). Each image, or band of its tile rows, is copied channels-last into a
+scratch ``p[row, col, channel]``, zero outside the image (the padding and the zeros that complete the
+last tiles); B_h^T runs along its rows for one row of tiles at a time (each sum a run of whole rows of
+p, cols x C long), then B_w^T along the columns of that line buffer, a run of C channels per sum, into
+``V[point, tile, channel]`` (point = a_h * alpha_w + a_w). The output transform is the same in
+reverse, ``A_w^T`` then ``A_h^T``, into a channels-last scratch that goes into the NCHW output,
+cropped.
+
+backward_input is the same conv of the output gradient with the flipped, transposed kernel, read from
+r - 1 rows and columns before the padding; backward_weight transforms x as the forward does and the
+output gradient by ``A_h g A_w^T`` (the adjoint of the output transform, windows of m), sums
+``dU = sum over tiles (A g A^T)^T V`` with GEMMs over the tiles (in chunk order) and
+``dw = G_h^T dU G_w``. The kernel's transforms sum in float64 (G has entries like 1/90).
+
+Rounding: the transforms' entries reach 5.25 (B^T) and 8 (A^T) on each axis, and multiply in 2-D. Measured
+in float32 at 64 -> 64 channels on 28 x 28 images, the largest error relative to the largest output:
+7x7 by F(2x2, 7x7) 4.6e-6, 5x5 by F(4x4, 5x5) 6.7e-6 (direct convolution through im2col 4-7e-7); F(2x2,
+5x5) would give 4.5e-6 for 2.25x the multiplies.
+"""
+import numpy as np
+
+from . import elementwise, lanes, winograd
+from .geometry import gradient_kernel, zero_pads
+from .jit import jit
+from .winograd1d import TAPS, matrices, tile
+from .winograd_channels import KERNEL_GRAIN, _load, _store
+
+
+def requirement(g):
+    if g.rank != 2 or min(g.kernel) < 2:
+        return f"needs a 2-D kernel of at least 2 x 2; kernel is {g.kernel}"
+    if any(k not in TAPS for k in g.kernel):
+        return f"needs {TAPS[0]} to {TAPS[-1]} taps on each axis; kernel is {g.kernel}"
+    if g.kernel == (3, 3):
+        return "3x3 kernels run winograd_f2 / winograd_f4"
+    if g.groups != 1:
+        return f"needs groups=1; groups={g.groups}"
+    if g.stride != (1, 1) or g.dilation != (1, 1):
+        return f"needs stride 1 and no dilation; stride={g.stride}, dilation={g.dilation}"
+    return None
+
+
+def shape(kernel):
+    """((m_h, m_w), (alpha_h, alpha_w)) of a kernel's tiles and transformed windows."""
+    ms = tuple(tile(r) for r in kernel)
+    return ms, tuple(m + r - 1 for m, r in zip(ms, kernel))
+
+
+@jit
+def _sum_rows(src, first_row, mat, a, pitch, count, dst, dst_base):
+    # dst[dst_base + e] = sum_i mat[a, i] src[(first_row + i) pitch + e], e < count, over the nonzero
+    # entries in order: one run per entry, which vectorises
+    n = np.uint64(count)
+    d = np.uint64(dst_base)
+    first = True
+    for i in range(mat.shape[1]):
+        coefficient = mat[a, i]
+        if coefficient == 0:
+            continue
+        s = np.uint64((first_row + i) * pitch)
+        if first:
+            for e in range(n):
+                dst[d + e] = coefficient * src[s + e]
+            first = False
+        else:
+            for e in range(n):
+                dst[d + e] += coefficient * src[s + e]
+    if first:
+        for e in range(n):
+            dst[d + e] = 0.0
+
+
+@jit
+def _transform(p, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, line, v, first):
+    """v[a alpha_w + b, first + t tiles_w + u, :] = sum_{i, j} mat_h[a, i] mat_w[b, j] p[m_h t + i, m_w u + j, :]
+    for the tiles_h x tiles_w tiles of the channels-last p: B^T d B on the input (windows of alpha), or
+    A g A^T on the output gradient (windows of m). Along the columns first, each row of p once (a run of
+    channels per sum), into line[row, b, u, :]; then along the rows, runs of tiles_w x C."""
+    alpha_h, alpha_w = mat_h.shape[0], mat_w.shape[0]
+    channels = p.shape[2]
+    pf, lf, vf = p.reshape(-1), line.reshape(-1), v.reshape(-1)
+    tiles = v.shape[1]
+    run = tiles_w * channels
+    for row in range(m_h * (tiles_h - 1) + mat_h.shape[1]):
+        for u in range(tiles_w):
+            src = pf[(row * p.shape[1] + m_w * u) * channels:]
+            for b in range(alpha_w):
+                _sum_rows(src, 0, mat_w, b, channels, channels, lf, (row * alpha_w + b) * run + u * channels)
+    for t in range(tiles_h):
+        for a in range(alpha_h):
+            for b in range(alpha_w):
+                _sum_rows(lf[b * run:], m_h * t, mat_h, a, alpha_w * run, run, vf,
+                          ((a * alpha_w + b) * tiles + first + t * tiles_w) * channels)
+
+
+@jit
+def _untransform(mm, first, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q):
+    """q[m_h t + i, m_w u + j, :] = sum_{a, b} at_h[i, a] at_w[j, b] mm[a alpha_w + b, first + t tiles_w + u, :]:
+    A^T M A of each tile into the channels-last q (m_h tiles_h x m_w tiles_w x O). Along the rows first
+    (runs of tiles_w x O), into line[i, b, u, :], then along the columns (runs of O)."""
+    alpha_w = at_w.shape[1]
+    channels = mm.shape[2]
+    tiles = mm.shape[1]
+    mf, lf, qf = mm.reshape(-1), line.reshape(-1), q.reshape(-1)
+    run = tiles_w * channels
+    for t in range(tiles_h):
+        for i in range(m_h):
+            for b in range(alpha_w):
+                _sum_rows(mf[(b * tiles + first + t * tiles_w) * channels:], 0, at_h, i, alpha_w * tiles * channels,
+                          run, lf, (i * alpha_w + b) * run)
+        for i in range(m_h):
+            for u in range(tiles_w):
+                src = lf[i * alpha_w * run + u * channels:]
+                for j in range(m_w):
+                    _sum_rows(src, 0, at_w, j, run, channels, qf, ((m_h * t + i) * m_w * tiles_w + m_w * u + j) * channels)
+
+
+@jit
+def _input_items(x, b0, b1, row0, col0, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, p, line, v):
+    """The transforms of images b0..b1-1 of x (NCHW) read from (row0, col0), zero outside, into v."""
+    for b in range(b0, b1):
+        _load(x, b, row0, col0, 1, p)
+        _transform(p, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, line, v, (b - b0) * tiles_h * tiles_w)
+
+
+@jit
+def _output_items(mm, b0, b1, row0, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q, out):
+    """out[b, :, row0:, :] (cropped to out) from the products mm of images b0..b1-1."""
+    rows = min(out.shape[2] - row0, q.shape[0])
+    for b in range(b0, b1):
+        _untransform(mm, (b - b0) * tiles_h * tiles_w, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q)
+        _store(q, out, b, row0, 0, 1, rows, out.shape[3])
+
+
+# The kernel's transforms, U = G_h w G_w^T and dw = G_h^T dU G_w, in float64 over runs of input channels
+# (as winograd_channels' and winograd1d's), one output channel at a time
+
+@jit
+def _kernel_rows(weight, g_h, g_w, u, o0, o1):
+    # u[a alpha_w + b, c, o] = sum_{k, l} G_h[a, k] G_w[b, l] weight[o, c, k, l] for o0 <= o < o1: each
+    # output channel's taps copied to taps x C, then G_w along its columns, G_h along its rows
+    alpha_h, r_h = g_h.shape
+    alpha_w, r_w = g_w.shape
+    channels, taps = weight.shape[1], r_h * r_w
+    w = np.empty((taps, channels))
+    half = np.empty(r_h * alpha_w * channels)
+    total = np.empty((alpha_w, channels))
+    wf, tf = w.reshape(-1), total.reshape(-1)
+    for o in range(o0, o1):
+        src = weight[o].reshape(channels, taps)
+        for c in range(channels):
+            row = src[c]
+            for k in range(taps):
+                w[k, c] = row[k]
+        for k in range(r_h):  # half[k, b] = sum_l G_w[b, l] w[k, l]
+            for b in range(alpha_w):
+                _sum_rows(wf, k * r_w, g_w, b, channels, channels, half, (k * alpha_w + b) * channels)
+        for a in range(alpha_h):  # u[a, b] = sum_k G_h[a, k] half[k, b], all b at once
+            _sum_rows(half, 0, g_h, a, alpha_w * channels, alpha_w * channels, tf, 0)
+            for b in range(alpha_w):
+                dst, row = u[a * alpha_w + b], total[b]
+                for c in range(channels):
+                    dst[c, o] = row[c]
+
+
+@jit
+def _kernel_grad_rows(du, g_h_t, g_w_t, dw, o0, o1):
+    # dw[o, c, k, l] = sum_{a, b} G_h[a, k] G_w[b, l] dU[a alpha_w + b, o, c] for o0 <= o < o1, the
+    # adjoint of _kernel_rows (G_h^T, G_w^T given)
+    r_h, alpha_h = g_h_t.shape
+    r_w, alpha_w = g_w_t.shape
+    outs, channels = du.shape[1], du.shape[2]
+    half = np.empty(alpha_h * r_w * channels)
+    right = np.empty((r_h * r_w, channels))
+    duf, rf = du.reshape(-1), right.reshape(-1)
+    for o in range(o0, o1):
+        for a in range(alpha_h):  # half[a, l] = sum_b G_w[b, l] dU[a, b, o]
+            for j in range(r_w):
+                _sum_rows(duf[(a * alpha_w * outs + o) * channels:], 0, g_w_t, j, outs * channels, channels, half,
+                          (a * r_w + j) * channels)
+        for k in range(r_h):  # right[k, l] = sum_a G_h[a, k] half[a, l], all l at once
+            _sum_rows(half, 0, g_h_t, k, r_w * channels, r_w * channels, rf, k * r_w * channels)
+        dst = dw[o].reshape(channels, r_h * r_w)
+        for c in range(channels):
+            for k in range(r_h * r_w):
+                dst[c, k] = right[k, c]
+
+
+def _matrices(kernel, dtype):
+    """Per axis (A^T, G in float64, B^T) of the kernel's F(m, r), A^T and B^T in ``dtype``."""
+    (m_h, m_w), _ = shape(kernel)
+    return [(at.astype(dtype), g, bt.astype(dtype)) for at, g, bt in (matrices(kernel[0], m_h), matrices(kernel[1], m_w))]
+
+
+def _conv(x, weight, row_shift, col_shift, out):
+    """out[n, o, P, Q] = sum_{c, k, l} weight[o, c, k, l] x[n, c, row_shift + P + k, col_shift + Q + l] (x zero
+    outside its bounds); returns out."""
+    n, c = x.shape[:2]
+    o = weight.shape[0]
+    kernel = weight.shape[2:]
+    (m_h, m_w), (alpha_h, alpha_w) = shape(kernel)
+    points = alpha_h * alpha_w
+    (at_h, g_h, bt_h), (at_w, g_w, bt_w) = _matrices(kernel, x.dtype)
+    tiles_h, tiles_w = -(-out.shape[2] // m_h), -(-out.shape[3] // m_w)
+    u = np.empty((points, c, o), dtype=x.dtype)  # U^T, the GEMMs' right operand (1.4x faster than a view)
+    elementwise.by_size(_kernel_rows, u.size, o, np.ascontiguousarray(weight), g_h, g_w, u, grain=KERNEL_GRAIN)
+    cols = m_w * (tiles_w - 1) + alpha_w
+
+    def work(_, job, lane):
+        (b0, b1), (t0, t1) = job
+        rows = t1 - t0
+        columns = (b1 - b0) * rows * tiles_w
+        v = lane.scratch("v", points * columns * c, x.dtype).reshape(points, columns, c)
+        prod = lane.scratch("m", points * columns * o, x.dtype).reshape(points, columns, o)
+        p = lane.scratch("p", (m_h * (rows - 1) + alpha_h) * cols * c, x.dtype).reshape(-1, cols, c)
+        line = lane.scratch("line", alpha_w * tiles_w * max(p.shape[0] * c, m_h * o), x.dtype)
+        _input_items(x, b0, b1, row_shift + m_h * t0, col_shift, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
+        np.matmul(v, u, out=prod)  # (points, T, C) @ (points, C, O) -> (points, T, O)
+        q = lane.scratch("q", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
+        _output_items(prod, b0, b1, m_h * t0, at_h, at_w, m_h, m_w, rows, tiles_w, line, q, out)
+
+    per_row = points * tiles_w * (c + o)
+    lanes.run(winograd.chunks(n, tiles_h, per_row * x.itemsize), work, size=n * tiles_h * per_row)
+    return out
+
+
+def winograd2d_forward(x, weight, stride, dilation, groups, pads=None):
+    """Stride-1 conv of x zero-padded by ``pads`` (read in place)."""
+    (top, bottom), (left, right) = zero_pads(pads, 2)
+    out_shape = tuple(s + b + a - k + 1 for s, (b, a), k in zip(x.shape[2:], ((top, bottom), (left, right)),
+                                                                  weight.shape[2:]))
+    out = np.empty((x.shape[0], weight.shape[0]) + out_shape, dtype=x.dtype)
+    return _conv(np.ascontiguousarray(x), weight, -top, -left, out)
+
+
+def winograd2d_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
+    """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
+    (top, _), (left, _) = zero_pads(pads, 2)
+    r_h, r_w = weight.shape[2:]
+    # x[R] received grad_out[P] * weight[k] for R + top = P + k: a correlation of grad_out read from
+    # R + top - (r - 1) on, with the flipped kernel transposed to (C, O, r_h, r_w)
+    out = np.empty((grad_out.shape[0], weight.shape[1]) + tuple(int(s) for s in in_shape), dtype=grad_out.dtype)
+    return _conv(np.ascontiguousarray(grad_out), gradient_kernel(weight, 1), top - r_h + 1, left - r_w + 1, out)
+
+
+def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
+    """Gradient with respect to the weight: M = U V per tile is linear in U, so dU = sum over tiles of
+    (A g A^T)^T V, GEMMs (O x tiles) @ (tiles x C) summed in chunk order, and dw = G_h^T dU G_w."""
+    (top, _), (left, _) = zero_pads(pads, 2)
+    kernel = tuple(int(k) for k in kernel_size)
+    n, c = x.shape[:2]
+    o = grad_out.shape[1]
+    (m_h, m_w), (alpha_h, alpha_w) = shape(kernel)
+    points = alpha_h * alpha_w
+    (at_h, g_h, bt_h), (at_w, g_w, bt_w) = _matrices(kernel, x.dtype)
+    a_h, a_w = np.ascontiguousarray(at_h.T), np.ascontiguousarray(at_w.T)
+    tiles_h, tiles_w = -(-grad_out.shape[2] // m_h), -(-grad_out.shape[3] // m_w)
+    x, grad_out = np.ascontiguousarray(x), np.ascontiguousarray(grad_out)
+    du = np.empty((points, o, c), dtype=x.dtype)
+    cols = m_w * (tiles_w - 1) + alpha_w
+
+    def work(index, job, lane):
+        (b0, b1), (t0, t1) = job
+        rows = t1 - t0
+        columns = (b1 - b0) * rows * tiles_w
+        v = lane.scratch("v", points * columns * c, x.dtype).reshape(points, columns, c)
+        gy = lane.scratch("g", points * columns * o, x.dtype).reshape(points, columns, o)
+        p = lane.scratch("p", (m_h * (rows - 1) + alpha_h) * cols * c, x.dtype).reshape(-1, cols, c)
+        pg = lane.scratch("pg", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
+        line = lane.scratch("line", alpha_w * tiles_w * p.shape[0] * max(c, o), x.dtype)
+        part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
+        _input_items(x, b0, b1, m_h * t0 - top, -left, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
+        _input_items(grad_out, b0, b1, m_h * t0, 0, a_h, a_w, m_h, m_w, rows, tiles_w, pg, line, gy)
+        np.matmul(gy.transpose(0, 2, 1), v, out=part)  # (points, O, T) @ (points, T, C) -> (points, O, C)
+        with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
+            if index:
+                du[...] += part
+
+    per_row = points * tiles_w * (c + o)
+    lanes.run(winograd.chunks(n, tiles_h, per_row * x.itemsize), work, ordered=True, size=n * tiles_h * per_row)
+    dw = np.empty((o, c) + kernel, dtype=x.dtype)
+    elementwise.by_size(_kernel_grad_rows, du.size, o, du, np.ascontiguousarray(g_h.T), np.ascontiguousarray(g_w.T), dw,
+                        grain=KERNEL_GRAIN)
+    return dw

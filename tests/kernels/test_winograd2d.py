@@ -1,0 +1,142 @@
+"""2-D Winograd from the 1-D matrices (winograd2d): the three ops against the naive loops on drawn
+kernels of 2-7 taps a side with zero padding read in place, chunks of images and of tile rows, the
+kernel's transforms against einsum and their adjoint, float32 error against float64 next to direct
+convolution's, what it refuses, and the planner's choice for the 7x7 case g0."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convzoo.kernels import cost, gemm, planner, winograd1d, winograd2d, workspace
+from tests import naive
+
+
+def _reference(x, w, pads, u):
+    xp = naive.pad(x, pads)
+    out = naive.conv(xp, w, (1, 1), (1, 1), 1)
+    grad = naive.conv_transpose(u, w, (1, 1), (1, 1), 1, xp.shape[2:])
+    grad = grad[(Ellipsis, *(slice(b, b + n) for (b, _), n in zip(pads, x.shape[2:])))]
+    return out, grad, naive.conv_weight_grad(xp, u, w.shape[2:], (1, 1), (1, 1), 1)
+
+
+def _check(x_shape, w_shape, pads, dtype=np.float64, tol=1e-10):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out_shape = tuple(n + b + a - k + 1 for n, (b, a), k in zip(x_shape[2:], pads, w_shape[2:]))
+    u = rng.standard_normal((x_shape[0], w_shape[0]) + out_shape)
+    want = _reference(x, w, pads, u)
+    x, w, u = x.astype(dtype), w.astype(dtype), u.astype(dtype)
+    got = (winograd2d.winograd2d_forward(x, w, (1, 1), (1, 1), 1, pads),
+           winograd2d.winograd2d_backward_input(u, w, x_shape[2:], (1, 1), (1, 1), 1, pads),
+           winograd2d.winograd2d_backward_weight(x, u, w_shape[2:], (1, 1), (1, 1), 1, pads))
+    for name, a, b in zip(("forward", "backward_input", "backward_weight"), got, want):
+        assert a.shape == b.shape and a.dtype == dtype, name
+        err = np.abs(a - b).max() / np.abs(b).max()
+        assert err <= tol, f"{name}: relative error {err:.3g}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 3), c=st.integers(1, 4), o=st.integers(1, 4),
+       kernel=st.tuples(st.sampled_from(winograd1d.TAPS), st.sampled_from(winograd1d.TAPS)).filter(
+           lambda k: k != (3, 3)),
+       size=st.tuples(st.integers(1, 14), st.integers(1, 14)), pads=st.lists(st.integers(0, 4), min_size=4, max_size=4))
+def test_ops_match_the_naive_loops(batch, c, o, kernel, size, pads):
+    # F(4, r) on an axis of up to 5 taps, F(2, r) of 6 and 7; rectangular kernels mix the two; the
+    # last tiles of a row or column are completed by zeros and cropped
+    pads = ((pads[0], pads[1]), (pads[2], pads[3]))
+    if any(n + b + a < k for n, (b, a), k in zip(size, pads, kernel)):
+        return
+    _check((batch, c) + size, (o, c) + kernel, pads)
+
+
+def test_chunks_of_images_and_of_tile_rows_give_the_same_result():
+    # a budget of a few tile rows cuts each image into bands; one that fits two images cuts the
+    # batch; the weight gradient sums the chunks in order
+    for limit in (4096, 2 * 64 * 7 * 10 * 8, 1 << 20):
+        with workspace.limited(limit):
+            _check((3, 3, 17, 13), (4, 3, 7, 7), ((3, 3), (3, 3)))
+            _check((2, 4, 12, 9), (3, 4, 5, 2), ((2, 1), (0, 1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", [(7, 7), (5, 2), (2, 6)])
+def test_kernel_transforms_are_g_w_g_t_and_its_adjoint_in_float64(kernel, dtype):
+    (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(kernel)
+    g_h, g_w = winograd1d.matrices(kernel[0], m_h)[1], winograd1d.matrices(kernel[1], m_w)[1]
+    rng = np.random.default_rng(sum(kernel))
+    w = rng.standard_normal((20, 12) + kernel).astype(dtype)
+    u = np.empty((alpha_h * alpha_w, 12, 20), dtype)
+    winograd2d._kernel_rows(w, g_h, g_w, u, 0, 20)
+    want = np.einsum("ak,bl,ockl->abco", g_h, g_w, w.astype(np.float64)).reshape(u.shape)
+    tol = 1e-7 if dtype == np.float32 else 1e-14  # within one rounding of the float64 sum
+    np.testing.assert_allclose(u, want, rtol=tol, atol=tol)
+    du = rng.standard_normal((alpha_h * alpha_w, 20, 12)).astype(dtype)
+    dw = np.empty(w.shape, dtype)
+    winograd2d._kernel_grad_rows(du, np.ascontiguousarray(g_h.T), np.ascontiguousarray(g_w.T), dw, 0, 20)
+    want = np.einsum("ak,bl,aboc->ockl", g_h, g_w, du.astype(np.float64).reshape(alpha_h, alpha_w, 20, 12))
+    np.testing.assert_allclose(dw, want, rtol=tol, atol=tol)
+    # the adjoint identity <G_h w G_w^T, dU> = <w, G_h^T dU G_w>, in float64 (U is stored C x O)
+    u64, dw64 = np.empty(u.shape), np.empty(w.shape)
+    winograd2d._kernel_rows(w.astype(np.float64), g_h, g_w, u64, 0, 20)
+    winograd2d._kernel_grad_rows(du.astype(np.float64), np.ascontiguousarray(g_h.T), np.ascontiguousarray(g_w.T),
+                                 dw64, 0, 20)
+    assert math.isclose(np.vdot(u64.transpose(0, 2, 1), du), np.vdot(w.astype(np.float64), dw64), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("k, bound", [(7, 1.5e-5), (5, 2e-5)])
+def test_float32_error_is_about_ten_times_direct_convolutions(k, bound):
+    # 64 -> 64 channels at 28 x 28, 'same' padding: measured 4.6e-6 (7x7, F(2x2, 7x7)) and 6.7e-6 (5x5,
+    # F(4x4, 5x5)) of the largest output, direct convolution through im2col 4-7e-7: the README's figures
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 64, 28, 28)), rng.standard_normal((64, 64, k, k))
+    pads = ((k // 2, k // 2),) * 2
+    want = naive.conv(naive.pad(x, pads), w, (1, 1), (1, 1), 1)
+    x32, w32 = x.astype(np.float32), w.astype(np.float32)
+    scale = np.abs(want).max()
+    wino = np.abs(winograd2d.winograd2d_forward(x32, w32, (1, 1), (1, 1), 1, pads) - want).max() / scale
+    direct = np.abs(gemm.im2col_forward(x32, w32, (1, 1), (1, 1), 1, pads) - want).max() / scale
+    assert wino < bound and wino < 30 * direct, (wino, direct)
+
+
+def test_float32_ops_stay_within_float32_tolerance():
+    _check((2, 16, 20, 18), (8, 16, 7, 7), ((3, 3), (3, 3)), np.float32, tol=3e-5)
+    _check((2, 16, 20, 18), (8, 16, 5, 4), ((2, 2), (1, 2)), np.float32, tol=3e-5)
+
+
+def test_requirement_names_what_it_needs():
+    def reason(x_shape, w_shape, stride=(1, 1), dilation=(1, 1), groups=1):
+        return winograd2d.requirement(planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, groups, 4))
+
+    assert reason((1, 2, 10, 10), (2, 2, 7, 7)) is None
+    assert reason((1, 2, 10, 10), (2, 2, 2, 2)) is None
+    assert reason((1, 2, 10, 10), (2, 2, 5, 3)) is None
+    assert "3x3" in reason((1, 2, 10, 10), (2, 2, 3, 3))
+    assert "2-D" in reason((1, 2, 10), (2, 2, 5))
+    assert "2-D" in reason((1, 2, 10, 10), (2, 2, 7, 1))
+    assert "taps" in reason((1, 2, 10, 10), (2, 2, 9, 9))
+    assert "groups" in reason((1, 2, 10, 10), (2, 1, 5, 5), groups=2)
+    assert "stride" in reason((1, 2, 10, 10), (2, 2, 5, 5), stride=(2, 2))
+    assert "dilation" in reason((1, 2, 10, 10), (2, 2, 5, 5), dilation=(1, 2))
+
+
+def test_planner_picks_it_for_the_7x7_case_and_not_for_lenets_small_layers():
+    # g0: 7x7 64 -> 64 at 28 px (timed at batch 1 1.3-1.8 ms against im2col's 2.0-2.5 per pass, at
+    # batch 32 28-29 against FFT's 31-35 forward and input gradient; the weight gradient at batch 32,
+    # 32-34 against 33-39, is a near tie in the model too); LeNet-5's 6 -> 16 at 10 px stays where it was
+    for batch in (1, 32):
+        g = planner.ConvGeometry.of((batch, 64, 34, 34), (64, 64, 7, 7), (1, 1), (1, 1), 1, 4, inner=(28, 28))
+        for op in ("forward", "backward_input") + (("backward_weight",) if batch == 1 else ()):
+            assert planner.plan(op, g).algorithm == "winograd2d", (batch, op)
+    lenet = planner.ConvGeometry.of((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), 1, 4)
+    for op in planner.OPS:
+        assert planner.plan(op, lenet).algorithm != "winograd2d", op
+
+
+def test_cost_charges_the_kernel_transform_on_one_thread_below_the_grain(monkeypatch):
+    g = planner.ConvGeometry.of((1, 32, 34, 34), (32, 32, 7, 7), (1, 1), (1, 1), 1, 4, inner=(28, 28))
+    with_kernel = cost.winograd2d_cost("forward", g, 2)
+    monkeypatch.setattr(cost, "KERNEL_1D", 0.0)
+    # 32 x 32 channels of 7 x 7 taps: 7 x (7 x 8) along the rows and 8 x 8 x 7 along the columns each
+    assert with_kernel - cost.winograd2d_cost("forward", g, 2) == pytest.approx(32 * 32 * 7 * (7 * 8 + 8 * 8) * 0.15e-9)
