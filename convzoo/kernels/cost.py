@@ -223,6 +223,15 @@ def _winograd_kernel_bytes(op, points, g, chunks, threads):
     return u * (1 + min(chunks - 1, threads)) if op == "backward_weight" else u
 
 
+def _conv_of(op, g):
+    """(input channels, output channels, output size) of the conv an op computes: forward and the weight
+    gradient that of g; backward_input the conv of the gradient whose output is the input (unpadded
+    where g knows it: the padding's gradient is never formed)."""
+    if op == "backward_input":
+        return g.out_channels, g.in_channels, g.inner or g.padded
+    return g.in_channels, g.out_channels, g.out
+
+
 def winograd_cost(m, op, g, threads):
     # the d*d polyphase sub-images of a dilated conv are tiled separately: each gets the tiles of
     # the largest, ceil(P / d) x ceil(Q / d) outputs
@@ -230,9 +239,7 @@ def winograd_cost(m, op, g, threads):
     items = g.batch * d * d
     # backward_input is a Winograd conv of the gradient whose output is the input; backward_weight
     # transforms x and the gradient (as forward does x and M) around GEMMs over the tiles
-    # (the input gradient is computed on the unpadded input: the padding's gradient is never formed)
-    c_in, c_out, out = ((g.out_channels, g.in_channels, g.inner or g.padded) if op == "backward_input" else
-                        (g.in_channels, g.out_channels, g.out))
+    c_in, c_out, out = _conv_of(op, g)
     tiles = math.prod(-(-(-(-o // d)) // m) for o in out)
     cg, og = c_in // g.groups, c_out // g.groups
     flops = 2 * items * tiles * alpha * alpha * cg * og * g.groups
@@ -321,8 +328,8 @@ def winograd1d_cost(op, g, threads):
     m = winograd1d.tile(r)
     alpha = r + m - 1
     inner = g.inner or g.padded
-    c_in, c_out, length = ((g.out_channels, g.in_channels, inner[along]) if op == "backward_input" else
-                           (g.in_channels, g.out_channels, g.out[along]))
+    c_in, c_out, out = _conv_of(op, g)
+    length = out[along]
     width = inner[1 - along] if g.rank == 2 else 1
     # every op swaps an input-sized array and an output-sized one (the padded input's size stands
     # for the unpadded one), on one thread below elementwise.STREAM_GRAIN elements
@@ -378,8 +385,7 @@ def winograd2d_cost(op, g, threads):
     # input; backward_weight transforms x and the gradient around GEMMs over the tiles
     (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(g.kernel)
     points = alpha_h * alpha_w
-    c_in, c_out, out = ((g.out_channels, g.in_channels, g.inner or g.padded) if op == "backward_input" else
-                        (g.in_channels, g.out_channels, g.out))
+    c_in, c_out, out = _conv_of(op, g)
     tiles_h, tiles_w = -(-out[0] // m_h), -(-out[1] // m_w)
     tiles = g.batch * tiles_h * tiles_w
     chunks = len(winograd.chunks(g.batch, tiles_h, points * tiles_w * (c_in + c_out) * g.itemsize))
@@ -419,8 +425,7 @@ DIRECT_WEIGHTS, DIRECT_STREAMED = 1 << 18, 2.0
 
 def direct_cost(op, g, threads):
     # the input gradient is the forward of the padded gradient with the channel axes swapped
-    c_in, c_out, out = ((g.out_channels, g.in_channels, g.inner or g.padded) if op == "backward_input" else
-                        (g.in_channels, g.out_channels, g.out))
+    c_in, c_out, out = _conv_of(op, g)
     mr, nv = direct.tile_shape(c_out, out[-1])
     lanes = nv * direct.VEC
     empty = -(-c_out // lanes) * lanes / c_out
