@@ -366,6 +366,9 @@ def winograd1d_cost(op, g, threads):
 # at 10 px (16 us an image for 576 sums: LeNet-5's second conv, where im2col runs 2x faster)
 TRANSFORM_TILE_2D = (0.41e-9, 0.16e-9)
 TRANSFORM_RUN_2D = 28e-9
+# and its channels-last copy of the input (``winograd2d._load``), per element copied: 0.7-0.74 ns on one thread
+# at stride 1 (64 and 128 channels at 28 px), 1.27-1.36 ns at stride 2, whose phases read every other column
+LOAD_2D = {False: 0.7e-9, True: 1.3e-9}
 
 
 def _runs_2d(kernel, tiles_h, tiles_w, op):
@@ -382,25 +385,31 @@ def _runs_2d(kernel, tiles_h, tiles_w, op):
 
 def winograd2d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the (unpadded)
-    # input; backward_weight transforms x and the gradient around GEMMs over the tiles
-    (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(g.kernel)
+    # input; backward_weight transforms x and the gradient around GEMMs over the tiles. Strided (forward
+    # and weight gradient), the stride-1 conv of the input's phases: ceil(k / s) taps an axis over
+    # prod(stride) times the input channels
+    sub, phases = winograd2d.reduced(g.kernel, g.stride), math.prod(g.stride)
+    (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(sub)
     points = alpha_h * alpha_w
     c_in, c_out, out = _conv_of(op, g)
+    c_in *= phases
     tiles_h, tiles_w = -(-out[0] // m_h), -(-out[1] // m_w)
     tiles = g.batch * tiles_h * tiles_w
     chunks = len(winograd.chunks(g.batch, tiles_h, points * tiles_w * (c_in + c_out) * g.itemsize))
-    if _winograd_kernel_bytes(op, points, g, chunks, threads) > workspace.limit():
+    if _winograd_kernel_bytes(op, points, g, chunks, threads) * phases > workspace.limit():
         return math.inf  # over the scratch budget, as winograd_cost
     gemm = 2 * tiles * points * c_in * c_out / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(c_out, c_in))
     tile_in, tile_out = TRANSFORM_TILE_2D
     transforms = tiles * points * (c_in * tile_in + c_out * tile_out)
-    transforms += g.batch * _runs_2d(g.kernel, tiles_h, tiles_w, op) * TRANSFORM_RUN_2D
+    transforms += g.batch * _runs_2d(sub, tiles_h, tiles_w, op) * TRANSFORM_RUN_2D
+    loaded = (m_h * (tiles_h - 1) + alpha_h) * (m_w * (tiles_w - 1) + alpha_w) * c_in
+    transforms += g.batch * loaded * LOAD_2D[phases > 1]
     traffic = tiles * points * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
     u = points * c_out * c_in
     if op == "backward_weight":
         traffic += (chunks - 1) * u * g.itemsize / TRANSFORM_RATE  # dU of every further chunk added in
     # U = G_h w G_w^T (or dw = G_h^T dU G_w): G_w along the taps' rows, then G_h
-    kernel = c_out * c_in * g.kernel[0] * (g.kernel[1] * alpha_w + alpha_h * alpha_w) * KERNEL_1D
+    kernel = c_out * c_in * sub[0] * (sub[1] * alpha_w + alpha_h * alpha_w) * KERNEL_1D
     kernel /= threads if u >= winograd_channels.KERNEL_GRAIN else 1
     return (gemm + transforms + traffic) / threads + kernel
 

@@ -1,6 +1,14 @@
-"""Winograd F(m_h x m_w, r_h x r_w) for 2-D stride-1 kernels of 2 to 7 taps on each axis, built from
-the 1-D matrices of ``winograd1d`` (3x3 kernels have their own written-out transforms in
+"""Winograd F(m_h x m_w, r_h x r_w) for 2-D kernels of 2 to 7 taps on each axis, built from the 1-D
+matrices of ``winograd1d`` (3x3 kernels at stride 1 have their own written-out transforms in
 ``winograd.py``; k x 1 and 1 x k kernels run ``winograd1d``).
+
+A strided conv (forward and weight gradient) is the stride-1 conv of its input's phases: with
+``k = s k' + i``, ``sum_k w[k] x[s P + k] = sum_{i, k'} w[s k' + i] x_i[P + k']`` where ``x_i[R] = x[s R + i]``,
+so the s_h s_w phases of each channel become channels and the kernel ceil(k / s) taps an axis, zero past
+the kernel. The copy into the channels-last scratch reads the phases in place (``_load``) and the kernel's
+transforms read and write the weight through a table of its taps (``_phase_taps``): nothing is
+rearranged beforehand. Case h1's 4x4 stride-2 conv 64 -> 128 becomes a 2x2 conv over 256 channels, F(4x4,
+2x2): 25 multiplies per 16 outputs and phase channel, 100 per original channel against direct's 256.
 
 The 2-D transforms are the 1-D ones applied along each axis in turn: an m_h x m_w output tile is
 ``A_h^T [(G_h w G_w^T) . (B_h^T d B_w)] A_w`` over an alpha_h x alpha_w input window (alpha = m + r - 1),
@@ -29,26 +37,41 @@ in float32 at 64 -> 64 channels on 28 x 28 images, the largest error relative to
 7x7 by F(2x2, 7x7) 4.6e-6, 5x5 by F(4x4, 5x5) 6.7e-6 (direct convolution through im2col 4-7e-7); F(2x2,
 5x5) would give 4.5e-6 for 2.25x the multiplies.
 """
+import functools
+
 import numpy as np
 
 from . import elementwise, lanes, winograd
 from .geometry import gradient_kernel, zero_pads
 from .jit import jit
 from .winograd1d import TAPS, matrices, tile
-from .winograd_channels import KERNEL_GRAIN, _load, _store
+from .winograd_channels import KERNEL_GRAIN, _store
+
+
+def reduced(kernel, stride):
+    """The kernel of the stride-1 conv a strided one is on its input's phases: ceil(k / s) taps an axis."""
+    return tuple(-(-k // s) for k, s in zip(kernel, stride))
 
 
 def requirement(g):
     if g.rank != 2 or min(g.kernel) < 2:
         return f"needs a 2-D kernel of at least 2 x 2; kernel is {g.kernel}"
-    if any(k not in TAPS for k in g.kernel):
-        return f"needs {TAPS[0]} to {TAPS[-1]} taps on each axis; kernel is {g.kernel}"
-    if g.kernel == (3, 3):
-        return "3x3 kernels run winograd_f2 / winograd_f4"
     if g.groups != 1:
         return f"needs groups=1; groups={g.groups}"
-    if g.stride != (1, 1) or g.dilation != (1, 1):
-        return f"needs stride 1 and no dilation; stride={g.stride}, dilation={g.dilation}"
+    if g.dilation != (1, 1):
+        return f"needs no dilation; dilation={g.dilation}"
+    if g.kernel == (3, 3) and g.stride == (1, 1):
+        return "3x3 kernels at stride 1 run winograd_f2 / winograd_f4"
+    kernel = reduced(g.kernel, g.stride)
+    if min(kernel) < 2 or any(k not in TAPS for k in kernel):
+        strided = "" if g.stride == (1, 1) else f" of the stride-{g.stride} conv's input phases ({kernel})"
+        return f"needs {TAPS[0]} to {TAPS[-1]} taps on each axis{strided}; kernel is {g.kernel}"
+    return None
+
+
+def op_requirement(op, g):
+    if op == "backward_input" and g.stride != (1, 1):
+        return f"the input gradient needs stride 1 (a strided conv's runs subpixel); stride={g.stride}"
     return None
 
 
@@ -128,10 +151,32 @@ def _untransform(mm, first, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q):
 
 
 @jit
-def _input_items(x, b0, b1, row0, col0, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, p, line, v):
-    """The transforms of images b0..b1-1 of x (NCHW) read from (row0, col0), zero outside, into v."""
+def _load(x, n, row0, col0, stride_h, stride_w, p):
+    """p[r, s, (c stride_h + i) stride_w + j] = x[n, c, row0 + stride_h r + i, col0 + stride_w s + j], zero outside
+    x (p: (rows, cols, C stride_h stride_w)): channels-last, the stride's phases of a channel as channels."""
+    rows, cols = p.shape[:2]
+    height, width = x.shape[2], x.shape[3]
+    p[...] = 0
+    for c in range(x.shape[1]):
+        plane = x[n, c]
+        for i in range(stride_h):
+            for j in range(stride_w):
+                channel = (c * stride_h + i) * stride_w + j
+                for r in range(rows):
+                    row = row0 + stride_h * r + i
+                    if 0 <= row < height:
+                        for s in range(cols):
+                            col = col0 + stride_w * s + j
+                            if 0 <= col < width:
+                                p[r, s, channel] = plane[row, col]
+
+
+@jit
+def _input_items(x, b0, b1, row0, col0, stride_h, stride_w, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, p, line, v):
+    """The transforms of images b0..b1-1 of x (NCHW), read from (row0, col0) by the stride's phases, zero
+    outside, into v."""
     for b in range(b0, b1):
-        _load(x, b, row0, col0, 1, p)
+        _load(x, b, row0, col0, stride_h, stride_w, p)
         _transform(p, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, line, v, (b - b0) * tiles_h * tiles_w)
 
 
@@ -157,15 +202,16 @@ _COPY_COLUMNS = 64
 
 
 @jit
-def _kernel_rows(weight, g_h, g_w, u, c0, c1):
-    # u[a alpha_w + b, c, o] = sum_{k, l} G_h[a, k] G_w[b, l] weight[o, c, k, l] for c0 <= c < c1, every loop
-    # along o (U's rows): a block of channels' taps copied to (channel x tap, O), then per channel G_w along
-    # its taps' rows and G_h along the rows. Looping by output channel instead wrote U a float at a time,
-    # O floats apart: 1.7 ms against 0.39 for 128 -> 256 2x2 kernels, 0.41 against 0.34 for 64 -> 64 5x5
+def _kernel_rows(weight, source, g_h, g_w, u, c0, c1):
+    # u[a alpha_w + b, c, o] = sum_t G[a alpha_w + b, t] weight[o].flat[source[c, t]] (G = G_h (x) G_w, zero where
+    # source is -1) for c0 <= c < c1, every loop along o (U's rows): a block of channels' taps copied to
+    # (channel x tap, O), then per channel G_w along its taps' rows and G_h along the rows. Looping by output
+    # channel instead wrote U a float at a time, O floats apart: 1.7 ms against 0.39 for 128 -> 256 2x2
+    # kernels, 0.41 against 0.34 for 64 -> 64 5x5
     alpha_h, r_h = g_h.shape
     alpha_w, r_w = g_w.shape
     outs, taps = weight.shape[0], r_h * r_w
-    flat = weight.reshape(outs, -1)
+    flat, sources = weight.reshape(outs, -1), source.reshape(-1)
     block = -(-_COPY_COLUMNS // taps)
     columns = np.empty((block * taps, outs))
     half = np.empty(r_h * alpha_w * outs)
@@ -176,9 +222,9 @@ def _kernel_rows(weight, g_h, g_w, u, c0, c1):
             count = min(block, c1 - c) * taps
             for t0 in range(0, outs, _COPY_OUTS):
                 for j in range(count):
-                    row, col = columns[j], c * taps + j
+                    row, col = columns[j], sources[c * taps + j]
                     for o in range(t0, min(t0 + _COPY_OUTS, outs)):
-                        row[o] = flat[o, col]
+                        row[o] = flat[o, col] if col >= 0 else 0.0
         w = columns[i * taps:(i + 1) * taps].reshape(-1)
         for k in range(r_h):  # half[k, b] = sum_l G_w[b, l] w[k, l]
             for b in range(alpha_w):
@@ -192,9 +238,9 @@ def _kernel_rows(weight, g_h, g_w, u, c0, c1):
 
 
 @jit
-def _kernel_grad_rows(du, g_h_t, g_w_t, dw, o0, o1):
-    # dw[o, c, k, l] = sum_{a, b} G_h[a, k] G_w[b, l] dU[a alpha_w + b, o, c] for o0 <= o < o1, the
-    # adjoint of _kernel_rows (G_h^T, G_w^T given)
+def _kernel_grad_rows(du, source, g_h_t, g_w_t, dw, o0, o1):
+    # dw[o].flat[source[c, t]] = sum_{a, b} G_h[a, k] G_w[b, l] dU[a alpha_w + b, o, c] (t = k r_w + l) for
+    # o0 <= o < o1, the adjoint of _kernel_rows (G_h^T, G_w^T given); every element of dw is some source's
     r_h, alpha_h = g_h_t.shape
     r_w, alpha_w = g_w_t.shape
     outs, channels = du.shape[1], du.shape[2]
@@ -208,29 +254,49 @@ def _kernel_grad_rows(du, g_h_t, g_w_t, dw, o0, o1):
                           (a * r_w + j) * channels)
         for k in range(r_h):  # right[k, l] = sum_a G_h[a, k] half[a, l], all l at once
             _sum_rows(half, 0, g_h_t, k, r_w * channels, r_w * channels, rf, k * r_w * channels)
-        dst = dw[o].reshape(channels, r_h * r_w)
+        dst = dw[o].reshape(-1)
         for c in range(channels):
             for k in range(r_h * r_w):
-                dst[c, k] = right[k, c]
+                if source[c, k] >= 0:
+                    dst[source[c, k]] = right[k, c]
 
 
-def kernel_transform(weight, g_h, g_w, dtype):
-    """U (alpha_h alpha_w, C, O) in ``dtype``, summed in float64, of the (O, C, r_h, r_w) weight: U^T,
-    the GEMMs' right operand (1.4x faster there than a transposed view of (points, O, C)), on the lanes
-    from KERNEL_GRAIN elements."""
+@functools.lru_cache(maxsize=64)
+def _phase_taps(channels, kernel, stride):
+    """source[(c s_h + i) s_w + j, k k_w + l]: the flat index in weight[o] (C x r_h x r_w) of tap (k, l) of the
+    stride-1 kernel a strided conv has on its input's phases (``_load``'s channels), weight[o, c, s_h k + i,
+    s_w l + j], or -1 past the kernel. At stride 1, every tap in order."""
+    (s_h, s_w), (r_h, r_w) = stride, kernel
+    k_h, k_w = reduced(kernel, stride)
+    c, i, j, k, l = np.meshgrid(range(channels), range(s_h), range(s_w), range(k_h), range(k_w), indexing="ij")
+    rows, cols = s_h * k + i, s_w * l + j
+    source = np.where((rows < r_h) & (cols < r_w), (c * r_h + rows) * r_w + cols, -1)
+    source = source.reshape(channels * s_h * s_w, k_h * k_w)
+    source.flags.writeable = False
+    return source
+
+
+def kernel_transform(weight, g_h, g_w, dtype, stride=(1, 1)):
+    """U (alpha_h alpha_w, C', O) in ``dtype``, summed in float64, of the (O, C, r_h, r_w) weight's kernel on
+    the stride's input phases (C' = C s_h s_w; at stride 1, the weight itself): U^T, the GEMMs' right operand
+    (1.4x faster there than a transposed view of (points, O, C)), on the lanes from KERNEL_GRAIN elements."""
     o, c = weight.shape[:2]
+    source = _phase_taps(c, tuple(weight.shape[2:]), tuple(stride))
     points = g_h.shape[0] * g_w.shape[0]
-    u = np.empty((points, c, o), dtype=dtype)
-    elementwise.by_size(_kernel_rows, u.size, c, np.ascontiguousarray(weight), g_h, g_w, u, grain=KERNEL_GRAIN)
+    u = np.empty((points, source.shape[0], o), dtype=dtype)
+    elementwise.by_size(_kernel_rows, u.size, source.shape[0], np.ascontiguousarray(weight), source, g_h, g_w, u,
+                        grain=KERNEL_GRAIN)
     return u
 
 
-def kernel_gradient_transform(du, g_h, g_w, kernel):
-    """dw (O, C, r_h, r_w) = G_h^T dU G_w of dU (alpha_h alpha_w, O, C), summed in float64."""
-    o, c = du.shape[1:]
+def kernel_gradient_transform(du, g_h, g_w, kernel, stride=(1, 1)):
+    """dw (O, C, *kernel) = G_h^T dU G_w of dU (alpha_h alpha_w, O, C s_h s_w), summed in float64, read back
+    from the stride's input phases (the adjoint of ``kernel_transform``)."""
+    o, c = du.shape[1], du.shape[2] // (stride[0] * stride[1])
+    source = _phase_taps(c, tuple(kernel), tuple(stride))
     dw = np.empty((o, c) + tuple(kernel), dtype=du.dtype)
-    elementwise.by_size(_kernel_grad_rows, du.size, o, du, np.ascontiguousarray(g_h.T), np.ascontiguousarray(g_w.T), dw,
-                        grain=KERNEL_GRAIN)
+    elementwise.by_size(_kernel_grad_rows, du.size, o, du, source, np.ascontiguousarray(g_h.T),
+                        np.ascontiguousarray(g_w.T), dw, grain=KERNEL_GRAIN)
     return dw
 
 
@@ -240,17 +306,18 @@ def _matrices(kernel, dtype):
     return [(at.astype(dtype), g, bt.astype(dtype)) for at, g, bt in (matrices(kernel[0], m_h), matrices(kernel[1], m_w))]
 
 
-def _conv(x, weight, row_shift, col_shift, out):
-    """out[n, o, P, Q] = sum_{c, k, l} weight[o, c, k, l] x[n, c, row_shift + P + k, col_shift + Q + l] (x zero
-    outside its bounds); returns out."""
-    n, c = x.shape[:2]
-    o = weight.shape[0]
-    kernel = weight.shape[2:]
+def _conv(x, weight, row_shift, col_shift, out, stride=(1, 1)):
+    """out[n, o, P, Q] = sum_{c, k, l} weight[o, c, s_h k + i, s_w l + j] x[n, c, row_shift + s_h (P + k) + i,
+    col_shift + s_w (Q + l) + j] over the taps' phases (i, j) (x zero outside its bounds): a stride-1 conv of
+    the input's phases (``_load``, ``_phase_taps``); returns out."""
+    s_h, s_w = stride
+    n, c, o = x.shape[0], x.shape[1] * s_h * s_w, weight.shape[0]
+    kernel = reduced(weight.shape[2:], stride)
     (m_h, m_w), (alpha_h, alpha_w) = shape(kernel)
     points = alpha_h * alpha_w
     (at_h, g_h, bt_h), (at_w, g_w, bt_w) = _matrices(kernel, x.dtype)
     tiles_h, tiles_w = -(-out.shape[2] // m_h), -(-out.shape[3] // m_w)
-    u = kernel_transform(weight, g_h, g_w, x.dtype)
+    u = kernel_transform(weight, g_h, g_w, x.dtype, stride)
     cols = m_w * (tiles_w - 1) + alpha_w
 
     def work(_, job, lane):
@@ -261,7 +328,8 @@ def _conv(x, weight, row_shift, col_shift, out):
         prod = lane.scratch("m", points * columns * o, x.dtype).reshape(points, columns, o)
         p = lane.scratch("p", (m_h * (rows - 1) + alpha_h) * cols * c, x.dtype).reshape(-1, cols, c)
         line = lane.scratch("line", alpha_w * tiles_w * max(p.shape[0] * c, m_h * o), x.dtype)
-        _input_items(x, b0, b1, row_shift + m_h * t0, col_shift, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
+        _input_items(x, b0, b1, row_shift + s_h * m_h * t0, col_shift, s_h, s_w, bt_h, bt_w, m_h, m_w, rows, tiles_w,
+                     p, line, v)
         np.matmul(v, u, out=prod)  # (points, T, C) @ (points, C, O) -> (points, T, O)
         q = lane.scratch("q", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
         _output_items(prod, b0, b1, m_h * t0, at_h, at_w, m_h, m_w, rows, tiles_w, line, q, out)
@@ -272,16 +340,17 @@ def _conv(x, weight, row_shift, col_shift, out):
 
 
 def winograd2d_forward(x, weight, stride, dilation, groups, pads=None):
-    """Stride-1 conv of x zero-padded by ``pads`` (read in place)."""
+    """Conv of x zero-padded by ``pads`` (read in place); strided, the stride-1 conv of its input's phases."""
+    stride = tuple(int(s) for s in stride)
     (top, bottom), (left, right) = zero_pads(pads, 2)
-    out_shape = tuple(s + b + a - k + 1 for s, (b, a), k in zip(x.shape[2:], ((top, bottom), (left, right)),
-                                                                  weight.shape[2:]))
+    out_shape = tuple((n + b + a - k) // s + 1 for n, (b, a), k, s in zip(x.shape[2:], ((top, bottom), (left, right)),
+                                                                         weight.shape[2:], stride))
     out = np.empty((x.shape[0], weight.shape[0]) + out_shape, dtype=x.dtype)
-    return _conv(np.ascontiguousarray(x), weight, -top, -left, out)
+    return _conv(np.ascontiguousarray(x), weight, -top, -left, out, stride)
 
 
 def winograd2d_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
-    """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
+    """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward), stride 1."""
     (top, _), (left, _) = zero_pads(pads, 2)
     r_h, r_w = weight.shape[2:]
     # x[R] received grad_out[P] * weight[k] for R + top = P + k: a correlation of grad_out read from
@@ -292,10 +361,13 @@ def winograd2d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
 
 def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
     """Gradient with respect to the weight: M = U V per tile is linear in U, so dU = sum over tiles of
-    (A g A^T)^T V, GEMMs (O x tiles) @ (tiles x C) summed in chunk order, and dw = G_h^T dU G_w."""
+    (A g A^T)^T V, GEMMs (O x tiles) @ (tiles x C) summed in chunk order, and dw = G_h^T dU G_w; strided,
+    over the input's phases."""
+    stride = tuple(int(s) for s in stride)
+    s_h, s_w = stride
     (top, _), (left, _) = zero_pads(pads, 2)
-    kernel = tuple(int(k) for k in kernel_size)
-    n, c = x.shape[:2]
+    kernel = reduced(kernel_size, stride)
+    n, c = x.shape[0], x.shape[1] * s_h * s_w
     o = grad_out.shape[1]
     (m_h, m_w), (alpha_h, alpha_w) = shape(kernel)
     points = alpha_h * alpha_w
@@ -316,8 +388,8 @@ def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
         pg = lane.scratch("pg", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
         line = lane.scratch("line", alpha_w * tiles_w * p.shape[0] * max(c, o), x.dtype)
         part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
-        _input_items(x, b0, b1, m_h * t0 - top, -left, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
-        _input_items(grad_out, b0, b1, m_h * t0, 0, a_h, a_w, m_h, m_w, rows, tiles_w, pg, line, gy)
+        _input_items(x, b0, b1, s_h * m_h * t0 - top, -left, s_h, s_w, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
+        _input_items(grad_out, b0, b1, m_h * t0, 0, 1, 1, a_h, a_w, m_h, m_w, rows, tiles_w, pg, line, gy)
         np.matmul(gy.transpose(0, 2, 1), v, out=part)  # (points, O, T) @ (points, T, C) -> (points, O, C)
         with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
             if index:
@@ -325,4 +397,4 @@ def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
 
     per_row = points * tiles_w * (c + o)
     lanes.run(winograd.chunks(n, tiles_h, per_row * x.itemsize), work, ordered=True, size=n * tiles_h * per_row)
-    return kernel_gradient_transform(du, g_h, g_w, kernel)
+    return kernel_gradient_transform(du, g_h, g_w, kernel_size, stride)

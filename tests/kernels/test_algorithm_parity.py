@@ -27,6 +27,7 @@ CONV_CASES = [
     (2, (2, 4, 5, 11), (6, 2, 1, 7), 1, (1, 3), 1, 2, ("im2col", "fft", "winograd1d")),
     (2, (2, 3, 9, 8), (4, 3, 5, 5), 1, 2, 1, 1, ("im2col", "fft", "winograd2d")),
     (2, (1, 3, 10, 9), (4, 3, 7, 6), 1, (3, 2), 1, 1, ("im2col", "fft", "winograd2d")),
+    (2, (2, 3, 11, 10), (4, 3, 4, 4), 2, 1, 1, 1, ("im2col", "winograd2d", "subpixel")),  # phases; h1's gradients
     # depthwise reads zero padding in place: per-axis padding, wider than the dilated kernel
     (2, (2, 3, 9, 8), (6, 1, 3, 3), 2, (1, 3), 1, 3, ("im2col", "depthwise")),
     (2, (1, 2, 5, 6), (2, 1, 3, 2), 1, (5, 2), (2, 1), 2, ("depthwise",)),
@@ -133,6 +134,8 @@ def test_forced_algorithm_passes_check_vjp(name):
         return
     elif name == "winograd2d":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 4, 5)), dict(padding=((2, 1), (2, 2)))
+        # strided: forward and weight gradient on the input's phases (the input gradient planned as usual)
+        check_vjp(lambda a, b: F.conv2d(a, b, algorithm=name, stride=(2, 3), padding=1), x, w)
     elif name == "depthwise":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2)), dict(groups=3, dilation=2)
         check_vjp(lambda a, b: F.conv2d(a, b, groups=3, padding=((1, 2), (3, 0)), algorithm=name), x, w)

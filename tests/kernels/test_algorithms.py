@@ -37,6 +37,7 @@ CASES = [
     ((1, 4, 9, 9), (2, 2, 4, 4), (2, 2), (1, 1), 2),         # transposed 4x4 s2 as conv backward_input
     ((2, 3, 9, 10), (4, 3, 5, 5), (1, 1), (1, 1), 1),        # 5x5: winograd2d's F(4x4, 5x5)
     ((1, 2, 11, 9), (3, 2, 7, 2), (1, 1), (1, 1), 1),        # 7x2: winograd2d, F(2, 7) down and F(4, 2) across
+    ((2, 3, 13, 11), (4, 3, 4, 5), (2, 2), (1, 1), 1),       # 4x5 stride 2: winograd2d on the input's phases
 ]
 
 
@@ -334,6 +335,7 @@ PADDED_CASES = [
     ((2, 4, 6, 7), (4, 2, 3, 3), (1, 1), (1, 1), 2, ((1, 1), (1, 1))),      # grouped: winograd, fft, im2col
     ((1, 4, 5, 6), (6, 4, 1, 1), (2, 1), (1, 1), 1, ((1, 0), (2, 2))),      # 1x1 on a padded input
     ((2, 3, 6, 7), (4, 3, 5, 5), (1, 1), (1, 1), 1, ((2, 2), (2, 2))),      # 5x5 'same': winograd2d
+    ((2, 3, 9, 8), (4, 3, 4, 4), (2, 2), (1, 1), 1, ((1, 2), (1, 1))),      # 4x4 stride 2: winograd2d's phases
 ]
 
 

@@ -1,7 +1,9 @@
 """2-D Winograd from the 1-D matrices (winograd2d): the three ops against the naive loops on drawn
 kernels of 2-7 taps a side with zero padding read in place, chunks of images and of tile rows, the
 kernel's transforms against einsum and their adjoint, float32 error against float64 next to direct
-convolution's, what it refuses, and the planner's choice for the 7x7 case g0."""
+convolution's, what it refuses, and the planner's choice for the 7x7 case g0. Strided (forward and weight
+gradient), the stride-1 conv of the input's phases: drawn kernels and strides against the naive loops, the
+phase kernel's transforms against einsum, and the planner's choices for case h1's 4x4 stride-2 conv."""
 import math
 
 import numpy as np
@@ -49,6 +51,63 @@ def test_ops_match_the_naive_loops(batch, c, o, kernel, size, pads):
     if any(n + b + a < k for n, (b, a), k in zip(size, pads, kernel)):
         return
     _check((batch, c) + size, (o, c) + kernel, pads)
+
+
+def _check_strided(x_shape, w_shape, stride, pads, tol=1e-10):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    xp = naive.pad(x, pads)
+    want = naive.conv(xp, w, stride, (1, 1), 1)
+    u = rng.standard_normal(want.shape)
+    got = winograd2d.winograd2d_forward(x, w, stride, (1, 1), 1, pads)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= tol * np.abs(want).max()
+    want = naive.conv_weight_grad(xp, u, w_shape[2:], stride, (1, 1), 1)
+    got = winograd2d.winograd2d_backward_weight(x, u, w_shape[2:], stride, (1, 1), 1, pads)
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= tol * np.abs(want).max()
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3), stride=st.tuples(
+           st.integers(1, 3), st.integers(1, 3)).filter(lambda s: s != (1, 1)),
+       kernel=st.tuples(st.integers(2, 9), st.integers(2, 9)),
+       size=st.tuples(st.integers(1, 20), st.integers(1, 20)), pads=st.lists(st.integers(0, 3), min_size=4, max_size=4))
+def test_strided_ops_match_the_naive_loops(batch, c, o, stride, kernel, size, pads):
+    # ceil(k / s) taps an axis on the input's phases, each zero past the kernel; the phases of the last
+    # rows and columns (read by no window, or past the input) are zeros
+    pads = ((pads[0], pads[1]), (pads[2], pads[3]))
+    g = planner.ConvGeometry.of((batch, c) + tuple(n + b + a for n, (b, a) in zip(size, pads)), (o, c) + kernel,
+                                stride, (1, 1), 1, 8)
+    if any(n + b + a < k for n, (b, a), k in zip(size, pads, kernel)) or winograd2d.requirement(g) is not None:
+        return
+    _check_strided((batch, c) + size, (o, c) + kernel, stride, pads)
+
+
+def test_strided_ops_in_chunks_of_images_and_tile_rows():
+    for limit in (4096, 1 << 20):
+        with workspace.limited(limit):
+            _check_strided((3, 3, 20, 17), (4, 3, 4, 4), (2, 2), ((1, 1), (1, 1)))
+            _check_strided((2, 2, 19, 23), (3, 2, 5, 7), (2, 3), ((2, 0), (1, 3)))
+
+
+def test_the_phase_kernels_transforms_are_those_of_the_rearranged_kernel():
+    # stride (2, 3) on a 5x7 kernel: 3x3 taps on 6 phases of each channel, the taps past the kernel zero
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((20, 3, 5, 7))
+    padded = np.zeros((20, 3, 6, 9))
+    padded[:, :, :5, :7] = w
+    phases = padded.reshape(20, 3, 3, 2, 3, 3).transpose(0, 1, 3, 5, 2, 4).reshape(20, 18, 3, 3)
+    (m_h, m_w), _ = winograd2d.shape((3, 3))
+    g_h, g_w = winograd1d.matrices(3, m_h)[1], winograd1d.matrices(3, m_w)[1]
+    u = winograd2d.kernel_transform(w, g_h, g_w, np.float64, (2, 3))
+    want = np.einsum("ak,bl,ockl->abco", g_h, g_w, phases).reshape(u.shape)
+    np.testing.assert_allclose(u, want, rtol=1e-14, atol=1e-14)
+    du = rng.standard_normal((u.shape[0], 20, 18))
+    dw = winograd2d.kernel_gradient_transform(du, g_h, g_w, (5, 7), (2, 3))
+    assert dw.shape == w.shape
+    # the adjoint identity <U(w), dU> = <w, dw>
+    assert math.isclose(np.vdot(u.transpose(0, 2, 1), du), np.vdot(w, dw), rel_tol=1e-12)
 
 
 def test_chunks_of_images_and_of_tile_rows_give_the_same_result():
@@ -104,6 +163,27 @@ def test_float32_ops_stay_within_float32_tolerance():
     _check((2, 16, 20, 18), (8, 16, 5, 4), ((2, 2), (1, 2)), np.float32, tol=3e-5)
 
 
+def test_float32_error_on_the_phases_of_case_h1s_strided_conv():
+    # 4x4 stride 2, 64 -> 128 channels at 56 px, padding 1: F(4x4, 2x2) over 256 phase channels. Measured 7.0e-6
+    # of the largest output forward and 1.3e-6 for the weight gradient; im2col 5.1e-7 and 5.2e-7: the README's
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((1, 64, 56, 56)), rng.standard_normal((128, 64, 4, 4))
+    pads = ((1, 1), (1, 1))
+    xp = naive.pad(x, pads)
+    want = naive.conv(xp, w, (2, 2), (1, 1), 1)
+    u = rng.standard_normal(want.shape)
+    grad = naive.conv_weight_grad(xp, u, (4, 4), (2, 2), (1, 1), 1)
+    x32, w32, u32 = x.astype(np.float32), w.astype(np.float32), u.astype(np.float32)
+    for got, direct, exact, bound in (
+            (winograd2d.winograd2d_forward(x32, w32, (2, 2), (1, 1), 1, pads),
+             gemm.im2col_forward(x32, w32, (2, 2), (1, 1), 1, pads), want, 1.5e-5),
+            (winograd2d.winograd2d_backward_weight(x32, u32, (4, 4), (2, 2), (1, 1), 1, pads),
+             gemm.im2col_backward_weight(x32, u32, (4, 4), (2, 2), (1, 1), 1, pads), grad, 5e-6)):
+        scale = np.abs(exact).max()
+        wino, reference = np.abs(got - exact).max() / scale, np.abs(direct - exact).max() / scale
+        assert wino < bound and wino < 30 * reference, (wino, reference)
+
+
 def test_requirement_names_what_it_needs():
     def reason(x_shape, w_shape, stride=(1, 1), dilation=(1, 1), groups=1):
         return winograd2d.requirement(planner.ConvGeometry.of(x_shape, w_shape, stride, dilation, groups, 4))
@@ -116,8 +196,22 @@ def test_requirement_names_what_it_needs():
     assert "2-D" in reason((1, 2, 10, 10), (2, 2, 7, 1))
     assert "taps" in reason((1, 2, 10, 10), (2, 2, 9, 9))
     assert "groups" in reason((1, 2, 10, 10), (2, 1, 5, 5), groups=2)
-    assert "stride" in reason((1, 2, 10, 10), (2, 2, 5, 5), stride=(2, 2))
     assert "dilation" in reason((1, 2, 10, 10), (2, 2, 5, 5), dilation=(1, 2))
+    # strided, the stride-1 kernel on the input's phases: ceil(k / s) taps an axis
+    assert reason((1, 2, 10, 10), (2, 2, 5, 5), stride=(2, 2)) is None
+    assert reason((1, 2, 10, 10), (2, 2, 3, 3), stride=(2, 2)) is None  # 2x2 on the phases
+    assert reason((1, 2, 30, 30), (2, 2, 9, 9), stride=(2, 2)) is None  # 5x5 on the phases
+    assert "phases ((1, 1))" in reason((1, 2, 10, 10), (2, 2, 4, 4), stride=(4, 4))
+    assert "phases ((1, 3))" in reason((1, 2, 10, 10), (2, 2, 2, 6), stride=(2, 2))
+    assert "3x3" in reason((1, 2, 10, 10), (2, 2, 3, 3))
+    assert winograd2d.op_requirement("forward", planner.ConvGeometry.of((1, 2, 10, 10), (2, 2, 4, 4), (2, 2), (1, 1),
+                                                                        1, 4)) is None
+    assert winograd2d.op_requirement("backward_weight", planner.ConvGeometry.of((1, 2, 10, 10), (2, 2, 4, 4), (2, 2),
+                                                                                (1, 1), 1, 4)) is None
+    assert "subpixel" in winograd2d.op_requirement("backward_input", planner.ConvGeometry.of(
+        (1, 2, 10, 10), (2, 2, 4, 4), (2, 2), (1, 1), 1, 4))
+    assert winograd2d.op_requirement("backward_input", planner.ConvGeometry.of((1, 2, 10, 10), (2, 2, 4, 4), (1, 1),
+                                                                               (1, 1), 1, 4)) is None
 
 
 def test_planner_picks_it_for_the_7x7_case_and_not_for_lenets_small_layers():
@@ -139,3 +233,18 @@ def test_cost_charges_the_kernel_transform_on_one_thread_below_the_grain(monkeyp
     monkeypatch.setattr(cost, "KERNEL_1D", 0.0)
     # 32 x 32 channels of 7 x 7 taps: 7 x (7 x 8) along the rows and 8 x 8 x 7 along the columns each
     assert with_kernel - cost.winograd2d_cost("forward", g, 2) == pytest.approx(32 * 32 * 7 * (7 * 8 + 8 * 8) * 0.15e-9)
+
+
+def test_planner_picks_it_for_case_h1s_strided_conv_within_the_budget():
+    # the 4x4 stride-2 conv 64 -> 128 at 56 px (case h1's gradients; padding 1): 2x2 taps on 256 phase channels,
+    # F(4x4, 2x2). Timed: forward at batch 1 1.11 against im2col's 1.27 ms, at batch 32 27 against 39; the weight
+    # gradient at batch 1 1.13 against 1.47. At batch 32 the weight gradient's dU and two lanes' partial sums
+    # (3.3 MB each) pass the 8 MiB workspace: im2col
+    for batch in (1, 32):
+        g = planner.ConvGeometry.of((batch, 64, 58, 58), (128, 64, 4, 4), (2, 2), (1, 1), 1, 4, inner=(56, 56))
+        assert planner.plan("forward", g).algorithm == "winograd2d"
+        weight = planner.plan("backward_weight", planner._read_extent(g, "backward_weight"))
+        assert weight.algorithm == ("winograd2d" if batch == 1 else "im2col")
+        assert "winograd2d" not in planner.plan("backward_input", g).estimates
+    with workspace.limited(16 << 20):
+        assert planner.plan("backward_weight", planner._read_extent(g, "backward_weight")).algorithm == "winograd2d"
