@@ -369,6 +369,17 @@ TRANSFORM_RUN_2D = 28e-9
 # and its channels-last copy of the input (``winograd2d._load``), per element copied: 0.7-0.74 ns on one thread
 # at stride 1 (64 and 128 channels at 28 px), 1.27-1.36 ns at stride 2, whose phases read every other column
 LOAD_2D = {False: 0.7e-9, True: 1.3e-9}
+# a strided conv's winograd2d estimate times this: on 64 -> 128 at 56 px, batch 32, winograd2d ran 1.0-1.15x its
+# estimate (4x4, 5x5 and 3x3 at stride 2) where im2col ran 0.6-0.8x and direct 0.5-0.7x theirs, so the 3x3
+# stride-2 conv (2x2 taps on the phases, 7 of 16 zero) took winograd2d at 31 ms against im2col's 26 and
+# direct's 24; with 1.3 it keeps im2col, and the 4x4 and 5x5 convs keep winograd2d (29 against 38-42, 43
+# against 71-75)
+STRIDED_WINOGRAD2D = 1.3
+# and per element of U its kernel transform writes (or of dU the gradient's reads), besides KERNEL_1D's
+# multiply-adds: what few taps over many channels cost (the 4x4 stride-2 kernel of 64 -> 128 channels, 2x2
+# taps on 256 phase channels, 25 x 256 x 128 elements of U: 0.46 ms on two lanes, where the multiply-adds
+# alone said 0.17; the 7x7 64 -> 64 kernel's 0.28 stays within 25 %)
+KERNEL_U_2D = 0.6e-9
 
 
 def _runs_2d(kernel, tiles_h, tiles_w, op):
@@ -409,9 +420,9 @@ def winograd2d_cost(op, g, threads):
     if op == "backward_weight":
         traffic += (chunks - 1) * u * g.itemsize / TRANSFORM_RATE  # dU of every further chunk added in
     # U = G_h w G_w^T (or dw = G_h^T dU G_w): G_w along the taps' rows, then G_h
-    kernel = c_out * c_in * sub[0] * (sub[1] * alpha_w + alpha_h * alpha_w) * KERNEL_1D
+    kernel = c_out * c_in * sub[0] * (sub[1] * alpha_w + alpha_h * alpha_w) * KERNEL_1D + u * KERNEL_U_2D
     kernel /= threads if u >= winograd_channels.KERNEL_GRAIN else 1
-    return (gemm + transforms + traffic) / threads + kernel
+    return ((gemm + transforms + traffic) / threads + kernel) * (STRIDED_WINOGRAD2D if phases > 1 else 1.0)
 
 
 # direct's tiles: the fraction of the per-thread peak they sustain on the products they compute, and

@@ -248,3 +248,15 @@ def test_planner_picks_it_for_case_h1s_strided_conv_within_the_budget():
         assert "winograd2d" not in planner.plan("backward_input", g).estimates
     with workspace.limited(16 << 20):
         assert planner.plan("backward_weight", planner._read_extent(g, "backward_weight")).algorithm == "winograd2d"
+
+
+@pytest.mark.parametrize("kernel, chosen", [(3, "im2col"), (5, "winograd2d")])
+def test_a_strided_3x3_keeps_im2col_and_a_5x5_takes_the_phases(kernel, chosen):
+    # 64 -> 128 at 56 px, batch 32, stride 2 (cost.STRIDED_WINOGRAD2D): 3x3, 2x2 taps on the phases with 7 of
+    # 16 zero, ran 31 ms on winograd2d against im2col's 26 and direct's 24; 5x5 (3x3 on the phases) 43 against
+    # im2col's 71
+    pad = kernel // 2
+    g = planner.ConvGeometry.of((32, 64, 56 + 2 * pad, 56 + 2 * pad), (128, 64, kernel, kernel), (2, 2), (1, 1), 1, 4,
+                                inner=(56, 56))
+    plan = planner.plan("forward", g)
+    assert plan.algorithm == chosen and "winograd2d" in plan.estimates
