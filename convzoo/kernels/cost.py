@@ -366,7 +366,7 @@ def winograd1d_cost(op, g, threads):
 # at 10 px (16 us an image for 576 sums: LeNet-5's second conv, where im2col runs 2x faster)
 TRANSFORM_TILE_2D = (0.41e-9, 0.16e-9)
 TRANSFORM_RUN_2D = 28e-9
-# and its channels-last copy of the input (``winograd2d._load``), per element copied: 0.7-0.74 ns on one thread
+# and its channels-last copy of the input (``winograd_channels._load``), per element copied: 0.7-0.74 ns on one thread
 # at stride 1 (64 and 128 channels at 28 px), 1.27-1.36 ns at stride 2, whose phases read every other column
 LOAD_2D = {False: 0.7e-9, True: 1.3e-9}
 # a strided conv's winograd2d estimate times this: on 64 -> 128 at 56 px, batch 32, winograd2d ran 1.0-1.15x its

@@ -45,7 +45,7 @@ from . import elementwise, lanes, winograd
 from .geometry import gradient_kernel, zero_pads
 from .jit import jit
 from .winograd1d import TAPS, matrices, tile
-from .winograd_channels import KERNEL_GRAIN, _store
+from .winograd_channels import KERNEL_GRAIN, _load, _store
 
 
 def reduced(kernel, stride):
@@ -151,32 +151,11 @@ def _untransform(mm, first, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q):
 
 
 @jit
-def _load(x, n, row0, col0, stride_h, stride_w, p):
-    """p[r, s, (c stride_h + i) stride_w + j] = x[n, c, row0 + stride_h r + i, col0 + stride_w s + j], zero outside
-    x (p: (rows, cols, C stride_h stride_w)): channels-last, the stride's phases of a channel as channels."""
-    rows, cols = p.shape[:2]
-    height, width = x.shape[2], x.shape[3]
-    p[...] = 0
-    for c in range(x.shape[1]):
-        plane = x[n, c]
-        for i in range(stride_h):
-            for j in range(stride_w):
-                channel = (c * stride_h + i) * stride_w + j
-                for r in range(rows):
-                    row = row0 + stride_h * r + i
-                    if 0 <= row < height:
-                        for s in range(cols):
-                            col = col0 + stride_w * s + j
-                            if 0 <= col < width:
-                                p[r, s, channel] = plane[row, col]
-
-
-@jit
 def _input_items(x, b0, b1, row0, col0, stride_h, stride_w, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, p, line, v):
     """The transforms of images b0..b1-1 of x (NCHW), read from (row0, col0) by the stride's phases, zero
     outside, into v."""
     for b in range(b0, b1):
-        _load(x, b, row0, col0, stride_h, stride_w, p)
+        _load(x, b, row0, col0, stride_h, stride_w, stride_h, stride_w, p)
         _transform(p, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, line, v, (b - b0) * tiles_h * tiles_w)
 
 
@@ -189,9 +168,8 @@ def _output_items(mm, b0, b1, row0, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line
         _store(q, out, b, row0, 0, 1, rows, out.shape[3])
 
 
-# The kernel's transforms, U = G_h w G_w^T and dw = G_h^T dU G_w, in float64 over runs of input channels
-# (as winograd_channels' and winograd1d's), one output channel at a time: 64 x 64 x 7 x 7 in 0.45 ms on
-# one thread (whole ranges of channel pairs as runs, in blocks that stay in L1, took 0.54)
+# The kernel's transforms, U = G_h w G_w^T and dw = G_h^T dU G_w, in float64: U by input channel over runs
+# of output channels (U's rows), dw by output channel over runs of input channels (dU's rows)
 
 # the taps' transposing copy in _kernel_rows: a tile reads this many output channels' kernels, rows of the
 # weight C x taps elements apart. 2 KiB apart for 2x2 kernels of 128 channels, they fill two of L1's 64 sets

@@ -25,20 +25,25 @@ from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6, _item
 
 
 @jit
-def _load(x, n, row0, col0, step, p):
-    """p[r, s, c] = x[n, c, row0 + step * r, col0 + step * s], zero outside x (p: (rows, cols, C))."""
-    rows, cols, channels = p.shape
+def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
+    """p[r, s, (c phases_h + i) phases_w + j] = x[n, c, row0 + step_h r + i, col0 + step_w s + j], zero outside x
+    (p: (rows, cols, C phases_h phases_w)): channels-last, every step-th pixel (a dilated conv's phase), or, with
+    phases = step, all the phases of a stride as channels (winograd2d's strided convs)."""
+    rows, cols = p.shape[:2]
     height, width = x.shape[2], x.shape[3]
     p[...] = 0
-    for c in range(channels):
+    for c in range(x.shape[1]):
         plane = x[n, c]
-        for r in range(rows):
-            row = row0 + step * r
-            if 0 <= row < height:
-                for s in range(cols):
-                    col = col0 + step * s
-                    if 0 <= col < width:
-                        p[r, s, c] = plane[row, col]
+        for i in range(phases_h):
+            for j in range(phases_w):
+                channel = (c * phases_h + i) * phases_w + j
+                for r in range(rows):
+                    row = row0 + step_h * r + i
+                    if 0 <= row < height:
+                        for s in range(cols):
+                            col = col0 + step_w * s + j
+                            if 0 <= col < width:
+                                p[r, s, channel] = plane[row, col]
 
 
 @jit
@@ -145,7 +150,7 @@ def _input_items(x, m, k0, kb0, kb1, d, row_shift, col_shift, tiles_h, tiles_w, 
     p = np.empty((m * tiles_h + 2, m * tiles_w + 2, x.shape[1]), dtype=x.dtype)
     for k in range(kb0, kb1):
         n, row0, col0 = _item(k0 + k, d, row_shift, col_shift)
-        _load(x, n, row0, col0, d, p)
+        _load(x, n, row0, col0, d, d, 1, 1, p)
         _input_tiles(p, m, tiles_h, tiles_w, k * tiles_h * tiles_w, v)
 
 
@@ -166,7 +171,7 @@ def _grad_items(g, m, k0, kb0, kb1, d, tiles_h, tiles_w, gy):
     p = np.empty((m * tiles_h, m * tiles_w, g.shape[1]), dtype=g.dtype)
     for k in range(kb0, kb1):
         n, row0, col0 = _item(k0 + k, d, 0, 0)
-        _load(g, n, row0, col0, d, p)
+        _load(g, n, row0, col0, d, d, 1, 1, p)
         _grad_tiles(p, m, tiles_h, tiles_w, k * tiles_h * tiles_w, gy)
 
 
