@@ -407,7 +407,10 @@ def winograd2d_cost(op, g, threads):
     tiles_h, tiles_w = -(-out[0] // m_h), -(-out[1] // m_w)
     tiles = g.batch * tiles_h * tiles_w
     chunks = len(winograd.chunks(g.batch, tiles_h, points * tiles_w * (c_in + c_out) * g.itemsize))
-    if _winograd_kernel_bytes(op, points, g, chunks, threads) * phases > workspace.limit():
+    u = points * c_out * c_in
+    # U, or for the weight gradient dU and a block of points' partial sum per further lane
+    partials = min(chunks - 1, threads) * winograd2d.gradient_block(points) * c_out * c_in
+    if (u + (partials if op == "backward_weight" else 0)) * g.itemsize > workspace.limit():
         return math.inf  # over the scratch budget, as winograd_cost
     gemm = 2 * tiles * points * c_in * c_out / (PEAK_FLOPS_PER_THREAD * _winograd_gemm_efficiency(c_out, c_in))
     tile_in, tile_out = TRANSFORM_TILE_2D
@@ -416,7 +419,6 @@ def winograd2d_cost(op, g, threads):
     loaded = (m_h * (tiles_h - 1) + alpha_h) * (m_w * (tiles_w - 1) + alpha_w) * c_in
     transforms += g.batch * loaded * LOAD_2D[phases > 1]
     traffic = tiles * points * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
-    u = points * c_out * c_in
     if op == "backward_weight":
         traffic += (chunks - 1) * u * g.itemsize / TRANSFORM_RATE  # dU of every further chunk added in
     # U = G_h w G_w^T (or dw = G_h^T dU G_w): G_w along the taps' rows, then G_h

@@ -160,21 +160,24 @@ class Lane:
             buf = self._scratch[name] = np.empty(size, dtype=dtype)
         return buf[:size]
 
-    def turn(self, index):
-        """Context manager: entered once chunks 0..index-1 have left theirs (``ordered=True`` runs)."""
-        return self._order.turn(index)
+    def turn(self, index, part=0):
+        """Context manager: entered once chunks 0..index-1 have left theirs for ``part`` (``ordered=True``
+        runs). A sum kept in parts (blocks of a gradient) takes one turn per part, every chunk each part's
+        in the same order: chunk i adds its first part while chunk i-1 still computes its second."""
+        return self._order.turn(index, part)
 
 
 class _Order:
-    """Chunk i's turn starts when chunk i-1's ends; a failed chunk wakes every waiter."""
+    """Chunk i's turn for a part starts when chunk i-1's turn for it ends; a failed chunk wakes every
+    waiter."""
 
     def __init__(self):
-        self.done, self.failed, self.cond = 0, False, threading.Condition()
+        self.done, self.failed, self.cond = {}, False, threading.Condition()
 
     @contextlib.contextmanager
-    def turn(self, index):
+    def turn(self, index, part=0):
         with self.cond:
-            self.cond.wait_for(lambda: self.done == index or self.failed)
+            self.cond.wait_for(lambda: self.done.get(part, 0) == index or self.failed)
             if self.failed:
                 raise RuntimeError("an earlier chunk failed")
         try:
@@ -183,7 +186,7 @@ class _Order:
             self.fail()
             raise
         with self.cond:
-            self.done = index + 1
+            self.done[part] = index + 1
             self.cond.notify_all()
 
     def fail(self):
@@ -196,7 +199,7 @@ class _Sequential:
     """The order of chunks that one thread runs one after the other: every turn is already theirs."""
 
     @staticmethod
-    def turn(index):
+    def turn(index, part=0):
         return contextlib.nullcontext()
 
 

@@ -337,6 +337,18 @@ def winograd2d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
     return _conv(np.ascontiguousarray(grad_out), gradient_kernel(weight, 1), top - r_h + 1, left - r_w + 1, out)
 
 
+# blocks of Winograd points the weight gradient's products and sums run in (``gradient_block``): a lane
+# holds a block's partial sum of dU, not dU's. 25 x 128 x 256 (case h1's 4x4 stride-2 kernel on its phases)
+# is 3.3 MB: dU and a whole partial per lane were 9.8 MB, over the 8 MiB workspace (and im2col's 42 ms took
+# that weight gradient at batch 32, against 30 this way); with four blocks 5.1 MB
+GRADIENT_BLOCKS = 4
+
+
+def gradient_block(points):
+    """Winograd points per block of the weight gradient's products (GRADIENT_BLOCKS blocks)."""
+    return -(-points // GRADIENT_BLOCKS)
+
+
 def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
     """Gradient with respect to the weight: M = U V per tile is linear in U, so dU = sum over tiles of
     (A g A^T)^T V, GEMMs (O x tiles) @ (tiles x C) summed in chunk order, and dw = G_h^T dU G_w; strided,
@@ -356,6 +368,8 @@ def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
     du = np.empty((points, o, c), dtype=x.dtype)
     cols = m_w * (tiles_w - 1) + alpha_w
 
+    block = gradient_block(points)
+
     def work(index, job, lane):
         (b0, b1), (t0, t1) = job
         rows = t1 - t0
@@ -365,13 +379,20 @@ def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
         p = lane.scratch("p", (m_h * (rows - 1) + alpha_h) * cols * c, x.dtype).reshape(-1, cols, c)
         pg = lane.scratch("pg", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
         line = lane.scratch("line", alpha_w * tiles_w * p.shape[0] * max(c, o), x.dtype)
-        part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
         _input_items(x, b0, b1, s_h * m_h * t0 - top, -left, s_h, s_w, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
         _input_items(grad_out, b0, b1, m_h * t0, 0, 1, 1, a_h, a_w, m_h, m_w, rows, tiles_w, pg, line, gy)
-        np.matmul(gy.transpose(0, 2, 1), v, out=part)  # (points, O, T) @ (points, T, C) -> (points, O, C)
-        with lane.turn(index):  # chunk 0 wrote du itself; the others add in chunk order
+        # (points, O, T) @ (points, T, C) -> (points, O, C), a block of points at a time: each block's turn
+        # comes once the chunk before has added its own, so a lane holds one block's partial sum, not dU's
+        for part, a in enumerate(range(0, points, block)):
+            z = slice(a, min(a + block, points))
             if index:
-                du[...] += part
+                partial = lane.scratch("du", du[z].size, x.dtype).reshape(du[z].shape)
+                np.matmul(gy[z].transpose(0, 2, 1), v[z], out=partial)
+            with lane.turn(index, part):  # chunk 0 writes du itself; the others add in chunk order
+                if index:
+                    du[z] += partial
+                else:
+                    np.matmul(gy[z].transpose(0, 2, 1), v[z], out=du[z])
 
     per_row = points * tiles_w * (c + o)
     lanes.run(winograd.chunks(n, tiles_h, per_row * x.itemsize), work, ordered=True, size=n * tiles_h * per_row)

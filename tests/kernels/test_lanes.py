@@ -100,6 +100,22 @@ def test_ordered_turns_follow_the_chunk_order():
 
 
 @needs_threads
+def test_turns_by_part_follow_the_chunk_order_within_each_part():
+    # each part's adds in chunk order, whatever the lanes; a chunk may add its first part while the chunk
+    # before adds its last (winograd2d's weight gradient, a block of points at a time)
+    order = []
+
+    def work(i, job, lane):
+        for part in range(3):
+            with lane.turn(i, part):
+                order.append((part, i))
+    lanes.run(range(12), work, ordered=True)
+    for part in range(3):
+        assert [i for p, i in order if p == part] == list(range(12))
+    assert sorted(order) == [(p, i) for p in range(3) for i in range(12)]
+
+
+@needs_threads
 def test_an_error_in_a_chunk_reaches_the_caller_and_blas_is_restored():
     before = _blas_threads()
 
