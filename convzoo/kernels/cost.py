@@ -367,14 +367,19 @@ def winograd1d_cost(op, g, threads):
 TRANSFORM_TILE_2D = (0.41e-9, 0.16e-9)
 TRANSFORM_RUN_2D = 28e-9
 # and its channels-last copy of the input (``winograd_channels._load``), per element copied: 0.7-0.74 ns on one thread
-# at stride 1 (64 and 128 channels at 28 px), 1.27-1.36 ns at stride 2, whose phases read every other column
+# at stride 1 (64 and 128 channels at 28 px), 1.27-1.36 ns at stride 2, whose phases read every other column (the
+# input gradient reads the output gradient at stride 1)
 LOAD_2D = {False: 0.7e-9, True: 1.3e-9}
-# a strided conv's winograd2d estimate times this: on 64 -> 128 at 56 px, batch 32, winograd2d ran 1.0-1.15x its
-# estimate (4x4, 5x5 and 3x3 at stride 2) where im2col ran 0.6-0.8x and direct 0.5-0.7x theirs, so the 3x3
-# stride-2 conv (2x2 taps on the phases, 7 of 16 zero) took winograd2d at 31 ms against im2col's 26 and
+# a strided conv's winograd2d estimate times this, by op: on 64 -> 128 at 56 px, batch 32, winograd2d's forward ran
+# 1.0-1.15x its estimate (4x4, 5x5 and 3x3 at stride 2) where im2col ran 0.6-0.8x and direct 0.5-0.7x theirs, so
+# the 3x3 stride-2 conv (2x2 taps on the phases, 7 of 16 zero) took winograd2d at 31 ms against im2col's 26 and
 # direct's 24; with 1.3 it keeps im2col, and the 4x4 and 5x5 convs keep winograd2d (29 against 38-42, 43
-# against 71-75)
-STRIDED_WINOGRAD2D = 1.3
+# against 71-75). The input gradient's ran 1.3-1.4x its estimate and im2col's 0.5-0.6x (batch 1 and 32): 3x3
+# im2col 0.77 and 22 ms against 1.8 and 34, 4x4 1.20 and 38 against 1.53 and 33, 5x5 2.0 and 56 against 2.0
+# and 36; 2.5 gives each the faster, the 4x4 from 2.0 to 3.1. The weight gradient's 1.4: the 3x3's at batch 32,
+# im2col 24 ms against 33, was a tie in the model at 1.3; the 4x4's at batch 1 (1.1-1.5 against 1.5-1.7) takes
+# winograd2d up to 1.45
+STRIDED_WINOGRAD2D = {"forward": 1.3, "backward_weight": 1.4, "backward_input": 2.5}
 # and per element of U its kernel transform writes (or of dU the gradient's reads), besides KERNEL_1D's
 # multiply-adds: what few taps over many channels cost (the 4x4 stride-2 kernel of 64 -> 128 channels, 2x2
 # taps on 256 phase channels, 25 x 256 x 128 elements of U: 0.46 ms on two lanes, where the multiply-adds
@@ -396,14 +401,17 @@ def _runs_2d(kernel, tiles_h, tiles_w, op):
 
 def winograd2d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the (unpadded)
-    # input; backward_weight transforms x and the gradient around GEMMs over the tiles. Strided (forward
-    # and weight gradient), the stride-1 conv of the input's phases: ceil(k / s) taps an axis over
-    # prod(stride) times the input channels
+    # input; backward_weight transforms x and the gradient around GEMMs over the tiles. Strided, the
+    # stride-1 conv of the input's phases: ceil(k / s) taps an axis over prod(stride) times the input
+    # channels (the input gradient's outputs: a grid of 1 / s of the input's size)
     sub, phases = winograd2d.reduced(g.kernel, g.stride), math.prod(g.stride)
     (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(sub)
     points = alpha_h * alpha_w
     c_in, c_out, out = _conv_of(op, g)
-    c_in *= phases
+    if op == "backward_input":
+        c_out, out = c_out * phases, tuple(-(-n // s) for n, s in zip(out, g.stride))
+    else:
+        c_in *= phases
     tiles_h, tiles_w = -(-out[0] // m_h), -(-out[1] // m_w)
     tiles = g.batch * tiles_h * tiles_w
     chunks = len(winograd.chunks(g.batch, tiles_h, points * tiles_w * (c_in + c_out) * g.itemsize))
@@ -417,14 +425,14 @@ def winograd2d_cost(op, g, threads):
     transforms = tiles * points * (c_in * tile_in + c_out * tile_out)
     transforms += g.batch * _runs_2d(sub, tiles_h, tiles_w, op) * TRANSFORM_RUN_2D
     loaded = (m_h * (tiles_h - 1) + alpha_h) * (m_w * (tiles_w - 1) + alpha_w) * c_in
-    transforms += g.batch * loaded * LOAD_2D[phases > 1]
+    transforms += g.batch * loaded * LOAD_2D[phases > 1 and op != "backward_input"]
     traffic = tiles * points * (c_in + c_out) * g.itemsize / TRANSFORM_RATE
     if op == "backward_weight":
         traffic += (chunks - 1) * u * g.itemsize / TRANSFORM_RATE  # dU of every further chunk added in
     # U = G_h w G_w^T (or dw = G_h^T dU G_w): G_w along the taps' rows, then G_h
     kernel = c_out * c_in * sub[0] * (sub[1] * alpha_w + alpha_h * alpha_w) * KERNEL_1D + u * KERNEL_U_2D
     kernel /= threads if u >= winograd_channels.KERNEL_GRAIN else 1
-    return ((gemm + transforms + traffic) / threads + kernel) * (STRIDED_WINOGRAD2D if phases > 1 else 1.0)
+    return ((gemm + transforms + traffic) / threads + kernel) * (STRIDED_WINOGRAD2D[op] if phases > 1 else 1.0)
 
 
 # direct's tiles: the fraction of the per-thread peak they sustain on the products they compute, and

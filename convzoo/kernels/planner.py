@@ -168,10 +168,10 @@ ALGORITHMS = {
     "winograd2d": Algorithm(
         "winograd2d",
         "Winograd F(m x m, r x r) from the 1-D matrices on each axis (2-D, 2-7 taps a side but 3x3, groups 1; "
-        "7x7: 3.1x fewer multiplies); strided, forward and weight gradient, on the input's phases",
+        "7x7: 3.1x fewer multiplies); strided, on the input's phases",
         {"forward": winograd2d.winograd2d_forward, "backward_input": winograd2d.winograd2d_backward_input,
          "backward_weight": winograd2d.winograd2d_backward_weight}, winograd2d.requirement, winograd2d_cost,
-        pads_inside=True, op_requirement=winograd2d.op_requirement),
+        pads_inside=True),
     "direct": Algorithm(
         "direct", "register tiles of positions x output channels over the padded input: no columns, no BLAS "
                   "(2-D, groups 1, float32; the input gradient at stride 1)",

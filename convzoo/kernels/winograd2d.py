@@ -69,12 +69,6 @@ def requirement(g):
     return None
 
 
-def op_requirement(op, g):
-    if op == "backward_input" and g.stride != (1, 1):
-        return f"the input gradient needs stride 1 (a strided conv's runs subpixel); stride={g.stride}"
-    return None
-
-
 def shape(kernel):
     """((m_h, m_w), (alpha_h, alpha_w)) of a kernel's tiles and transformed windows."""
     ms = tuple(tile(r) for r in kernel)
@@ -160,12 +154,15 @@ def _input_items(x, b0, b1, row0, col0, stride_h, stride_w, mat_h, mat_w, m_h, m
 
 
 @jit
-def _output_items(mm, b0, b1, row0, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q, out):
-    """out[b, :, row0:, :] (cropped to out) from the products mm of images b0..b1-1."""
-    rows = min(out.shape[2] - row0, q.shape[0])
+def _output_items(mm, b0, b1, row0, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q, out, grid_h, grid_w, origin_h,
+                  origin_w, step_h, step_w):
+    """Rows row0.. of the grid_h x grid_w outputs of images b0..b1-1 from their products mm, into out: output
+    channel (c step_h + i) step_w + j at (R, S) goes to out[b, c, origin_h + step_h R + i, origin_w + step_w S + j]
+    (within out; at step 1, out[b, c, R, S])."""
+    rows = min(grid_h - row0, q.shape[0])
     for b in range(b0, b1):
         _untransform(mm, (b - b0) * tiles_h * tiles_w, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q)
-        _store(q, out, b, row0, 0, 1, rows, out.shape[3])
+        _store(q, out, b, origin_h + step_h * row0, origin_w, step_h, step_w, step_h, step_w, rows, grid_w)
 
 
 # The kernel's transforms, U = G_h w G_w^T and dw = G_h^T dU G_w, in float64: U by input channel over runs
@@ -284,17 +281,20 @@ def _matrices(kernel, dtype):
     return [(at.astype(dtype), g, bt.astype(dtype)) for at, g, bt in (matrices(kernel[0], m_h), matrices(kernel[1], m_w))]
 
 
-def _conv(x, weight, row_shift, col_shift, out, stride=(1, 1)):
+def _conv(x, weight, row_shift, col_shift, out, stride=(1, 1), scatter=None):
     """out[n, o, P, Q] = sum_{c, k, l} weight[o, c, s_h k + i, s_w l + j] x[n, c, row_shift + s_h (P + k) + i,
     col_shift + s_w (Q + l) + j] over the taps' phases (i, j) (x zero outside its bounds): a stride-1 conv of
-    the input's phases (``_load``, ``_phase_taps``); returns out."""
+    the input's phases (``_load``, ``_phase_taps``); returns out. ``scatter`` = (grid, origin, step): the
+    conv's outputs are instead a grid of (P, Q) whose channel (c step_h + i) step_w + j goes to out[n, c,
+    origin_h + step_h P + i, origin_w + step_w Q + j] (within out): a strided conv's input gradient."""
     s_h, s_w = stride
     n, c, o = x.shape[0], x.shape[1] * s_h * s_w, weight.shape[0]
     kernel = reduced(weight.shape[2:], stride)
     (m_h, m_w), (alpha_h, alpha_w) = shape(kernel)
     points = alpha_h * alpha_w
     (at_h, g_h, bt_h), (at_w, g_w, bt_w) = _matrices(kernel, x.dtype)
-    tiles_h, tiles_w = -(-out.shape[2] // m_h), -(-out.shape[3] // m_w)
+    (grid_h, grid_w), (origin_h, origin_w), (step_h, step_w) = scatter or (out.shape[2:], (0, 0), (1, 1))
+    tiles_h, tiles_w = -(-grid_h // m_h), -(-grid_w // m_w)
     u = kernel_transform(weight, g_h, g_w, x.dtype, stride)
     cols = m_w * (tiles_w - 1) + alpha_w
 
@@ -310,7 +310,8 @@ def _conv(x, weight, row_shift, col_shift, out, stride=(1, 1)):
                      p, line, v)
         np.matmul(v, u, out=prod)  # (points, T, C) @ (points, C, O) -> (points, T, O)
         q = lane.scratch("q", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
-        _output_items(prod, b0, b1, m_h * t0, at_h, at_w, m_h, m_w, rows, tiles_w, line, q, out)
+        _output_items(prod, b0, b1, m_h * t0, at_h, at_w, m_h, m_w, rows, tiles_w, line, q, out, grid_h, grid_w,
+                      origin_h, origin_w, step_h, step_w)
 
     per_row = points * tiles_w * (c + o)
     lanes.run(winograd.chunks(n, tiles_h, per_row * x.itemsize), work, size=n * tiles_h * per_row)
@@ -328,13 +329,51 @@ def winograd2d_forward(x, weight, stride, dilation, groups, pads=None):
 
 
 def winograd2d_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads=None):
-    """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward), stride 1."""
+    """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward).
+
+    At stride 1, x[R] received grad_out[P] * weight[k] for R + top = P + k: a correlation of grad_out read from
+    R + top - (r - 1) on, with the flipped kernel transposed to (C, O, r_h, r_w). Strided, the same of the
+    forward's phase kernel (``_phase_gradient_kernel``) onto the grid of the input's phases, each output
+    channel (c, i, j) written to its phase of x's channel c (``_conv``'s scatter): phase row R holds x's rows
+    s_h R + i - top, those of x from R = top // s_h on."""
+    stride = tuple(int(s) for s in stride)
     (top, _), (left, _) = zero_pads(pads, 2)
-    r_h, r_w = weight.shape[2:]
-    # x[R] received grad_out[P] * weight[k] for R + top = P + k: a correlation of grad_out read from
-    # R + top - (r - 1) on, with the flipped kernel transposed to (C, O, r_h, r_w)
-    out = np.empty((grad_out.shape[0], weight.shape[1]) + tuple(int(s) for s in in_shape), dtype=grad_out.dtype)
-    return _conv(np.ascontiguousarray(grad_out), gradient_kernel(weight, 1), top - r_h + 1, left - r_w + 1, out)
+    in_shape = tuple(int(s) for s in in_shape)
+    out = np.empty((grad_out.shape[0], weight.shape[1]) + in_shape, dtype=grad_out.dtype)
+    grad_out = np.ascontiguousarray(grad_out)
+    if stride == (1, 1):
+        r_h, r_w = weight.shape[2:]
+        return _conv(grad_out, gradient_kernel(weight, 1), top - r_h + 1, left - r_w + 1, out)
+    (s_h, s_w), (k_h, k_w) = stride, reduced(weight.shape[2:], stride)
+    r0, c0 = top // s_h, left // s_w
+    grid = ((in_shape[0] - 1 + top) // s_h - r0 + 1, (in_shape[1] - 1 + left) // s_w - c0 + 1)
+    scatter = (grid, (s_h * r0 - top, s_w * c0 - left), stride)
+    return _conv(grad_out, _phase_gradient_kernel(weight, stride), r0 - k_h + 1, c0 - k_w + 1, out, scatter=scatter)
+
+
+@jit
+def _gather_flipped(weight, source, out):
+    # out[c, o, t] = weight[o].flat[source[c, taps - 1 - t]], 0 where the source is -1
+    outs, taps = weight.shape[0], source.shape[1]
+    flat = weight.reshape(outs, -1)
+    for c in range(source.shape[0]):
+        for o in range(outs):
+            row, dst = flat[o], out[c, o]
+            for t in range(taps):
+                index = source[c, taps - 1 - t]
+                dst[t] = row[index] if index >= 0 else 0.0
+
+
+def _phase_gradient_kernel(weight, stride):
+    """(C s_h s_w, O, k_h, k_w): the forward's kernel on the input's phases (``_phase_taps``), flipped along
+    both axes and with its channel axes swapped: the kernel of the strided conv's input gradient on the
+    phase grid."""
+    o, c = weight.shape[:2]
+    source = _phase_taps(c, tuple(weight.shape[2:]), stride)
+    kernel = reduced(weight.shape[2:], stride)
+    out = np.empty((source.shape[0], o) + kernel, dtype=weight.dtype)
+    _gather_flipped(np.ascontiguousarray(weight), source, out.reshape(source.shape[0], o, -1))
+    return out
 
 
 # blocks of Winograd points the weight gradient's products and sums run in (``gradient_block``): a lane

@@ -47,14 +47,29 @@ def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
 
 
 @jit
-def _store(q, out, n, row0, col0, step, rows, cols):
-    """out[n, o, row0 + step * r, col0 + step * s] = q[r, s, o] for r < rows, s < cols."""
-    for o in range(q.shape[2]):
+def _inside(first, step, count, size):
+    """(lo, hi): the k in [lo, hi) are those below ``count`` with 0 <= first + step k < size."""
+    lo = 0 if first >= 0 else (step - 1 - first) // step
+    hi = min(count, (size - 1 - first) // step + 1) if first < size else 0
+    return lo, max(lo, hi)
+
+
+@jit
+def _store(q, out, n, row0, col0, step_h, step_w, phases_h, phases_w, rows, cols):
+    """out[n, o, row0 + step_h r + i, col0 + step_w s + j] = q[r, s, (o phases_h + i) phases_w + j] for r < rows,
+    s < cols, where that is inside out: ``_load``'s inverse (a dilated conv's phase, or, with phases = step,
+    the input gradient of a strided conv from its phases)."""
+    for o in range(out.shape[1]):
         plane = out[n, o]
-        for r in range(rows):
-            line = plane[row0 + step * r]
-            for s in range(cols):
-                line[col0 + step * s] = q[r, s, o]
+        for i in range(phases_h):
+            r0, r1 = _inside(row0 + i, step_h, rows, out.shape[2])
+            for j in range(phases_w):
+                s0, s1 = _inside(col0 + j, step_w, cols, out.shape[3])
+                channel = (o * phases_h + i) * phases_w + j
+                for r in range(r0, r1):
+                    line = plane[row0 + step_h * r + i]
+                    for s in range(s0, s1):
+                        line[col0 + step_w * s + j] = q[r, s, channel]
 
 
 @jit
@@ -163,7 +178,7 @@ def _output_items(mm, m, k0, kb0, kb1, d, row_shift, tiles_h, tiles_w, out):
         # cropped at the last row and column of the phase (and of a band of rows)
         rows = min(m * tiles_h, (out.shape[2] - row0 + d - 1) // d)
         cols = min(m * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-        _store(q, out, n, row0, col0, d, rows, cols)
+        _store(q, out, n, row0, col0, d, d, 1, 1, rows, cols)
 
 
 @jit

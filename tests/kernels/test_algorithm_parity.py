@@ -36,7 +36,7 @@ CONV_CASES = [
 ]
 # transposed: (rank, input shape, weight shape (C_in, C_out/g, *k), stride, padding, groups, algorithms)
 TRANSPOSED_CASES = [
-    (2, (2, 4, 5, 6), (4, 3, 4, 4), 2, 1, 1, ("im2col", "subpixel")),
+    (2, (2, 4, 5, 6), (4, 3, 4, 4), 2, 1, 1, ("im2col", "subpixel", "winograd2d")),
     (2, (1, 4, 5, 5), (4, 2, 2, 2), 2, 0, 2, ("im2col", "subpixel")),
     (2, (1, 3, 6, 6), (3, 1, 3, 3), 1, 1, 3, ("im2col", "depthwise", "fft", "winograd_f4", "subpixel")),
     (1, (2, 2, 7), (2, 2, 5), 3, 2, 1, ("im2col", "subpixel")),
@@ -134,7 +134,7 @@ def test_forced_algorithm_passes_check_vjp(name):
         return
     elif name == "winograd2d":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 4, 5)), dict(padding=((2, 1), (2, 2)))
-        # strided: forward and weight gradient on the input's phases (the input gradient planned as usual)
+        # strided: all three ops on the input's phases
         check_vjp(lambda a, b: F.conv2d(a, b, algorithm=name, stride=(2, 3), padding=1), x, w)
     elif name == "depthwise":
         x, w, kw = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((6, 1, 3, 2)), dict(groups=3, dilation=2)
