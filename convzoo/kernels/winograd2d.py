@@ -2,13 +2,15 @@
 matrices of ``winograd1d`` (3x3 kernels at stride 1 have their own written-out transforms in
 ``winograd.py``; k x 1 and 1 x k kernels run ``winograd1d``).
 
-A strided conv (forward and weight gradient) is the stride-1 conv of its input's phases: with
-``k = s k' + i``, ``sum_k w[k] x[s P + k] = sum_{i, k'} w[s k' + i] x_i[P + k']`` where ``x_i[R] = x[s R + i]``,
-so the s_h s_w phases of each channel become channels and the kernel ceil(k / s) taps an axis, zero past
-the kernel. The copy into the channels-last scratch reads the phases in place (``_load``) and the kernel's
-transforms read and write the weight through a table of its taps (``_phase_taps``): nothing is
-rearranged beforehand. Case h1's 4x4 stride-2 conv 64 -> 128 becomes a 2x2 conv over 256 channels, F(4x4,
-2x2): 25 multiplies per 16 outputs and phase channel, 100 per original channel against direct's 256.
+A strided conv is the stride-1 conv of its input's phases: with ``k = s k' + i``,
+``sum_k w[k] x[s P + k] = sum_{i, k'} w[s k' + i] x_i[P + k']`` where ``x_i[R] = x[s R + i]``, so the s_h s_w
+phases of each channel become channels and the kernel ceil(k / s) taps an axis, zero past the kernel. The
+copy into the channels-last scratch reads the phases in place (``_load``) and the kernel's transforms read
+and write the weight through a table of its taps (``_phase_taps``): nothing is rearranged beforehand. Its
+weight gradient is that conv's; its input gradient (a transposed conv) the conv of the output gradient
+onto the grid of the phases, each output channel stored into its phase of x (``_store``). Case h1's 4x4
+stride-2 conv 64 -> 128 becomes a 2x2 conv over 256 channels, F(4x4, 2x2): 25 multiplies per 16 outputs
+and phase channel, 100 per original channel against direct's 256.
 
 The 2-D transforms are the 1-D ones applied along each axis in turn: an m_h x m_w output tile is
 ``A_h^T [(G_h w G_w^T) . (B_h^T d B_w)] A_w`` over an alpha_h x alpha_w input window (alpha = m + r - 1),
