@@ -404,7 +404,7 @@ def winograd2d_cost(op, g, threads):
     # input; backward_weight transforms x and the gradient around GEMMs over the tiles. Strided, the
     # stride-1 conv of the input's phases: ceil(k / s) taps an axis over prod(stride) times the input
     # channels (the input gradient's outputs: a grid of 1 / s of the input's size)
-    sub, phases = winograd2d.reduced(g.kernel, g.stride), math.prod(g.stride)
+    sub, phases = winograd_channels.reduced(g.kernel, g.stride), math.prod(g.stride)
     (m_h, m_w), (alpha_h, alpha_w) = winograd2d.shape(sub)
     points = alpha_h * alpha_w
     c_in, c_out, out = _conv_of(op, g)

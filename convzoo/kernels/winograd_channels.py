@@ -10,13 +10,16 @@ over the channels with unit stride, one tile at a time. The transformed input is
 ``V (tiles x C) @ U^T (C x O)`` per xi, so the output transform also reads runs of channels, and its
 tiles go through a channels-last scratch ``q`` back into the NCHW output, cropped.
 
-``xi = 6 * xi_row + xi_col`` (4 * ... for F(2x2,3x3)), as in ``winograd_transforms``, so both
-layouts share the transformed kernel U. The kernel's transforms are here too, both layouts use them:
-``G w G^T`` into U and, for the weight gradient, ``G^T dU G`` back to the 3x3 kernel, each in float64
-(G has entries like 1/6) over the input channels with unit stride, on both threads for wide layers
-(256 x 256 channels: U is 9.4 MiB for F(4x4,3x3), and G^T dU G through NumPy's tensordot, float64
-copies and transposes had taken 16 ms of a 36 ms weight gradient).
+``xi = 6 * xi_row + xi_col`` (4 * ... for F(2x2,3x3)), as in ``winograd_transforms``. The kernel's
+transforms are here too, each in float64 (G has entries like 1/6) on both threads for wide layers:
+``G w G^T`` as (xi, O, C) for the planes layout (``weight_transform``) and, for the weight gradient of
+both, ``G^T dU G`` back to the 3x3 kernel (256 x 256 channels: U is 9.4 MiB for F(4x4,3x3), and G^T dU G
+through NumPy's tensordot, float64 copies and transposes had taken 16 ms of a 36 ms weight gradient); and
+``G_h w G_w^T`` as (xi, C, O), the GEMMs' right operand in this layout, for the 3x3 kernels here and for
+``winograd2d``'s kernels of any size and stride (``kernel_transform``, and its adjoint).
 """
+import functools
+
 import numpy as np
 
 from .elementwise import by_size
@@ -302,3 +305,143 @@ def weight_transform(weight, g_mat, u):
 def weight_gradient_transform(du, g_mat, dw):
     """du (alpha^2, O, Cg) -> dw (O, Cg, 3, 3) = G^T dU G, the adjoint of weight_transform."""
     by_size(_weight_grad_rows, du.size, dw.shape[0], du, g_mat, dw, grain=KERNEL_GRAIN)
+
+
+@jit
+def _sum_rows(src, first_row, mat, a, pitch, count, dst, dst_base):
+    # dst[dst_base + e] = sum_i mat[a, i] src[(first_row + i) pitch + e], e < count, over the nonzero
+    # entries in order: one run per entry, which vectorises
+    n = np.uint64(count)
+    d = np.uint64(dst_base)
+    first = True
+    for i in range(mat.shape[1]):
+        coefficient = mat[a, i]
+        if coefficient == 0:
+            continue
+        s = np.uint64((first_row + i) * pitch)
+        if first:
+            for e in range(n):
+                dst[d + e] = coefficient * src[s + e]
+            first = False
+        else:
+            for e in range(n):
+                dst[d + e] += coefficient * src[s + e]
+    if first:
+        for e in range(n):
+            dst[d + e] = 0.0
+
+
+def reduced(kernel, stride):
+    """The kernel of the stride-1 conv a strided one is on its input's phases: ceil(k / s) taps an axis."""
+    return tuple(-(-k // s) for k, s in zip(kernel, stride))
+
+
+# The general kernel's transforms (winograd2d's, and U of the 3x3 kernels in this layout): U = G_h w G_w^T as
+# (points, C, O), the GEMMs' right operand, and dw = G_h^T dU G_w, in float64: U by input channel over runs of
+# output channels (U's rows), dw by output channel over runs of input channels (dU's rows)
+
+# the taps' transposing copy in _kernel_rows: a tile reads this many output channels' kernels, rows of the
+# weight C x taps elements apart. 2 KiB apart for 2x2 kernels of 128 channels, they fill two of L1's 64 sets
+# (12 lines each) and a tile of 64 rows evicted its own lines: that copy took 0.30 ms of 0.58, tiles of 16 0.10
+_COPY_OUTS = 16
+# channel x tap columns copied per block, at least (the loop along a tile's outputs is short)
+_COPY_COLUMNS = 64
+
+
+@jit
+def _kernel_rows(weight, source, g_h, g_w, u, c0, c1):
+    # u[a alpha_w + b, c, o] = sum_t G[a alpha_w + b, t] weight[o].flat[source[c, t]] (G = G_h (x) G_w, zero where
+    # source is -1) for c0 <= c < c1, every loop along o (U's rows): a block of channels' taps copied to
+    # (channel x tap, O), then per channel G_w along its taps' rows and G_h along the rows. Looping by output
+    # channel instead wrote U a float at a time, O floats apart: 1.7 ms against 0.39 for 128 -> 256 2x2
+    # kernels, 0.41 against 0.34 for 64 -> 64 5x5
+    alpha_h, r_h = g_h.shape
+    alpha_w, r_w = g_w.shape
+    outs, taps = weight.shape[0], r_h * r_w
+    flat, sources = weight.reshape(outs, -1), source.reshape(-1)
+    block = -(-_COPY_COLUMNS // taps)
+    columns = np.empty((block * taps, outs))
+    half = np.empty(r_h * alpha_w * outs)
+    total = np.empty(outs)
+    for c in range(c0, c1):
+        i = (c - c0) % block
+        if i == 0:
+            count = min(block, c1 - c) * taps
+            for t0 in range(0, outs, _COPY_OUTS):
+                for j in range(count):
+                    row, col = columns[j], sources[c * taps + j]
+                    for o in range(t0, min(t0 + _COPY_OUTS, outs)):
+                        row[o] = flat[o, col] if col >= 0 else 0.0
+        w = columns[i * taps:(i + 1) * taps].reshape(-1)
+        for k in range(r_h):  # half[k, b] = sum_l G_w[b, l] w[k, l]
+            for b in range(alpha_w):
+                _sum_rows(w, k * r_w, g_w, b, outs, outs, half, (k * alpha_w + b) * outs)
+        for a in range(alpha_h):  # u[a, b] = sum_k G_h[a, k] half[k, b]
+            for b in range(alpha_w):
+                _sum_rows(half[b * outs:], 0, g_h, a, alpha_w * outs, outs, total, 0)
+                dst = u[a * alpha_w + b, c]
+                for o in range(outs):
+                    dst[o] = total[o]
+
+
+@jit
+def _kernel_grad_rows(du, source, g_h_t, g_w_t, dw, o0, o1):
+    # dw[o].flat[source[c, t]] = sum_{a, b} G_h[a, k] G_w[b, l] dU[a alpha_w + b, o, c] (t = k r_w + l) for
+    # o0 <= o < o1, the adjoint of _kernel_rows (G_h^T, G_w^T given); every element of dw is some source's
+    r_h, alpha_h = g_h_t.shape
+    r_w, alpha_w = g_w_t.shape
+    outs, channels = du.shape[1], du.shape[2]
+    half = np.empty(alpha_h * r_w * channels)
+    right = np.empty((r_h * r_w, channels))
+    duf, rf = du.reshape(-1), right.reshape(-1)
+    for o in range(o0, o1):
+        for a in range(alpha_h):  # half[a, l] = sum_b G_w[b, l] dU[a, b, o]
+            for j in range(r_w):
+                _sum_rows(duf[(a * alpha_w * outs + o) * channels:], 0, g_w_t, j, outs * channels, channels, half,
+                          (a * r_w + j) * channels)
+        for k in range(r_h):  # right[k, l] = sum_a G_h[a, k] half[a, l], all l at once
+            _sum_rows(half, 0, g_h_t, k, r_w * channels, r_w * channels, rf, k * r_w * channels)
+        dst = dw[o].reshape(-1)
+        for c in range(channels):
+            for k in range(r_h * r_w):
+                if source[c, k] >= 0:
+                    dst[source[c, k]] = right[k, c]
+
+
+@functools.lru_cache(maxsize=64)
+def _phase_taps(channels, kernel, stride):
+    """source[(c s_h + i) s_w + j, k k_w + l]: the flat index in weight[o] (C x r_h x r_w) of tap (k, l) of the
+    stride-1 kernel a strided conv has on its input's phases (``_load``'s channels), weight[o, c, s_h k + i,
+    s_w l + j], or -1 past the kernel. At stride 1, every tap in order."""
+    (s_h, s_w), (r_h, r_w) = stride, kernel
+    k_h, k_w = reduced(kernel, stride)
+    c, i, j, k, l = np.meshgrid(range(channels), range(s_h), range(s_w), range(k_h), range(k_w), indexing="ij")
+    rows, cols = s_h * k + i, s_w * l + j
+    source = np.where((rows < r_h) & (cols < r_w), (c * r_h + rows) * r_w + cols, -1)
+    source = source.reshape(channels * s_h * s_w, k_h * k_w)
+    source.flags.writeable = False
+    return source
+
+
+def kernel_transform(weight, g_h, g_w, dtype, stride=(1, 1)):
+    """U (alpha_h alpha_w, C', O) in ``dtype``, summed in float64, of the (O, C, r_h, r_w) weight's kernel on
+    the stride's input phases (C' = C s_h s_w; at stride 1, the weight itself): U^T, the GEMMs' right operand
+    (1.4x faster there than a transposed view of (points, O, C)), on the lanes from KERNEL_GRAIN elements."""
+    o, c = weight.shape[:2]
+    source = _phase_taps(c, tuple(weight.shape[2:]), tuple(stride))
+    points = g_h.shape[0] * g_w.shape[0]
+    u = np.empty((points, source.shape[0], o), dtype=dtype)
+    by_size(_kernel_rows, u.size, source.shape[0], np.ascontiguousarray(weight), source, g_h, g_w, u,
+            grain=KERNEL_GRAIN)
+    return u
+
+
+def kernel_gradient_transform(du, g_h, g_w, kernel, stride=(1, 1)):
+    """dw (O, C, *kernel) = G_h^T dU G_w of dU (alpha_h alpha_w, O, C s_h s_w), summed in float64, read back
+    from the stride's input phases (the adjoint of ``kernel_transform``)."""
+    o, c = du.shape[1], du.shape[2] // (stride[0] * stride[1])
+    source = _phase_taps(c, tuple(kernel), tuple(stride))
+    dw = np.empty((o, c) + tuple(kernel), dtype=du.dtype)
+    by_size(_kernel_grad_rows, du.size, o, du, source, np.ascontiguousarray(g_h.T), np.ascontiguousarray(g_w.T),
+            dw, grain=KERNEL_GRAIN)
+    return dw

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convzoo.kernels import cost, gemm, planner, winograd1d, winograd2d, workspace
+from convzoo.kernels import cost, gemm, planner, winograd1d, winograd2d, winograd_channels, workspace
 from tests import naive
 
 
@@ -131,11 +131,11 @@ def test_the_phase_kernels_transforms_are_those_of_the_rearranged_kernel():
     phases = padded.reshape(20, 3, 3, 2, 3, 3).transpose(0, 1, 3, 5, 2, 4).reshape(20, 18, 3, 3)
     (m_h, m_w), _ = winograd2d.shape((3, 3))
     g_h, g_w = winograd1d.matrices(3, m_h)[1], winograd1d.matrices(3, m_w)[1]
-    u = winograd2d.kernel_transform(w, g_h, g_w, np.float64, (2, 3))
+    u = winograd_channels.kernel_transform(w, g_h, g_w, np.float64, (2, 3))
     want = np.einsum("ak,bl,ockl->abco", g_h, g_w, phases).reshape(u.shape)
     np.testing.assert_allclose(u, want, rtol=1e-14, atol=1e-14)
     du = rng.standard_normal((u.shape[0], 20, 18))
-    dw = winograd2d.kernel_gradient_transform(du, g_h, g_w, (5, 7), (2, 3))
+    dw = winograd_channels.kernel_gradient_transform(du, g_h, g_w, (5, 7), (2, 3))
     assert dw.shape == w.shape
     # the adjoint identity <U(w), dU> = <w, dw>
     assert math.isclose(np.vdot(u.transpose(0, 2, 1), du), np.vdot(w, dw), rel_tol=1e-12)
@@ -159,18 +159,18 @@ def test_kernel_transforms_are_g_w_g_t_and_its_adjoint_in_float64(kernel, dtype)
     tol = 1e-7 if dtype == np.float32 else 1e-14  # within one rounding of the float64 sum
     for o, c in ((20, 12), (96, 64)):  # the second on two lanes (KERNEL_GRAIN)
         w = rng.standard_normal((o, c) + kernel).astype(dtype)
-        u = winograd2d.kernel_transform(w, g_h, g_w, dtype)
+        u = winograd_channels.kernel_transform(w, g_h, g_w, dtype)
         assert u.dtype == dtype and u.shape == (alpha_h * alpha_w, c, o)
         want = np.einsum("ak,bl,ockl->abco", g_h, g_w, w.astype(np.float64)).reshape(u.shape)
         np.testing.assert_allclose(u, want, rtol=tol, atol=tol)
         du = rng.standard_normal((alpha_h * alpha_w, o, c)).astype(dtype)
-        dw = winograd2d.kernel_gradient_transform(du, g_h, g_w, kernel)
+        dw = winograd_channels.kernel_gradient_transform(du, g_h, g_w, kernel)
         want = np.einsum("ak,bl,aboc->ockl", g_h, g_w, du.astype(np.float64).reshape(alpha_h, alpha_w, o, c))
         assert dw.dtype == dtype
         np.testing.assert_allclose(dw, want, rtol=tol, atol=tol)
         # the adjoint identity <G_h w G_w^T, dU> = <w, G_h^T dU G_w>, in float64 (U is stored C x O)
-        u64 = winograd2d.kernel_transform(w.astype(np.float64), g_h, g_w, np.float64)
-        dw64 = winograd2d.kernel_gradient_transform(du.astype(np.float64), g_h, g_w, kernel)
+        u64 = winograd_channels.kernel_transform(w.astype(np.float64), g_h, g_w, np.float64)
+        dw64 = winograd_channels.kernel_gradient_transform(du.astype(np.float64), g_h, g_w, kernel)
         assert math.isclose(np.vdot(u64.transpose(0, 2, 1), du), np.vdot(w.astype(np.float64), dw64), rel_tol=1e-12)
 
 
