@@ -1,9 +1,10 @@
 """2-D Winograd from the 1-D matrices (winograd2d): the three ops against the naive loops on drawn
 kernels of 2-7 taps a side with zero padding read in place, chunks of images and of tile rows, the
 kernel's transforms against einsum and their adjoint, float32 error against float64 next to direct
-convolution's, what it refuses, and the planner's choice for the 7x7 case g0. Strided (forward and weight
-gradient), the stride-1 conv of the input's phases: drawn kernels and strides against the naive loops, the
-phase kernel's transforms against einsum, and the planner's choices for case h1's 4x4 stride-2 conv."""
+convolution's, what it refuses, and the planner's choice for the 7x7 case g0. Strided (all three ops), the
+stride-1 conv of the input's phases: drawn kernels and strides against the naive loops, the phase kernel's
+transforms against einsum, the weight gradient's blocked sums on two lanes against one, and the planner's
+choices for case h1's 4x4 stride-2 conv and for 3x3 and 5x5 ones."""
 import math
 
 import numba
