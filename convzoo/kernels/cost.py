@@ -377,9 +377,13 @@ LOAD_2D = {False: 0.7e-9, True: 1.3e-9}
 # against 71-75). The input gradient's ran 1.3-1.4x its estimate and im2col's 0.5-0.6x (batch 1 and 32): 3x3
 # im2col 0.77 and 22 ms against 1.8 and 34, 4x4 1.20 and 38 against 1.53 and 33, 5x5 2.0 and 56 against 2.0
 # and 36; 2.5 gives each the faster, the 4x4 from 2.0 to 3.1. The weight gradient's 1.4: the 3x3's at batch 32,
-# im2col 24 ms against 33, was a tie in the model at 1.3; the 4x4's at batch 1 (1.1-1.5 against 1.5-1.7) takes
-# winograd2d up to 1.45
-STRIDED_WINOGRAD2D = {"forward": 1.3, "backward_weight": 1.4, "backward_input": 2.5}
+# im2col 24 ms against 33, was a tie in the model at 1.3. And at batch 1 a strided conv's passes follow the
+# layer before's GEMM on OpenBLAS's two threads, whose idle thread spins on next to winograd2d's second lane:
+# alone the 4x4's forward and weight gradient ran 1.1-1.2 ms against im2col's 1.3-1.5, in case h1's forward +
+# backward 2.2 and 1.9 against 1.4 and 1.6 (the plan audit), the whole step 3.9-6.2 ms against 4.2-5.0 with
+# im2col in all three passes. Forward 1.45 and weight gradient 1.6 leave batch 1 to im2col (4x4 and 5x5 at
+# 56 px) and batch 32 to winograd2d
+STRIDED_WINOGRAD2D = {"forward": 1.45, "backward_weight": 1.6, "backward_input": 2.5}
 # and per element of U its kernel transform writes (or of dU the gradient's reads), besides KERNEL_1D's
 # multiply-adds: what few taps over many channels cost (the 4x4 stride-2 kernel of 64 -> 128 channels, 2x2
 # taps on 256 phase channels, 25 x 256 x 128 elements of U: 0.46 ms on two lanes, where the multiply-adds

@@ -265,16 +265,16 @@ def test_cost_charges_the_kernel_transform_on_one_thread_below_the_grain(monkeyp
 
 def test_planner_picks_it_for_case_h1s_strided_conv_within_the_budget():
     # the 4x4 stride-2 conv 64 -> 128 at 56 px (case h1's gradients; padding 1): 2x2 taps on 256 phase channels,
-    # F(4x4, 2x2). Timed: forward at batch 1 1.11 against im2col's 1.27 ms, at batch 32 27 against 39; the weight
-    # gradient at batch 1 1.13 against 1.47, at batch 32 31 against 42 (dU, 3.3 MB, and a block of 7 points per
-    # lane within the 8 MiB workspace; a whole partial dU per lane was 9.8 MB); under 5.1 MB, im2col
+    # F(4x4, 2x2). At batch 32 the forward 27 against im2col's 39 ms, the weight gradient 31 against 42 (dU, 3.3
+    # MB, and a block of 7 points per lane within the 8 MiB workspace; a whole partial dU per lane was 9.8 MB;
+    # under 5.1 MB, im2col), the input gradient (h1's forward, a transposed conv) 33 against 38. At batch 1 im2col
+    # (cost.STRIDED_WINOGRAD2D: after a GEMM on OpenBLAS's threads winograd2d's second lane shares a core)
     for batch in (1, 32):
         g = planner.ConvGeometry.of((batch, 64, 58, 58), (128, 64, 4, 4), (2, 2), (1, 1), 1, 4, inner=(56, 56))
-        assert planner.plan("forward", g).algorithm == "winograd2d"
-        assert planner.plan("backward_weight", planner._read_extent(g, "backward_weight")).algorithm == "winograd2d"
-        # the input gradient (h1's forward, a transposed conv): 33 against im2col's 38 ms at batch 32, 1.53
-        # against 1.20 at batch 1 (cost.STRIDED_WINOGRAD2D)
-        assert planner.plan("backward_input", g).algorithm == ("winograd2d" if batch == 32 else "im2col")
+        chosen = "winograd2d" if batch == 32 else "im2col"
+        assert planner.plan("forward", g).algorithm == chosen
+        assert planner.plan("backward_weight", planner._read_extent(g, "backward_weight")).algorithm == chosen
+        assert planner.plan("backward_input", g).algorithm == chosen
     with workspace.limited(4 << 20):  # dU alone 3.3 MB, with two lanes' blocks of 7 points 5.1 MB
         assert planner.plan("backward_weight", planner._read_extent(g, "backward_weight")).algorithm == "im2col"
 
