@@ -42,7 +42,7 @@ in float32 at 64 -> 64 channels on 28 x 28 images, the largest error relative to
 import numpy as np
 
 from . import lanes, winograd
-from .geometry import gradient_kernel, zero_pads
+from .geometry import zero_pads
 from .jit import jit
 from .winograd1d import TAPS, matrices, tile
 from .winograd_channels import (_load, _phase_taps, _store, _sum_rows, kernel_gradient_transform, kernel_transform,
@@ -194,18 +194,15 @@ def winograd2d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
     """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward).
 
     At stride 1, x[R] received grad_out[P] * weight[k] for R + top = P + k: a correlation of grad_out read from
-    R + top - (r - 1) on, with the flipped kernel transposed to (C, O, r_h, r_w). Strided, the same of the
-    forward's phase kernel (``_phase_gradient_kernel``) onto the grid of the input's phases, each output
-    channel (c, i, j) written to its phase of x's channel c (``_conv``'s scatter): phase row R holds x's rows
-    s_h R + i - top, those of x from R = top // s_h on."""
+    R + top - (k - 1) on, with the flipped kernel transposed to (C, O, k_h, k_w). Strided, the same of the
+    forward's phase kernel onto the grid of the input's phases (``_phase_gradient_kernel``; at stride 1 the
+    kernel itself, flipped and transposed), each output channel (c, i, j) written to its phase of x's channel
+    c (``_conv``'s scatter): phase row R holds x's rows s_h R + i - top, those of x from R = top // s_h on."""
     stride = tuple(int(s) for s in stride)
     (top, _), (left, _) = zero_pads(pads, 2)
     in_shape = tuple(int(s) for s in in_shape)
     out = np.empty((grad_out.shape[0], weight.shape[1]) + in_shape, dtype=grad_out.dtype)
     grad_out = np.ascontiguousarray(grad_out)
-    if stride == (1, 1):
-        r_h, r_w = weight.shape[2:]
-        return _conv(grad_out, gradient_kernel(weight, 1), top - r_h + 1, left - r_w + 1, out)
     (s_h, s_w), (k_h, k_w) = stride, reduced(weight.shape[2:], stride)
     r0, c0 = top // s_h, left // s_w
     grid = ((in_shape[0] - 1 + top) // s_h - r0 + 1, (in_shape[1] - 1 + left) // s_w - c0 + 1)
@@ -218,11 +215,12 @@ def _gather_flipped(weight, source, out):
     # out[c, o, t] = weight[o].flat[source[c, taps - 1 - t]], 0 where the source is -1
     outs, taps = weight.shape[0], source.shape[1]
     flat = weight.reshape(outs, -1)
-    for c in range(source.shape[0]):
-        for o in range(outs):
-            row, dst = flat[o], out[c, o]
+    for o in range(outs):  # each row of the weight read once, in order
+        row = flat[o]
+        for c in range(source.shape[0]):
+            dst, taps_c = out[c, o], source[c]
             for t in range(taps):
-                index = source[c, taps - 1 - t]
+                index = taps_c[taps - 1 - t]
                 dst[t] = row[index] if index >= 0 else 0.0
 
 
