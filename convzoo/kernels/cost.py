@@ -34,9 +34,11 @@ def _gemm_efficiency(m, k):
     return max(0.15, 0.75 * min(1.0, m / 128) ** 0.5 * min(1.0, k / 256) ** 0.5)
 
 
-# fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions
+# fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions.
+# winograd1d's fitted on case g's halves at batch 1 (64 -> 64 at 28 x 28, 7 x 1 and 1 x 7: direct
+# 0.28-0.29 against 0.30 ms a forward pass, both ways round, and within 0.01 ms for the input gradient)
 OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 60e-6, "winograd2d": 60e-6,
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 100e-6, "winograd2d": 60e-6,
             "direct": 30e-6}
 
 
@@ -313,16 +315,17 @@ TRANSFORM_TILE_1D = (2.7e-9, 2e-9)
 # KERNEL_GRAIN elements of U
 KERNEL_1D = 0.15e-9
 
-# winograd1d's swap of rows and columns (a 1 x k kernel), bytes read per second on one thread
-# (measured on the AVX-512 machine: 64 planes of 28 x 28, 9.8 GB/s; 2048 planes 22 GB/s on two)
-SWAP_RATE = 10e9
+# winograd1d's column samples (a 1 x k kernel): seconds per element of the input and of the output that
+# its phase split gathers and its interleave scatters a row's length apart, on one thread (measured on the
+# AVX-512 machine, 64 -> 64 at 28 x 28, batch 32, 7 taps: 1 x 7 0.4-0.5 ms slower than 7 x 1 on two lanes)
+COLUMN_ELEMENT = 0.3e-9
 
 
 def winograd1d_cost(op, g, threads):
     # as winograd_cost: backward_input is the conv of the gradient whose output is the input (its
     # unpadded length); backward_weight transforms x and the gradient around GEMMs over the tiles.
     # A 2-D k x 1 kernel's tiles are m rows by the image's width (the "columns" below); a 1 x k
-    # kernel's, m columns by the image's height, on swapped planes (a copy of the operands and result)
+    # kernel's, m columns by the image's height (gathered and scattered a row's length apart)
     along = winograd1d.axis(g.kernel)
     r = g.kernel[along]
     m = winograd1d.tile(r)
@@ -331,13 +334,8 @@ def winograd1d_cost(op, g, threads):
     c_in, c_out, out = _conv_of(op, g)
     length = out[along]
     width = inner[1 - along] if g.rank == 2 else 1
-    # every op swaps an input-sized array and an output-sized one (the padded input's size stands
-    # for the unpadded one), on one thread below elementwise.STREAM_GRAIN elements
-    swaps = 0.0
-    if along:
-        for part in ("x", "y"):
-            size = g.bytes(part)
-            swaps += size / SWAP_RATE * (threads if size // g.itemsize < elementwise.STREAM_GRAIN else 1)
+    # the column samples' strided reads and writes (the padded input's size stands for the unpadded one)
+    columns_moved = (g.bytes("x") + g.bytes("y")) // g.itemsize * COLUMN_ELEMENT if along else 0.0
     per_image = -(-length // m)
     columns = g.batch * per_image * width
     chunks = len(winograd.chunks(g.batch, per_image, alpha * (c_in + c_out) * width * g.itemsize))
@@ -355,7 +353,7 @@ def winograd1d_cost(op, g, threads):
         traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
     u = alpha * c_out * cg
     kernel = u * r * KERNEL_1D / (threads if u >= winograd_channels.KERNEL_GRAIN else 1)
-    return (gemm + transforms + traffic + swaps) / threads + kernel
+    return (gemm + transforms + traffic + columns_moved) / threads + kernel
 
 
 # winograd2d's transforms, per thread: seconds per (tile, channel, point) of the input's (the copy

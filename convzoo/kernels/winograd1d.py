@@ -18,8 +18,9 @@ them. Zero padding and the output crop happen in those copies.
 
 A k x 1 kernel takes whole image rows as its samples (each sample ``width`` elements): the phase
 split copies rows, every transform run is m rows wide, and the GEMMs' columns are (tile, column).
-A 1 x k kernel runs as the k x 1 kernel on planes whose rows and columns are swapped (``swap``): a
-copy of each operand and of the result, which the k x 1 kernel's long runs pay for.
+A 1 x k kernel takes whole columns as its samples (each ``height`` elements, a row's length apart):
+the phase split gathers them into runs and the output's interleave scatters them back, so everything
+between is the k x 1 kernel's on the transposed planes, bit for bit, without transposed copies.
 
 backward_input is the same correlation of the output gradient with the flipped, transposed kernel,
 read from r - 1 positions before the padding; backward_weight sums ``dU = sum over tiles (A g) V^T``
@@ -29,14 +30,13 @@ Rounding: B^T and A^T have entries up to 5.25 and 8; measured float32 errors are
 (about 4x direct convolution's, 1.3e-6 of the largest output at 64 channels for F(4, 5)).
 """
 import functools
-import math
 from fractions import Fraction
 
 import numpy as np
 
 from . import elementwise, lanes, winograd
 from .geometry import gradient_kernel, zero_pads
-from .jit import VECTOR, jit
+from .jit import jit
 from .winograd_channels import KERNEL_GRAIN
 
 TAPS = (2, 3, 4, 5, 6, 7)
@@ -105,25 +105,31 @@ def _phases_checked(plane, start, m, u0, u1, pitch, flat):
 
 
 @jit
-def _phases(plane, start, m, count, ph, width):
-    # ph[q, u * width + e] = plane[(start + m u + q) * width + e] for u < count: samples of ``width``
-    # elements (1 for a 1-D signal, a row for a k x 1 kernel), zero outside the plane
+def _phases(plane, start, m, count, ph, width, across):
+    # ph[q, u * width + e] = sample start + m u + q's element e for u < count, zero outside the plane:
+    # samples of ``width`` elements (1 for a 1-D signal); ``across`` 1: a sample is a row (element e of
+    # sample i at i * width + e, a k x 1 kernel), else a column (at i + e * across, a 1 x k kernel's)
     n = plane.shape[0] // width
     pitch = ph.shape[1]
     flat = ph.reshape(-1)
     if width > 1:
         w = np.uint64(width)
+        step = np.uint64(across)
         for q in range(m):
             for u in range(count):
                 i = start + u * m + q
                 dst = np.uint64(q * pitch + u * width)
-                if 0 <= i < n:
+                if not 0 <= i < n:
+                    for e in range(w):
+                        flat[dst + e] = 0.0
+                elif across == 1:
                     src = np.uint64(i * width)
                     for e in range(w):
                         flat[dst + e] = plane[src + e]
                 else:
+                    src = np.uint64(i)
                     for e in range(w):
-                        flat[dst + e] = 0.0
+                        flat[dst + e] = plane[src + step * e]
         return
     lo = min(count, max(0, -(start // m)))  # first u whose m reads are all >= 0
     hi = max(lo, min(count, (n - start - m) // m + 1))  # past the last u whose reads are < n
@@ -162,25 +168,26 @@ def _combine(src, pitch, step, width, mat, count, dst, dst_base, dst_pitch):
 
 
 @jit
-def tile_transform(x, start, m, width, b0, b1, t0, t1, mat, ph, v):
-    """v[:, c, ((b - b0) T + t - t0) width + e] = mat (x[b, c, (start + m t + j) width + e])_j over
-    windows of mat.shape[1] samples of ``width`` elements, tiles t0..t1-1 (T = t1 - t0): B^T on the
-    input, A on the output gradient (the adjoint of the output transform, windows of m)."""
+def tile_transform(x, start, m, width, across, b0, b1, t0, t1, mat, ph, v):
+    """v[:, c, ((b - b0) T + t - t0) width + e] = mat (element e of x[b, c]'s sample start + m t + j)_j
+    over windows of mat.shape[1] samples of ``width`` elements (rows, or columns where ``across`` > 1:
+    ``_phases``), tiles t0..t1-1 (T = t1 - t0): B^T on the input, A on the output gradient (the adjoint
+    of the output transform, windows of m)."""
     channels = x.shape[1]
     run = (t1 - t0) * width
     columns = (b1 - b0) * run
     vf = v.reshape(-1)
     for b in range(b0, b1):
         for c in range(channels):
-            _phases(x[b, c], start + m * t0, m, t1 - t0 + (mat.shape[1] - 1) // m, ph, width)
+            _phases(x[b, c], start + m * t0, m, t1 - t0 + (mat.shape[1] - 1) // m, ph, width, across)
             _combine(ph.reshape(-1), ph.shape[1], m, width, mat, run, vf, c * columns + (b - b0) * run,
                      channels * columns)
 
 
 @jit
-def output_transform(prod, m, width, b0, b1, t0, t1, at, ph, out):
-    """out[b, o, (m t + i) width + e] = (A^T prod[:, o, ((b - b0) T + t - t0) width + e])_i for the
-    samples m t + i the output has."""
+def output_transform(prod, m, width, across, b0, b1, t0, t1, at, ph, out):
+    """Element e of out[b, o]'s sample m t + i = (A^T prod[:, o, ((b - b0) T + t - t0) width + e])_i for
+    the samples the output has (rows, or columns where ``across`` > 1, as ``_phases`` reads them)."""
     channels, length = out.shape[1], out.shape[2] // width
     count = t1 - t0
     run = count * width
@@ -190,6 +197,7 @@ def output_transform(prod, m, width, b0, b1, t0, t1, at, ph, out):
     alpha = at.shape[1]
     step = np.uint64(m)
     w = np.uint64(width)
+    skip = np.uint64(across)
     for b in range(b0, b1):
         for o in range(channels):
             _combine(pf[o * columns + (b - b0) * run:], channels * columns, alpha, width, at, run, hf, 0, pitch)
@@ -199,10 +207,16 @@ def output_transform(prod, m, width, b0, b1, t0, t1, at, ph, out):
                 for t in range(count):
                     for i in range(m):
                         p = m * (t0 + t) + i
-                        if p < length:
-                            src, dst = np.uint64(i * pitch + t * width), np.uint64(p * width)
+                        if p >= length:
+                            continue
+                        src = np.uint64(i * pitch + t * width)
+                        if across == 1:
+                            dst = np.uint64(p * width)
                             for e in range(w):
                                 row[dst + e] = hf[src + e]
+                        else:
+                            for e in range(w):
+                                row[np.uint64(p) + skip * e] = hf[src + e]
                 continue
             for i in range(m):  # the phases interleave
                 src, dst = np.uint64(i * pitch), np.uint64(m * t0 + i)
@@ -264,9 +278,10 @@ def _kernel_grad_rows(du, g_mat, dw, o0, o1):
                 dw[o, c, k] = right[k, c]
 
 
-def _conv(x, weight, groups, start, out, width=1):
+def _conv(x, weight, groups, start, out, width=1, across=(1, 1)):
     """out[n, o, p] = sum_{c, k} weight[o, c, k] x[n, c, start + p + k] (x zero outside) by F(m, r), on
-    samples of ``width`` elements (x: (N, C, samples * width), out likewise)."""
+    samples of ``width`` elements (x: (N, C, samples * width), out likewise), rows of x's and out's
+    planes or, where ``across`` (x's, out's) is a row's length, their columns."""
     n, c = x.shape[:2]
     o, cg, r = weight.shape
     og = o // groups
@@ -286,18 +301,19 @@ def _conv(x, weight, groups, start, out, width=1):
         prod = lane.scratch("m", alpha * o * columns, x.dtype).reshape(alpha, groups, og, columns)
         pitch = (t1 - t0 + alpha) * width
         ph = lane.scratch("ph", m * pitch, x.dtype).reshape(m, pitch)
-        tile_transform(x, start, m, width, b0, b1, t0, t1, bt, ph, v)
+        tile_transform(x, start, m, width, across[0], b0, b1, t0, t1, bt, ph, v)
         # (alpha, G, Og, Cg) @ (alpha, G, Cg, T) -> (alpha, G, Og, T)
         np.matmul(u, v.reshape(alpha, groups, cg, columns), out=prod)
-        output_transform(prod.reshape(alpha, o, columns), m, width, b0, b1, t0, t1, at, ph, out)
+        output_transform(prod.reshape(alpha, o, columns), m, width, across[1], b0, b1, t0, t1, at, ph, out)
 
     per_tile = alpha * (c + o) * width
     lanes.run(winograd.chunks(n, tiles, per_tile * x.itemsize), work, size=n * tiles * per_tile)
     return out
 
 
-def _weight_gradient(x, grad_out, r, groups, start, width=1):
-    """dw[o, c, k] = sum_p grad_out[n, o, p] x[n, c, start + p + k] on samples of ``width`` elements:
+def _weight_gradient(x, grad_out, r, groups, start, width=1, across=(1, 1)):
+    """dw[o, c, k] = sum_p grad_out[n, o, p] x[n, c, start + p + k] on samples of ``width`` elements
+    (rows or columns, ``across`` of x and grad_out as ``_conv``'s):
     M = U V per tile is linear in U = G w, so dU = sum over tiles of (A g) V^T, alpha GEMMs
     (O x tiles) @ (tiles x C), and dw = dU G."""
     n, c = x.shape[:2]
@@ -318,8 +334,8 @@ def _weight_gradient(x, grad_out, r, groups, start, width=1):
         pitch = (t1 - t0 + alpha) * width
         ph = lane.scratch("ph", m * pitch, x.dtype).reshape(m, pitch)
         part = lane.scratch("du", du.size, x.dtype).reshape(du.shape) if index else du
-        tile_transform(x, start, m, width, b0, b1, t0, t1, bt, ph, v)
-        tile_transform(grad_out, 0, m, width, b0, b1, t0, t1, a, ph, gy)
+        tile_transform(x, start, m, width, across[0], b0, b1, t0, t1, bt, ph, v)
+        tile_transform(grad_out, 0, m, width, across[1], b0, b1, t0, t1, a, ph, gy)
         # (alpha, G, Og, T) @ (alpha, G, T, Cg) -> (alpha, G, Og, Cg)
         np.matmul(gy.reshape(alpha, groups, og, columns), v.reshape(alpha, groups, cg, columns).transpose(0, 1, 3, 2),
                   out=part)
@@ -336,62 +352,30 @@ def _weight_gradient(x, grad_out, r, groups, start, width=1):
 
 # A 2-D k x 1 kernel runs down the columns with a whole image row as one sample, so every transform
 # is a sum of runs of whole rows (tiles of m rows, each as wide as the image), and zero padding across
-# (left and right) only adds zero output columns. (1 x k kernels, as the padded rows laid end to end
-# and one long signal per plane, measured slower than im2col: 7 taps, 64 -> 64 at 28 x 28, batch 32
-# forward 16.9 against 13.7 ms, where 7 x 1 ran 11.2 against 13.8; they run on swapped planes, below.)
+# (left and right) only adds zero output columns. A 1 x k kernel runs the same way along the rows with
+# a whole column as one sample: the phase split gathers each column's elements (a row's length apart)
+# into a run and the output's interleave scatters them back, so the transforms and GEMMs are the k x 1
+# kernel's on the planes transposed, without a transposed copy. (1 x k kernels as the padded rows laid
+# end to end, one long signal per plane, measured slower than im2col: 7 taps, 64 -> 64 at 28 x 28,
+# batch 32 forward 16.9 against 13.7 ms; on transposed copies of the operands and result, 7.9 against
+# 9.3 ms for the copies' 0.6 ms, where 7 x 1 ran 7.1.)
 
-def _columns(pads, width):
-    """The output (or gradient) columns a k x 1 kernel's rows of ``width`` cover, between its padding."""
-    left = pads[1][0]
-    return slice(left, left + width)
-
-
-# A 1 x k kernel: the same conv on planes whose rows and columns are swapped, as a k x 1 kernel. The
-# two copies cost less than im2col's longer GEMM saves: 7 taps, 64 -> 64 at 28 x 28, batch 32 forward
-# 8.0 against 9.3 ms, input gradient 7.9 against 9.1, weight gradient 9.4 against 9.8 (each swap 0.3
-# ms on two lanes); at batch 1 the two tie (0.35 ms a pass)
-
-@jit
-def _swap_planes(src, dst, lo, hi):
-    # dst[p, j, i] = src[p, i, j] for planes lo..hi-1, VECTOR rows at a time: each column's VECTOR
-    # elements are one contiguous write (1.2 ms for 2048 planes of 28 x 28 with one row at a time in
-    # blocks of 32 x 32, 0.45 so; NumPy's copy of the transposed view 0.55)
-    rows, cols = src.shape[1], src.shape[2]
-    for p in range(lo, hi):
-        s, d = src[p], dst[p]
-        i = 0
-        while i + VECTOR <= rows:
-            for j in range(cols):
-                for q in range(VECTOR):
-                    d[j, i + q] = s[i + q, j]
-            i += VECTOR
-        for tail in range(i, rows):
-            for j in range(cols):
-                d[j, tail] = s[tail, j]
+def _across(a, pads, kernel, width):
+    """``a`` (N, C, H, W) without its zero outputs across (the padding across a k x 1 or 1 x k conv),
+    C-contiguous: its planes' ``width`` elements a sample, between the padding."""
+    left = pads[1 - axis(kernel)][0]
+    cut = slice(left, left + width)
+    return np.ascontiguousarray(a[..., cut] if axis(kernel) == 0 else a[..., cut, :])
 
 
-def swap(a):
-    """A C-contiguous copy of ``a`` (..., H, W) with its last two axes swapped: (..., W, H)."""
-    a = np.ascontiguousarray(a)
-    rows, cols = a.shape[-2:]
-    out = np.empty(a.shape[:-2] + (cols, rows), dtype=a.dtype)
-    planes = math.prod(a.shape[:-2])
-    elementwise.by_size(_swap_planes, a.size, planes, a.reshape(planes, rows, cols), out.reshape(planes, cols, rows))
-    return out
-
-
-def _as_k_by_one(weight):
-    o, cg, _, k = weight.shape
-    return np.ascontiguousarray(weight).reshape(o, cg, k, 1)
+def _across_stride(shape, kernel):
+    return shape[-1] if axis(kernel) else 1
 
 
 def winograd1d_forward(x, weight, stride, dilation, groups, pads=None):
     """r-tap stride-1 conv of x zero-padded by ``pads`` (read in place): 1-D, or 2-D with a k x 1 or
     1 x k kernel."""
     pads = zero_pads(pads, x.ndim - 2)
-    if axis(weight.shape[2:]):
-        return swap(winograd1d_forward(swap(x), _as_k_by_one(weight), tuple(stride)[::-1], tuple(dilation)[::-1],
-                                       groups, pads[::-1]))
     o, cg = weight.shape[:2]
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(weight).reshape(o, cg, -1)
     r = w.shape[2]
@@ -399,14 +383,22 @@ def winograd1d_forward(x, weight, stride, dilation, groups, pads=None):
     if x.ndim == 3:
         (before, after), = pads
         return _conv(x, w, groups, -before, np.empty((n, o, x.shape[2] + before + after - r + 1), dtype=x.dtype))
-    (top, bottom), (left, right) = pads
-    h, width = x.shape[2:]
-    rows = h + top + bottom - r + 1
-    inner = _conv(x.reshape(n, x.shape[1], -1), w, groups, -top, np.empty((n, o, rows * width), x.dtype), width)
+    kernel = weight.shape[2:]
+    along = axis(kernel)
+    (before, after), (left, right) = pads[along], pads[1 - along]
+    width = x.shape[3 - along]
+    samples = x.shape[2 + along] + before + after - r + 1
+    shape = (samples, width) if along == 0 else (width, samples)
+    inner = np.empty((n, o) + shape, x.dtype)
+    _conv(x.reshape(n, x.shape[1], -1), w, groups, -before, inner.reshape(n, o, -1), width,
+          (_across_stride(x.shape, kernel), _across_stride(shape, kernel)))
     if not left and not right:
-        return inner.reshape(n, o, rows, width)
-    out = np.zeros((n, o, rows, width + left + right), dtype=x.dtype)
-    out[..., _columns(pads, width)] = inner.reshape(n, o, rows, width)
+        return inner
+    padded = list(shape)
+    padded[1 - along] += left + right
+    out = np.zeros((n, o) + tuple(padded), dtype=x.dtype)
+    cut = slice(left, left + width)
+    out[(Ellipsis, cut, slice(None)) if along else (Ellipsis, cut)] = inner
     return out
 
 
@@ -414,35 +406,38 @@ def winograd1d_backward_input(grad_out, weight, in_shape, stride, dilation, grou
     """Gradient with respect to x of spatial size ``in_shape`` (zero-padded by ``pads`` in the forward)."""
     in_shape = tuple(int(s) for s in in_shape)
     pads = zero_pads(pads, len(in_shape))
-    if axis(weight.shape[2:]):
-        return swap(winograd1d_backward_input(swap(grad_out), _as_k_by_one(weight), in_shape[::-1],
-                                              tuple(stride)[::-1], tuple(dilation)[::-1], groups, pads[::-1]))
     o, cg = weight.shape[:2]
     w = gradient_kernel(np.ascontiguousarray(weight).reshape(o, cg, -1), groups)
     r = w.shape[2]
     n = grad_out.shape[0]
     # x[i] received grad_out[p] * weight[k] for i + before = p + k: a correlation of grad_out read from
     # i + before - (r - 1) on, with the flipped kernel transposed to (G*Cg, Og, r)
-    before = pads[0][0]
-    width = in_shape[1] if len(in_shape) == 2 else 1
-    g = grad_out[..., _columns(pads, width)] if len(in_shape) == 2 else grad_out
-    out = np.empty((n, groups * cg, math.prod(in_shape)), dtype=grad_out.dtype)
-    _conv(np.ascontiguousarray(g).reshape(n, o, -1), w, groups, before - r + 1, out, width)
-    return out.reshape((n, groups * cg) + in_shape)
+    out = np.empty((n, groups * cg) + in_shape, dtype=grad_out.dtype)
+    if len(in_shape) == 1:
+        _conv(np.ascontiguousarray(grad_out), w, groups, pads[0][0] - r + 1, out)
+        return out
+    kernel = weight.shape[2:]
+    along = axis(kernel)
+    width = in_shape[1 - along]
+    g = _across(grad_out, pads, kernel, width)
+    _conv(g.reshape(n, o, -1), w, groups, pads[along][0] - r + 1, out.reshape(n, groups * cg, -1), width,
+          (_across_stride(g.shape, kernel), _across_stride(in_shape, kernel)))
+    return out
 
 
 def winograd1d_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
     """Gradient with respect to the weight of ``kernel_size``."""
     kernel_size = tuple(int(k) for k in kernel_size)
     pads = zero_pads(pads, x.ndim - 2)
-    if axis(kernel_size):
-        dw = winograd1d_backward_weight(swap(x), swap(grad_out), kernel_size[::-1], tuple(stride)[::-1],
-                                        tuple(dilation)[::-1], groups, pads[::-1])
-        return dw.reshape(dw.shape[:2] + kernel_size)
     n, c = x.shape[:2]
     o = grad_out.shape[1]
-    width = x.shape[3] if x.ndim == 4 else 1
-    g = grad_out[..., _columns(pads, width)] if x.ndim == 4 else grad_out
-    dw = _weight_gradient(np.ascontiguousarray(x).reshape(n, c, -1), np.ascontiguousarray(g).reshape(n, o, -1),
-                          kernel_size[0], groups, -pads[0][0], width)
+    x = np.ascontiguousarray(x)
+    along = axis(kernel_size)
+    if x.ndim == 3:
+        dw = _weight_gradient(x, np.ascontiguousarray(grad_out), kernel_size[0], groups, -pads[0][0])
+    else:
+        width = x.shape[3 - along]
+        g = _across(grad_out, pads, kernel_size, width)
+        dw = _weight_gradient(x.reshape(n, c, -1), g.reshape(n, o, -1), kernel_size[along], groups, -pads[along][0],
+                              width, (_across_stride(x.shape, kernel_size), _across_stride(g.shape, kernel_size)))
     return dw.reshape((o, c // groups) + kernel_size)
