@@ -453,11 +453,14 @@ DIRECT_EFFICIENCY = 0.5
 DIRECT_COPY_RATE = 6e9
 DIRECT_POINTWISE = 1.6
 DIRECT_WEIGHTS, DIRECT_STREAMED = 1 << 18, 2.0
+DIRECT_WEIGHT_EFFICIENCY, DIRECT_WEIGHT_SUMS, DIRECT_WEIGHT_CHUNK = 0.25, 8, 25e-6
 
 
 def direct_cost(op, g, threads):
     # the input gradient is the forward of the padded gradient with the channel axes swapped
     c_in, c_out, out = _conv_of(op, g)
+    if op == "backward_weight":
+        return _direct_weight_cost(g, threads)
     mr, nv = direct.tile_shape(c_out, out[-1])
     lanes = nv * direct.VEC
     empty = -(-c_out // lanes) * lanes / c_out
@@ -469,3 +472,32 @@ def direct_cost(op, g, threads):
     if c_in * g.taps * lanes * g.itemsize > DIRECT_WEIGHTS:
         total *= DIRECT_STREAMED
     return total
+
+
+def _direct_weight_cost(g, threads):
+    # tiles of mr taps of a kernel row (the taps past the row computed and dropped) by output channels,
+    # summing every output position; the padded input and the gradient laid out positions x channels
+    # copied once on the calling thread, in chunks of images that each tile reads again (from memory
+    # beyond WEIGHT_CHUNK_BYTES), a hand-off to the lanes and a partial sum a chunk (DIRECT_WEIGHT_CHUNK). Tiles
+    # of fewer than DIRECT_WEIGHT_SUMS sums (4 taps of 16 channels for a 3-tap row) run as many steps at
+    # as many multiply-adds a step, each step also loading its taps' values and the gradient's row.
+    # Fitted on the 17 weight gradients of the benchmark cases and zoo models this planned direct with
+    # those left out: LeNet-5's 6 -> 16 5x5 at batch 64 0.35 ms against im2col's 0.50-0.55, 3x3 convs of
+    # 16-32 channels at batch 1 0.55-0.9x im2col, at batch 32 and 28 px 0.69-1.23x (dilated 4 and 8 the
+    # slowest), 1 x 3 kernels 1.2-1.4x
+    kh, kw = g.kernel
+    mr, nv = direct.weight_tile_shape(g.out_channels, kw)
+    cb = nv * direct.VEC
+    opad = -(-g.out_channels // cb) * cb
+    empty = opad / g.out_channels
+    computed = g.flops * (-(-kw // mr) * mr / kw) * empty * empty
+    efficiency = DIRECT_WEIGHT_EFFICIENCY * min(1.0, mr * nv / DIRECT_WEIGHT_SUMS)
+    padded, positions = math.prod(g.padded), math.prod(g.out)
+    per_image = g.itemsize * (g.in_channels * padded + positions * opad)
+    chunk = direct.weight_chunk(g.batch, g.in_channels * padded, positions * opad)
+    gradient = g.batch * positions * opad * g.itemsize
+    copy = (g.batch * g.in_channels * padded * g.itemsize + gradient) / DIRECT_COPY_RATE
+    items = g.in_channels * kh * -(-kw // mr) * (opad // cb)
+    reread = items * gradient / BANDWIDTH if chunk * per_image > direct.WEIGHT_CHUNK_BYTES else 0.0
+    return ((computed / (PEAK_FLOPS_PER_THREAD * efficiency) + reread) / threads + copy
+            + -(-g.batch // chunk) * DIRECT_WEIGHT_CHUNK + g.bytes("x", "y") / BANDWIDTH)

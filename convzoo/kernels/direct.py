@@ -12,14 +12,16 @@ Where BLAS is starved (few output channels or a short reduction: LeNet-5's 6 -> 
 stem) im2col spends more time gathering columns and multiplying short products than these tiles
 spend on the whole conv. A stride-1 input gradient is the same product: the correlation of the
 output gradient, padded by the kernel's reach less the forward's padding, with the kernel flipped
-and its channel axes swapped. The weight gradient contracts the positions; the planner gives it to
-the other algorithms.
+and its channel axes swapped. The weight gradient contracts the positions instead: its tiles are
+taps of a kernel row by output channels, summing position after position (below).
 
 2-D, groups 1, float32, where ``microkernel.available()``.
 """
+import functools
+
 import numpy as np
 
-from . import lanes, microkernel
+from . import lanes, microkernel, workspace
 from .elementwise import by_size
 from .geometry import conv_output_size, gradient_kernel, zero_pads
 from .jit import jit
@@ -144,3 +146,135 @@ def direct_backward_input(grad_out, weight, in_shape, stride, dilation, groups, 
     reach = [d * (k - 1) for d, k in zip(dilation, weight.shape[2:])]
     return _correlate(grad_out, gradient_kernel(weight, groups), (1, 1), dilation,
                       tuple((r - b, n - g + b) for r, (b, _), n, g in zip(reach, pads, in_shape, grad_out.shape[2:])))
+
+
+# The weight gradient on the same tiles: dw[o, c, ky, kx] = sum over the output positions (n, p, q) of
+# grad_out[n, o, p, q] x[n, c, p sh + ky dh, q sw + kx dw] (x zero-padded). A tile's positions are mr
+# taps of one kernel row (kx0.., read dw apart in the padded input row), its channels nv * VEC output
+# channels, and its reduction steps the output positions: per step it broadcasts the mr input values the
+# taps read at that position (offset rows[s]) and multiplies them by the output gradient's channels
+# there, a row of grad_out laid out positions x channels. No columns: the input is read in place (one
+# zero-padded copy of a chunk of images) and each sum is one position after another, in order.
+
+# output positions a tile sums before its sums are added into the gradient: sums of a few hundred
+# products, then of those (a tile summing LeNet-5's 6400 positions of a batch of 64 in one run was 6x
+# im2col's float32 error, 2.2e-6 against 3.6e-7 of the largest gradient)
+WEIGHT_BLOCK = 256
+
+
+# the most bytes of padded input and laid-out output gradient a chunk of images holds (within the workspace
+# limit). Each chunk costs its copies and a hand-off to the lanes, 20-30 us: 3x3 16 -> 16 at 28 px, batch
+# 32, ran 1.66 / 1.49 / 1.39 / 1.29 ms in chunks of 256 KiB / 512 KiB / 1 MiB / 2 MiB (LeNet-5's 6 -> 16,
+# one chunk from 1 MiB, 0.35 ms)
+WEIGHT_CHUNK_BYTES = 1 << 21
+
+
+def weight_chunk(batch, input_per_image, gradient_per_image):
+    """Images per chunk of the weight gradient (elements a padded input image and a laid-out gradient
+    image hold): at least one."""
+    per_image = 4 * (input_per_image + gradient_per_image)
+    return max(1, min(batch, min(workspace.limit(), WEIGHT_CHUNK_BYTES) // per_image))
+
+
+def weight_tile_shape(out_channels, kernel_width):
+    """(mr, nv) of the weight gradient's tiles: mr taps of a kernel row by nv * VEC output channels."""
+    nv = min(-(-out_channels // VEC), 2)
+    limit = microkernel.accumulators() // nv
+    mr = min((m for m in MR_CHOICES if m <= min(limit, VEC)), key=lambda m: (-(-kernel_width // m) * m, -m))
+    return mr, nv
+
+
+@jit
+def _weight_run(xp, gt, rows, out, channels, kh, kw, dh, wp, plane, key, lo, hi):
+    """Items lo..hi of (input channel, kernel row, block of mr taps, block of output channels), each tile
+    summing the positions of rows (their offsets into xp, the padded images flat; gt: (positions,
+    output channels rounded up to the tiles'), the output gradient) WEIGHT_BLOCK at a time, the blocks'
+    sums then added in order; out: (O, C, kh, kw) flat."""
+    mr, cb, step = len(key[0]), len(key[1]) * VEC, len(key[2])
+    o, opad = out.shape[0], gt.shape[1]
+    blocks, oblocks = (kw + mr - 1) // mr, opad // cb
+    ldc = channels * kh * kw
+    flat, g = out.reshape(-1), gt.reshape(-1)
+    part = np.empty(cb * mr, dtype=np.float32)
+    total = rows.shape[0]
+    # a block of positions at a time, all items on it: the block's gradient rows stay in L1 (item by item
+    # over all positions, each tile read the whole chunk's gradient again: 3x3 32 -> 32 with dilation 8 at
+    # 28 px, batch 32, 6.7 ms against im2col's 4.1)
+    for s0 in range(0, total, WEIGHT_BLOCK):
+        for item in range(lo, hi):
+            ob, rest = item % oblocks, item // oblocks
+            kb, rest = rest % blocks, rest // blocks
+            ky, ci = rest % kh, rest // kh
+            kx0 = kb * mr
+            taps, outs = min(mr, kw - kx0), min(cb, o - ob * cb)
+            base = ob * cb * ldc + (ci * kh + ky) * kw + kx0
+            channel_tile(key, xp, ci * plane + ky * dh * wp + kx0 * step, rows[s0:], g, (s0 * opad) + ob * cb, opad,
+                         part, 0, mr, min(WEIGHT_BLOCK, total - s0), taps, outs)
+            for j in range(outs):
+                at = base + j * ldc
+                for i in range(taps):
+                    flat[at + i] = part[j * mr + i] if s0 == 0 else flat[at + i] + part[j * mr + i]
+
+
+@jit
+def _positions_by_channel(grad_out, b0, gt):
+    # gt[(b - b0) P + p, o] = grad_out[b, o].flat[p] for the images of gt (P positions an image): each
+    # image's P x O block is written within the caches (NumPy's copy of the transposed view took 0.04-0.11
+    # ms for LeNet-5's 64 x 16 x 10 x 10)
+    o = grad_out.shape[1]
+    positions = grad_out.shape[2] * grad_out.shape[3]
+    for b in range(gt.shape[0] // positions):
+        image = grad_out[b0 + b].reshape(o, positions)
+        block = gt[b * positions:(b + 1) * positions]
+        for ch in range(o):
+            src = image[ch]
+            for p in range(positions):
+                block[p, ch] = src[p]
+
+
+@functools.lru_cache(maxsize=64)
+def _position_offsets(batch, image, rows, cols, row_step, col_step):
+    """The offset of each output position (image, row, column) into the padded images: read-only."""
+    offsets = (np.arange(batch)[:, None, None] * image + np.arange(rows)[:, None] * row_step
+               + np.arange(cols) * col_step).reshape(-1).astype(np.int64)
+    offsets.flags.writeable = False
+    return offsets
+
+
+def direct_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
+    """Gradient with respect to the weight of ``kernel_size``, in chunks of images within the workspace
+    limit (a padded copy of their input and their output gradient laid out positions x channels),
+    summed in order."""
+    (top, bottom), (left, right) = zero_pads(pads, 2)
+    # a negative pad (a crop) drops those input rows or columns
+    x = x[:, :, max(-top, 0):x.shape[2] - max(-bottom, 0), max(-left, 0):x.shape[3] - max(-right, 0)]
+    top, bottom, left, right = (max(p, 0) for p in (top, bottom, left, right))
+    n, c, h, w = x.shape
+    o, oh, ow = grad_out.shape[1:]
+    grad_out = np.ascontiguousarray(grad_out)
+    kh, kw = kernel_size
+    (sh, sw), (dh, dw) = stride, dilation
+    hp, wp = h + top + bottom, w + left + right
+    mr, nv = weight_tile_shape(o, kw)
+    cb = nv * VEC
+    opad = -(-o // cb) * cb
+    plane = hp * wp
+    out = np.zeros((o, c, kh, kw), dtype=np.float32)
+    batch = weight_chunk(n, c * plane, oh * ow * opad)
+    items = c * kh * (-(-kw // mr)) * (opad // cb)
+    key = tile_key(mr, nv, dw)
+    for b0 in range(0, n, batch):
+        bs = min(batch, n - b0)
+        # the last taps of a tile read up to mr * dw past the last position's window
+        xp = np.zeros(bs * c * plane + mr * dw + wp, dtype=np.float32)
+        xp[:bs * c * plane].reshape(bs, c, hp, wp)[:, :, top:top + h, left:left + w] = x[b0:b0 + bs]
+        gt = np.empty((bs * oh * ow, opad), dtype=np.float32)
+        gt[:, o:] = 0.0
+        _positions_by_channel(grad_out, b0, gt)
+        rows = _position_offsets(bs, c * plane, oh, ow, sh * wp, sw)
+        part = out if b0 == 0 else np.empty_like(out)
+        by_size(_weight_run, 2 * bs * oh * ow * items * mr * cb, items, xp, gt, rows, part, c, kh, kw, dh, wp,
+                plane, key, grain=lanes.LANE_FLOPS)
+        if b0:
+            out += part
+    return out

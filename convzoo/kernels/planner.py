@@ -175,7 +175,8 @@ ALGORITHMS = {
     "direct": Algorithm(
         "direct", "register tiles of positions x output channels over the padded input: no columns, no BLAS "
                   "(2-D, groups 1, float32; the input gradient at stride 1)",
-        {"forward": direct.direct_forward, "backward_input": direct.direct_backward_input}, direct.requirement,
+        {"forward": direct.direct_forward, "backward_input": direct.direct_backward_input,
+         "backward_weight": direct.direct_backward_weight}, direct.requirement,
         direct_cost, pads_inside=True, op_requirement=direct.op_requirement),
 }
 

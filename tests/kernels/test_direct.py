@@ -1,6 +1,7 @@
 """The direct algorithm's register tiles (kernels/direct.py, kernels/microkernel.py) against the naive loops.
 
-The tiles run float32 only and need the JIT and a vector unit they know (AVX-512, or AVX2 with FMA);
+All three ops (the weight gradient on tiles of a kernel row's taps, at any stride). The tiles run float32
+only and need the JIT and a vector unit they know (AVX-512, or AVX2 with FMA);
 elsewhere (the suite's NUMBA_DISABLE_JIT pass) the planner reports them unsupported, which is
 tested here too. The drawn geometries cover every tile shape (4, 8 and 16 positions; one or two
 vectors of output channels, several blocks of them), rows that end inside a tile, output channels
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 import convzoo.nn.functional as F
 from convzoo import tensor
 from convzoo.kernels import conv as kconv
-from convzoo.kernels import direct, microkernel, planner
+from convzoo.kernels import direct, microkernel, planner, workspace
 from tests import naive
 from tests.windows import padded_2d
 
@@ -43,8 +44,11 @@ def _check(x_shape, w_shape, stride, dilation, pads, unread=(0, 0), seed=0):
     want = naive.conv(xp, w.astype(np.float64), stride, dilation, 1)
     got = kconv.conv_forward(x, w, stride, dilation, 1, algorithm="direct", pads=pads)
     _close(got, want, f"forward {x_shape} {w_shape} stride {stride} dilation {dilation} pads {pads}")
+    g = rng.standard_normal(want.shape).astype(np.float32)
+    got = kconv.conv_backward_weight(x, g, w_shape[2:], stride, dilation, 1, algorithm="direct", pads=pads)
+    _close(got, naive.conv_weight_grad(xp, g.astype(np.float64), w_shape[2:], stride, dilation, 1),
+           f"backward_weight {x_shape} {w_shape} stride {stride} dilation {dilation} pads {pads}")
     if all(s == 1 for s in stride):
-        g = rng.standard_normal(want.shape).astype(np.float32)
         in_shape = tuple(n + u for n, u in zip(x_shape[2:], unread))
         got = kconv.conv_backward_input(g, w, in_shape, stride, dilation, 1, algorithm="direct", pads=pads)
         padded = tuple(n + u for n, u in zip(xp.shape[2:], unread))
@@ -137,9 +141,32 @@ def test_the_planner_gives_the_starved_products_to_the_tiles():
                                      ((32, 3, 226, 226), (32, 3, 3, 3), (2, 2))):
         g = planner.ConvGeometry.of(x_shape, w_shape, stride, (1, 1), 1, 4)
         assert planner.plan("forward", g).algorithm == "direct"
+    # and LeNet-5's weight gradient (0.35 against im2col's 0.50-0.55 ms at batch 64)
+    g = planner.ConvGeometry.of((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), 1, 4)
+    assert planner.plan("backward_weight", g).algorithm == "direct"
     # a 64 -> 64 3x3 conv keeps Winograd
     g = planner.ConvGeometry.of((32, 64, 58, 58), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)
     assert planner.plan("forward", g).algorithm.startswith("winograd")
+
+
+@needs_tiles
+def test_weight_gradient_chunks_and_blocks_sum_in_order_within_float32():
+    # more positions than a tile sums in one run (direct.WEIGHT_BLOCK), and a workspace limit that cuts
+    # the batch into chunks of one or two images: the same sums to float32 rounding, and LeNet-5's
+    # gradient within a few times im2col's error (a run over all 6400 positions had been 6x it)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((64, 6, 14, 14)).astype(np.float32)
+    g = rng.standard_normal((64, 16, 10, 10)).astype(np.float32)
+    want = naive.conv_weight_grad(x.astype(np.float64), g.astype(np.float64), (5, 5), (1, 1), (1, 1), 1)
+    scale = np.abs(want).max()
+    whole = direct.direct_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1)
+    im2col = kconv.conv_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, algorithm="im2col")
+    assert np.abs(whole - want).max() <= 3 * max(np.abs(im2col - want).max(), 1e-7 * scale)
+    per_image = 4 * (6 * 14 * 14 + 10 * 10 * 16)
+    for limit in (per_image, 2 * per_image + 1):
+        with workspace.limited(limit):
+            chunked = direct.direct_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1)
+        assert np.abs(chunked - want).max() <= RTOL * scale
 
 
 @needs_tiles
