@@ -486,7 +486,7 @@ def _direct_weight_cost(g, threads):
     # 16-32 channels at batch 1 0.55-0.9x im2col, at batch 32 and 28 px 0.69-1.23x (dilated 4 and 8 the
     # slowest), 1 x 3 kernels 1.2-1.4x
     kh, kw = g.kernel
-    mr, nv = direct.weight_tile_shape(g.out_channels, kw)
+    mr, nv = direct.tile_shape(g.out_channels, kw)
     cb = nv * direct.VEC
     opad = -(-g.out_channels // cb) * cb
     empty = opad / g.out_channels

@@ -52,7 +52,8 @@ def op_requirement(op, g):
 
 
 def tile_shape(out_channels, width):
-    """(mr, nv) of the tiles for this many output channels and output row width."""
+    """(mr, nv) of the tiles for this many output channels and a row of ``width`` positions (an output row;
+    for the weight gradient, a kernel row's taps)."""
     nv = min(-(-out_channels // VEC), 2)
     limit = microkernel.accumulators() // nv
     mr = min((m for m in MR_CHOICES if m <= min(limit, VEC)), key=lambda m: (-(-width // m) * m, -m))
@@ -176,14 +177,6 @@ def weight_chunk(batch, input_per_image, gradient_per_image):
     return max(1, min(batch, min(workspace.limit(), WEIGHT_CHUNK_BYTES) // per_image))
 
 
-def weight_tile_shape(out_channels, kernel_width):
-    """(mr, nv) of the weight gradient's tiles: mr taps of a kernel row by nv * VEC output channels."""
-    nv = min(-(-out_channels // VEC), 2)
-    limit = microkernel.accumulators() // nv
-    mr = min((m for m in MR_CHOICES if m <= min(limit, VEC)), key=lambda m: (-(-kernel_width // m) * m, -m))
-    return mr, nv
-
-
 @jit
 def _weight_run(xp, gt, rows, out, channels, kh, kw, dh, wp, plane, key, lo, hi):
     """Items lo..hi of (input channel, kernel row, block of mr taps, block of output channels), each tile
@@ -255,7 +248,7 @@ def direct_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
     kh, kw = kernel_size
     (sh, sw), (dh, dw) = stride, dilation
     hp, wp = h + top + bottom, w + left + right
-    mr, nv = weight_tile_shape(o, kw)
+    mr, nv = tile_shape(o, kw)
     cb = nv * VEC
     opad = -(-o // cb) * cb
     plane = hp * wp
