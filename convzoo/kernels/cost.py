@@ -481,10 +481,13 @@ def _direct_weight_cost(g, threads):
     # beyond WEIGHT_CHUNK_BYTES), a hand-off to the lanes and a partial sum a chunk (DIRECT_WEIGHT_CHUNK). Tiles
     # of fewer than DIRECT_WEIGHT_SUMS sums (4 taps of 16 channels for a 3-tap row) run as many steps at
     # as many multiply-adds a step, each step also loading its taps' values and the gradient's row.
-    # Fitted on the 17 weight gradients of the benchmark cases and zoo models this planned direct with
-    # those left out: LeNet-5's 6 -> 16 5x5 at batch 64 0.35 ms against im2col's 0.50-0.55, 3x3 convs of
-    # 16-32 channels at batch 1 0.55-0.9x im2col, at batch 32 and 28 px 0.69-1.23x (dilated 4 and 8 the
-    # slowest), 1 x 3 kernels 1.2-1.4x
+    # DIRECT_WEIGHT_EFFICIENCY is set so that of the 92 weight gradients of the cases and zoo only LeNet-5's
+    # 6 -> 16 5x5 plans it (0.35 ms against im2col's 0.50-0.55 at batch 64, one process; 0.65x at batch 32).
+    # Timed one against the other, the 16 more whose estimates it beat at the forward's efficiency ran
+    # 0.47-1.67x their plan: batch-1 3x3 convs of 16-32 channels 0.47-0.94x, at batch 32 and 28 px 0.69-1.65x
+    # (dilated 4 and 8 the slowest, their padded copies on the calling thread), 1 x 3 kernels 1.2-1.7x. Plan
+    # audit bd's timings of the 51 where it was a candidate agree on the batch-1 gains and the dilated losses
+    # (a loss of 6.1 so, 4.2 at an efficiency of 0.5, which also plans it for convs they timed 1.0-1.22x)
     kh, kw = g.kernel
     mr, nv = direct.tile_shape(g.out_channels, kw)
     cb = nv * direct.VEC
