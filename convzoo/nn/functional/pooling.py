@@ -144,11 +144,13 @@ max_pool3d, avg_pool3d = _make(3)
 
 
 def _output_size(output_size, x, rank):
+    if type(output_size) is int and output_size >= 1:  # the common call (global pooling: 1), 0.3 us not 2.5
+        return (output_size,) * rank
     if is_int(output_size) or output_size is None:
         output_size = (output_size,) * rank
-    output_size = tuple(output_size)
-    if len(output_size) != rank:
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != rank:
         raise TypeError(f"output_size must be an int or a tuple of {rank} ints or None; received {output_size!r}")
+    output_size = tuple(output_size)
     # None keeps that axis's input size, as PyTorch
     output_size = tuple(n if o is None else o for o, n in zip(output_size, x.shape[2:]))
     return ntuple(output_size, rank, "output_size", minimum=1)

@@ -183,3 +183,13 @@ def test_a_cached_call_shape_still_rejects_arguments_that_equal_valid_ones():
         with pytest.raises(TypeError, match="stride"):
             F.avg_pool2d(x, 2, stride=bad)
     assert F.max_pool2d(x, [2, 2], stride=(2, 2)).shape == (1, 2, 4, 4)
+
+
+@pytest.mark.parametrize("bad", [True, 1.0, "2", (1, 2, 3), {1: 1}])
+def test_adaptive_output_size_of_the_wrong_type_is_named(bad):
+    # a bool, a float, a string or a mapping is refused by name, as a tuple of the wrong length (True
+    # had failed inside tuple() with "'bool' object is not iterable")
+    x = np.ones((1, 2, 6, 6), np.float32)
+    for pool in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
+        with pytest.raises(TypeError, match=r"output_size must be an int or a tuple of 2 ints or None; received"):
+            pool(x, bad)
