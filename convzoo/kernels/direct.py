@@ -225,9 +225,10 @@ def _positions_by_channel(grad_out, b0, gt):
                 block[p, ch] = src[p]
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _position_offsets(batch, image, rows, cols, row_step, col_step):
-    """The offset of each output position (image, row, column) into the padded images: read-only."""
+    """The offset of each output position (image, row, column) into the padded images: read-only (a
+    chunk's positions, at most WEIGHT_CHUNK_BYTES / 64 of them: 256 KiB an entry)."""
     offsets = (np.arange(batch)[:, None, None] * image + np.arange(rows)[:, None] * row_step
                + np.arange(cols) * col_step).reshape(-1).astype(np.int64)
     offsets.flags.writeable = False
