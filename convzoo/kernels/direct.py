@@ -228,7 +228,7 @@ def _positions_by_channel(grad_out, b0, gt):
 @functools.lru_cache(maxsize=16)
 def _position_offsets(batch, image, rows, cols, row_step, col_step):
     """The offset of each output position (image, row, column) into the padded images: read-only (a
-    chunk's positions, at most WEIGHT_CHUNK_BYTES / 64 of them: 256 KiB an entry)."""
+    chunk's positions: up to WEIGHT_CHUNK_BYTES / 64 of them, 256 KiB an entry, unless one image has more)."""
     offsets = (np.arange(batch)[:, None, None] * image + np.arange(rows)[:, None] * row_step
                + np.arange(cols) * col_step).reshape(-1).astype(np.int64)
     offsets.flags.writeable = False
