@@ -37,7 +37,7 @@ import numpy as np
 from . import elementwise, lanes, winograd
 from .geometry import gradient_kernel, zero_pads
 from .jit import jit
-from .winograd_channels import KERNEL_GRAIN
+from .winograd_channels import KERNEL_GRAIN, sum_row
 
 TAPS = (2, 3, 4, 5, 6, 7)
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
@@ -145,26 +145,9 @@ def _phases(plane, start, m, count, ph, width, across):
 @jit
 def _combine(src, pitch, step, width, mat, count, dst, dst_base, dst_pitch):
     # dst[dst_base + i dst_pitch + t] = sum_j mat[i, j] src[(j % step) pitch + (j // step) width + t],
-    # t < count, over the nonzero entries in order: a run per entry, which the compiler vectorises
-    n = np.uint64(count)
+    # t < count: a run per nonzero entry of each row (winograd_channels.sum_row)
     for i in range(mat.shape[0]):
-        o = np.uint64(dst_base + i * dst_pitch)
-        first = True
-        for j in range(mat.shape[1]):
-            a = mat[i, j]
-            if a == 0:
-                continue
-            s = np.uint64((j % step) * pitch + (j // step) * width)
-            if first:
-                for t in range(n):
-                    dst[o + t] = a * src[s + t]
-                first = False
-            else:
-                for t in range(n):
-                    dst[o + t] += a * src[s + t]
-        if first:
-            for t in range(n):
-                dst[o + t] = 0.0
+        sum_row(src, 0, step, width, mat, i, pitch, count, dst, dst_base + i * dst_pitch)
 
 
 @jit

@@ -23,7 +23,7 @@ import functools
 import numpy as np
 
 from .elementwise import by_size
-from .jit import jit, jit_parallel, prange
+from .jit import jit, jit_inline, jit_parallel, prange
 from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6, _item
 
 
@@ -307,18 +307,20 @@ def weight_gradient_transform(du, g_mat, dw):
     by_size(_weight_grad_rows, du.size, dw.shape[0], du, g_mat, dw, grain=KERNEL_GRAIN)
 
 
-@jit
-def _sum_rows(src, first_row, mat, a, pitch, count, dst, dst_base):
-    # dst[dst_base + e] = sum_i mat[a, i] src[(first_row + i) pitch + e], e < count, over the nonzero
-    # entries in order: one run per entry, which vectorises
+@jit_inline
+def sum_row(src, first_row, step, width, mat, a, pitch, count, dst, dst_base):
+    """dst[dst_base + e] = sum_j mat[a, j] src[(first_row + j % step) pitch + (j // step) width + e], e < count,
+    over row a's nonzero entries in order: one run per entry, which vectorises. ``step``: rows of src the
+    terms cycle through (winograd1d's phases, each term j // step samples of ``width`` further on); at
+    mat.shape[1], term j is row first_row + j."""
     n = np.uint64(count)
     d = np.uint64(dst_base)
     first = True
-    for i in range(mat.shape[1]):
-        coefficient = mat[a, i]
+    for j in range(mat.shape[1]):
+        coefficient = mat[a, j]
         if coefficient == 0:
             continue
-        s = np.uint64((first_row + i) * pitch)
+        s = np.uint64((first_row + j % step) * pitch + (j // step) * width)
         if first:
             for e in range(n):
                 dst[d + e] = coefficient * src[s + e]
@@ -329,6 +331,12 @@ def _sum_rows(src, first_row, mat, a, pitch, count, dst, dst_base):
     if first:
         for e in range(n):
             dst[d + e] = 0.0
+
+
+@jit
+def _sum_rows(src, first_row, mat, a, pitch, count, dst, dst_base):
+    # dst[dst_base + e] = sum_i mat[a, i] src[(first_row + i) pitch + e], e < count (sum_row)
+    sum_row(src, first_row, mat.shape[1], 0, mat, a, pitch, count, dst, dst_base)
 
 
 def reduced(kernel, stride):
