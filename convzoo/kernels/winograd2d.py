@@ -143,6 +143,14 @@ def _matrices(kernel, dtype):
     return [(at.astype(dtype), g, bt.astype(dtype)) for at, g, bt in (matrices(kernel[0], m_h), matrices(kernel[1], m_w))]
 
 
+def _scratch(lane, columns, points, c, o, input_rows, cols, dtype):
+    """A chunk's scratch on its lane: V (points, tiles, C), the products or the transformed output gradient
+    (points, tiles, O), and the channels-last copy of the input rows its tiles read (input_rows, cols, C)."""
+    v = lane.scratch("v", points * columns * c, dtype).reshape(points, columns, c)
+    w = lane.scratch("m", points * columns * o, dtype).reshape(points, columns, o)
+    return v, w, lane.scratch("p", input_rows * cols * c, dtype).reshape(input_rows, cols, c)
+
+
 def _conv(x, weight, row_shift, col_shift, out, stride=(1, 1), scatter=None):
     """out[n, o, P, Q] = sum_{c, k, l} weight[o, c, s_h k + i, s_w l + j] x[n, c, row_shift + s_h (P + k) + i,
     col_shift + s_w (Q + l) + j] over the taps' phases (i, j) (x zero outside its bounds): a stride-1 conv of
@@ -163,10 +171,7 @@ def _conv(x, weight, row_shift, col_shift, out, stride=(1, 1), scatter=None):
     def work(_, job, lane):
         (b0, b1), (t0, t1) = job
         rows = t1 - t0
-        columns = (b1 - b0) * rows * tiles_w
-        v = lane.scratch("v", points * columns * c, x.dtype).reshape(points, columns, c)
-        prod = lane.scratch("m", points * columns * o, x.dtype).reshape(points, columns, o)
-        p = lane.scratch("p", (m_h * (rows - 1) + alpha_h) * cols * c, x.dtype).reshape(-1, cols, c)
+        v, prod, p = _scratch(lane, (b1 - b0) * rows * tiles_w, points, c, o, m_h * (rows - 1) + alpha_h, cols, x.dtype)
         line = lane.scratch("line", alpha_w * tiles_w * max(p.shape[0] * c, m_h * o), x.dtype)
         _input_items(x, b0, b1, row_shift + s_h * m_h * t0, col_shift, s_h, s_w, bt_h, bt_w, m_h, m_w, rows, tiles_w,
                      p, line, v)
@@ -272,10 +277,7 @@ def winograd2d_backward_weight(x, grad_out, kernel_size, stride, dilation, group
     def work(index, job, lane):
         (b0, b1), (t0, t1) = job
         rows = t1 - t0
-        columns = (b1 - b0) * rows * tiles_w
-        v = lane.scratch("v", points * columns * c, x.dtype).reshape(points, columns, c)
-        gy = lane.scratch("g", points * columns * o, x.dtype).reshape(points, columns, o)
-        p = lane.scratch("p", (m_h * (rows - 1) + alpha_h) * cols * c, x.dtype).reshape(-1, cols, c)
+        v, gy, p = _scratch(lane, (b1 - b0) * rows * tiles_w, points, c, o, m_h * (rows - 1) + alpha_h, cols, x.dtype)
         pg = lane.scratch("pg", m_h * rows * m_w * tiles_w * o, x.dtype).reshape(m_h * rows, m_w * tiles_w, o)
         line = lane.scratch("line", alpha_w * tiles_w * p.shape[0] * max(c, o), x.dtype)
         _input_items(x, b0, b1, s_h * m_h * t0 - top, -left, s_h, s_w, bt_h, bt_w, m_h, m_w, rows, tiles_w, p, line, v)
