@@ -18,7 +18,7 @@ about 1.6x above the measured times (median; a tenth of them 2.4x): the figures 
 """
 import math
 
-from . import direct, elementwise, fft, spans, subpixel, winograd, winograd1d, winograd2d, winograd_channels, workspace
+from . import direct, fft, spans, subpixel, winograd, winograd1d, winograd2d, winograd_channels, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -458,9 +458,9 @@ DIRECT_WEIGHT_EFFICIENCY, DIRECT_WEIGHT_SUMS, DIRECT_WEIGHT_CHUNK = 0.25, 8, 25e
 
 def direct_cost(op, g, threads):
     # the input gradient is the forward of the padded gradient with the channel axes swapped
-    c_in, c_out, out = _conv_of(op, g)
     if op == "backward_weight":
         return _direct_weight_cost(g, threads)
+    c_in, c_out, out = _conv_of(op, g)
     mr, nv = direct.tile_shape(c_out, out[-1])
     lanes = nv * direct.VEC
     empty = -(-c_out // lanes) * lanes / c_out
