@@ -461,10 +461,16 @@ def direct_cost(op, g, threads):
     if op == "backward_weight":
         return _direct_weight_cost(g, threads)
     c_in, c_out, out = _conv_of(op, g)
-    mr, nv = direct.tile_shape(c_out, out[-1])
-    lanes = nv * direct.VEC
-    empty = -(-c_out // lanes) * lanes / c_out
-    computed = g.flops * empty * empty * (-(-out[-1] // mr) * mr / out[-1])
+    kind, shape, extra = direct.tiles(c_out, out[-1], 1 if op == "backward_input" else g.stride[-1])
+    lanes = shape[1] * direct.VEC if kind == "channels" else shape[1]  # output channels a tile holds
+    if kind == "channels":
+        # the empty lanes counted twice: as products and as the efficiency they cost
+        computed = g.flops * extra * (-(-c_out // lanes) * lanes / c_out)
+    else:
+        # an input gradient's tiles run along the rows of the input: every tap of a kernel row, of which
+        # only the output width's read inside the gradient (the kernel rows that read its padding are
+        # skipped)
+        computed = g.flops * extra * (out[-1] / g.out[-1] if op == "backward_input" else 1.0)
     copy = g.batch * c_in * math.prod(g.padded) * g.itemsize / DIRECT_COPY_RATE
     total = (computed / (PEAK_FLOPS_PER_THREAD * DIRECT_EFFICIENCY) + copy) / threads + g.bytes("x", "y") / BANDWIDTH
     if g.taps == 1:

@@ -24,8 +24,8 @@ import numpy as np
 from . import lanes, microkernel, workspace
 from .elementwise import by_size
 from .geometry import conv_output_size, gradient_kernel, zero_pads
-from .jit import jit
-from .microkernel import channel_tile, tile_key
+from .jit import jit, jit_inline
+from .microkernel import channel_tile, position_key, position_tile, tile_key
 
 VEC = max(microkernel.VEC, 1)
 # positions a tile may hold: the choice wastes the fewest positions past a row's end (the largest
@@ -60,51 +60,132 @@ def tile_shape(out_channels, width):
     return mr, nv
 
 
+def position_shape(out_channels, width):
+    """(np, mc) of position tiles (``np * VEC`` positions of a row by ``mc`` channels) for this many
+    output channels and rows of ``width`` positions: the fewest products computed past the row's end or
+    the last channel, the larger tile on ties."""
+    best = None
+    for np_ in range(1, 5):
+        mc = min(out_channels, microkernel.accumulators() // np_)
+        computed = -(-width // (np_ * VEC)) * np_ * VEC * (-(-out_channels // mc) * mc)
+        if best is None or (computed, -np_ * mc) < best[0]:
+            best = (computed, -np_ * mc), (np_, mc)
+    return best[1]
+
+
+def tiles(out_channels, width, step):
+    """The tiles of a forward pass: ("positions", (np, mc)) where they compute fewer products past the
+    row's end and the last channel than channel tiles do (few channels, stride 1 along the rows), else
+    ("channels", (mr, nv)); and the products computed per product wanted."""
+    mr, nv = tile_shape(out_channels, width)
+    cb = nv * VEC
+    channels = (-(-width // mr) * mr / width) * (-(-out_channels // cb) * cb / out_channels)
+    if step == 1:
+        np_, mc = position_shape(out_channels, width)
+        positions = (-(-width // (np_ * VEC)) * np_ * VEC / width) * (-(-out_channels // mc) * mc / out_channels)
+        if positions < channels:
+            return "positions", (np_, mc), positions
+    return "channels", (mr, nv), channels
+
+
+@jit_inline
+def _fill_band(x, scratch, b, t0, sh, top, left, wp, band_in):
+    """Copy the input rows that output rows t0.. of image b read (band_in of them a channel, from row
+    t0 * sh - top) into scratch, zero-padded to wp columns (the pad columns stay zero from the
+    allocation)."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    plane = band_in * wp
+    c0, c1 = max(-left, 0), min(w, wp - left)  # input columns inside the padded row
+    for ci in range(c):
+        for i in range(band_in):
+            dst = scratch[ci * plane + i * wp:ci * plane + (i + 1) * wp]
+            sr = t0 * sh + i - top
+            if sr < 0 or sr >= h or c1 <= c0:
+                dst[:] = 0.0
+                continue
+            # views that start at 0 (a loop from c0 + left would test for wraparound and copy
+            # element by element)
+            src, inner = x[b, ci, sr, c0:c1], dst[c0 + left:c1 + left]
+            for j in range(c1 - c0):
+                inner[j] = src[j]
+
+
+@jit_inline
+def _inside_rows(y, sh, top, h, kh, dh):
+    """The kernel rows [ky0, ky1) by which output row y reads rows inside the input (the others read the
+    zero padding: their taps are skipped); ky1 <= ky0 where none does."""
+    ky0 = max(0, -((y * sh - top) // dh))
+    ky1 = min(kh, (h - 1 + top - y * sh) // dh + 1)
+    return ky0, ky1
+
+
 @jit
-def _run(x, packed, rows, out, sh, top, left, wp, band, band_in, bands, key, lo, hi):
+def _run(x, packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, key, lo, hi):
     """The serial loop over items lo..hi of (image, band of output rows), in tiles of the shape
     ``key`` (``microkernel.tile_key``: positions, vectors of channels, stride along the rows)."""
     mr, cb, step = len(key[0]), len(key[1]) * VEC, len(key[2])
-    n, c, h, w = x.shape
+    c, h = x.shape[1], x.shape[2]
     o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
-    k, opad = packed.shape
+    opad = packed.shape[1]
+    per_row = packed.shape[0] // kh  # steps a kernel row
     tiles = (ow + mr - 1) // mr
-    plane = band_in * wp
     # the last tile of a row reads up to mr * step past the row's last window
-    scratch = np.zeros(c * plane + mr * step + wp, dtype=np.float32)
+    scratch = np.zeros(c * band_in * wp + mr * step + wp, dtype=np.float32)
     flat = out.reshape(-1)
     size = oh * ow
     weights = packed.reshape(-1)
-    c0, c1 = max(-left, 0), min(w, wp - left)  # input columns inside the padded row
     for item in range(lo, hi):
         b, t0 = item // bands, item % bands * band
         t1 = min(t0 + band, oh)
-        for ci in range(c):
-            for i in range(band_in):
-                dst = scratch[ci * plane + i * wp:ci * plane + (i + 1) * wp]
-                sr = t0 * sh + i - top
-                if sr < 0 or sr >= h or c1 <= c0:
-                    dst[:] = 0.0
-                    continue
-                # views that start at 0 (a loop from c0 + left would test for wraparound and copy
-                # element by element); the pad columns stay zero from the allocation
-                src, inner = x[b, ci, sr, c0:c1], dst[c0 + left:c1 + left]
-                for j in range(c1 - c0):
-                    inner[j] = src[j]
+        _fill_band(x, scratch, b, t0, sh, top, left, wp, band_in)
         for r in range(t1 - t0):
             base = r * sh * wp
+            ky0, ky1 = _inside_rows(t0 + r, sh, top, h, kh, dh)
+            s0, steps = ky0 * per_row, max(ky1 - ky0, 0) * per_row
             for t in range(tiles):
                 for ob in range(opad // cb):
-                    channel_tile(key, scratch, base + t * mr * step, rows, weights, ob * cb, opad, flat,
-                                 (b * o + ob * cb) * size + (t0 + r) * ow + t * mr, size, k, ow - t * mr, o - ob * cb)
+                    channel_tile(key, scratch, base + t * mr * step, rows[s0:], weights, s0 * opad + ob * cb, opad,
+                                 flat, (b * o + ob * cb) * size + (t0 + r) * ow + t * mr, size, steps, ow - t * mr,
+                                 o - ob * cb)
+
+
+@jit
+def _run_positions(x, packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, key, lo, hi):
+    """_run on tiles of ``np * VEC`` consecutive positions of a row by ``mc`` channels (key:
+    ``microkernel.position_key``), at stride 1 along the rows."""
+    width, mc = len(key[0]) * VEC, len(key[1])
+    c, h = x.shape[1], x.shape[2]
+    o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
+    opad = packed.shape[1]
+    per_row = packed.shape[0] // kh  # steps a kernel row
+    tiles = (ow + width - 1) // width
+    # the last tile of a row reads up to width past the row's last window
+    scratch = np.zeros(c * band_in * wp + width + wp, dtype=np.float32)
+    flat = out.reshape(-1)
+    size = oh * ow
+    weights = packed.reshape(-1)
+    for item in range(lo, hi):
+        b, t0 = item // bands, item % bands * band
+        t1 = min(t0 + band, oh)
+        _fill_band(x, scratch, b, t0, sh, top, left, wp, band_in)
+        for r in range(t1 - t0):
+            base = r * sh * wp
+            ky0, ky1 = _inside_rows(t0 + r, sh, top, h, kh, dh)
+            s0, steps = ky0 * per_row, max(ky1 - ky0, 0) * per_row
+            for t in range(tiles):
+                for ob in range(opad // mc):
+                    position_tile(key, scratch, base + t * width, rows[s0:], weights, s0 * opad + ob * mc, opad,
+                                  flat, (b * o + ob * mc) * size + (t0 + r) * ow + t * width, size, steps,
+                                  ow - t * width, o - ob * mc)
 
 
 def _pack(weight, cb):
-    """(O, C, kh, kw) -> (C*kh*kw, O rounded up to cb): row s = (c, ky, kx) holds every output
-    channel's weight, zero past O."""
+    """(O, C, kh, kw) -> (kh*C*kw, O rounded up to cb): row s = (ky, c, kx) holds every output
+    channel's weight, zero past O (kernel rows outermost, so the taps of the kernel rows an output row
+    reads inside the input are one run of rows)."""
     o = weight.shape[0]
     packed = np.zeros((weight[0].size, -(-o // cb) * cb), dtype=np.float32)
-    packed[:, :o] = weight.reshape(o, -1).T
+    packed[:, :o] = weight.transpose(2, 1, 3, 0).reshape(-1, o)
     return packed
 
 
@@ -120,19 +201,22 @@ def _correlate(x, weight, stride, dilation, pads):
     out = np.empty((n, o, max(oh, 0), max(ow, 0)), dtype=np.float32)
     if out.size == 0:
         return out
-    mr, nv = tile_shape(o, ow)
+    kind, (m, n_), _ = tiles(o, ow, sw)
     # bands of output rows: a scratch block within BAND_BYTES, and at least two items a lane
     band = max(1, min(oh, (BAND_BYTES // (4 * max(c, 1) * wp) - dh * (kh - 1) - 1) // sh + 1))
     band = min(band, max(1, -(-oh * n // (2 * lanes.shares()))))
     bands = -(-oh // band)
     band_in = (band - 1) * sh + dh * (kh - 1) + 1
-    # the scratch offset of each (channel, ky, kx) step, in the packed weights' row order
-    rows = (np.arange(c)[:, None, None] * (band_in * wp) + np.arange(kh)[:, None] * (dh * wp)
+    # the scratch offset of each (ky, channel, kx) step, in the packed weights' row order
+    rows = (np.arange(kh)[:, None, None] * (dh * wp) + np.arange(c)[:, None] * (band_in * wp)
             + np.arange(kw) * dw).reshape(-1).astype(np.int64)
-    args = (np.ascontiguousarray(x), _pack(weight, nv * VEC), rows, out, sh, top, left, wp, band, band_in, bands,
-            tile_key(mr, nv, sw))
+    if kind == "positions":
+        run, packed, key = _run_positions, _pack(weight, n_), position_key(m, n_)
+    else:
+        run, packed, key = _run, _pack(weight, n_ * VEC), tile_key(m, n_, sw)
+    args = (np.ascontiguousarray(x), packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, key)
     # on this thread below LANE_FLOPS, else one range of (image, band) items per lane
-    by_size(_run, 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
+    by_size(run, 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
     return out
 
 

@@ -155,6 +155,94 @@ def channel_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positio
     return sig, codegen
 
 
+def position_key(np_, mc):
+    """The first argument of ``position_tile`` for tiles of ``np_ * VEC`` positions by ``mc`` channels
+    (as ``tile_key``: tuples of zeros whose lengths are those numbers, plus a marker of the kind)."""
+    return (0,) * np_, (0,) * mc, ()
+
+
+@intrinsic
+def position_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels):
+    """``position_tile(key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels)`` for the tile
+    shape ``key = position_key(np, mc)``, ``np*VEC`` consecutive positions by ``mc`` channels:
+
+        c[c0 + j*ldc + i] = sum over s < k of x[x0 + rows[s] + i] * w[w0 + s*ldw + j]
+
+    for i < min(np*VEC, positions), j < min(mc, channels): channel_tile's product with the roles
+    swapped, for few channels (an input gradient onto 3 or 6 of them left 10-13 of channel_tile's 16
+    vector lanes empty). x's runs are loaded as vectors and w's values broadcast; each channel's sums
+    are stored as they are, masked past ``positions`` (no transpose). As channel_tile, every index read
+    must be in bounds (all np*VEC of a run, all mc of a weight row)."""
+    if not isinstance(key, types.BaseTuple) or len(key.types) != 3 \
+            or not all(isinstance(t, types.BaseTuple) for t in key.types) or len(key.types[2].types):
+        return None
+    np_, mc = (len(t.types) for t in key.types[:2])
+    vec_n = VEC
+    sig = types.void(key, x, types.int64, rows, w, types.int64, types.int64, c, types.int64, types.int64,
+                     types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        _, x_arr, x0, rows_arr, w_arr, w0, ldw, c_arr, c0, ldc, steps, positions, channels = args
+        x_ptr, rows_ptr, w_ptr, c_ptr = (context.make_array(signature.args[i])(context, builder, v).data
+                                         for i, v in ((1, x_arr), (3, rows_arr), (4, w_arr), (7, c_arr)))
+        x_ptr, w_ptr, c_ptr = builder.gep(x_ptr, [x0]), builder.gep(w_ptr, [w0]), builder.gep(c_ptr, [c0])
+        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+        vec = ir.VectorType(f32, vec_n)
+        vptr = vec.as_pointer()
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                             f"llvm.fma.v{vec_n}f32")
+        zero = [ir.Constant(vec, [0.0] * vec_n)] * (mc * np_)
+        entry = builder.block
+        loop = builder.append_basic_block("tile.loop")
+        done = builder.append_basic_block("tile.done")
+        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        s = builder.phi(i64)
+        s.add_incoming(ir.Constant(i64, 0), entry)
+        acc = []
+        for value in zero:
+            phi = builder.phi(vec)
+            phi.add_incoming(value, entry)
+            acc.append(phi)
+        x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
+        x_vec = [builder.load(builder.bitcast(builder.gep(x_row, [ir.Constant(i64, vec_n * p)]), vptr), align=4)
+                 for p in range(np_)]
+        w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
+        new = []
+        for j in range(mc):
+            value = _splat(builder, builder.load(builder.gep(w_row, [ir.Constant(i64, j)])), vec_n)
+            new.extend(builder.call(fma, [x_vec[p], value, acc[j * np_ + p]]) for p in range(np_))
+        after = builder.add(s, ir.Constant(i64, 1))
+        s.add_incoming(after, loop)
+        for phi, value in zip(acc, new):
+            phi.add_incoming(value, loop)
+        builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
+        builder.position_at_end(done)
+        store = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, ir.VectorType(ir.IntType(1), vec_n)]),
+            f"llvm.masked.store.v{vec_n}f32.p0")
+        none = ir.Constant(ir.VectorType(ir.IntType(1), vec_n), [0] * vec_n)
+        results = []
+        for first, last in zip(zero, new):
+            result = builder.phi(vec)
+            result.add_incoming(first, entry)
+            result.add_incoming(last, loop)
+            results.append(result)
+        lane = ir.VectorType(i64, vec_n)
+        for p in range(np_):
+            inside = builder.icmp_signed("<", ir.Constant(lane, [p * vec_n + i for i in range(vec_n)]),
+                                         _splat(builder, positions, vec_n))
+            for j in range(mc):
+                result = results[j * np_ + p]
+                mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, j), channels), inside, none)
+                target = builder.gep(c_ptr, [builder.add(builder.mul(ir.Constant(i64, j), ldc),
+                                                         ir.Constant(i64, p * vec_n))])
+                builder.call(store, [result, builder.bitcast(target, vptr), ir.Constant(i32, 4), mask])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 def _splat(builder, value, lanes):
     """A vector of ``lanes`` copies of the scalar ``value``."""
     vector = ir.VectorType(value.type, lanes)

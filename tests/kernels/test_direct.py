@@ -66,6 +66,9 @@ def _check(x_shape, w_shape, stride, dilation, pads, unread=(0, 0), seed=0):
     ((1, 2, 5, 37), (20, 2, 2, 3), (1, 1), (1, 1), ((3, 1), (0, 0))),     # 16-position tiles with a tail
     ((1, 1, 1, 3), (2, 1, 1, 2), (1, 1), (1, 2), ((0, 0), (0, 0)), (0, 1)),  # a column no window reads
     ((2, 3, 6, 9), (16, 3, 3, 3), (1, 1), (2, 3), ((1, 0), (2, 1)), (1, 2)),  # the same, padded, both axes
+    ((1, 2, 4, 40), (3, 2, 3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),      # position tiles of three vectors
+    ((2, 16, 10, 10), (6, 16, 5, 5), (1, 1), (1, 1), ((4, 4), (4, 4))),   # LeNet-5's input gradient's product
+    ((1, 3, 5, 21), (12, 3, 2, 3), (1, 1), (3, 1), ((6, 5), (0, 0))),     # rows that read only padding
 ])
 def test_direct_matches_the_naive_loops(case):
     _check(*case)
@@ -167,6 +170,27 @@ def test_weight_gradient_chunks_and_blocks_sum_in_order_within_float32():
         with workspace.limited(limit):
             chunked = direct.direct_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1)
         assert np.abs(chunked - want).max() <= RTOL * scale
+
+
+@needs_tiles
+@pytest.mark.parametrize("shape", [(1, 3), (2, 3), (1, 1), (4, 2)])
+def test_position_tiles_of_every_shape_and_several_channel_blocks(monkeypatch, shape):
+    # tiles of np vectors of positions by mc channels, forced: 7 output channels in blocks of mc, the last
+    # one short, rows of 37 positions (a tail in the last vector)
+    kind, _, extra = direct.tiles(7, 37, 1)
+    monkeypatch.setattr(direct, "tiles", lambda *args: ("positions", shape, extra))
+    _check((2, 3, 6, 37), (7, 3, 3, 2), (1, 1), (1, 2), ((2, 1), (1, 0)))
+
+
+@needs_tiles
+def test_few_output_channels_take_position_tiles():
+    # an input gradient onto 6 channels (LeNet-5's) filled 6 of channel tiles' 16 lanes
+    assert direct.tiles(6, 14, 1)[:2] == ("positions", (1, 6)) or direct.VEC < 16
+    assert direct.tiles(3, 224, 1)[0] == "positions"
+    assert direct.tiles(16, 10, 1)[0] == "channels"  # a full vector of channels
+    assert direct.tiles(3, 224, 2)[0] == "channels"  # positions a stride apart are not one vector
+    g = planner.ConvGeometry.of((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), (1, 1), 1, 4)
+    assert planner.plan("backward_input", g).algorithm == "direct"
 
 
 @needs_tiles
