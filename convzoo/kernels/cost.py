@@ -454,6 +454,7 @@ DIRECT_COPY_RATE = 6e9
 DIRECT_POINTWISE = 1.6
 DIRECT_WEIGHTS, DIRECT_STREAMED = 1 << 18, 2.0
 DIRECT_LATENCY = 6
+DIRECT_REDUCE_EFFICIENCY, DIRECT_REDUCE_REUSE, DIRECT_REDUCE_CHUNK = 0.5, 1.2, 5e-6
 DIRECT_WEIGHT_EFFICIENCY, DIRECT_WEIGHT_SUMS, DIRECT_WEIGHT_CHUNK = 0.25, 8, 25e-6
 
 
@@ -486,6 +487,27 @@ def direct_cost(op, g, threads):
     return total
 
 
+def _reduce_weight_cost(g, threads, shape, extra):
+    # reduction tiles: the products computed (extra: past the rows' ends, the kernel row and the last
+    # channel) at DIRECT_REDUCE_EFFICIENCY, less where a step's loads outnumber DIRECT_REDUCE_REUSE
+    # times its products over T + M (one tap by 8 channels: 9 loads for 8 multiply-adds, the gradient's
+    # from L2 once the block's rows of many channels outgrow L1), the padded input copied once a call on
+    # the calling thread (and the gradient where its channels are padded to the tiles'), a hand-off a
+    # chunk of images. Fitted on plan audit bg's 58 weight gradients that run on these tiles: measured
+    # against estimated at 0.5 alone, 0.55-0.9 for 3 and 5 taps at batch 32 (0.4-0.8 at batch 1, whose
+    # fixed costs the channel tiles' figure overstated) and 1.1-1.5 for one tap; the audit's summed loss
+    # 12.1 -> 10.3 replanned on its timings
+    taps, mc = shape
+    padded, positions = math.prod(g.padded), math.prod(g.out)
+    opad = -(-g.out_channels // mc) * mc
+    chunk = direct.weight_chunk(g.batch, g.in_channels * padded, positions * opad)
+    copied = g.batch * (g.in_channels * padded + (positions * opad if opad != g.out_channels else 0))
+    efficiency = DIRECT_REDUCE_EFFICIENCY * min(1.0, taps * mc / (taps + mc) / DIRECT_REDUCE_REUSE)
+    return (g.flops * extra / (PEAK_FLOPS_PER_THREAD * efficiency) / threads
+            + copied * g.itemsize / DIRECT_COPY_RATE + -(-g.batch // chunk) * DIRECT_REDUCE_CHUNK
+            + g.bytes("x", "y") / BANDWIDTH)
+
+
 def _direct_weight_cost(g, threads):
     # tiles of mr taps of a kernel row (the taps past the row computed and dropped) by output channels,
     # summing every output position; the padded input and the gradient laid out positions x channels
@@ -501,7 +523,10 @@ def _direct_weight_cost(g, threads):
     # audit bd's timings of the 51 where it was a candidate agree on the batch-1 gains and the dilated losses
     # (a loss of 6.1 so, 4.2 at an efficiency of 0.5, which also plans it for convs they timed 1.0-1.22x)
     kh, kw = g.kernel
-    mr, nv = direct.tile_shape(g.out_channels, kw)
+    kind, shape, extra = direct.weight_tiles(g.out_channels, kw, g.out[-1], g.stride[-1])
+    if kind == "reduce":
+        return _reduce_weight_cost(g, threads, shape, extra)
+    mr, nv = shape
     cb = nv * direct.VEC
     opad = -(-g.out_channels // cb) * cb
     empty = opad / g.out_channels

@@ -14,6 +14,11 @@ of the AVX-512 machine (peak about 118 GFLOP/s) tiles of 4 positions ran LeNet-5
 multiply-adds, 103 with the positions computed past each row's end (PyTorch's oneDNN, one thread:
 0.33 ms); written with contiguous stores of 10 positions (no transpose), a prototype reached 117.
 
+Two more tiles on the same plan: ``position_tile`` turns the roles around (a vector of consecutive
+positions by broadcast weights of a few channels), and ``reduce_tile`` sums a weight gradient's
+products over positions as vectors of partial sums (a vector of positions of the input and of the
+output gradient a step, one sum a tap and channel).
+
 Each element sums its products in order of s, with fused multiply-adds (as OpenBLAS's kernels do).
 ``available()`` is False without a vector unit these tiles know (AVX-512, or AVX2 with FMA) or with
 Numba's JIT disabled (the tests' NUMBA_DISABLE_JIT pass); the planner then never picks ``direct``.
@@ -238,6 +243,91 @@ def position_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positi
                 target = builder.gep(c_ptr, [builder.add(builder.mul(ir.Constant(i64, j), ldc),
                                                          ir.Constant(i64, p * vec_n))])
                 builder.call(store, [result, builder.bitcast(target, vptr), ir.Constant(i32, 4), mask])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def reduce_key(taps, mc):
+    """The first argument of ``reduce_tile``: ``taps`` taps by ``mc`` channels (tuples of zeros, as
+    ``tile_key``, and two empty ones to tell the kind)."""
+    return (0,) * taps, (0,) * mc, (), ()
+
+
+@intrinsic
+def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
+    """``reduce_tile(key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo)`` for ``key = reduce_key(T, M)``:
+
+        out[o0 + (j*ldo + t)*VEC + i] += sum over s < k of
+                                         x[x0 + table[s, 0] + t*dx + i] * g[g0 + table[s, 1] + j*ldg + i]
+
+    for t < T, j < M, i < VEC (i < table[s, 2] in step s): a weight gradient's sums over positions, VEC
+    positions a step (runs of them found through ``table``: x's and g's offsets and the count, at most
+    VEC), each of the T*M sums a vector of VEC partial sums in a register, added into out's vector (the
+    caller adds its lanes up). Every load is masked to the step's count, so nothing past it is read."""
+    if not isinstance(key, types.BaseTuple) or len(key.types) != 4 \
+            or not all(isinstance(t, types.BaseTuple) for t in key.types):
+        return None
+    taps, mc = (len(t.types) for t in key.types[:2])
+    vec_n = VEC
+    sig = types.void(key, x, types.int64, types.int64, g, types.int64, types.int64, table, types.int64, out,
+                     types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        _, x_arr, x0, dx, g_arr, g0, ldg, table_arr, steps, out_arr, o0, ldo = args
+        x_ptr, g_ptr, t_ptr, o_ptr = (context.make_array(signature.args[i])(context, builder, v).data
+                                      for i, v in ((1, x_arr), (4, g_arr), (7, table_arr), (9, out_arr)))
+        x_ptr, g_ptr, o_ptr = builder.gep(x_ptr, [x0]), builder.gep(g_ptr, [g0]), builder.gep(o_ptr, [o0])
+        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+        vec = ir.VectorType(f32, vec_n)
+        vptr = vec.as_pointer()
+        bits = ir.VectorType(ir.IntType(1), vec_n)
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                             f"llvm.fma.v{vec_n}f32")
+        load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vptr, i32, bits, vec]),
+                                              f"llvm.masked.load.v{vec_n}f32.p0")
+        zero = ir.Constant(vec, [0.0] * vec_n)
+        entry = builder.block
+        loop = builder.append_basic_block("reduce.loop")
+        done = builder.append_basic_block("reduce.done")
+        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        s = builder.phi(i64)
+        s.add_incoming(ir.Constant(i64, 0), entry)
+        acc = []
+        for _ in range(taps * mc):
+            phi = builder.phi(vec)
+            phi.add_incoming(zero, entry)
+            acc.append(phi)
+        row = builder.gep(t_ptr, [builder.mul(s, ir.Constant(i64, 3))])
+        xs, gs, count = (builder.load(builder.gep(row, [ir.Constant(i64, i)])) for i in range(3))
+        mask = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, vec_n), list(range(vec_n))),
+                                   _splat(builder, count, vec_n))
+        x_row, g_row = builder.gep(x_ptr, [xs]), builder.gep(g_ptr, [gs])
+        align = ir.Constant(i32, 4)
+        x_vec = [builder.call(load, [builder.bitcast(builder.gep(x_row, [builder.mul(ir.Constant(i64, t), dx)]), vptr),
+                                     align, mask, zero]) for t in range(taps)]
+        g_vec = [builder.call(load, [builder.bitcast(builder.gep(g_row, [builder.mul(ir.Constant(i64, j), ldg)]), vptr),
+                                     align, mask, zero]) for j in range(mc)]
+        new = [builder.call(fma, [x_vec[t], g_vec[j], acc[t * mc + j]]) for t in range(taps) for j in range(mc)]
+        after = builder.add(s, ir.Constant(i64, 1))
+        s.add_incoming(after, loop)
+        for phi, value in zip(acc, new):
+            phi.add_incoming(value, loop)
+        builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
+        builder.position_at_end(done)
+        results = []
+        for last in new:
+            result = builder.phi(vec)
+            result.add_incoming(zero, entry)
+            result.add_incoming(last, loop)
+            results.append(result)
+        for t in range(taps):
+            for j in range(mc):
+                at = builder.mul(builder.add(builder.mul(ir.Constant(i64, j), ldo), ir.Constant(i64, t)),
+                                 ir.Constant(i64, vec_n))
+                target = builder.bitcast(builder.gep(o_ptr, [at]), vptr)
+                builder.store(builder.fadd(builder.load(target, align=4), results[t * mc + j]), target, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

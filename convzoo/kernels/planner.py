@@ -173,7 +173,8 @@ ALGORITHMS = {
          "backward_weight": winograd2d.winograd2d_backward_weight}, winograd2d.requirement, winograd2d_cost,
         pads_inside=True),
     "direct": Algorithm(
-        "direct", "register tiles of positions x output channels over the padded input: no columns, no BLAS "
+        "direct", "register tiles of positions x output channels over the padded input (or of taps x output "
+                  "channels over runs of positions, for the weight gradient): no columns, no BLAS "
                   "(2-D, groups 1, float32; the input gradient at stride 1)",
         {"forward": direct.direct_forward, "backward_input": direct.direct_backward_input,
          "backward_weight": direct.direct_backward_weight}, direct.requirement,

@@ -1,11 +1,12 @@
 """The direct algorithm's register tiles (kernels/direct.py, kernels/microkernel.py) against the naive loops.
 
-All three ops (the weight gradient on tiles of a kernel row's taps, at any stride). The tiles run float32
-only and need the JIT and a vector unit they know (AVX-512, or AVX2 with FMA);
-elsewhere (the suite's NUMBA_DISABLE_JIT pass) the planner reports them unsupported, which is
-tested here too. The drawn geometries cover every tile shape (4, 8 and 16 positions; one or two
-vectors of output channels, several blocks of them), rows that end inside a tile, output channels
-that end inside a vector, strides, dilations and zero padding wider than the kernel.
+All three ops (the weight gradient on tiles of a kernel row's taps at any stride, or on reduction tiles
+over runs of positions). The tiles run float32 only and need the JIT and a vector unit they know
+(AVX-512, or AVX2 with FMA); elsewhere (the suite's NUMBA_DISABLE_JIT pass) the planner reports them
+unsupported, which is tested here too. The drawn geometries cover every channel tile shape (4, 8 and 16
+positions; one or two vectors of output channels, several blocks of them) and position tiles (1 and 5
+output channels), rows that end inside a tile, output channels that end inside a vector, strides,
+dilations and zero padding wider than the kernel; forced tiles cover the shapes the choice rarely makes.
 """
 import os
 import subprocess
@@ -180,6 +181,50 @@ def test_position_tiles_of_every_shape_and_several_channel_blocks(monkeypatch, s
     kind, _, extra = direct.tiles(7, 37, 1)
     monkeypatch.setattr(direct, "tiles", lambda *args: ("positions", shape, extra))
     _check((2, 3, 6, 37), (7, 3, 3, 2), (1, 1), (1, 2), ((2, 1), (1, 0)))
+
+
+@needs_tiles
+@pytest.mark.parametrize("kind, shape", [("reduce", (5, 3)), ("reduce", (2, 4)), ("reduce", (1, 1)),
+                                         ("channels", (4, 1)), ("channels", (8, 2))])
+def test_weight_gradient_tiles_of_every_kind(monkeypatch, kind, shape):
+    # forced: reduction tiles whose taps end past the kernel row (5 or 2 of 3) and whose channel blocks end
+    # past the 7 channels (the gradient copied, padded), at strides 1 and 2 down the rows; channel tiles
+    monkeypatch.setattr(direct, "weight_tiles", lambda *args: (kind, shape, 1.0))
+    _check((2, 3, 9, 37), (7, 3, 2, 3), (1, 1), (1, 2), ((2, 1), (1, 0)))
+    _check((2, 3, 9, 21), (7, 3, 3, 3), (2, 1), (2, 1), ((1, 1), (0, 2)))
+
+
+@needs_tiles
+def test_the_weight_gradient_takes_reduction_tiles_where_channel_tiles_idle():
+    # LeNet-5's 1 -> 6 (6 of 16 lanes) and a 3x3 kernel (3 of 4 taps) reduce over rows of 28 positions;
+    # LeNet-5's 6 -> 16 (10-position rows in vectors of 16) and strided columns keep channel tiles
+    assert direct.weight_tiles(6, 5, 28, 1)[:2] == ("reduce", (5, 3)) or direct.VEC < 16
+    assert direct.weight_tiles(64, 3, 32, 1)[0] == "reduce"
+    assert direct.weight_tiles(16, 5, 10, 1)[0] == "channels"
+    assert direct.weight_tiles(32, 3, 112, 2)[0] == "channels"
+    g = planner.ConvGeometry.of((64, 1, 32, 32), (6, 1, 5, 5), (1, 1), (1, 1), 1, 4)
+    assert planner.plan("backward_weight", g).algorithm == "direct"
+
+
+@needs_tiles
+def test_reduction_tiles_sum_chunks_and_blocks_in_order_within_float32():
+    # 64 images of 28 x 28 positions: 56 blocks of direct.REDUCE_BLOCK steps, and chunks of one or two
+    # images under a workspace limit
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    g = rng.standard_normal((64, 6, 28, 28)).astype(np.float32)
+    pads = ((2, 2), (2, 2))
+    want = naive.conv_weight_grad(naive.pad(x.astype(np.float64), pads), g.astype(np.float64), (5, 5), (1, 1),
+                                  (1, 1), 1)
+    scale = np.abs(want).max()
+    im2col = kconv.conv_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, algorithm="im2col", pads=pads)
+    whole = direct.direct_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, pads)
+    assert np.abs(whole - want).max() <= 3 * max(np.abs(im2col - want).max(), 1e-7 * scale)
+    per_image = 4 * (32 * 32 + 6 * 28 * 28)
+    for limit in (per_image, 2 * per_image + 1):
+        with workspace.limited(limit):
+            chunked = direct.direct_backward_weight(x, g, (5, 5), (1, 1), (1, 1), 1, pads)
+        assert np.abs(chunked - want).max() <= RTOL * scale
 
 
 @needs_tiles
