@@ -453,7 +453,6 @@ DIRECT_EFFICIENCY = 0.5
 DIRECT_COPY_RATE = 6e9
 DIRECT_POINTWISE = 1.6
 DIRECT_WEIGHTS, DIRECT_STREAMED = 1 << 18, 2.0
-DIRECT_LATENCY = 6
 DIRECT_REDUCE_EFFICIENCY, DIRECT_REDUCE_REUSE, DIRECT_REDUCE_CHUNK = 0.5, 1.2, 5e-6
 DIRECT_WEIGHT_EFFICIENCY, DIRECT_WEIGHT_SUMS, DIRECT_WEIGHT_CHUNK = 0.25, 8, 25e-6
 
@@ -473,11 +472,8 @@ def direct_cost(op, g, threads):
         # only the output width's read inside the gradient (the kernel rows that read its padding are
         # skipped)
         computed = g.flops * extra * (out[-1] / g.out[-1] if op == "backward_input" else 1.0)
-        # a tile of fewer sums than DIRECT_LATENCY waits on its fused multiply-adds' latency (one output
-        # channel: one or two vectors of positions a tile). Fitted on the plan audit: an input gradient
-        # onto one channel ran 1.6-2x depthwise's time on tiles of two sums (4, the latency in cycles of
-        # an FMA, left those to direct; 6 gives them to depthwise and keeps LeNet-5's six-channel tiles)
-        computed *= max(1.0, DIRECT_LATENCY / (shape[0] * shape[1]))
+        # a tile of fewer sums than SUMS_IN_FLIGHT waits on its multiply-adds' latency (one output channel)
+        computed *= max(1.0, direct.SUMS_IN_FLIGHT / (shape[0] * shape[1]))
     copy = g.batch * c_in * math.prod(g.padded) * g.itemsize / DIRECT_COPY_RATE
     total = (computed / (PEAK_FLOPS_PER_THREAD * DIRECT_EFFICIENCY) + copy) / threads + g.bytes("x", "y") / BANDWIDTH
     if g.taps == 1:
