@@ -370,7 +370,8 @@ def _padded_chunk(x, b0, bs, pads, extra):
     hp, wp = h + top + bottom, w + left + right
     xp = np.empty(bs * c * hp * wp + extra, dtype=np.float32)
     xp[bs * c * hp * wp:] = 0.0
-    _pad_into(x[b0:b0 + bs], top, left, xp[:bs * c * hp * wp].reshape(bs, c, hp, wp))
+    # contiguous images (a crop, a negative pad, leaves a view) as _pad_into's one type
+    _pad_into(np.ascontiguousarray(x[b0:b0 + bs]), top, left, xp[:bs * c * hp * wp].reshape(bs, c, hp, wp))
     return xp
 
 

@@ -95,41 +95,20 @@ def channel_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positio
         f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
         vec = ir.VectorType(f32, vec_n)
         vptr = vec.as_pointer()
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
-                                             f"llvm.fma.v{vec_n}f32")
-        zero = [ir.Constant(vec, [0.0] * vec_n)] * (mr * nv)
-        entry = builder.block
-        loop = builder.append_basic_block("tile.loop")
-        done = builder.append_basic_block("tile.done")
-        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
-        builder.position_at_end(loop)
-        s = builder.phi(i64)
-        s.add_incoming(ir.Constant(i64, 0), entry)
-        acc = []
-        for value in zero:
-            phi = builder.phi(vec)
-            phi.add_incoming(value, entry)
-            acc.append(phi)
-        w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
-        w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
-                              align=4) for v in range(nv)]
-        x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
-        new = []
-        for i in range(mr):
-            value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
-            new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
-        after = builder.add(s, ir.Constant(i64, 1))
-        s.add_incoming(after, loop)
-        for phi, value in zip(acc, new):
-            phi.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
-        builder.position_at_end(done)
-        results = []
-        for first, last in zip(zero, new):
-            result = builder.phi(vec)
-            result.add_incoming(first, entry)
-            result.add_incoming(last, loop)
-            results.append(result)
+        fma = _fma(builder, vec)
+
+        def body(s, acc):
+            w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
+            w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
+                                  align=4) for v in range(nv)]
+            x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
+            new = []
+            for i in range(mr):
+                value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
+                new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
+            return new
+
+        results = _sum_loop(builder, steps, mr * nv, vec, body)
         # position i, channel j goes to c[c0 + j*ldc + i]: each vector of sums (one position's
         # channels) is transposed in registers (``_transposed``), then each channel's run of mr
         # positions is one masked store (the positions past ``positions``, the channels past
@@ -194,45 +173,24 @@ def position_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positi
         f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
         vec = ir.VectorType(f32, vec_n)
         vptr = vec.as_pointer()
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
-                                             f"llvm.fma.v{vec_n}f32")
-        zero = [ir.Constant(vec, [0.0] * vec_n)] * (mc * np_)
-        entry = builder.block
-        loop = builder.append_basic_block("tile.loop")
-        done = builder.append_basic_block("tile.done")
-        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
-        builder.position_at_end(loop)
-        s = builder.phi(i64)
-        s.add_incoming(ir.Constant(i64, 0), entry)
-        acc = []
-        for value in zero:
-            phi = builder.phi(vec)
-            phi.add_incoming(value, entry)
-            acc.append(phi)
-        x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
-        x_vec = [builder.load(builder.bitcast(builder.gep(x_row, [ir.Constant(i64, vec_n * p)]), vptr), align=4)
-                 for p in range(np_)]
-        w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
-        new = []
-        for j in range(mc):
-            value = _splat(builder, builder.load(builder.gep(w_row, [ir.Constant(i64, j)])), vec_n)
-            new.extend(builder.call(fma, [x_vec[p], value, acc[j * np_ + p]]) for p in range(np_))
-        after = builder.add(s, ir.Constant(i64, 1))
-        s.add_incoming(after, loop)
-        for phi, value in zip(acc, new):
-            phi.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
-        builder.position_at_end(done)
+        fma = _fma(builder, vec)
+
+        def body(s, acc):
+            x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
+            x_vec = [builder.load(builder.bitcast(builder.gep(x_row, [ir.Constant(i64, vec_n * p)]), vptr),
+                                  align=4) for p in range(np_)]
+            w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
+            new = []
+            for j in range(mc):
+                value = _splat(builder, builder.load(builder.gep(w_row, [ir.Constant(i64, j)])), vec_n)
+                new.extend(builder.call(fma, [x_vec[p], value, acc[j * np_ + p]]) for p in range(np_))
+            return new
+
+        results = _sum_loop(builder, steps, mc * np_, vec, body)
         store = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, ir.VectorType(ir.IntType(1), vec_n)]),
             f"llvm.masked.store.v{vec_n}f32.p0")
         none = ir.Constant(ir.VectorType(ir.IntType(1), vec_n), [0] * vec_n)
-        results = []
-        for first, last in zip(zero, new):
-            result = builder.phi(vec)
-            result.add_incoming(first, entry)
-            result.add_incoming(last, loop)
-            results.append(result)
         lane = ir.VectorType(i64, vec_n)
         for p in range(np_):
             inside = builder.icmp_signed("<", ir.Constant(lane, [p * vec_n + i for i in range(vec_n)]),
@@ -282,46 +240,25 @@ def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
         vec = ir.VectorType(f32, vec_n)
         vptr = vec.as_pointer()
         bits = ir.VectorType(ir.IntType(1), vec_n)
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
-                                             f"llvm.fma.v{vec_n}f32")
+        fma = _fma(builder, vec)
         load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vptr, i32, bits, vec]),
                                               f"llvm.masked.load.v{vec_n}f32.p0")
         zero = ir.Constant(vec, [0.0] * vec_n)
-        entry = builder.block
-        loop = builder.append_basic_block("reduce.loop")
-        done = builder.append_basic_block("reduce.done")
-        builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
-        builder.position_at_end(loop)
-        s = builder.phi(i64)
-        s.add_incoming(ir.Constant(i64, 0), entry)
-        acc = []
-        for _ in range(taps * mc):
-            phi = builder.phi(vec)
-            phi.add_incoming(zero, entry)
-            acc.append(phi)
-        row = builder.gep(t_ptr, [builder.mul(s, ir.Constant(i64, 3))])
-        xs, gs, count = (builder.load(builder.gep(row, [ir.Constant(i64, i)])) for i in range(3))
-        mask = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, vec_n), list(range(vec_n))),
-                                   _splat(builder, count, vec_n))
-        x_row, g_row = builder.gep(x_ptr, [xs]), builder.gep(g_ptr, [gs])
-        align = ir.Constant(i32, 4)
-        x_vec = [builder.call(load, [builder.bitcast(builder.gep(x_row, [builder.mul(ir.Constant(i64, t), dx)]), vptr),
-                                     align, mask, zero]) for t in range(taps)]
-        g_vec = [builder.call(load, [builder.bitcast(builder.gep(g_row, [builder.mul(ir.Constant(i64, j), ldg)]), vptr),
-                                     align, mask, zero]) for j in range(mc)]
-        new = [builder.call(fma, [x_vec[t], g_vec[j], acc[t * mc + j]]) for t in range(taps) for j in range(mc)]
-        after = builder.add(s, ir.Constant(i64, 1))
-        s.add_incoming(after, loop)
-        for phi, value in zip(acc, new):
-            phi.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
-        builder.position_at_end(done)
-        results = []
-        for last in new:
-            result = builder.phi(vec)
-            result.add_incoming(zero, entry)
-            result.add_incoming(last, loop)
-            results.append(result)
+
+        def body(s, acc):
+            row = builder.gep(t_ptr, [builder.mul(s, ir.Constant(i64, 3))])
+            xs, gs, count = (builder.load(builder.gep(row, [ir.Constant(i64, i)])) for i in range(3))
+            mask = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, vec_n), list(range(vec_n))),
+                                       _splat(builder, count, vec_n))
+            x_row, g_row = builder.gep(x_ptr, [xs]), builder.gep(g_ptr, [gs])
+            align = ir.Constant(i32, 4)
+            x_vec = [builder.call(load, [builder.bitcast(builder.gep(x_row, [builder.mul(ir.Constant(i64, t), dx)]),
+                                                         vptr), align, mask, zero]) for t in range(taps)]
+            g_vec = [builder.call(load, [builder.bitcast(builder.gep(g_row, [builder.mul(ir.Constant(i64, j), ldg)]),
+                                                         vptr), align, mask, zero]) for j in range(mc)]
+            return [builder.call(fma, [x_vec[t], g_vec[j], acc[t * mc + j]]) for t in range(taps) for j in range(mc)]
+
+        results = _sum_loop(builder, steps, taps * mc, vec, body)
         for t in range(taps):
             for j in range(mc):
                 at = builder.mul(builder.add(builder.mul(ir.Constant(i64, j), ldo), ir.Constant(i64, t)),
@@ -331,6 +268,47 @@ def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _fma(builder, vec):
+    """LLVM's fused multiply-add of vectors of type ``vec``."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
+                                          f"llvm.fma.v{vec.count}f32")
+
+
+def _sum_loop(builder, steps, count, vec, body):
+    """The loop ``for s in range(steps)`` over ``count`` vector sums of type ``vec`` held as loop phis,
+    zero at the start: ``body(s, sums)`` emits one step's code and returns the new sums. Returns the sums
+    after the loop (zero where ``steps`` <= 0), with the builder after it."""
+    i64 = ir.IntType(64)
+    zero = ir.Constant(vec, [0.0] * vec.count)
+    entry = builder.block
+    loop = builder.append_basic_block("tile.loop")
+    done = builder.append_basic_block("tile.done")
+    builder.cbranch(builder.icmp_signed(">", steps, ir.Constant(i64, 0)), loop, done)
+    builder.position_at_end(loop)
+    s = builder.phi(i64)
+    s.add_incoming(ir.Constant(i64, 0), entry)
+    sums = []
+    for _ in range(count):
+        phi = builder.phi(vec)
+        phi.add_incoming(zero, entry)
+        sums.append(phi)
+    new = body(s, sums)
+    end = builder.block
+    after = builder.add(s, ir.Constant(i64, 1))
+    s.add_incoming(after, end)
+    for phi, value in zip(sums, new):
+        phi.add_incoming(value, end)
+    builder.cbranch(builder.icmp_signed("<", after, steps), loop, done)
+    builder.position_at_end(done)
+    results = []
+    for value in new:
+        result = builder.phi(vec)
+        result.add_incoming(zero, entry)
+        result.add_incoming(value, end)
+        results.append(result)
+    return results
 
 
 def _splat(builder, value, lanes):

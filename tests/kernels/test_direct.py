@@ -195,6 +195,23 @@ def test_weight_gradient_tiles_of_every_kind(monkeypatch, kind, shape):
 
 
 @needs_tiles
+@pytest.mark.parametrize("kind", ["reduce", "channels"])
+@pytest.mark.parametrize("pads", [((-1, 0), (0, 0)), ((-1, 2), (-2, 0)), ((0, 0), (-1, -1)), ((1, -2), (0, 0))])
+def test_weight_gradient_of_a_cropping_pad(monkeypatch, kind, pads):
+    # a negative pad drops input rows or columns (the input is then a view, not contiguous)
+    shape = (3, 5) if kind == "reduce" else direct.tile_shape(5, 3)
+    monkeypatch.setattr(direct, "weight_tiles", lambda *args: (kind, shape, 1.0))
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 9, 11)).astype(np.float32)
+    (top, bottom), (left, right) = pads
+    kept = x[:, :, max(-top, 0):9 - max(-bottom, 0), max(-left, 0):11 - max(-right, 0)].astype(np.float64)
+    xp = naive.pad(kept, tuple((max(a, 0), max(b, 0)) for a, b in pads))
+    g = rng.standard_normal((2, 5, xp.shape[2] - 2, xp.shape[3] - 2)).astype(np.float32)
+    got = direct.direct_backward_weight(x, g, (3, 3), (1, 1), (1, 1), 1, pads)
+    _close(got, naive.conv_weight_grad(xp, g.astype(np.float64), (3, 3), (1, 1), (1, 1), 1), f"{kind} {pads}")
+
+
+@needs_tiles
 def test_the_weight_gradient_takes_reduction_tiles_where_channel_tiles_idle():
     # LeNet-5's 1 -> 6 (6 of 16 lanes) and a 3x3 kernel (3 of 4 taps) reduce over rows of 28 positions;
     # LeNet-5's 6 -> 16 (10-position rows in vectors of 16) and strided columns keep channel tiles
