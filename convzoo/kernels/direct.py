@@ -1,7 +1,7 @@
 """Direct convolution on register tiles: no im2col columns, no BLAS.
 
 Each output row is cut into tiles of ``mr`` positions by ``nv * VEC`` output channels
-(``microkernel.channel_tile``): for every input channel and tap, the tile broadcasts the ``mr``
+(``microkernel.tile``): for every input channel and tap, the tile broadcasts the ``mr``
 input values its positions read (one run of the padded row, at the conv's stride) and multiplies
 them by a vector row of the weights, packed once per call as (channels x taps, output channels). The
 sums stay in registers for the whole reduction, and a row's tiles are then written out channel by
@@ -9,7 +9,7 @@ channel. Per (image, band of output rows) a lane copies the input rows the band 
 zero-padded scratch block, which the taps' offsets index. Kernel rows that read only the padding of an
 output row are skipped (the weights are packed kernel row outermost, so the rest are one run of steps).
 With few output channels (fewer than a vector's lanes would hold) and stride 1 along the rows, the
-tiles turn around (``microkernel.position_tile``): ``np * VEC`` consecutive positions of a row loaded
+tiles turn around (``microkernel.tile`` of a ``position_key``): ``np * VEC`` consecutive positions of a row loaded
 as vectors by ``mc`` channels whose weights are broadcast.
 
 Where BLAS is starved (few output channels or a short reduction: LeNet-5's 6 -> 16 conv, a 3-channel
@@ -31,7 +31,7 @@ from . import lanes, microkernel, workspace
 from .elementwise import by_size
 from .geometry import conv_output_size, gradient_kernel, zero_pads
 from .jit import jit, jit_inline
-from .microkernel import channel_tile, position_key, position_tile, reduce_key, reduce_tile, tile_key
+from .microkernel import position_key, reduce_key, reduce_tile, tile, tile_key
 
 VEC = max(microkernel.VEC, 1)
 # positions a tile may hold: the choice wastes the fewest positions past a row's end (the largest
@@ -135,16 +135,20 @@ def _inside_rows(y, sh, top, h, kh, dh):
 
 @jit
 def _run(x, packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, key, lo, hi):
-    """The serial loop over items lo..hi of (image, band of output rows), in tiles of the shape
-    ``key`` (``microkernel.tile_key``: positions, vectors of channels, stride along the rows)."""
-    mr, cb, step = len(key[0]), len(key[1]) * VEC, len(key[2])
+    """The serial loop over items lo..hi of (image, band of output rows), in tiles of the shape ``key``
+    (``microkernel.tile_key``: positions, vectors of channels, stride along the rows; or
+    ``microkernel.position_key``: vectors of consecutive positions, channels)."""
+    turned = len(key[2]) == 0  # position tiles
+    per_tile = len(key[0]) * VEC if turned else len(key[0])  # positions a tile
+    step = 1 if turned else len(key[2])
+    cb = len(key[1]) if turned else len(key[1]) * VEC  # channels a tile
     c, h = x.shape[1], x.shape[2]
     o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
     opad = packed.shape[1]
     per_row = packed.shape[0] // kh  # steps a kernel row
-    tiles = (ow + mr - 1) // mr
-    # the last tile of a row reads up to mr * step past the row's last window
-    scratch = np.zeros(c * band_in * wp + mr * step + wp, dtype=np.float32)
+    tiles = (ow + per_tile - 1) // per_tile
+    # the last tile of a row reads up to per_tile * step past the row's last window
+    scratch = np.zeros(c * band_in * wp + per_tile * step + wp, dtype=np.float32)
     flat = out.reshape(-1)
     size = oh * ow
     weights = packed.reshape(-1)
@@ -158,39 +162,9 @@ def _run(x, packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, 
             s0, steps = ky0 * per_row, max(ky1 - ky0, 0) * per_row
             for t in range(tiles):
                 for ob in range(opad // cb):
-                    channel_tile(key, scratch, base + t * mr * step, rows[s0:], weights, s0 * opad + ob * cb, opad,
-                                 flat, (b * o + ob * cb) * size + (t0 + r) * ow + t * mr, size, steps, ow - t * mr,
-                                 o - ob * cb)
-
-
-@jit
-def _run_positions(x, packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, key, lo, hi):
-    """_run on tiles of ``np * VEC`` consecutive positions of a row by ``mc`` channels (key:
-    ``microkernel.position_key``), at stride 1 along the rows."""
-    width, mc = len(key[0]) * VEC, len(key[1])
-    c, h = x.shape[1], x.shape[2]
-    o, oh, ow = out.shape[1], out.shape[2], out.shape[3]
-    opad = packed.shape[1]
-    per_row = packed.shape[0] // kh  # steps a kernel row
-    tiles = (ow + width - 1) // width
-    # the last tile of a row reads up to width past the row's last window
-    scratch = np.zeros(c * band_in * wp + width + wp, dtype=np.float32)
-    flat = out.reshape(-1)
-    size = oh * ow
-    weights = packed.reshape(-1)
-    for item in range(lo, hi):
-        b, t0 = item // bands, item % bands * band
-        t1 = min(t0 + band, oh)
-        _fill_band(x, scratch, b, t0, sh, top, left, wp, band_in)
-        for r in range(t1 - t0):
-            base = r * sh * wp
-            ky0, ky1 = _inside_rows(t0 + r, sh, top, h, kh, dh)
-            s0, steps = ky0 * per_row, max(ky1 - ky0, 0) * per_row
-            for t in range(tiles):
-                for ob in range(opad // mc):
-                    position_tile(key, scratch, base + t * width, rows[s0:], weights, s0 * opad + ob * mc, opad,
-                                  flat, (b * o + ob * mc) * size + (t0 + r) * ow + t * width, size, steps,
-                                  ow - t * width, o - ob * mc)
+                    tile(key, scratch, base + t * per_tile * step, rows[s0:], weights, s0 * opad + ob * cb, opad,
+                         flat, (b * o + ob * cb) * size + (t0 + r) * ow + t * per_tile, size, steps,
+                         ow - t * per_tile, o - ob * cb)
 
 
 def _pack(weight, cb):
@@ -225,12 +199,12 @@ def _correlate(x, weight, stride, dilation, pads):
     rows = (np.arange(kh)[:, None, None] * (dh * wp) + np.arange(c)[:, None] * (band_in * wp)
             + np.arange(kw) * dw).reshape(-1).astype(np.int64)
     if kind == "positions":
-        run, packed, key = _run_positions, _pack(weight, n_), position_key(m, n_)
+        packed, key = _pack(weight, n_), position_key(m, n_)
     else:
-        run, packed, key = _run, _pack(weight, n_ * VEC), tile_key(m, n_, sw)
+        packed, key = _pack(weight, n_ * VEC), tile_key(m, n_, sw)
     args = (np.ascontiguousarray(x), packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, key)
     # on this thread below LANE_FLOPS, else one range of (image, band) items per lane
-    by_size(run, 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
+    by_size(_run, 2 * out.size * c * kh * kw, n * bands, *args, grain=lanes.LANE_FLOPS)
     return out
 
 
@@ -299,7 +273,7 @@ def _weight_run(xp, gt, rows, out, channels, kh, kw, dh, wp, plane, key, lo, hi)
             kx0 = kb * mr
             taps, outs = min(mr, kw - kx0), min(cb, o - ob * cb)
             base = ob * cb * ldc + (ci * kh + ky) * kw + kx0
-            channel_tile(key, xp, ci * plane + ky * dh * wp + kx0 * step, rows[s0:], g, (s0 * opad) + ob * cb, opad,
+            tile(key, xp, ci * plane + ky * dh * wp + kx0 * step, rows[s0:], g, (s0 * opad) + ob * cb, opad,
                          part, 0, mr, min(WEIGHT_BLOCK, total - s0), taps, outs)
             for j in range(outs):
                 at = base + j * ldc

@@ -14,7 +14,7 @@ of the AVX-512 machine (peak about 118 GFLOP/s) tiles of 4 positions ran LeNet-5
 multiply-adds, 103 with the positions computed past each row's end (PyTorch's oneDNN, one thread:
 0.33 ms); written with contiguous stores of 10 positions (no transpose), a prototype reached 117.
 
-Two more tiles on the same plan: ``position_tile`` turns the roles around (a vector of consecutive
+Two more tiles on the same plan: ``tile`` of a ``position_key`` turns the roles around (a vector of consecutive
 positions by broadcast weights of a few channels), and ``reduce_tile`` sums a weight gradient's
 products over positions as vectors of partial sums (a vector of positions of the input and of the
 output gradient a step, one sum a tap and channel).
@@ -59,7 +59,7 @@ def accumulators():
 
 
 def tile_key(mr, nv, step):
-    """The first argument of ``channel_tile`` for tiles of ``mr`` positions by ``nv * VEC`` channels
+    """The first argument of ``tile`` for tiles of ``mr`` positions by ``nv * VEC`` channels
     reading every ``step``-th input value: three tuples of zeros whose lengths are those numbers. A
     tuple's length is part of its Numba type, so each tile shape compiles its own specialisation of a
     caller that passes the key along, and Numba's cache keeps it (a closure over a tile made per shape
@@ -67,101 +67,34 @@ def tile_key(mr, nv, step):
     return (0,) * mr, (0,) * nv, (0,) * step
 
 
-@intrinsic
-def channel_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels):
-    """``channel_tile(key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels)`` for the tile
-    shape ``key = tile_key(mr, nv, step)``, ``mr`` positions by ``nv*VEC`` channels:
-
-        c[c0 + j*ldc + i] = sum over s < k of x[x0 + rows[s] + i*step] * w[w0 + s*ldw + j]
-
-    for i < min(mr, positions), j < min(nv*VEC, channels) (x, w, c: flat float32 arrays; rows:
-    int64): x's values broadcast, w's rows loaded as vectors, the sums stored channel-major (the
-    vectors of sums transposed in registers, then one masked store of mr positions per channel).
-    Every index read must be in bounds (all of the tile's, whatever positions and channels say):
-    nothing is checked."""
-    if not isinstance(key, types.BaseTuple) or len(key.types) != 3 \
-            or not all(isinstance(t, types.BaseTuple) for t in key.types):
-        return None
-    mr, nv, step = (len(t.types) for t in key.types)
-    vec_n = VEC
-    sig = types.void(key, x, types.int64, rows, w, types.int64, types.int64, c, types.int64, types.int64,
-                     types.int64, types.int64, types.int64)
-
-    def codegen(context, builder, signature, args):
-        _, x_arr, x0, rows_arr, w_arr, w0, ldw, c_arr, c0, ldc, steps, positions, channels = args
-        x_ptr, rows_ptr, w_ptr, c_ptr = (context.make_array(signature.args[i])(context, builder, v).data
-                                         for i, v in ((1, x_arr), (3, rows_arr), (4, w_arr), (7, c_arr)))
-        x_ptr, w_ptr, c_ptr = builder.gep(x_ptr, [x0]), builder.gep(w_ptr, [w0]), builder.gep(c_ptr, [c0])
-        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
-        vec = ir.VectorType(f32, vec_n)
-        vptr = vec.as_pointer()
-        fma = _fma(builder, vec)
-
-        def body(s, acc):
-            w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
-            w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
-                                  align=4) for v in range(nv)]
-            x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
-            new = []
-            for i in range(mr):
-                value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
-                new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
-            return new
-
-        results = _sum_loop(builder, steps, mr * nv, vec, body)
-        # position i, channel j goes to c[c0 + j*ldc + i]: each vector of sums (one position's
-        # channels) is transposed in registers (``_transposed``), then each channel's run of mr
-        # positions is one masked store (the positions past ``positions``, the channels past
-        # ``channels`` are not written)
-        short = ir.VectorType(f32, mr)
-        store = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [short, short.as_pointer(), i32,
-                                                            ir.VectorType(ir.IntType(1), mr)]),
-            f"llvm.masked.store.v{mr}f32.p0")
-        inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))),
-                                     _splat(builder, positions, mr))
-        none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
-        per = vec_n // mr
-        for v in range(nv):
-            for q, vector in enumerate(_transposed(builder, [results[i * nv + v] for i in range(mr)], vec_n)):
-                for sub in range(per):
-                    channel = v * vec_n + q * per + sub
-                    run = builder.shuffle_vector(vector, ir.Constant(vec, ir.Undefined),
-                                                 ir.Constant(ir.VectorType(i32, mr),
-                                                             [sub * mr + t for t in range(mr)]))
-                    mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, channel), channels),
-                                          inside, none)
-                    target = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, channel), ldc)])
-                    builder.call(store, [run, builder.bitcast(target, short.as_pointer()),
-                                         ir.Constant(i32, 4), mask])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
 def position_key(np_, mc):
-    """The first argument of ``position_tile`` for tiles of ``np_ * VEC`` positions by ``mc`` channels
+    """The first argument of ``tile`` for tiles of ``np_ * VEC`` positions by ``mc`` channels
     (as ``tile_key``: tuples of zeros whose lengths are those numbers, plus a marker of the kind)."""
     return (0,) * np_, (0,) * mc, ()
 
 
 @intrinsic
-def position_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels):
-    """``position_tile(key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels)`` for the tile
-    shape ``key = position_key(np, mc)``, ``np*VEC`` consecutive positions by ``mc`` channels:
+def tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels):
+    """``tile(key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, channels)``: a product tile of a
+    direct convolution, ``c[c0 + j*ldc + i] = sum over s < k of x[x0 + rows[s] + i*step] * w[w0 + s*ldw + j]``
+    for i below the tile's positions and ``positions``, j below its channels and ``channels`` (x, w, c:
+    flat float32 arrays; rows: int64). Two kinds, by key:
 
-        c[c0 + j*ldc + i] = sum over s < k of x[x0 + rows[s] + i] * w[w0 + s*ldw + j]
+    - ``tile_key(mr, nv, step)``: ``mr`` positions by ``nv*VEC`` channels, x's values broadcast and w's
+      rows loaded as vectors, the sums stored channel-major (the vectors of sums transposed in registers,
+      then one masked store of mr positions per channel);
+    - ``position_key(np, mc)``: ``np*VEC`` consecutive positions (step 1) by ``mc`` channels, the roles
+      swapped for few channels (an input gradient onto 3 or 6 of them left 10-13 of the other kind's 16
+      vector lanes empty): x's runs loaded as vectors, w's values broadcast, each channel's sums stored
+      as they are, masked past ``positions`` (no transpose).
 
-    for i < min(np*VEC, positions), j < min(mc, channels): channel_tile's product with the roles
-    swapped, for few channels (an input gradient onto 3 or 6 of them left 10-13 of channel_tile's 16
-    vector lanes empty). x's runs are loaded as vectors and w's values broadcast; each channel's sums
-    are stored as they are, masked past ``positions`` (no transpose). As channel_tile, every index read
-    must be in bounds (all np*VEC of a run, all mc of a weight row)."""
+    Every index read must be in bounds (all of the tile's, whatever positions and channels say): nothing
+    is checked."""
     if not isinstance(key, types.BaseTuple) or len(key.types) != 3 \
-            or not all(isinstance(t, types.BaseTuple) for t in key.types) or len(key.types[2].types):
+            or not all(isinstance(t, types.BaseTuple) for t in key.types):
         return None
-    np_, mc = (len(t.types) for t in key.types[:2])
-    vec_n = VEC
+    shape = tuple(len(t.types) for t in key.types)
+    products = _channel_products if shape[2] else _position_products
     sig = types.void(key, x, types.int64, rows, w, types.int64, types.int64, c, types.int64, types.int64,
                      types.int64, types.int64, types.int64)
 
@@ -170,40 +103,95 @@ def position_tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positi
         x_ptr, rows_ptr, w_ptr, c_ptr = (context.make_array(signature.args[i])(context, builder, v).data
                                          for i, v in ((1, x_arr), (3, rows_arr), (4, w_arr), (7, c_arr)))
         x_ptr, w_ptr, c_ptr = builder.gep(x_ptr, [x0]), builder.gep(w_ptr, [w0]), builder.gep(c_ptr, [c0])
-        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
-        vec = ir.VectorType(f32, vec_n)
-        vptr = vec.as_pointer()
-        fma = _fma(builder, vec)
-
-        def body(s, acc):
-            x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
-            x_vec = [builder.load(builder.bitcast(builder.gep(x_row, [ir.Constant(i64, vec_n * p)]), vptr),
-                                  align=4) for p in range(np_)]
-            w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
-            new = []
-            for j in range(mc):
-                value = _splat(builder, builder.load(builder.gep(w_row, [ir.Constant(i64, j)])), vec_n)
-                new.extend(builder.call(fma, [x_vec[p], value, acc[j * np_ + p]]) for p in range(np_))
-            return new
-
-        results = _sum_loop(builder, steps, mc * np_, vec, body)
-        store = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, ir.VectorType(ir.IntType(1), vec_n)]),
-            f"llvm.masked.store.v{vec_n}f32.p0")
-        none = ir.Constant(ir.VectorType(ir.IntType(1), vec_n), [0] * vec_n)
-        lane = ir.VectorType(i64, vec_n)
-        for p in range(np_):
-            inside = builder.icmp_signed("<", ir.Constant(lane, [p * vec_n + i for i in range(vec_n)]),
-                                         _splat(builder, positions, vec_n))
-            for j in range(mc):
-                result = results[j * np_ + p]
-                mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, j), channels), inside, none)
-                target = builder.gep(c_ptr, [builder.add(builder.mul(ir.Constant(i64, j), ldc),
-                                                         ir.Constant(i64, p * vec_n))])
-                builder.call(store, [result, builder.bitcast(target, vptr), ir.Constant(i32, 4), mask])
+        products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, steps, positions, channels)
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _channel_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, steps, positions, channels):
+    """``tile``'s code for ``tile_key`` tiles."""
+    mr, nv, step = shape
+    vec_n = VEC
+    f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+    vec = ir.VectorType(f32, vec_n)
+    vptr = vec.as_pointer()
+    fma = _fma(builder, vec)
+
+    def body(s, acc):
+        w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
+        w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
+                              align=4) for v in range(nv)]
+        x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
+        new = []
+        for i in range(mr):
+            value = _splat(builder, builder.load(builder.gep(x_row, [ir.Constant(i64, i * step)])), vec_n)
+            new.extend(builder.call(fma, [value, w_vec[v], acc[i * nv + v]]) for v in range(nv))
+        return new
+
+    results = _sum_loop(builder, steps, mr * nv, vec, body)
+    # position i, channel j goes to c[c0 + j*ldc + i]: each vector of sums (one position's
+    # channels) is transposed in registers (``_transposed``), then each channel's run of mr
+    # positions is one masked store (the positions past ``positions``, the channels past
+    # ``channels`` are not written)
+    short = ir.VectorType(f32, mr)
+    store = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [short, short.as_pointer(), i32,
+                                                        ir.VectorType(ir.IntType(1), mr)]),
+        f"llvm.masked.store.v{mr}f32.p0")
+    inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))),
+                                 _splat(builder, positions, mr))
+    none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
+    per = vec_n // mr
+    for v in range(nv):
+        for q, vector in enumerate(_transposed(builder, [results[i * nv + v] for i in range(mr)], vec_n)):
+            for sub in range(per):
+                channel = v * vec_n + q * per + sub
+                run = builder.shuffle_vector(vector, ir.Constant(vec, ir.Undefined),
+                                             ir.Constant(ir.VectorType(i32, mr),
+                                                         [sub * mr + t for t in range(mr)]))
+                mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, channel), channels),
+                                      inside, none)
+                target = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, channel), ldc)])
+                builder.call(store, [run, builder.bitcast(target, short.as_pointer()),
+                                     ir.Constant(i32, 4), mask])
+
+
+def _position_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, steps, positions, channels):
+    """``tile``'s code for ``position_key`` tiles."""
+    np_, mc, _ = shape
+    vec_n = VEC
+    f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
+    vec = ir.VectorType(f32, vec_n)
+    vptr = vec.as_pointer()
+    fma = _fma(builder, vec)
+
+    def body(s, acc):
+        x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
+        x_vec = [builder.load(builder.bitcast(builder.gep(x_row, [ir.Constant(i64, vec_n * p)]), vptr),
+                              align=4) for p in range(np_)]
+        w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
+        new = []
+        for j in range(mc):
+            value = _splat(builder, builder.load(builder.gep(w_row, [ir.Constant(i64, j)])), vec_n)
+            new.extend(builder.call(fma, [x_vec[p], value, acc[j * np_ + p]]) for p in range(np_))
+        return new
+
+    results = _sum_loop(builder, steps, mc * np_, vec, body)
+    store = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, ir.VectorType(ir.IntType(1), vec_n)]),
+        f"llvm.masked.store.v{vec_n}f32.p0")
+    none = ir.Constant(ir.VectorType(ir.IntType(1), vec_n), [0] * vec_n)
+    lane = ir.VectorType(i64, vec_n)
+    for p in range(np_):
+        inside = builder.icmp_signed("<", ir.Constant(lane, [p * vec_n + i for i in range(vec_n)]),
+                                     _splat(builder, positions, vec_n))
+        for j in range(mc):
+            result = results[j * np_ + p]
+            mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, j), channels), inside, none)
+            target = builder.gep(c_ptr, [builder.add(builder.mul(ir.Constant(i64, j), ldc),
+                                                     ir.Constant(i64, p * vec_n))])
+            builder.call(store, [result, builder.bitcast(target, vptr), ir.Constant(i32, 4), mask])
 
 
 def reduce_key(taps, mc):
