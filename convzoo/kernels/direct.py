@@ -423,8 +423,9 @@ def _channel_weight(x, grad_out, kernel_size, stride, dilation, pads, shape):
 # vector steps a tile sums before adding its sums into the gradient (each lane then sums at most this many
 # products of its own before the block's are added in)
 REDUCE_BLOCK = 64
-# a reduction tile's registers: its T*M sums, T input vectors and M gradient vectors at most
-REDUCE_REGISTERS = 30
+# a reduction tile's registers: its T*M sums, T input vectors and M gradient vectors at most (two of the
+# vector unit's left for the mask and the addresses' arithmetic)
+REDUCE_REGISTERS = microkernel.registers() - 2
 
 
 def reduce_shape(out_channels, kw):

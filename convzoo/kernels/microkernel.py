@@ -58,6 +58,11 @@ def accumulators():
     return 16 if VEC == 16 else 12
 
 
+def registers():
+    """The vector registers of the unit the tiles run on (AVX-512 32, AVX2 16)."""
+    return 32 if VEC == 16 else 16
+
+
 def tile_key(mr, nv, step):
     """The first argument of ``tile`` for tiles of ``mr`` positions by ``nv * VEC`` channels
     reading every ``step``-th input value: three tuples of zeros whose lengths are those numbers. A
