@@ -519,7 +519,7 @@ def _direct_weight_cost(g, threads):
     # audit bd's timings of the 51 where it was a candidate agree on the batch-1 gains and the dilated losses
     # (a loss of 6.1 so, 4.2 at an efficiency of 0.5, which also plans it for convs they timed 1.0-1.22x)
     kh, kw = g.kernel
-    kind, shape, extra = direct.weight_tiles(g.out_channels, kw, g.out[-1], g.stride[-1])
+    kind, shape, extra = direct.weight_tiles(g.out_channels, g.kernel, g.out[-1], g.stride[-1])
     if kind == "reduce":
         return _reduce_weight_cost(g, threads, shape, extra)
     mr, nv = shape

@@ -192,6 +192,8 @@ def test_weight_gradient_tiles_of_every_kind(monkeypatch, kind, shape):
     monkeypatch.setattr(direct, "weight_tiles", lambda *args: (kind, shape, 1.0))
     _check((2, 3, 9, 37), (7, 3, 2, 3), (1, 1), (1, 2), ((2, 1), (1, 0)))
     _check((2, 3, 9, 21), (7, 3, 3, 3), (2, 1), (2, 1), ((1, 1), (0, 2)))
+    # a k x 1 kernel: reduction tiles take its column of taps (dilated: 2 rows apart)
+    _check((2, 3, 11, 21), (7, 3, 3, 1), (1, 1), (2, 1), ((2, 1), (0, 1)))
 
 
 @needs_tiles
@@ -215,10 +217,11 @@ def test_weight_gradient_of_a_cropping_pad(monkeypatch, kind, pads):
 def test_the_weight_gradient_takes_reduction_tiles_where_channel_tiles_idle():
     # LeNet-5's 1 -> 6 (6 of 16 lanes) and a 3x3 kernel (3 of 4 taps) reduce over rows of 28 positions;
     # LeNet-5's 6 -> 16 (10-position rows in vectors of 16) and strided columns keep channel tiles
-    assert direct.weight_tiles(6, 5, 28, 1)[:2] == ("reduce", (5, 3)) or direct.VEC < 16
-    assert direct.weight_tiles(64, 3, 32, 1)[0] == "reduce"
-    assert direct.weight_tiles(16, 5, 10, 1)[0] == "channels"
-    assert direct.weight_tiles(32, 3, 112, 2)[0] == "channels"
+    assert direct.weight_tiles(6, (5, 5), 28, 1)[:2] == ("reduce", (5, 3)) or direct.VEC < 16
+    assert direct.weight_tiles(64, (3, 3), 32, 1)[0] == "reduce"
+    assert direct.weight_tiles(16, (5, 5), 10, 1)[0] == "channels"
+    assert direct.weight_tiles(32, (3, 3), 112, 2)[0] == "channels"
+    assert direct.weight_tiles(16, (3, 1), 28, 1)[:2] == ("reduce", (3, 4)) or direct.VEC < 16  # a column
     g = planner.ConvGeometry.of((64, 1, 32, 32), (6, 1, 5, 5), (1, 1), (1, 1), 1, 4)
     assert planner.plan("backward_weight", g).algorithm == "direct"
 
