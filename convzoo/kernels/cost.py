@@ -486,12 +486,13 @@ def direct_cost(op, g, threads):
 def _reduce_weight_cost(g, threads, shape, extra):
     # reduction tiles: the products computed (extra: past the rows' ends, the kernel row and the last
     # channel) at DIRECT_REDUCE_EFFICIENCY, less where a step's loads outnumber DIRECT_REDUCE_REUSE
-    # times its products over T + M (one tap by 8 channels: 9 loads for 8 multiply-adds, the gradient's
-    # from L2 once the block's rows of many channels outgrow L1), the padded input copied once a call on
+    # times its products over T + M (a 1x1 kernel's one tap by 8 channels: 9 loads for 8 multiply-adds,
+    # the gradient's from L2 once the block's rows of many channels outgrow L1), the padded input copied once a call on
     # the calling thread (and the gradient where its channels are padded to the tiles'), a hand-off a
     # chunk of images. Fitted on plan audit bg's 58 weight gradients that run on these tiles: measured
     # against estimated at 0.5 alone, 0.55-0.9 for 3 and 5 taps at batch 32 (0.4-0.8 at batch 1, whose
-    # fixed costs the channel tiles' figure overstated) and 1.1-1.5 for one tap; the audit's summed loss
+    # fixed costs the channel tiles' figure overstated) and 1.1-1.5 for one tap (k x 1 kernels then, which
+    # now run along their column); the audit's summed loss
     # 12.1 -> 10.3 replanned on its timings
     taps, mc = shape
     padded, positions = math.prod(g.padded), math.prod(g.out)
