@@ -249,6 +249,15 @@ def weight_chunk(batch, input_per_image, gradient_per_image):
     return max(1, min(batch, min(workspace.limit(), WEIGHT_CHUNK_BYTES) // per_image))
 
 
+@jit_inline
+def _item(item, oblocks, blocks, across):
+    """The (block of output channels, block of taps along, tap across, input channel) of a weight
+    gradient's item: the output-channel block varies fastest, the input channel slowest."""
+    ob, rest = item % oblocks, item // oblocks
+    kb, rest = rest % blocks, rest // blocks
+    return ob, kb, rest % across, rest // across
+
+
 @jit
 def _weight_run(xp, gt, rows, out, channels, kh, kw, dh, wp, plane, key, lo, hi):
     """Items lo..hi of (input channel, kernel row, block of mr taps, block of output channels), each tile
@@ -267,14 +276,12 @@ def _weight_run(xp, gt, rows, out, channels, kh, kw, dh, wp, plane, key, lo, hi)
     # timed alike, within the machine's noise, on LeNet-5's conv and on 3x3 convs of 16-32 channels)
     for s0 in range(0, total, WEIGHT_BLOCK):
         for item in range(lo, hi):
-            ob, rest = item % oblocks, item // oblocks
-            kb, rest = rest % blocks, rest // blocks
-            ky, ci = rest % kh, rest // kh
+            ob, kb, ky, ci = _item(item, oblocks, blocks, kh)
             kx0 = kb * mr
             taps, outs = min(mr, kw - kx0), min(cb, o - ob * cb)
             base = ob * cb * ldc + (ci * kh + ky) * kw + kx0
             tile(key, xp, ci * plane + ky * dh * wp + kx0 * step, rows[s0:], g, (s0 * opad) + ob * cb, opad,
-                         part, 0, mr, min(WEIGHT_BLOCK, total - s0), taps, outs)
+                 part, 0, mr, min(WEIGHT_BLOCK, total - s0), taps, outs)
             for j in range(outs):
                 at = base + j * ldc
                 for i in range(taps):
@@ -403,33 +410,41 @@ def _channel_weight(x, grad_out, kernel_size, stride, dilation, pads, shape):
     cb = nv * VEC
     opad = -(-o // cb) * cb
     plane = hp * wp
-    out = np.zeros((o, c, kh, kw), dtype=np.float32)
-    batch = weight_chunk(n, c * plane, oh * ow * opad)
     items = c * kh * (-(-kw // mr)) * (opad // cb)
     key = tile_key(mr, nv, dw)
-    for b0 in range(0, n, batch):
-        bs = min(batch, n - b0)
+
+    def chunk(b0, bs, part):
         # the last taps of a tile read up to mr * dw past the last position's window
         xp = _padded_chunk(x, b0, bs, pads, mr * dw + wp)
         gt = np.empty((bs * oh * ow, opad), dtype=np.float32)
         gt[:, o:] = 0.0
         _positions_by_channel(grad_out, b0, gt)
         rows = _position_offsets(bs, c * plane, oh, ow, sh * wp, sw)
-        part = out if b0 == 0 else np.empty_like(out)
         by_size(_weight_run, 2 * bs * oh * ow * items * mr * cb, items, xp, gt, rows, part, c, kh, kw, dh, wp,
                 plane, key, grain=lanes.LANE_FLOPS)
+
+    return _sum_chunks((o, c, kh, kw), n, weight_chunk(n, c * plane, oh * ow * opad), chunk)
+
+
+def _sum_chunks(shape, n, batch, chunk):
+    """The weight gradient of ``shape`` summed over chunks of ``batch`` images in order: ``chunk(b0, bs,
+    part)`` writes that of images b0..b0+bs into part."""
+    out = np.zeros(shape, dtype=np.float32)
+    for b0 in range(0, n, batch):
+        part = out if b0 == 0 else np.empty_like(out)
+        chunk(b0, min(batch, n - b0), part)
         if b0:
             out += part
     return out
 
 
 # The weight gradient on reduction tiles (``microkernel.reduce_tile``), where the rows are read at stride 1:
-# a tile is T taps of a kernel row by M output channels, each of its sums a vector register of VEC
-# partial sums over VEC consecutive positions of an output row a step (the input and the output gradient
-# both loaded as vectors, nothing broadcast; the output gradient read in place). Where few output channels
-# leave channel tiles' lanes empty: LeNet-5's 1 -> 6 5x5 at batch 64 0.16 ms against depthwise's 0.26,
-# VGG's 3 -> 64 3x3 at batch 32 1.0 against im2col's 2.2, the stem's 3 -> 32 at stride 2 and batch 1 0.32
-# against 0.82, 16 -> 16 3x3 at 28 px and batch 32 1.1 against winograd_f4's 1.9.
+# a tile is T taps of a kernel row (of its column for a k x 1 kernel, ``reduce_axis``) by M output
+# channels, each of its sums a vector register of VEC partial sums over VEC consecutive positions of an
+# output row a step (the input and the output gradient both loaded as vectors, nothing broadcast; the
+# output gradient read in place). Where few output channels leave channel tiles' lanes empty: LeNet-5's
+# 1 -> 6 5x5 at batch 64 0.16 ms against depthwise's 0.26, VGG's 3 -> 64 3x3 at batch 32 1.0 against
+# im2col's 2.2, 16 -> 16 3x3 at 28 px and batch 32 1.1 against winograd_f4's 1.9.
 
 # vector steps a tile sums before adding its sums into the gradient (each lane then sums at most this many
 # products of its own before the block's are added in)
@@ -480,23 +495,19 @@ def _reduce_run(xp, gw, table, out, along, across, x_along, x_across, out_along,
     total = table.shape[0]
     for s0 in range(0, total, REDUCE_BLOCK):
         for item in range(lo, hi):
-            ob, rest = item % oblocks, item // oblocks
-            kb, rest = rest % blocks, rest // blocks
-            a, ci = rest % across, rest // across
+            ob, kb, a, ci = _item(item, oblocks, blocks, across)
             reduce_tile(key, xp, ci * plane + a * x_across + kb * taps * x_along, x_along, gw, ob * mc * gplane,
                         gplane, table[s0:], min(REDUCE_BLOCK, total - s0), part, (item - lo) * mc * taps * VEC, taps)
     for item in range(lo, hi):
-        ob, rest = item % oblocks, item // oblocks
-        kb, rest = rest % blocks, rest // blocks
-        a, ci = rest % across, rest // across
+        ob, kb, a, ci = _item(item, oblocks, blocks, across)
         base = ob * mc * ldc + ci * kernel + a * out_across
         for j in range(min(mc, o - ob * mc)):
             for t in range(min(taps, along - kb * taps)):
                 lanes_at = ((item - lo) * mc * taps + j * taps + t) * VEC
-                total_ = np.float32(0.0)
+                lanes_sum = np.float32(0.0)
                 for i in range(VEC):
-                    total_ += part[lanes_at + i]
-                flat[base + j * ldc + (kb * taps + t) * out_along] = total_
+                    lanes_sum += part[lanes_at + i]
+                flat[base + j * ldc + (kb * taps + t) * out_along] = lanes_sum
 
 
 def _reduce_weight(x, grad_out, kernel_size, stride, dilation, pads, shape):
@@ -512,12 +523,10 @@ def _reduce_weight(x, grad_out, kernel_size, stride, dilation, pads, shape):
     # the taps along a row dw apart, along a column dh rows
     x_along, x_across = (dw, dh * wp) if in_rows else (dh * wp, dw)
     out_along, out_across = (1, kw) if in_rows else (kw, 1)
-    out = np.zeros((o, c, kh, kw), dtype=np.float32)
-    batch = weight_chunk(n, c * plane, oh * ow * opad)
     items = c * across * -(-along // taps) * (opad // mc)
     key = reduce_key(taps, mc)
-    for b0 in range(0, n, batch):
-        bs = min(batch, n - b0)
+
+    def chunk(b0, bs, part):
         # loads are masked past a row's last position; a last block of taps past the kernel's reads up
         # to taps * x_along further
         xp = _padded_chunk(x, b0, bs, pads, taps * x_along)
@@ -529,9 +538,7 @@ def _reduce_weight(x, grad_out, kernel_size, stride, dilation, pads, shape):
             gw[:, :o] = grad_out[b0:b0 + bs]
             gw = gw.reshape(-1)
         table = _reduce_table(bs, c * plane, opad * oh * ow, oh, ow, sh * wp, ow)
-        part = out if b0 == 0 else np.empty_like(out)
         by_size(_reduce_run, 2 * bs * oh * ow * o * c * kh * kw, items, xp, gw, table, part, along, across,
                 x_along, x_across, out_along, out_across, plane, oh * ow, key, grain=lanes.LANE_FLOPS)
-        if b0:
-            out += part
-    return out
+
+    return _sum_chunks((o, c, kh, kw), n, weight_chunk(n, c * plane, oh * ow * opad), chunk)

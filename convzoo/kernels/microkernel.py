@@ -104,10 +104,9 @@ def tile(typingctx, key, x, x0, rows, w, w0, ldw, c, c0, ldc, k, positions, chan
                      types.int64, types.int64, types.int64)
 
     def codegen(context, builder, signature, args):
-        _, x_arr, x0, rows_arr, w_arr, w0, ldw, c_arr, c0, ldc, steps, positions, channels = args
-        x_ptr, rows_ptr, w_ptr, c_ptr = (context.make_array(signature.args[i])(context, builder, v).data
-                                         for i, v in ((1, x_arr), (3, rows_arr), (4, w_arr), (7, c_arr)))
-        x_ptr, w_ptr, c_ptr = builder.gep(x_ptr, [x0]), builder.gep(w_ptr, [w0]), builder.gep(c_ptr, [c0])
+        _, _, x0, _, _, w0, ldw, _, c0, ldc, steps, positions, channels = args
+        x_ptr, rows_ptr, w_ptr, c_ptr = _pointers(context, builder, signature, args,
+                                                  ((1, x0), (3, None), (4, w0), (7, c0)))
         products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, steps, positions, channels)
         return context.get_dummy_value()
 
@@ -140,12 +139,8 @@ def _channel_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, s
     # positions is one masked store (the positions past ``positions``, the channels past
     # ``channels`` are not written)
     short = ir.VectorType(f32, mr)
-    store = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [short, short.as_pointer(), i32,
-                                                        ir.VectorType(ir.IntType(1), mr)]),
-        f"llvm.masked.store.v{mr}f32.p0")
-    inside = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, mr), list(range(mr))),
-                                 _splat(builder, positions, mr))
+    store = _masked_store(builder, short)
+    inside = _below(builder, positions, mr)
     none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
     per = vec_n // mr
     for v in range(nv):
@@ -183,14 +178,10 @@ def _position_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, 
         return new
 
     results = _sum_loop(builder, steps, mc * np_, vec, body)
-    store = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, ir.VectorType(ir.IntType(1), vec_n)]),
-        f"llvm.masked.store.v{vec_n}f32.p0")
+    store = _masked_store(builder, vec)
     none = ir.Constant(ir.VectorType(ir.IntType(1), vec_n), [0] * vec_n)
-    lane = ir.VectorType(i64, vec_n)
     for p in range(np_):
-        inside = builder.icmp_signed("<", ir.Constant(lane, [p * vec_n + i for i in range(vec_n)]),
-                                     _splat(builder, positions, vec_n))
+        inside = _below(builder, positions, vec_n, p * vec_n)
         for j in range(mc):
             result = results[j * np_ + p]
             mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, j), channels), inside, none)
@@ -225,10 +216,9 @@ def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
                      types.int64, types.int64)
 
     def codegen(context, builder, signature, args):
-        _, x_arr, x0, dx, g_arr, g0, ldg, table_arr, steps, out_arr, o0, ldo = args
-        x_ptr, g_ptr, t_ptr, o_ptr = (context.make_array(signature.args[i])(context, builder, v).data
-                                      for i, v in ((1, x_arr), (4, g_arr), (7, table_arr), (9, out_arr)))
-        x_ptr, g_ptr, o_ptr = builder.gep(x_ptr, [x0]), builder.gep(g_ptr, [g0]), builder.gep(o_ptr, [o0])
+        _, _, x0, dx, _, g0, ldg, _, steps, _, o0, ldo = args
+        x_ptr, g_ptr, t_ptr, o_ptr = _pointers(context, builder, signature, args,
+                                               ((1, x0), (4, g0), (7, None), (9, o0)))
         f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
         vec = ir.VectorType(f32, vec_n)
         vptr = vec.as_pointer()
@@ -241,8 +231,7 @@ def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
         def body(s, acc):
             row = builder.gep(t_ptr, [builder.mul(s, ir.Constant(i64, 3))])
             xs, gs, count = (builder.load(builder.gep(row, [ir.Constant(i64, i)])) for i in range(3))
-            mask = builder.icmp_signed("<", ir.Constant(ir.VectorType(i64, vec_n), list(range(vec_n))),
-                                       _splat(builder, count, vec_n))
+            mask = _below(builder, count, vec_n)
             x_row, g_row = builder.gep(x_ptr, [xs]), builder.gep(g_ptr, [gs])
             align = ir.Constant(i32, 4)
             x_vec = [builder.call(load, [builder.bitcast(builder.gep(x_row, [builder.mul(ir.Constant(i64, t), dx)]),
@@ -261,6 +250,30 @@ def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _pointers(context, builder, signature, args, arrays):
+    """The data pointers of the array arguments ``arrays`` ((argument index, offset or None), ...), each
+    advanced by its offset (an element index argument)."""
+    pointers = []
+    for index, offset in arrays:
+        data = context.make_array(signature.args[index])(context, builder, args[index]).data
+        pointers.append(data if offset is None else builder.gep(data, [offset]))
+    return pointers
+
+
+def _masked_store(builder, vec):
+    """LLVM's masked store of vectors of type ``vec``: (value, pointer, alignment, mask)."""
+    mask = ir.VectorType(ir.IntType(1), vec.count)
+    return cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [vec, vec.as_pointer(), ir.IntType(32), mask]),
+        f"llvm.masked.store.v{vec.count}f32.p0")
+
+
+def _below(builder, limit, lanes, first=0):
+    """The mask of ``lanes`` lanes whose index plus ``first`` is below ``limit`` (an int64 value)."""
+    return builder.icmp_signed("<", ir.Constant(ir.VectorType(ir.IntType(64), lanes),
+                                                [first + i for i in range(lanes)]), _splat(builder, limit, lanes))
 
 
 def _fma(builder, vec):
