@@ -121,7 +121,7 @@ def _input_items(x, b0, b1, row0, col0, stride_h, stride_w, mat_h, mat_w, m_h, m
     """The transforms of images b0..b1-1 of x (NCHW), read from (row0, col0) by the stride's phases, zero
     outside, into v."""
     for b in range(b0, b1):
-        _load(x, b, row0, col0, stride_h, stride_w, stride_h, stride_w, p)
+        _load(x, b, row0, col0, stride_h, stride_w, stride_h, stride_w, p.reshape((1,) + p.shape))
         _transform(p, mat_h, mat_w, m_h, m_w, tiles_h, tiles_w, line, v, (b - b0) * tiles_h * tiles_w)
 
 
@@ -134,7 +134,8 @@ def _output_items(mm, b0, b1, row0, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line
     rows = min(grid_h - row0, q.shape[0])
     for b in range(b0, b1):
         _untransform(mm, (b - b0) * tiles_h * tiles_w, at_h, at_w, m_h, m_w, tiles_h, tiles_w, line, q)
-        _store(q, out, b, origin_h + step_h * row0, origin_w, step_h, step_w, step_h, step_w, rows, grid_w)
+        _store(q.reshape((1,) + q.shape), out, b, origin_h + step_h * row0, origin_w, step_h, step_w, step_h, step_w,
+               rows, grid_w)
 
 
 def _matrices(kernel, dtype):

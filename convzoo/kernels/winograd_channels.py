@@ -27,26 +27,13 @@ from .jit import jit, jit_inline, jit_parallel, prange
 from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6, _item
 
 
-@jit
-def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
-    """p[r, s, (c phases_h + i) phases_w + j] = x[n, c, row0 + step_h r + i, col0 + step_w s + j], zero outside x
-    (p: (rows, cols, C phases_h phases_w)): channels-last, every step-th pixel (a dilated conv's phase), or, with
-    phases = step, all the phases of a stride as channels (winograd2d's strided convs)."""
-    rows, cols = p.shape[:2]
-    height, width = x.shape[2], x.shape[3]
-    p[...] = 0
-    for c in range(x.shape[1]):
-        plane = x[n, c]
-        for i in range(phases_h):
-            for j in range(phases_w):
-                channel = (c * phases_h + i) * phases_w + j
-                for r in range(rows):
-                    row = row0 + step_h * r + i
-                    if 0 <= row < height:
-                        for s in range(cols):
-                            col = col0 + step_w * s + j
-                            if 0 <= col < width:
-                                p[r, s, channel] = plane[row, col]
+# channels a transposing copy (``_load``, ``_store``) moves per pass over the pixels: a pass fills (or
+# reads) one 64-byte line of a channels-last scratch per pixel, where channel by channel each pass had
+# touched every line of an 18 x 18 x 64 scratch (83 KiB, twice L1). With the column phases of a dilated
+# conv copied in one pass over its rows (each input line read once, not once a phase), 3x3 dilation 4,
+# 64 -> 64 at 56 px, batch 32, one process alternating: forward 31.8 -> 28.6 ms, input gradient 33.1 ->
+# 30.8, weight gradient 38.2 -> 32.2 (dilation 2, and 256 channels at 8 px, 0.97-1.09x); same bits
+_COPY_CHANNELS = 16
 
 
 @jit
@@ -58,21 +45,59 @@ def _inside(first, step, count, size):
 
 
 @jit
-def _store(q, out, n, row0, col0, step_h, step_w, phases_h, phases_w, rows, cols):
-    """out[n, o, row0 + step_h r + i, col0 + step_w s + j] = q[r, s, (o phases_h + i) phases_w + j] for r < rows,
-    s < cols, where that is inside out: ``_load``'s inverse (a dilated conv's phase, or, with phases = step,
-    the input gradient of a strided conv from its phases)."""
-    for o in range(out.shape[1]):
-        plane = out[n, o]
+def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
+    """p[e, r, s, (c phases_h + i) phases_w + j] = x[n, c, row0 + step_h r + i, col0 + e + step_w s + j], zero
+    outside x (p: (E, rows, cols, C phases_h phases_w)): channels-last, every step-th pixel (E consecutive
+    phases of a dilated conv, one scratch each, their rows read once), or, with phases = step, all the phases
+    of a stride as channels (winograd2d's strided convs, E = 1)."""
+    rows, cols, depth = p.shape[1:]
+    height, width = x.shape[2], x.shape[3]
+    channels = x.shape[1]
+    p[...] = 0
+    src, dst = x.reshape(-1), p.reshape(-1)
+    plane, pitch = np.uint64(height * width), np.uint64(phases_h * phases_w)
+    for c0 in range(0, channels, _COPY_CHANNELS):
+        count = np.uint64(min(channels - c0, _COPY_CHANNELS))
         for i in range(phases_h):
-            r0, r1 = _inside(row0 + i, step_h, rows, out.shape[2])
+            r0, r1 = _inside(row0 + i, step_h, rows, height)
             for j in range(phases_w):
-                s0, s1 = _inside(col0 + j, step_w, cols, out.shape[3])
-                channel = (o * phases_h + i) * phases_w + j
                 for r in range(r0, r1):
-                    line = plane[row0 + step_h * r + i]
-                    for s in range(s0, s1):
-                        line[col0 + step_w * s + j] = q[r, s, channel]
+                    row = row0 + step_h * r + i
+                    for s in range(cols):
+                        for e in range(p.shape[0]):
+                            col = col0 + e + step_w * s + j
+                            if 0 <= col < width:
+                                a = np.uint64(((n * channels + c0) * height + row) * width + col)
+                                b = np.uint64(((e * rows + r) * cols + s) * depth + (c0 * phases_h + i) * phases_w + j)
+                                for c in range(count):
+                                    dst[b + pitch * c] = src[a + plane * c]
+
+
+@jit
+def _store(q, out, n, row0, col0, step_h, step_w, phases_h, phases_w, rows, cols):
+    """out[n, o, row0 + step_h r + i, col0 + e + step_w s + j] = q[e, r, s, (o phases_h + i) phases_w + j] for
+    r < rows, s < cols, where that is inside out: ``_load``'s inverse (E consecutive phases of a dilated conv,
+    or, with phases = step, the input gradient of a strided conv from its phases)."""
+    channels, height, width = out.shape[1:]
+    rows_q, cols_q, depth = q.shape[1:]
+    src, dst = q.reshape(-1), out.reshape(-1)
+    plane, pitch = np.uint64(height * width), np.uint64(phases_h * phases_w)
+    for o0 in range(0, channels, _COPY_CHANNELS):
+        count = np.uint64(min(channels - o0, _COPY_CHANNELS))
+        for i in range(phases_h):
+            r0, r1 = _inside(row0 + i, step_h, rows, height)
+            for j in range(phases_w):
+                for r in range(r0, r1):
+                    row = row0 + step_h * r + i
+                    for s in range(cols):
+                        for e in range(q.shape[0]):
+                            col = col0 + e + step_w * s + j
+                            if 0 <= col < width:
+                                a = np.uint64(((e * rows_q + r) * cols_q + s) * depth
+                                              + (o0 * phases_h + i) * phases_w + j)
+                                b = np.uint64(((n * channels + o0) * height + row) * width + col)
+                                for o in range(count):
+                                    dst[b + plane * o] = src[a + pitch * o]
 
 
 @jit
@@ -164,33 +189,50 @@ def _grad_tiles(p, m, tiles_h, tiles_w, first, gy):
 
 
 @jit
+def _run_of_phases(k, kb1, d):
+    """Items k.. (up to kb1) of one image and phase row: the column phases one pass over its rows copies."""
+    return min(d - k % d, kb1 - k)
+
+
+@jit
 def _input_items(x, m, k0, kb0, kb1, d, row_shift, col_shift, tiles_h, tiles_w, v):
-    p = np.empty((m * tiles_h + 2, m * tiles_w + 2, x.shape[1]), dtype=x.dtype)
-    for k in range(kb0, kb1):
+    p = np.empty((min(d, kb1 - kb0), m * tiles_h + 2, m * tiles_w + 2, x.shape[1]), dtype=x.dtype)
+    k = np.int64(kb0)
+    while k < kb1:
+        e = _run_of_phases(k0 + k, k0 + kb1, d)
         n, row0, col0 = _item(k0 + k, d, row_shift, col_shift)
-        _load(x, n, row0, col0, d, d, 1, 1, p)
-        _input_tiles(p, m, tiles_h, tiles_w, k * tiles_h * tiles_w, v)
+        _load(x, n, row0, col0, d, d, 1, 1, p[:e])
+        for j in range(e):
+            _input_tiles(p[j], m, tiles_h, tiles_w, (k + j) * tiles_h * tiles_w, v)
+        k += e
 
 
 @jit
 def _output_items(mm, m, k0, kb0, kb1, d, row_shift, tiles_h, tiles_w, out):
-    q = np.empty((m * tiles_h, m * tiles_w, out.shape[1]), dtype=out.dtype)
-    for k in range(kb0, kb1):
+    q = np.empty((min(d, kb1 - kb0), m * tiles_h, m * tiles_w, out.shape[1]), dtype=out.dtype)
+    k = np.int64(kb0)
+    while k < kb1:
+        e = _run_of_phases(k0 + k, k0 + kb1, d)
         n, row0, col0 = _item(k0 + k, d, row_shift, 0)
-        _output_tiles(mm, m, tiles_h, tiles_w, k * tiles_h * tiles_w, q)
-        # cropped at the last row and column of the phase (and of a band of rows)
+        for j in range(e):
+            _output_tiles(mm, m, tiles_h, tiles_w, (k + j) * tiles_h * tiles_w, q[j])
+        # cropped at the last row of the phase (and of a band of rows); the columns at out's edge
         rows = min(m * tiles_h, (out.shape[2] - row0 + d - 1) // d)
-        cols = min(m * tiles_w, (out.shape[3] - col0 + d - 1) // d)
-        _store(q, out, n, row0, col0, d, d, 1, 1, rows, cols)
+        _store(q[:e], out, n, row0, col0, d, d, 1, 1, rows, m * tiles_w)
+        k += e
 
 
 @jit
 def _grad_items(g, m, k0, kb0, kb1, d, tiles_h, tiles_w, gy):
-    p = np.empty((m * tiles_h, m * tiles_w, g.shape[1]), dtype=g.dtype)
-    for k in range(kb0, kb1):
+    p = np.empty((min(d, kb1 - kb0), m * tiles_h, m * tiles_w, g.shape[1]), dtype=g.dtype)
+    k = np.int64(kb0)
+    while k < kb1:
+        e = _run_of_phases(k0 + k, k0 + kb1, d)
         n, row0, col0 = _item(k0 + k, d, 0, 0)
-        _load(g, n, row0, col0, d, d, 1, 1, p)
-        _grad_tiles(p, m, tiles_h, tiles_w, k * tiles_h * tiles_w, gy)
+        _load(g, n, row0, col0, d, d, 1, 1, p[:e])
+        for j in range(e):
+            _grad_tiles(p[j], m, tiles_h, tiles_w, (k + j) * tiles_h * tiles_w, gy)
+        k += e
 
 
 # the parallel drivers hand one item to each prange iteration (a VGG layer at batch 32: 32 items)
