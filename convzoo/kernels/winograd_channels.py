@@ -109,24 +109,29 @@ def _input_tiles(p, m, tiles_h, tiles_w, first, v):
     for th in range(tiles_h):
         for tw in range(tiles_w):
             t, r0, s0 = first + th * tiles_w + tw, m * th, m * tw
-            # along each row of the tile (over its columns), then along each column (over its rows)
-            for i in range(alpha):
-                row = p[r0 + i]
-                for c in range(channels):
-                    if m == 4:
+            # along each row of the tile (over its columns), then along each column (over its rows); the
+            # tile size tested outside the loops over the channels, which then vectorise (a test inside
+            # kept them scalar: 680 ns a tile of 64 channels, L1-resident)
+            if m == 4:
+                for i in range(alpha):
+                    row = p[r0 + i]
+                    for c in range(channels):
                         h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c], h[i, 4, c], h[i, 5, c] = _bt6(
                             row[s0, c], row[s0 + 1, c], row[s0 + 2, c], row[s0 + 3, c], row[s0 + 4, c],
                             row[s0 + 5, c])
-                    else:
-                        h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c] = _bt4(
-                            row[s0, c], row[s0 + 1, c], row[s0 + 2, c], row[s0 + 3, c])
-            for j in range(alpha):
-                for c in range(channels):
-                    if m == 4:
+                for j in range(alpha):
+                    for c in range(channels):
                         (v[j, t, c], v[6 + j, t, c], v[12 + j, t, c], v[18 + j, t, c], v[24 + j, t, c],
                          v[30 + j, t, c]) = _bt6(h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c], h[4, j, c],
                                                  h[5, j, c])
-                    else:
+            else:
+                for i in range(alpha):
+                    row = p[r0 + i]
+                    for c in range(channels):
+                        h[i, 0, c], h[i, 1, c], h[i, 2, c], h[i, 3, c] = _bt4(
+                            row[s0, c], row[s0 + 1, c], row[s0 + 2, c], row[s0 + 3, c])
+                for j in range(alpha):
+                    for c in range(channels):
                         v[j, t, c], v[4 + j, t, c], v[8 + j, t, c], v[12 + j, t, c] = _bt4(
                             h[0, j, c], h[1, j, c], h[2, j, c], h[3, j, c])
 
