@@ -2,14 +2,14 @@
 signal convs) and 2-D k x 1 and 1 x k kernels (the two halves of a spatially separable conv).
 
 m outputs of an r-tap correlation are ``A^T [(G w) . (B^T d)]`` over a window d of ``alpha = m + r - 1``
-inputs: alpha multiplies instead of m r, 2.5x fewer for F(4, 5), 1.75x for F(2, 7) (``tile``). As in
+inputs: alpha multiplies instead of m r, 2.5x fewer for F(4, 5), 2.8x for F(4, 7) (``tile``). As in
 2-D (``winograd.py``), the product across channels becomes alpha independent GEMMs (O x C) @ (C x
 tiles), one batched ``np.matmul``, which is where the time goes: a 64 -> 64 conv1d with 5 taps over
 4096 samples multiplies 64 x 64 x 1024 eight times instead of 64 x 320 x 4096 once (the im2col GEMM
 alone took 1.44 ms at batch 1, longer than PyTorch's whole op).
 
 The matrices are the modified Toom-Cook construction (Lavin & Gray, 2015) on the points 0, 1, -1,
-2, -2, 1/2, -1/2 (the first alpha - 1 of them) and infinity, computed exactly in fractions at import.
+2, -2, 1/2, -1/2, 3/4, -3/4 (the first alpha - 1 of them) and infinity, computed exactly in fractions.
 The transforms are Numba loops over whole rows of tiles: each (image, channel) row is first split by
 phase (``ph[q, u] = x[start + m u + q]``), so tap j of every tile reads the unit-step run
 ``ph[j % m, j // m:]``, and each row of the transformed tile is a sum of such runs times the matrix's
@@ -26,8 +26,9 @@ backward_input is the same correlation of the output gradient with the flipped, 
 read from r - 1 positions before the padding; backward_weight sums ``dU = sum over tiles (A g) V^T``
 (alpha GEMMs over the tiles, in chunk order) and ``dw = dU G``.
 
-Rounding: B^T and A^T have entries up to 5.25 and 8; measured float32 errors are in the README
-(about 4x direct convolution's, 1.3e-6 of the largest output at 64 channels for F(4, 5)).
+Rounding: B^T and A^T have entries up to 5.25 and 8 (F(4, 5)); measured float32 errors are in the
+README (about 4x direct convolution's, 1.3e-6 of the largest output at 64 channels for F(4, 5); F(4, 7)
+about 5e-6, as F(4x4,3x3)).
 """
 import functools
 from fractions import Fraction
@@ -40,12 +41,25 @@ from .jit import jit
 from .winograd_channels import KERNEL_GRAIN, sum_row
 
 TAPS = (2, 3, 4, 5, 6, 7)
-_POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
+# the first seven serve windows of up to 8 (F(4, 5)); 3/4 and -3/4 extend them to F(4, 6) and F(4, 7),
+# whose float32 error they keep near F(4x4,3x3)'s (64 -> 64 channels, 7 taps, the eighth and ninth
+# point: 3 and -3 1.2e-5, 1/3 and -1/3 1.4e-5, 1/4 and -1/4 2.5e-5, 3/2 and -3/2 7.2e-6, 3/4 and -3/4 4.8e-6)
+_POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2),
+           Fraction(3, 4), Fraction(-3, 4))
 
 
 def tile(r):
-    """Outputs per tile for r taps: F(4, r) up to 5 taps, F(2, r) for 6 and 7 (alpha = 8 at most,
-    as more points would be larger numbers and round worse: F(4,7) measured 1.4e-5 in float32)."""
+    """Outputs per tile for r taps along one axis: F(4, r), windows of r + 3 (at most 10). For 6 and 7
+    taps F(2, r) had run: 64 -> 64 at 28 x 28, batch 32, 7 x 1 F(4, 7) against F(2, 7): forward 5.7
+    against 7.0 ms, input gradient 5.9 against 7.2, weight gradient 6.8 against 8.6 (1 x 7 alike), for a
+    float32 error of 5.7e-6 against 1.5e-6 (F(4x4,3x3): 6.7e-6). A 2-D kernel's axes take ``tile_2d``."""
+    return 4
+
+
+def tile_2d(r):
+    """Outputs per tile along each axis of a 2-D kernel (``winograd2d``): F(4, r) up to 5 taps, F(2, r)
+    for 6 and 7, whose errors would compound over both axes (7 x 7 by F(4x4,7x7) 9e-5 against F(2x2,7x7)'s
+    5e-6)."""
     return 4 if r <= 5 else 2
 
 

@@ -14,7 +14,7 @@ and phase channel, 100 per original channel against direct's 256.
 
 The 2-D transforms are the 1-D ones applied along each axis in turn: an m_h x m_w output tile is
 ``A_h^T [(G_h w G_w^T) . (B_h^T d B_w)] A_w`` over an alpha_h x alpha_w input window (alpha = m + r - 1),
-alpha_h alpha_w multiplies instead of m_h m_w r_h r_w, with winograd1d's tiles on each axis (F(4, r) up to 5
+alpha_h alpha_w multiplies instead of m_h m_w r_h r_w, with winograd1d's 2-D tiles on each axis (F(4, r) up to 5
 taps, F(2, r) for 6 and 7): 7x7 by F(2x2, 7x7) 64 for 196 (3.1x fewer), 5x5 by F(4x4, 5x5) 64 for 400
 (6.25x). The products across channels are alpha_h alpha_w GEMMs
 ``V (tiles x C) @ U^T (C x O)``, one batched ``np.matmul``.
@@ -44,7 +44,7 @@ import numpy as np
 from . import lanes, winograd
 from .geometry import zero_pads
 from .jit import jit
-from .winograd1d import TAPS, matrices, tile
+from .winograd1d import TAPS, matrices, tile_2d
 from .winograd_channels import (_load, _phase_taps, _store, _sum_rows, kernel_gradient_transform, kernel_transform,
                                 reduced)
 
@@ -67,7 +67,7 @@ def requirement(g):
 
 def shape(kernel):
     """((m_h, m_w), (alpha_h, alpha_w)) of a kernel's tiles and transformed windows."""
-    ms = tuple(tile(r) for r in kernel)
+    ms = tuple(tile_2d(r) for r in kernel)
     return ms, tuple(m + r - 1 for m, r in zip(ms, kernel))
 
 
