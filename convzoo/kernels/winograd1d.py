@@ -51,8 +51,9 @@ _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fr
 def tile(r):
     """Outputs per tile for r taps along one axis: F(4, r), windows of r + 3 (at most 10). For 6 and 7
     taps F(2, r) had run: 64 -> 64 at 28 x 28, batch 32, 7 x 1 F(4, 7) against F(2, 7): forward 5.7
-    against 7.0 ms, input gradient 5.9 against 7.2, weight gradient 6.8 against 8.6 (1 x 7 alike), for a
-    float32 error of 5.7e-6 against 1.5e-6 (F(4x4,3x3): 6.7e-6). A 2-D kernel's axes take ``tile_2d``."""
+    against 7.0 ms, input gradient 5.9 against 7.2, weight gradient 6.8 against 8.6 (1 x 7 alike; 6 taps,
+    conv1d over 4096 samples at batch 8: 10.0 against 13.7), for a float32 error of 5.7e-6 against 1.5e-6
+    (F(4x4,3x3): 6.7e-6). A 2-D kernel's axes take ``tile_2d``."""
     return 4
 
 

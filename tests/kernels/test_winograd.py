@@ -102,6 +102,16 @@ def test_chunks_split_images_and_phases_anywhere(minor):
         _check((3, 2, 9, 10), (4, 1, 3, 3), ((1, 1), (1, 1)), 1, 2, 2, minor=minor)
 
 
+@pytest.mark.parametrize("size", [2, 4, 5])
+def test_chunks_that_split_a_row_of_column_phases(size, monkeypatch):
+    # the channels-minor copies take the column phases of one image and phase row in one pass over its
+    # rows; chunks of 2, 4 or 5 items of a 3-dilated conv (9 items an image) start and end inside such runs
+    def small(items, per_item, shares=None):
+        return [(k, min(items, k + size)) for k in range(0, items, size)]
+    monkeypatch.setattr(winograd, "item_chunks", small)
+    _check((2, 3, 13, 14), (4, 3, 3, 3), ((3, 3), (2, 3)), 3, 1, 4, minor=True)
+
+
 @pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("shape", [(3, 5, 8, 8), (1, 6, 13, 11)], ids=["batch3-8x8", "batch1-13x11-bands"])
 def test_both_layouts_agree(shape, tile):
