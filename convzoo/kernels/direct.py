@@ -36,7 +36,7 @@ from .microkernel import position_key, reduce_key, reduce_tile, tile, tile_key
 VEC = max(microkernel.VEC, 1)
 # positions a tile may hold: the choice wastes the fewest positions past a row's end (the largest
 # on ties); each is one compiled variant
-MR_CHOICES = (4, 8, 16)
+MR_CHOICES = (4, 7, 8, 16)
 # input bytes a band's scratch block holds at most (a lane's L2 share), at least one row of outputs
 BAND_BYTES = 1 << 18
 

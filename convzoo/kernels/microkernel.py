@@ -135,21 +135,24 @@ def _channel_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, s
 
     results = _sum_loop(builder, steps, mr * nv, vec, body)
     # position i, channel j goes to c[c0 + j*ldc + i]: each vector of sums (one position's
-    # channels) is transposed in registers (``_transposed``), then each channel's run of mr
-    # positions is one masked store (the positions past ``positions``, the channels past
-    # ``channels`` are not written)
-    short = ir.VectorType(f32, mr)
+    # channels) is transposed in registers (``_transposed``; a tile of mr positions that is not a power
+    # of two goes through the next one, padded with zeros), then each channel's run of positions is
+    # one masked store (the positions past ``positions`` (at most mr), the channels past ``channels``
+    # are not written)
+    runs = 1 << (mr - 1).bit_length()
+    short = ir.VectorType(f32, runs)
     store = _masked_store(builder, short)
-    inside = _below(builder, positions, mr)
-    none = ir.Constant(ir.VectorType(ir.IntType(1), mr), [0] * mr)
-    per = vec_n // mr
+    inside = _below(builder, positions, runs)
+    none = ir.Constant(ir.VectorType(ir.IntType(1), runs), [0] * runs)
+    per = vec_n // runs
+    padding = [ir.Constant(vec, [0.0] * vec_n)] * (runs - mr)
     for v in range(nv):
-        for q, vector in enumerate(_transposed(builder, [results[i * nv + v] for i in range(mr)], vec_n)):
+        for q, vector in enumerate(_transposed(builder, [results[i * nv + v] for i in range(mr)] + padding, vec_n)):
             for sub in range(per):
                 channel = v * vec_n + q * per + sub
                 run = builder.shuffle_vector(vector, ir.Constant(vec, ir.Undefined),
-                                             ir.Constant(ir.VectorType(i32, mr),
-                                                         [sub * mr + t for t in range(mr)]))
+                                             ir.Constant(ir.VectorType(i32, runs),
+                                                         [sub * runs + t for t in range(runs)]))
                 mask = builder.select(builder.icmp_signed("<", ir.Constant(i64, channel), channels),
                                       inside, none)
                 target = builder.gep(c_ptr, [builder.mul(ir.Constant(i64, channel), ldc)])

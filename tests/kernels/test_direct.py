@@ -3,7 +3,7 @@
 All three ops (the weight gradient on tiles of a kernel row's taps at any stride, or on reduction tiles
 over runs of positions). The tiles run float32 only and need the JIT and a vector unit they know
 (AVX-512, or AVX2 with FMA); elsewhere (the suite's NUMBA_DISABLE_JIT pass) the planner reports them
-unsupported, which is tested here too. The drawn geometries cover every channel tile shape (4, 8 and 16
+unsupported, which is tested here too. The drawn geometries cover every channel tile shape (4, 7, 8 and 16
 positions; one or two vectors of output channels, several blocks of them) and position tiles (1 and 5
 output channels), rows that end inside a tile, output channels that end inside a vector, strides,
 dilations and zero padding wider than the kernel; forced tiles cover the shapes the choice rarely makes.
@@ -70,6 +70,8 @@ def _check(x_shape, w_shape, stride, dilation, pads, unread=(0, 0), seed=0):
     ((1, 2, 4, 40), (3, 2, 3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),      # position tiles of three vectors
     ((2, 16, 10, 10), (6, 16, 5, 5), (1, 1), (1, 1), ((4, 4), (4, 4))),   # LeNet-5's input gradient's product
     ((1, 3, 5, 21), (12, 3, 2, 3), (1, 1), (3, 1), ((6, 5), (0, 0))),     # rows that read only padding
+    ((1, 3, 9, 13), (40, 3, 3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))),     # 7-position tiles, the last of 6
+    ((2, 4, 6, 28), (32, 4, 5, 5), (1, 1), (1, 1), ((2, 2), (2, 2))),     # 7 positions; 7 taps for a row of 5
 ])
 def test_direct_matches_the_naive_loops(case):
     _check(*case)
@@ -263,7 +265,10 @@ def test_tile_shapes_waste_the_fewest_positions():
     assert direct.tile_shape(16, 10)[0] in direct.MR_CHOICES
     mr, nv = direct.tile_shape(32, 112)
     assert 112 % mr == 0 and nv * direct.VEC >= 32 or direct.VEC < 16
-    assert direct.tile_shape(1, 28)[0] == 4 or direct.VEC < 16  # 28 = 7 x 4 (8 and 16 would waste 4)
+    # 28 = 4 x 7 = 7 x 4 (8 and 16 would waste 4): the larger of the two, as 56 = 7 x 8 takes 8
+    assert direct.tile_shape(1, 28)[0] == 7 or direct.VEC < 16
+    assert direct.tile_shape(64, 56)[0] == 8 or direct.VEC < 16
+    assert direct.tile_shape(64, 5)[0] == 7 or direct.VEC < 16  # a 5-tap kernel row: 2 taps computed past it
 
 
 @needs_tiles
