@@ -34,6 +34,7 @@ from .winograd_transforms import _a4, _a6, _at4, _at6, _bt4, _bt6, _item
 # 64 -> 64 at 56 px, batch 32, one process alternating: forward 31.8 -> 28.6 ms, input gradient 33.1 ->
 # 30.8, weight gradient 38.2 -> 32.2 (dilation 2, and 256 channels at 8 px, 0.97-1.09x); same bits
 _COPY_CHANNELS = 16
+GATHER, SCATTER = (0,), ()  # _copy's directions
 
 
 @jit
@@ -44,17 +45,16 @@ def _inside(first, step, count, size):
     return lo, max(lo, hi)
 
 
-@jit
-def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
-    """p[e, r, s, (c phases_h + i) phases_w + j] = x[n, c, row0 + step_h r + i, col0 + e + step_w s + j], zero
-    outside x (p: (E, rows, cols, C phases_h phases_w)): channels-last, every step-th pixel (E consecutive
-    phases of a dilated conv, one scratch each, their rows read once), or, with phases = step, all the phases
-    of a stride as channels (winograd2d's strided convs, E = 1)."""
-    rows, cols, depth = p.shape[1:]
-    height, width = x.shape[2], x.shape[3]
-    channels = x.shape[1]
-    p[...] = 0
-    src, dst = x.reshape(-1), p.reshape(-1)
+@jit_inline
+def _copy(x, p, n, row0, col0, step_h, step_w, phases_h, phases_w, rows, cols, gather):
+    """``_load``'s map between x (NCHW) and the channels-last scratch p for r < rows, s < cols, where that is
+    inside x: from x into p where ``gather`` is ``GATHER``, else (``SCATTER``) back. Pixel by pixel, 16
+    channels (one line of p) each. The direction is a tuple's length, part of its Numba type, so each
+    compiles without the test (tested inside, the scatter of case d4's chunks ran 1.4x slower), inlined
+    into both callers (a call of its own, case d2's forward at batch 32 ran 1.1x slower)."""
+    channels, height, width = x.shape[1:]
+    depth = p.shape[3]
+    xf, pf = x.reshape(-1), p.reshape(-1)
     plane, pitch = np.uint64(height * width), np.uint64(phases_h * phases_w)
     for c0 in range(0, channels, _COPY_CHANNELS):
         count = np.uint64(min(channels - c0, _COPY_CHANNELS))
@@ -68,9 +68,24 @@ def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
                             col = col0 + e + step_w * s + j
                             if 0 <= col < width:
                                 a = np.uint64(((n * channels + c0) * height + row) * width + col)
-                                b = np.uint64(((e * rows + r) * cols + s) * depth + (c0 * phases_h + i) * phases_w + j)
-                                for c in range(count):
-                                    dst[b + pitch * c] = src[a + plane * c]
+                                b = np.uint64(((e * p.shape[1] + r) * p.shape[2] + s) * depth
+                                              + (c0 * phases_h + i) * phases_w + j)
+                                if len(gather):
+                                    for c in range(count):
+                                        pf[b + pitch * c] = xf[a + plane * c]
+                                else:
+                                    for c in range(count):
+                                        xf[a + plane * c] = pf[b + pitch * c]
+
+
+@jit
+def _load(x, n, row0, col0, step_h, step_w, phases_h, phases_w, p):
+    """p[e, r, s, (c phases_h + i) phases_w + j] = x[n, c, row0 + step_h r + i, col0 + e + step_w s + j], zero
+    outside x (p: (E, rows, cols, C phases_h phases_w)): channels-last, every step-th pixel (E consecutive
+    phases of a dilated conv, one scratch each, their rows read once), or, with phases = step, all the phases
+    of a stride as channels (winograd2d's strided convs, E = 1)."""
+    p[...] = 0
+    _copy(x, p, n, row0, col0, step_h, step_w, phases_h, phases_w, p.shape[1], p.shape[2], GATHER)
 
 
 @jit
@@ -78,26 +93,7 @@ def _store(q, out, n, row0, col0, step_h, step_w, phases_h, phases_w, rows, cols
     """out[n, o, row0 + step_h r + i, col0 + e + step_w s + j] = q[e, r, s, (o phases_h + i) phases_w + j] for
     r < rows, s < cols, where that is inside out: ``_load``'s inverse (E consecutive phases of a dilated conv,
     or, with phases = step, the input gradient of a strided conv from its phases)."""
-    channels, height, width = out.shape[1:]
-    rows_q, cols_q, depth = q.shape[1:]
-    src, dst = q.reshape(-1), out.reshape(-1)
-    plane, pitch = np.uint64(height * width), np.uint64(phases_h * phases_w)
-    for o0 in range(0, channels, _COPY_CHANNELS):
-        count = np.uint64(min(channels - o0, _COPY_CHANNELS))
-        for i in range(phases_h):
-            r0, r1 = _inside(row0 + i, step_h, rows, height)
-            for j in range(phases_w):
-                for r in range(r0, r1):
-                    row = row0 + step_h * r + i
-                    for s in range(cols):
-                        for e in range(q.shape[0]):
-                            col = col0 + e + step_w * s + j
-                            if 0 <= col < width:
-                                a = np.uint64(((e * rows_q + r) * cols_q + s) * depth
-                                              + (o0 * phases_h + i) * phases_w + j)
-                                b = np.uint64(((n * channels + o0) * height + row) * width + col)
-                                for o in range(count):
-                                    dst[b + plane * o] = src[a + pitch * o]
+    _copy(out, q, n, row0, col0, step_h, step_w, phases_h, phases_w, rows, cols, SCATTER)
 
 
 @jit
