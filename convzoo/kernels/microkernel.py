@@ -117,15 +117,11 @@ def _channel_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, s
     """``tile``'s code for ``tile_key`` tiles."""
     mr, nv, step = shape
     vec_n = VEC
-    f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
-    vec = ir.VectorType(f32, vec_n)
-    vptr = vec.as_pointer()
-    fma = _fma(builder, vec)
+    f32, i64, i32, vec, _, fma = _vector_unit(builder)
 
     def body(s, acc):
         w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
-        w_vec = [builder.load(builder.bitcast(builder.gep(w_row, [ir.Constant(i64, vec_n * v)]), vptr),
-                              align=4) for v in range(nv)]
+        w_vec = [_load_vector(builder, w_row, v) for v in range(nv)]
         x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
         new = []
         for i in range(mr):
@@ -164,15 +160,11 @@ def _position_products(builder, shape, x_ptr, rows_ptr, w_ptr, c_ptr, ldw, ldc, 
     """``tile``'s code for ``position_key`` tiles."""
     np_, mc, _ = shape
     vec_n = VEC
-    f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
-    vec = ir.VectorType(f32, vec_n)
-    vptr = vec.as_pointer()
-    fma = _fma(builder, vec)
+    _, i64, i32, vec, vptr, fma = _vector_unit(builder)
 
     def body(s, acc):
         x_row = builder.gep(x_ptr, [builder.load(builder.gep(rows_ptr, [s]))])
-        x_vec = [builder.load(builder.bitcast(builder.gep(x_row, [ir.Constant(i64, vec_n * p)]), vptr),
-                              align=4) for p in range(np_)]
+        x_vec = [_load_vector(builder, x_row, p) for p in range(np_)]
         w_row = builder.gep(w_ptr, [builder.mul(s, ldw)])
         new = []
         for j in range(mc):
@@ -222,11 +214,8 @@ def reduce_tile(typingctx, key, x, x0, dx, g, g0, ldg, table, k, out, o0, ldo):
         _, _, x0, dx, _, g0, ldg, _, steps, _, o0, ldo = args
         x_ptr, g_ptr, t_ptr, o_ptr = _pointers(context, builder, signature, args,
                                                ((1, x0), (4, g0), (7, None), (9, o0)))
-        f32, i64, i32 = ir.FloatType(), ir.IntType(64), ir.IntType(32)
-        vec = ir.VectorType(f32, vec_n)
-        vptr = vec.as_pointer()
+        _, i64, i32, vec, vptr, fma = _vector_unit(builder)
         bits = ir.VectorType(ir.IntType(1), vec_n)
-        fma = _fma(builder, vec)
         load = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vptr, i32, bits, vec]),
                                               f"llvm.masked.load.v{vec_n}f32.p0")
         zero = ir.Constant(vec, [0.0] * vec_n)
@@ -277,6 +266,21 @@ def _below(builder, limit, lanes, first=0):
     """The mask of ``lanes`` lanes whose index plus ``first`` is below ``limit`` (an int64 value)."""
     return builder.icmp_signed("<", ir.Constant(ir.VectorType(ir.IntType(64), lanes),
                                                 [first + i for i in range(lanes)]), _splat(builder, limit, lanes))
+
+
+def _vector_unit(builder):
+    """The IR types the tiles use (float32, int64, int32, the vector of VEC float32 lanes and its pointer)
+    and LLVM's fused multiply-add of such vectors."""
+    f32 = ir.FloatType()
+    vec = ir.VectorType(f32, VEC)
+    return f32, ir.IntType(64), ir.IntType(32), vec, vec.as_pointer(), _fma(builder, vec)
+
+
+def _load_vector(builder, row, k):
+    """The k-th vector of VEC float32 values from the float pointer ``row`` (4-byte aligned)."""
+    vec = ir.VectorType(ir.FloatType(), VEC)
+    at = builder.gep(row, [ir.Constant(ir.IntType(64), VEC * k)])
+    return builder.load(builder.bitcast(at, vec.as_pointer()), align=4)
 
 
 def _fma(builder, vec):
