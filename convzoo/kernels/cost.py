@@ -467,7 +467,7 @@ def direct_cost(op, g, threads):
     lanes = shape[1] * direct.VEC if kind == "channels" else shape[1]  # output channels a tile holds
     if kind == "channels":
         # the empty lanes counted twice: as products and as the efficiency they cost
-        computed = g.flops * extra * (-(-c_out // lanes) * lanes / c_out)
+        computed = g.flops * extra * direct.overshoot(c_out, lanes)
     else:
         # an input gradient's tiles run along the rows of the input: every tap of a kernel row, of which
         # only the output width's read inside the gradient (the kernel rows that read its padding are
@@ -528,7 +528,7 @@ def _direct_weight_cost(g, threads):
     cb = nv * direct.VEC
     opad = -(-g.out_channels // cb) * cb
     empty = opad / g.out_channels
-    computed = g.flops * (-(-kw // mr) * mr / kw) * empty * empty
+    computed = g.flops * direct.overshoot(kw, mr) * empty * empty
     efficiency = DIRECT_WEIGHT_EFFICIENCY * min(1.0, mr * nv / DIRECT_WEIGHT_SUMS)
     padded, positions = math.prod(g.padded), math.prod(g.out)
     per_image = g.itemsize * (g.in_channels * padded + positions * opad)

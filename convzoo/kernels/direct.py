@@ -57,6 +57,12 @@ def op_requirement(op, g):
     return None
 
 
+def overshoot(count, block):
+    """``count`` rounded up to whole blocks of ``block``, over ``count``: the products a tiling computes per
+    product wanted along that axis."""
+    return -(-count // block) * block / count
+
+
 def tile_shape(out_channels, width):
     """(mr, nv) of the tiles for this many output channels and a row of ``width`` positions (an output row;
     for the weight gradient, a kernel row's taps)."""
@@ -93,10 +99,10 @@ def tiles(out_channels, width, step):
     ("channels", (mr, nv)); and the products computed per product wanted."""
     mr, nv = tile_shape(out_channels, width)
     cb = nv * VEC
-    channels = (-(-width // mr) * mr / width) * (-(-out_channels // cb) * cb / out_channels)
+    channels = overshoot(width, mr) * overshoot(out_channels, cb)
     if step == 1:
         np_, mc = position_shape(out_channels, width)
-        positions = (-(-width // (np_ * VEC)) * np_ * VEC / width) * (-(-out_channels // mc) * mc / out_channels)
+        positions = overshoot(width, np_ * VEC) * overshoot(out_channels, mc)
         if positions < channels:
             return "positions", (np_, mc), positions
     return "channels", (mr, nv), channels
@@ -322,12 +328,11 @@ def weight_tiles(out_channels, kernel, ow, sw):
     kh, kw = kernel
     mr, nv = tile_shape(out_channels, kw)
     cb = nv * VEC
-    channels = (-(-kw // mr) * mr / kw) * (-(-out_channels // cb) * cb / out_channels)
+    channels = overshoot(kw, mr) * overshoot(out_channels, cb)
     if sw == 1:
         along = reduce_axis(kernel)[0]
         taps, mc = reduce_shape(out_channels, along)
-        reduce = ((-(-ow // VEC) * VEC / ow) * (-(-along // taps) * taps / along)
-                  * (-(-out_channels // mc) * mc / out_channels))
+        reduce = overshoot(ow, VEC) * overshoot(along, taps) * overshoot(out_channels, mc)
         if reduce < channels:
             return "reduce", (taps, mc), reduce
     return "channels", (mr, nv), channels
