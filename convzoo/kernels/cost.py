@@ -35,11 +35,13 @@ def _gemm_efficiency(m, k):
 
 
 # fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions.
-# winograd1d's fitted on case g's halves at batch 1 (64 -> 64 at 28 x 28, 7 x 1 and 1 x 7: direct
-# 0.28-0.29 against 0.30 ms a forward pass by F(2, 7), both ways round, and within 0.01 ms for the input
-# gradient; by F(4, 7) 0.31 against direct's 0.30, the input gradients 0.34-0.36 against 0.32-0.34)
+# winograd1d's fitted on case g's halves at batch 1 (64 -> 64 at 28 x 28, 7 x 1 and 1 x 7), where its kernel
+# transform, its two lanes' uneven chunks (4 and 3 tiles of 4 rows) and their start cost most: once direct's
+# input gradient packed its kernel without the flipped copy, plan audit s36 timed direct 0.32-0.40 ms against
+# winograd1d's 0.44-0.52 on all eight forward and input-gradient passes (the summed loss 10.15); from 220 us
+# (100 before) those plan direct and no other plan changes (7.77; 8.0 at 300 us)
 OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 100e-6, "winograd2d": 60e-6,
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 230e-6, "winograd2d": 60e-6,
             "direct": 30e-6}
 
 
