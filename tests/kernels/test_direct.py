@@ -271,6 +271,23 @@ def test_tile_shapes_waste_the_fewest_positions():
     assert direct.tile_shape(64, 5)[0] == 7 or direct.VEC < 16  # a 5-tap kernel row: 2 taps computed past it
 
 
+@pytest.mark.parametrize("shape", [(64, 64, 7, 1), (5, 3, 2, 3), (17, 40, 3, 3), (6, 1, 5, 5)])
+@pytest.mark.parametrize("cb", [8, 16, 32])
+def test_packing_the_input_gradients_kernel_in_place_is_packing_the_flipped_copy(shape, cb):
+    # the input gradient packs weight (O, C, kh, kw) as the correlation kernel (C, O, kh, kw) flipped,
+    # without that copy: the same rows as packing geometry.gradient_kernel's, zero past the channels
+    from convzoo.kernels.geometry import gradient_kernel
+    w = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    want = direct._pack(gradient_kernel(w, 1), cb)
+    got = direct._pack(w, cb, flipped=True)
+    assert got.shape == want.shape == (shape[0] * shape[2] * shape[3], -(-shape[1] // cb) * cb)
+    assert np.array_equal(got, want)
+    assert not got[:, shape[1]:].any()
+    # and a view (a weight sliced from a larger one) packs as its copy
+    wide = np.random.default_rng(2).standard_normal((shape[0] + 2,) + shape[1:]).astype(np.float32)
+    assert np.array_equal(direct._pack(wide[1:-1], cb), direct._pack(np.ascontiguousarray(wide[1:-1]), cb))
+
+
 @needs_tiles
 def test_a_second_process_loads_the_tile_loops_from_numbas_cache(tmp_path):
     # each tile shape is a specialisation of one module-level loop, so Numba's cache keeps it: a
