@@ -175,26 +175,26 @@ def _run(x, packed, rows, out, sh, top, left, wp, kh, dh, band, band_in, bands, 
 
 
 @jit
-def _pack_rows(weight, packed, flipped):
-    """packed[(ky C + c) kw + kx, o] = the kernel's weight[o, c, ky, kx], zero past O: of ``weight`` (O, C,
-    kh, kw), or where ``flipped`` of the input gradient's kernel (``geometry.gradient_kernel`` of groups 1:
-    weight[c, o, kh - 1 - ky, kw - 1 - kx], read without that copy, the row's channels kh kw apart)."""
-    outs = packed.shape[1]
-    count = weight.shape[0] if flipped else weight.shape[1]  # input channels of the conv packed
-    kh, kw = weight.shape[2], weight.shape[3]
-    o_n = weight.shape[1] if flipped else weight.shape[0]
+def _pack_flipped(weight, packed):
+    """packed[(ky O + o) kw + kx, c] = weight[o, c, kh - 1 - ky, kw - 1 - kx], zero past C: the packing of the
+    input gradient's kernel (``geometry.gradient_kernel`` of groups 1) read from ``weight`` (O, C, kh, kw),
+    each row's channels kh kw apart."""
+    o_n, c_n, kh, kw = weight.shape
     for ky in range(kh):
-        for c in range(count):
+        for o in range(o_n):
             for kx in range(kw):
-                dst = packed[(ky * count + c) * kw + kx]
-                if flipped:
-                    for o in range(o_n):
-                        dst[o] = weight[c, o, kh - 1 - ky, kw - 1 - kx]
-                else:
-                    for o in range(o_n):
-                        dst[o] = weight[o, c, ky, kx]
-                for o in range(o_n, outs):
-                    dst[o] = 0.0
+                dst = packed[(ky * o_n + o) * kw + kx]
+                for c in range(c_n):
+                    dst[c] = weight[o, c, kh - 1 - ky, kw - 1 - kx]
+                for c in range(c_n, packed.shape[1]):
+                    dst[c] = 0.0
+
+
+# the weight's rows (one output channel's C x kh x kw taps) a multiple of this many bytes apart fall into a
+# few of L1's sets, so the transposing copy of _pack, which reads down the output channels, missed on every
+# read: it first copies them to rows a line longer (128 -> 64 4x4 kernels 371 -> 83 us, 64 -> 256 2x2 185 ->
+# 32; 128 -> 256 1x1 21 -> 16; the other shapes within 2 us either way)
+_ALIASED_ROWS = 512
 
 
 def _pack(weight, cb, flipped=False):
@@ -203,9 +203,20 @@ def _pack(weight, cb, flipped=False):
     reads inside the input are one run of rows). ``flipped``: the packing of ``gradient_kernel(weight,
     1)``, made from ``weight`` in one pass (through NumPy, the flip's copy and the transposed one took 39 us
     of a 7 x 1 64 -> 64 input gradient at batch 1 that ran 0.33 ms, this 14)."""
-    c, o = weight.shape[:2] if flipped else weight.shape[1::-1]
-    packed = np.empty((c * weight.shape[2] * weight.shape[3], -(-o // cb) * cb), dtype=np.float32)
-    _pack_rows(np.ascontiguousarray(weight), packed, flipped)
+    weight = np.ascontiguousarray(weight, dtype=np.float32)
+    o, c, kh, kw = weight.shape
+    if flipped:
+        packed = np.empty((o * kh * kw, -(-c // cb) * cb), dtype=np.float32)
+        _pack_flipped(weight, packed)
+        return packed
+    taps = c * kh * kw
+    packed = np.empty((taps, -(-o // cb) * cb), dtype=np.float32)
+    packed[:, o:] = 0.0
+    if taps * weight.itemsize % _ALIASED_ROWS == 0:
+        rows = np.empty((o, taps + 64 // weight.itemsize), dtype=np.float32)
+        rows[:, :taps] = weight.reshape(o, taps)
+        weight = rows[:, :taps].reshape(o, c, kh, kw)
+    np.copyto(packed.reshape(kh, c, kw, -1)[..., :o], weight.transpose(2, 1, 3, 0))
     return packed
 
 
