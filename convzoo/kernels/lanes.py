@@ -222,11 +222,19 @@ _MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)
 # holds it for the few microseconds from the post until its own Numba loop starts, and a thread that
 # asks for the GIL while another holds it sleeps (30 us to wake on the reference VM). Measured in one
 # process against none: the batch-1 depthwise 3x3 forward and forward+backward and 3x3 max pooling
-# 1.07-1.08x. ``run``'s posts have none: the caller runs Python for its own first chunk after the post
-# (a grace made the batch-1 stem 0.90x). 3 us against the earlier 8, same process, batch 1: ReLU forward
-# 1.03-1.09x, global average pooling 1.11-1.17x, max pooling 1.07-1.18x, the stride-2 depthwise
-# forward+backward 1.19x, the rest within noise (depthwise forward 0.89-1.09x); 1.5 us and 0 lost again
+# 1.07-1.08x. 3 us against the earlier 8, same process, batch 1: ReLU forward 1.03-1.09x, global average
+# pooling 1.11-1.17x, max pooling 1.07-1.18x, the stride-2 depthwise forward+backward 1.19x, the rest
+# within noise (depthwise forward 0.89-1.09x); 1.5 us and 0 lost again
 GRACE_SECONDS = 3e-6
+# and after a post from ``run``, whose caller runs Python for its own first chunk (its lane, the chunk's
+# scratch) before its first Numba loop drops the GIL: without a grace its helper, asking for the GIL at
+# once, slept through that and started its chunk 30 us after the caller (a winograd1d weight gradient at
+# batch 1, 7 x 1 64 -> 64 at 28 px: the helper's chunk began 33 us into the run, 15 with 5 us of grace, the
+# run 286 -> 264 us). In one process against none, batch 1, 15 rounds: the stem forward+backward 1.285 ->
+# 1.238 ms, d4 3.11 -> 2.98, g 1.82 -> 1.77, e1 0.481 -> 0.461, conv1d l forward 0.786 -> 0.739, the rest
+# within 2 % (a, f, h1, the training steps); 10 and 20 us gained less, as the caller then waited for the
+# helper. (An earlier trial of a grace here had made the batch-1 stem 0.90x; this one it gains, as above.)
+RUN_GRACE_SECONDS = 6e-6
 
 
 @jit
@@ -427,7 +435,7 @@ def run(jobs, work, ordered=False, size=None):
         if crew is None:
             drain()
             return
-        _share(crew, [(drain, 0.0)] * len(crew), drain)
+        _share(crew, [(drain, RUN_GRACE_SECONDS)] * len(crew), drain)
 
 
 def split(serial, items, *args):
