@@ -35,13 +35,13 @@ def _gemm_efficiency(m, k):
 
 
 # fixed cost of one call (Python, allocation, thread start-up): it decides tiny convolutions.
-# winograd1d's fitted on case g's halves at batch 1 (64 -> 64 at 28 x 28, 7 x 1 and 1 x 7), where its kernel
-# transform, its two lanes' uneven chunks (4 and 3 tiles of 4 rows) and their start cost most: once direct's
-# input gradient packed its kernel without the flipped copy, plan audit s36 timed direct 0.32-0.40 ms against
-# winograd1d's 0.44-0.52 on all eight forward and input-gradient passes (the summed loss 10.15); from 220 us
-# (100 before) those plan direct and no other plan changes (7.77; 8.0 at 300 us)
+# winograd1d's fitted on case g's halves at batch 1 (64 -> 64 at 28 x 28, 7 x 1 and 1 x 7), where its two
+# lanes' uneven chunks (4 and 3 tiles of 4 rows) and their start cost most: once direct's input gradient packed
+# its kernel without the flipped copy, plan audit s36 timed direct 0.32-0.40 ms against winograd1d's 0.44-0.52
+# on all eight forward and input-gradient passes (the summed loss 10.15 replanned with 100 us, as before); from
+# 230 to 270 us those plan direct and no other plan changes (7.77; 8.0 at 300 us)
 OVERHEAD = {"im2col": 30e-6, "pointwise": 15e-6, "depthwise": 20e-6, "fft": 150e-6, "subpixel": 60e-6,
-            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 230e-6, "winograd2d": 60e-6,
+            "winograd_f2": 80e-6, "winograd_f4": 80e-6, "winograd1d": 250e-6, "winograd2d": 60e-6,
             "direct": 30e-6}
 
 
@@ -315,7 +315,7 @@ TRANSFORM_TILE_1D = (2.7e-9, 2e-9)
 # winograd1d's kernel transforms (U = G w, and dw = dU G for the weight gradient), seconds per
 # multiply-add of G by an element of w or dU in float64 on one thread (measured on the AVX-512 machine:
 # 256 x 256 channels with 3 taps, 0.2 ms; 128 x 128 with 7, 0.13 ms), on the lanes from
-# KERNEL_GRAIN elements of U
+# winograd1d.KERNEL_GRAIN multiply-adds
 KERNEL_1D = 0.15e-9
 
 # winograd1d's column samples (a 1 x k kernel): seconds per element of the input and of the output that
@@ -355,7 +355,7 @@ def winograd1d_cost(op, g, threads):
         # dU of every further chunk written and added into the sum
         traffic += 2 * (chunks - 1) * alpha * c_out * cg * g.itemsize / TRANSFORM_RATE
     u = alpha * c_out * cg
-    kernel = u * r * KERNEL_1D / (threads if u >= winograd_channels.KERNEL_GRAIN else 1)
+    kernel = u * r * KERNEL_1D / (threads if u * r >= winograd1d.KERNEL_GRAIN else 1)
     return (gemm + transforms + traffic + columns_moved) / threads + kernel
 
 

@@ -196,15 +196,19 @@ def test_planner_picks_it_for_a_long_conv1d_and_not_for_a_tiny_one():
 
 
 def test_cost_counts_the_kernel_transform(monkeypatch):
-    # g's 1 x 7 half at batch 1: U = G w of 64 x 64 x 7 weights on one thread (below KERNEL_GRAIN), alpha
-    # = 10 points of F(4, 7). (With F(2, 7) this term and the call's fixed cost had tipped the batch-1
-    # forward and input gradient to direct; F(4, 7) runs them as fast as direct, 0.30-0.36 ms a pass)
-    g = planner.ConvGeometry.of((1, 64, 28, 34), (64, 64, 1, 7), (1, 1), (1, 1), 1, 4, inner=(28, 28))
-    with_kernel, per = {op: cost.winograd1d_cost(op, g, 2) for op in planner.OPS}, cost.KERNEL_1D
-    monkeypatch.setattr(cost, "KERNEL_1D", 0.0)
-    alpha = 7 + winograd1d.tile(7) - 1
-    for op in planner.OPS:
-        assert with_kernel[op] - cost.winograd1d_cost(op, g, 2) == pytest.approx(alpha * 64 * 64 * 7 * per)
+    # U = G w of alpha x O x C elements, r multiply-adds each: g's 1 x 7 half at batch 1 (F(4, 7), alpha =
+    # 10: 287 Ki multiply-adds) on the two lanes, from KERNEL_GRAIN; 5 taps (164 Ki) on one thread
+    for taps, lanes in ((7, 2), (5, 1)):
+        g = planner.ConvGeometry.of((1, 64, 28, 28 + taps - 1), (64, 64, 1, taps), (1, 1), (1, 1), 1, 4,
+                                    inner=(28, 28))
+        alpha = taps + winograd1d.tile(taps) - 1
+        assert (alpha * 64 * 64 * taps >= winograd1d.KERNEL_GRAIN) == (lanes == 2)
+        with monkeypatch.context() as patch:
+            with_kernel, per = {op: cost.winograd1d_cost(op, g, 2) for op in planner.OPS}, cost.KERNEL_1D
+            patch.setattr(cost, "KERNEL_1D", 0.0)
+            for op in planner.OPS:
+                assert with_kernel[op] - cost.winograd1d_cost(op, g, 2) == pytest.approx(
+                    alpha * 64 * 64 * taps * per / lanes)
 
 
 def test_transformed_kernel_over_the_workspace_limit_rules_it_out():
