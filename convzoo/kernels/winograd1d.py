@@ -236,6 +236,7 @@ def output_transform(prod, m, width, across, b0, b1, t0, t1, at, ph, out):
 # 26 against 28 and 28 against 33 (by elements of U, as the 2-D transforms count, all had run on one thread)
 KERNEL_GRAIN = 1 << 18
 
+
 @jit
 def _kernel_rows(weight, g_mat, u, o0, o1):
     # u[a, o, c] = sum_k G[a, k] weight[o, c, k] for o0 <= o < o1; weight (O, Cg, r), u (alpha, O, Cg).
