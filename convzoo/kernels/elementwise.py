@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import lanes
+from . import lanes, streaming
 from .jit import jit
 
 GRAIN = 32768  # elements below which a kernel runs serially (PyTorch's grain size)
@@ -37,25 +37,41 @@ SPINNING_GRAINS = 4
 
 
 @jit
-def _relu_range(x, out, lo, hi):
+def _relu_range(x, out, stream, lo, hi):
     zero = x.dtype.type(0)  # a float literal or int 0 would widen the select to float64
     xs, os = x[lo:hi], out[lo:hi]
-    for i in range(hi - lo):
+    start, stop = streaming.aligned_span(os, stream)
+    for i in range(start):
         v = xs[i]
         # `not v <= 0` keeps NaN, as torch.relu does
         os[i] = v if not v <= zero else zero
+    if stream:
+        for i in range(start, stop, streaming.LINE // os.itemsize):
+            streaming.relu_line(xs, xs, os, i)
+        for i in range(stop, hi - lo):
+            v = xs[i]
+            os[i] = v if not v <= zero else zero
+        streaming.fence()
 
 
 @jit
-def _relu_backward_range(grad_out, out, grad_x, lo, hi):
+def _relu_backward_range(grad_out, out, grad_x, stream, lo, hi):
     zero = grad_x.dtype.type(0)
     gs, ys, ds = grad_out[lo:hi], out[lo:hi], grad_x[lo:hi]
-    for i in range(hi - lo):
+    start, stop = streaming.aligned_span(ds, stream)
+    for i in range(start):
         # both loads unconditional, so LLVM can vectorise the select (a load inside the
         # conditional expression would be a branch per element)
         g = gs[i]
         # d relu / dx at 0 is 0 (and at NaN), as PyTorch's threshold_backward
         ds[i] = g if ys[i] > zero else zero
+    if stream:
+        for i in range(start, stop, streaming.LINE // ds.itemsize):
+            streaming.relu_grad_line(ys, gs, ds, i)
+        for i in range(stop, hi - lo):
+            g = gs[i]
+            ds[i] = g if ys[i] > zero else zero
+        streaming.fence()
 
 
 @jit
@@ -108,7 +124,7 @@ def _run(serial, n, *flat):
 
 def relu(x):
     out = np.empty_like(x, order="C")
-    _run(_relu_range, x.size, _flat(x), out.reshape(-1))
+    _run(_relu_range, x.size, _flat(x), out.reshape(-1), streaming.wanted(out))
     return out
 
 
@@ -116,7 +132,10 @@ def relu_backward(grad_out, out, into=None):
     """grad_out where out > 0, else 0; written into ``into`` (C-contiguous, out's shape and dtype;
     it may be grad_out itself) when given, else into a new array."""
     grad_x = np.empty_like(out, order="C") if into is None else into
-    _run(_relu_backward_range, out.size, _flat(grad_out), _flat(out), grad_x.reshape(-1))
+    flat = _flat(grad_out), _flat(out), grad_x.reshape(-1)
+    # in place, the lines are in cache already: nothing to save
+    stream = streaming.wanted(grad_x) and grad_out is not grad_x and flat[0].dtype == flat[1].dtype == grad_x.dtype
+    _run(_relu_backward_range, out.size, *flat, stream)
     return grad_x
 
 
