@@ -75,6 +75,10 @@ def _select_intrinsic(nan_passes):
     else ``test > 0`` (ReLU's gradient: 0 where the output is NaN)."""
     @intrinsic
     def select(typingctx, test, values, out, i):
+        arrays = (test, values, out)
+        if not all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == out.dtype
+                   and isinstance(a.dtype, types.Float) for a in arrays):
+            return None  # the code below reads and writes whole lines of contiguous arrays of one dtype
         sig = types.void(test, values, out, i)
 
         def codegen(context, builder, signature, args):

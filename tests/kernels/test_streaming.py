@@ -66,3 +66,20 @@ def test_only_large_float_outputs_stream():
     large = np.empty(streaming.BYTES // 4, np.float32)
     assert streaming.wanted(large) == streaming.available()
     assert not streaming.wanted(np.empty(streaming.BYTES // 4, np.int32))
+
+
+@pytest.mark.skipif(not streaming.available(), reason="streaming stores need Numba's JIT on x86")
+def test_a_line_store_of_mixed_dtypes_does_not_compile():
+    import numba
+
+    @numba.njit
+    def store(test, values, out):
+        streaming.relu_line(test, values, out, 0)
+
+    with pytest.raises(numba.core.errors.TypingError):
+        store(np.ones(16, np.float32), np.ones(16, np.float64), np.empty(16, np.float32))
+    out = np.empty(64, np.float32)
+    start, _ = streaming.aligned_span(out, True)
+    test = np.where(np.arange(64) % 3, 1, -1).astype(np.float32)
+    store(test[start:], np.arange(64, dtype=np.float32)[start:], out[start:])
+    np.testing.assert_array_equal(out[start:start + 16], np.where(test > 0, np.arange(64), 0)[start:start + 16])
