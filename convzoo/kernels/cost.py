@@ -456,6 +456,13 @@ DIRECT_EFFICIENCY = 0.5
 DIRECT_COPY_RATE = 6e9
 DIRECT_POINTWISE = 1.6
 DIRECT_WEIGHTS, DIRECT_STREAMED = 1 << 18, 2.0
+# A strided forward (tiles reading every s-th input value) ran faster than these figures say: on plan
+# audit bq's strided forwards with direct among the candidates it was estimated at 1.0-1.7x its time where
+# the other candidates were at 0.9-1.1x theirs, and lost to im2col on the 2x2 stride-2 64 -> 128 convs (the
+# input gradient of case h2: 0.34-0.40 ms against 0.46-0.51 at batch 1, 11.5-14.2 against 14.4-16.4 at 32)
+# and the 4x4 one at batch 1 (h1's). With this factor those six plan direct and nothing else changes: the
+# audit's summed loss 7.46 -> 6.41 replanned
+DIRECT_STRIDED = 0.75
 DIRECT_REDUCE_EFFICIENCY, DIRECT_REDUCE_REUSE, DIRECT_REDUCE_CHUNK = 0.5, 1.2, 5e-6
 DIRECT_WEIGHT_EFFICIENCY, DIRECT_WEIGHT_SUMS, DIRECT_WEIGHT_CHUNK = 0.25, 8, 25e-6
 
@@ -483,6 +490,8 @@ def direct_cost(op, g, threads):
         total *= DIRECT_POINTWISE
     if c_in * g.taps * lanes * g.itemsize > DIRECT_WEIGHTS:
         total *= DIRECT_STREAMED
+    if op == "forward" and max(g.stride) > 1:
+        total *= DIRECT_STRIDED
     return total
 
 
