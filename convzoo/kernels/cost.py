@@ -18,7 +18,7 @@ about 1.6x above the measured times (median; a tenth of them 2.4x): the figures 
 """
 import math
 
-from . import direct, fft, spans, subpixel, winograd, winograd1d, winograd2d, winograd_channels, workspace
+from . import direct, fft, gemm, spans, subpixel, winograd, winograd1d, winograd2d, winograd_channels, workspace
 
 # the reference machine of issue 4 (233 GFLOP/s FP32 on 2 cores, 38 GB/s); scaled by the threads in use
 PEAK_FLOPS_PER_THREAD = 116.5e9
@@ -140,10 +140,21 @@ def im2col_cost(op, g, threads):
     return g.flops / (_peak(threads) * efficiency) + move / threads + g.bytes("x", "y") / BANDWIDTH
 
 
+# The forward and input gradient of a 1x1 conv whose images go side by side (gemm.images_per_job: small
+# planes) copy them into one operand and the product back out, bytes per second per thread. Fitted on plan
+# audit bv: any rate from 1e9 to 1e10 B/s moved the same eight pairs, each to the faster (1x1 64 -> 64 at
+# 7 px, batch 32: the input gradient on direct 0.145 ms against pointwise's 0.21), the summed loss 6.34 ->
+# 5.36 replanned; the copies run at about GATHER_RATE
+SIDE_BY_SIDE_RATE = 6e9
+
+
 def pointwise_cost(op, g, threads):
     cg, og = g.in_channels // g.groups, g.out_channels // g.groups
     m, k = {"forward": (og, cg), "backward_input": (cg, og)}.get(op, (og, 1024))
-    return g.flops / (_peak(threads) * _gemm_efficiency(m, k)) + 2 * g.bytes("x", "y") / BANDWIDTH
+    total = g.flops / (_peak(threads) * _gemm_efficiency(m, k)) + 2 * g.bytes("x", "y") / BANDWIDTH
+    if op != "backward_weight" and g.batch > 1 and gemm.images_per_job(g.positions, g.flops // g.batch) > 1:
+        total += g.bytes("x", "y") / SIDE_BY_SIDE_RATE / threads
+    return total
 
 
 def depthwise_cost(op, g, threads):

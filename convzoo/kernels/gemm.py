@@ -242,12 +242,18 @@ def _pointwise_view(xp, stride, out_shape=None):
 JOB_FLOPS = 2 << 20
 
 
+def images_per_job(positions, flops):
+    """How many images of ``positions`` columns and ``flops`` each a job of the 1x1 GEMMs wants: one
+    (its planes are the GEMM operand, no copy) when it has enough columns and work, else enough to go
+    side by side (copied into one operand, the product copied back out)."""
+    return max(1, -(-_MIN_COLUMNS // max(positions, 1)), -(-JOB_FLOPS // max(flops, 1)))
+
+
 def _image_jobs(n, positions, flops):
-    """Image ranges of the 1x1 GEMMs, ``flops`` an image: one image per job (its planes are the GEMM
-    operand, no copy) when it has enough columns and work, else enough images side by side, in
-    ranges of equal size. On lanes, 32 images of 128->256 @28 ran 13 ms where one 2-thread GEMM on
-    the side-by-side copy ran 32 ms (the copies in and out are as long as the GEMM there)."""
-    per = max(1, -(-_MIN_COLUMNS // max(positions, 1)), -(-JOB_FLOPS // max(flops, 1)))
+    """Image ranges of the 1x1 GEMMs, ``flops`` an image, ``images_per_job`` of them a job, in ranges
+    of equal size. On lanes, 32 images of 128->256 @28 ran 13 ms where one 2-thread GEMM on the
+    side-by-side copy ran 32 ms (the copies in and out are as long as the GEMM there)."""
+    per = images_per_job(positions, flops)
     count = -(-n // per)
     if count > 1:
         count = max(count, min(n, lanes.shares()))

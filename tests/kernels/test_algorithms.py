@@ -4,6 +4,8 @@ The foundation tests exercise whatever the planner picks; these force each algor
 geometry it supports (fixed cases and hypothesis draws), for each op it implements, in float64 and
 float32. Also run with NUMBA_DISABLE_JIT=1, so sizes stay small.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -425,3 +427,17 @@ def test_fft_runs_on_numpys_fft_without_scipy(monkeypatch):
     monkeypatch.setattr(fft, "_IN_PLACE", {})
     ran = sum(_check_all_ops("fft", case, np.float32) for case in CASES)
     assert ran >= 9
+
+
+def test_pointwise_pays_the_side_by_side_copies_of_small_planes_only(monkeypatch):
+    def estimate(op, x, w):
+        return cost.pointwise_cost(op, planner.ConvGeometry.of(x, w, (1, 1), (1, 1), 1, 4), 2)
+
+    cases = [("forward", (32, 64, 7, 7), (64, 64, 1, 1)), ("backward_input", (32, 64, 7, 7), (64, 64, 1, 1)),
+             ("forward", (1, 64, 7, 7), (64, 64, 1, 1)), ("forward", (32, 128, 28, 28), (256, 128, 1, 1)),
+             ("backward_weight", (32, 64, 7, 7), (64, 64, 1, 1))]
+    with_copies = [estimate(*case) for case in cases]
+    monkeypatch.setattr(cost, "SIDE_BY_SIDE_RATE", math.inf)
+    without = [estimate(*case) for case in cases]
+    assert with_copies[0] > without[0] and with_copies[1] > without[1]  # 49 positions: side by side
+    assert with_copies[2:] == without[2:]  # one image; 784 positions and 51 MFLOP an image; the weight gradient
