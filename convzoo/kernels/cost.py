@@ -142,9 +142,10 @@ def im2col_cost(op, g, threads):
 
 # The forward and input gradient of a 1x1 conv whose images go side by side (gemm.images_per_job: small
 # planes) copy them into one operand and the product back out, bytes per second per thread. Fitted on plan
-# audit bv: any rate from 1e9 to 1e10 B/s moved the same eight pairs, each to the faster (1x1 64 -> 64 at
-# 7 px, batch 32: the input gradient on direct 0.145 ms against pointwise's 0.21), the summed loss 6.34 ->
-# 5.36 replanned; the copies run at about GATHER_RATE
+# audit bv: any rate from 1e9 to 1e10 B/s moved the same eight pairs (1x1 64 -> 64 at 7 px, batch 32: the
+# input gradient on direct 0.145 ms against pointwise's 0.21), the summed loss 6.34 -> 5.36 replanned, and
+# 4.53 with direct's 1x1 factor (DIRECT_POINTWISE) dropped there, each of the eight then on the fastest
+# but for one within 1 %; the copies run at about GATHER_RATE
 SIDE_BY_SIDE_RATE = 6e9
 
 
@@ -152,9 +153,14 @@ def pointwise_cost(op, g, threads):
     cg, og = g.in_channels // g.groups, g.out_channels // g.groups
     m, k = {"forward": (og, cg), "backward_input": (cg, og)}.get(op, (og, 1024))
     total = g.flops / (_peak(threads) * _gemm_efficiency(m, k)) + 2 * g.bytes("x", "y") / BANDWIDTH
-    if op != "backward_weight" and g.batch > 1 and gemm.images_per_job(g.positions, g.flops // g.batch) > 1:
+    if op != "backward_weight" and _side_by_side(g):
         total += g.bytes("x", "y") / SIDE_BY_SIDE_RATE / threads
     return total
+
+
+def _side_by_side(g):
+    """Whether pointwise copies a 1x1 conv's images side by side (rather than reading them in place)."""
+    return g.batch > 1 and gemm.images_per_job(g.positions, g.flops // g.batch) > 1
 
 
 def depthwise_cost(op, g, threads):
@@ -462,7 +468,9 @@ def winograd2d_cost(op, g, threads):
 # and as the efficiency they cost). Two more factors took it to 8.5: a 1x1 kernel (pointwise reads its
 # input in place, direct copies it; 1x1 64 -> 128 at 56 px ran 0.8-1.0x pointwise) and weights of more
 # than DIRECT_WEIGHTS bytes a block of output channels (they stream from L2 for every tile: the 7x7
-# 64 -> 64 conv at 28 px, 401 KB, ran 0.55-0.9x im2col at batch 1)
+# 64 -> 64 conv at 28 px, 401 KB, ran 0.55-0.9x im2col at batch 1). The 1x1 factor holds only where
+# pointwise reads its input in place: where it copies images side by side (``_side_by_side``), direct
+# ran 1x1 convs of 16-64 channels at 7-14 px 1.1-1.5x faster than pointwise (plan audit bv)
 DIRECT_EFFICIENCY = 0.5
 DIRECT_COPY_RATE = 6e9
 DIRECT_POINTWISE = 1.6
@@ -497,7 +505,7 @@ def direct_cost(op, g, threads):
         computed *= max(1.0, direct.SUMS_IN_FLIGHT / (shape[0] * shape[1]))
     copy = g.batch * c_in * math.prod(g.padded) * g.itemsize / DIRECT_COPY_RATE
     total = (computed / (PEAK_FLOPS_PER_THREAD * DIRECT_EFFICIENCY) + copy) / threads + g.bytes("x", "y") / BANDWIDTH
-    if g.taps == 1:
+    if g.taps == 1 and not _side_by_side(g):
         total *= DIRECT_POINTWISE
     if c_in * g.taps * lanes * g.itemsize > DIRECT_WEIGHTS:
         total *= DIRECT_STREAMED

@@ -441,3 +441,15 @@ def test_pointwise_pays_the_side_by_side_copies_of_small_planes_only(monkeypatch
     without = [estimate(*case) for case in cases]
     assert with_copies[0] > without[0] and with_copies[1] > without[1]  # 49 positions: side by side
     assert with_copies[2:] == without[2:]  # one image; 784 positions and 51 MFLOP an image; the weight gradient
+
+
+@pytest.mark.skipif(not microkernel.available(), reason="direct's tiles need Numba's JIT and AVX2 or AVX-512")
+def test_direct_pays_the_1x1_factor_only_where_pointwise_reads_in_place(monkeypatch):
+    def estimate(x):
+        return cost.direct_cost("forward", planner.ConvGeometry.of(x, (64, 64, 1, 1), (1, 1), (1, 1), 1, 4), 2)
+
+    small, large = (32, 64, 7, 7), (32, 64, 56, 56)  # images side by side; each image in place
+    before = estimate(small), estimate(large)
+    monkeypatch.setattr(cost, "DIRECT_POINTWISE", 2 * cost.DIRECT_POINTWISE)
+    assert estimate(small) == before[0]
+    assert estimate(large) == pytest.approx(2 * before[1], rel=1e-12)
