@@ -83,7 +83,7 @@ def _select_intrinsic(nan_passes):
 
         def codegen(context, builder, signature, args):
             element = context.get_value_type(signature.args[2].dtype)
-            vector = ir.VectorType(element, LINE // signature.args[2].dtype.bitwidth * 8)
+            vector = ir.VectorType(element, LINE * 8 // signature.args[2].dtype.bitwidth)
 
             def line(k):
                 array = context.make_array(signature.args[k])(context, builder, args[k])
