@@ -6,7 +6,8 @@ scratch plane split by stride phase (each phase of each axis a block of its own)
 output rows from unit-step runs of that copy (a 3x3 kernel in one pass with its nine weights in
 registers, larger kernels five taps per pass; on 1-D and 2-D planes, at any stride, each tap's runs
 join into one run of the whole plane, ``depthwise_flat``; a 3x3 stride-1 forward on rows of 48 or
-more computes two output rows a pass, which share two scratch rows). The input is
+more computes two output rows a pass, which share two scratch rows, and padded by one on every side
+reads the plane in place but for its border, ``loops.forward_same_range``). The input is
 read from memory once and the output written once, padding costs no copy of the whole input, and
 stride and dilation only change where the runs start, so a dilated kernel never touches a zero.
 Every range of a lane writes disjoint planes (forward, backward-input) or weights (backward-weight),
@@ -98,6 +99,9 @@ class PlaneTable:
         self.flat = consecutive and (4 * (wq - o) <= o or (o < 2 * loops.SHORT_ROWS and wq <= 2 * o))
         self.out_shape = tuple(int(p) for p in out_shape)
         self.in_shape = tuple(int(p) for p in in_shape)
+        # a 2-D 3x3 stride-1 conv padded by one on every side, rows wide enough for loops.forward_same_range
+        self.same = (len(axes) == 2 and all(k == 3 and s == 1 and d == 1 and b == 1 and o == n
+                                            for n, k, s, d, b, o in axes) and o >= loops.PAIRED_WIDTH)
         for array in (self.rowtab, self.colofs, self.fill_row, self.col_lo, self.col_hi, self.src_lo):
             array.flags.writeable = False
 
@@ -159,6 +163,8 @@ def _correlate(x, weight, t):
     w = np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1)
     if isinstance(t, depthwise_split.SplitTable):
         _run(depthwise_split.forward_range, _work(out, x, t), n * c, _planes(x), w, *t.args(), out)
+    elif t.same:
+        _run(loops.forward_same_range, _work(out, x, t), n * c, _planes(x), w, *t.out_shape, out)
     else:
         _run(loops.forward_range, _work(out, x, t), n * c, _planes(x), w, *t.args(), t.full, t.flat, out)
     return out.reshape((n, o) + t.out_shape)

@@ -311,3 +311,39 @@ def test_forward_takes_the_parity_split_on_short_stride_2_rows():
     for shape in ((56, 55), (14, 14), (224, 224)):  # odd width, outputs of 7 and 112
         assert isinstance(depthwise.forward_table(*table_key(shape, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)))),
                           depthwise.PlaneTable)
+
+
+@pytest.mark.parametrize("shape", [(3, 48), (4, 50), (7, 56), (56, 56), (9, 63)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_same_3x3_reads_the_interior_in_place_and_gives_the_padded_copys_bits(shape, dtype, multiplier):
+    # loops.forward_same_range: the interior from the plane itself, the border through small padded copies,
+    # every output, NaN, infinity and signed zeros included, the one the padded-copy loops give
+    from convzoo.kernels import depthwise_loops as loops
+    t = depthwise.plane_table(shape, (3, 3), (1, 1), (1, 1), (1, 1), shape)
+    assert t.same
+    rng = np.random.default_rng(shape[1] + multiplier)
+    x = rng.standard_normal((2, 3) + shape).astype(dtype)
+    x[0, 1, rng.integers(shape[0]), rng.integers(shape[1])] = np.inf
+    x[1, 2, :, 0] = -0.0
+    x[1, 0, -1, :] = np.nan
+    w = rng.standard_normal((3 * multiplier, 9)).astype(dtype)
+    w[0, 4] = -0.0
+    planes = x.reshape(2, 3, -1)
+    want = np.empty((2, 3 * multiplier, shape[0] * shape[1]), dtype=dtype)
+    got = np.full_like(want, 7)
+    loops.forward_range(planes, w, *t.args(), t.full, t.flat, want, 0, 6)
+    loops.forward_same_range(planes, w, *shape, got, 0, 6)
+    bits = np.int64 if dtype == np.float64 else np.int32
+    np.testing.assert_array_equal(got.view(bits), want.view(bits))
+
+
+def test_only_same_padded_3x3_stride_1_tables_on_wide_rows_take_the_in_place_loops():
+    from convzoo.kernels import depthwise_loops as loops
+    wide = loops.PAIRED_WIDTH
+    assert depthwise.plane_table((8, wide), (3, 3), (1, 1), (1, 1), (1, 1), (8, wide)).same
+    assert not depthwise.plane_table((8, wide - 1), (3, 3), (1, 1), (1, 1), (1, 1), (8, wide - 1)).same
+    assert not depthwise.plane_table((8, wide), (3, 3), (1, 1), (1, 1), (0, 0), (6, wide - 2)).same
+    assert not depthwise.plane_table((8, wide), (3, 3), (1, 1), (2, 2), (2, 2), (8, wide)).same
+    assert not depthwise.plane_table((8, wide), (5, 5), (1, 1), (1, 1), (2, 2), (8, wide)).same
+    assert not depthwise.plane_table((wide,), (3,), (1,), (1,), (1,), (wide,)).same
