@@ -241,31 +241,37 @@ def _adjacent_rows(rowtab):
     return True
 
 
+@jit_inline
+def _row_pair9(src, a0, a1, a2, pitch, count, wo, res, o, o2):
+    # two output rows of a 3x3 kernel, at res[o:] and res[o2:], ``count`` long: the first reads rows t..t+2
+    # of src (``pitch`` apart; its kernel row's three taps start at a0, a1, a2), the second rows t+1..t+3,
+    # so 12 loads make two outputs where _pass9 makes one of 9 (its loads, unaligned, bound the loop); each
+    # output's sum in _pass9's order, bit for bit
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
+    b0, b1, b2 = a0 + pitch, a1 + pitch, a2 + pitch
+    d0, d1, d2 = b0 + pitch, b1 + pitch, b2 + pitch
+    e0, e1, e2 = d0 + pitch, d1 + pitch, d2 + pitch
+    for j in range(count):
+        x3, x4, x5 = src[b0 + j], src[b1 + j], src[b2 + j]
+        x6, x7, x8 = src[d0 + j], src[d1 + j], src[d2 + j]
+        res[o + j] = (w0 * src[a0 + j] + w1 * src[a1 + j] + w2 * src[a2 + j] + w3 * x3 + w4 * x4 + w5 * x5
+                      + w6 * x6 + w7 * x7 + w8 * x8)
+        res[o2 + j] = (w0 * x3 + w1 * x4 + w2 * x5 + w3 * x6 + w4 * x7 + w5 * x8 + w6 * src[e0 + j]
+                       + w7 * src[e1 + j] + w8 * src[e2 + j])
+
+
 @jit
 def _rows9_paired(buf, buf_width, wo, rowtab, colofs, res):
-    # the output rows two at a time (rowtab: _adjacent_rows), straight into res: rows r and r + 1
-    # read scratch rows t..t+2 and t+1..t+3, so 12 loads make two outputs where _pass9 makes one of
-    # 9 (its loads, unaligned, bound the loop); each output's sum in _pass9's order, bit for bit.
-    # An odd last row goes through _rows9's loop
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
+    # the output rows two at a time (rowtab: _adjacent_rows), straight into res (_row_pair9): rows r and
+    # r + 1 read scratch rows t..t+2 and t+1..t+3. An odd last row goes through _rows9's loop
     c0, c1, c2 = np.uint64(colofs[0]), np.uint64(colofs[1]), np.uint64(colofs[2])
     rows = rowtab.shape[0]
     width = res.shape[0] // rows
     pitch, n = np.uint64(buf_width), np.uint64(width)
     for r in range(0, rows - 1, 2):
         p = np.uint64(rowtab[r, 0] * buf_width)
-        a0, a1, a2 = p + c0, p + c1, p + c2
-        b0, b1, b2 = a0 + pitch, a1 + pitch, a2 + pitch
-        d0, d1, d2 = b0 + pitch, b1 + pitch, b2 + pitch
-        e0, e1, e2 = d0 + pitch, d1 + pitch, d2 + pitch
         o = np.uint64(r * width)
-        for j in range(n):
-            x3, x4, x5 = buf[b0 + j], buf[b1 + j], buf[b2 + j]
-            x6, x7, x8 = buf[d0 + j], buf[d1 + j], buf[d2 + j]
-            res[o + j] = (w0 * buf[a0 + j] + w1 * buf[a1 + j] + w2 * buf[a2 + j] + w3 * x3 + w4 * x4 + w5 * x5
-                          + w6 * x6 + w7 * x7 + w8 * x8)
-            res[o + n + j] = (w0 * x3 + w1 * x4 + w2 * x5 + w3 * x6 + w4 * x7 + w5 * x8 + w6 * buf[e0 + j]
-                              + w7 * buf[e1 + j] + w8 * buf[e2 + j])
+        _row_pair9(buf, p + c0, p + c1, p + c2, pitch, n, wo, res, o, o + n)
     if rows % 2:
         _rows9(buf, buf_width, wo, rowtab[rows - 1:], colofs, res[(rows - 1) * width:])
 
@@ -355,24 +361,14 @@ def _correlate_flat(buf, buf_width, wo, starts, count, rows, tmp, at, res):
 
 @jit
 def _same_interior(xs, h, width, wo, res):
-    # rows 1..h-2, columns 1..width-2 of one plane, straight from the flat input plane xs
+    # rows 1..h-2, columns 1..width-2 of one plane, straight from the flat input plane xs (_row_pair9)
     w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
     pitch, n = np.uint64(width), np.uint64(width - 2)
+    one, two = np.uint64(1), np.uint64(2)
     r = 1
     while r + 1 <= h - 2:
-        a0 = np.uint64((r - 1) * width)
-        a1, a2 = a0 + np.uint64(1), a0 + np.uint64(2)
-        b0, b1, b2 = a0 + pitch, a1 + pitch, a2 + pitch
-        d0, d1, d2 = b0 + pitch, b1 + pitch, b2 + pitch
-        e0, e1, e2 = d0 + pitch, d1 + pitch, d2 + pitch
-        o = np.uint64(r * width + 1)
-        for j in range(n):
-            x3, x4, x5 = xs[b0 + j], xs[b1 + j], xs[b2 + j]
-            x6, x7, x8 = xs[d0 + j], xs[d1 + j], xs[d2 + j]
-            res[o + j] = (w0 * xs[a0 + j] + w1 * xs[a1 + j] + w2 * xs[a2 + j] + w3 * x3 + w4 * x4 + w5 * x5
-                          + w6 * x6 + w7 * x7 + w8 * x8)
-            res[o + pitch + j] = (w0 * x3 + w1 * x4 + w2 * x5 + w3 * x6 + w4 * x7 + w5 * x8 + w6 * xs[e0 + j]
-                                  + w7 * xs[e1 + j] + w8 * xs[e2 + j])
+        a0, o = np.uint64((r - 1) * width), np.uint64(r * width + 1)
+        _row_pair9(xs, a0, a0 + one, a0 + two, pitch, n, wo, res, o, o + pitch)
         r += 2
     if r == h - 2:  # an odd count of interior rows: the last one alone
         a0 = np.uint64((r - 1) * width)
