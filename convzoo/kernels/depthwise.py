@@ -100,7 +100,8 @@ class PlaneTable:
         self.out_shape = tuple(int(p) for p in out_shape)
         self.in_shape = tuple(int(p) for p in in_shape)
         # a 2-D 3x3 stride-1 conv padded by one on every side, rows wide enough for loops.forward_same_range
-        self.same = (len(axes) == 2 and all(k == 3 and s == 1 and d == 1 and b == 1 and o == n
+        # (and planes of three rows or more, the interior's and the border's loops apart)
+        self.same = (len(axes) == 2 and all(k == 3 and s == 1 and d == 1 and b == 1 and o == n and n >= 3
                                             for n, k, s, d, b, o in axes) and o >= loops.PAIRED_WIDTH)
         for array in (self.rowtab, self.colofs, self.fill_row, self.col_lo, self.col_hi, self.src_lo):
             array.flags.writeable = False

@@ -347,3 +347,11 @@ def test_only_same_padded_3x3_stride_1_tables_on_wide_rows_take_the_in_place_loo
     assert not depthwise.plane_table((8, wide), (3, 3), (1, 1), (2, 2), (2, 2), (8, wide)).same
     assert not depthwise.plane_table((8, wide), (5, 5), (1, 1), (1, 1), (2, 2), (8, wide)).same
     assert not depthwise.plane_table((wide,), (3,), (1,), (1,), (1,), (wide,)).same
+    assert depthwise.plane_table((3, wide), (3, 3), (1, 1), (1, 1), (1, 1), (3, wide)).same
+    for rows in (1, 2):  # too few rows: the padded-copy loops, which the forward below checks
+        assert not depthwise.plane_table((rows, wide), (3, 3), (1, 1), (1, 1), (1, 1), (rows, wide)).same
+        x = np.random.default_rng(rows).standard_normal((1, 2, rows, wide))
+        w = np.random.default_rng(7).standard_normal((2, 1, 3, 3))
+        want = naive.conv(naive.pad(x, ((1, 1), (1, 1))), w, (1, 1), (1, 1), 2)
+        np.testing.assert_allclose(depthwise.depthwise_forward(x, w, (1, 1), (1, 1), 2, ((1, 1), (1, 1))), want,
+                                   rtol=1e-12, atol=1e-12)
