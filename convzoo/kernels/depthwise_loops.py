@@ -360,9 +360,9 @@ def _correlate_flat(buf, buf_width, wo, starts, count, rows, tmp, at, res):
 
 
 @jit
-def _same_interior(xs, h, width, wo, res):
-    # rows 1..h-2, columns 1..width-2 of one plane, straight from the flat input plane xs (_row_pair9)
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
+def _same_interior(xs, h, width, wo, last, res):
+    # rows 1..h-2, columns 1..width-2 of one plane, straight from the flat input plane xs (_row_pair9); an
+    # odd last row alone (_pass9 at ``last``, its taps' starts)
     pitch, n = np.uint64(width), np.uint64(width - 2)
     one, two = np.uint64(1), np.uint64(2)
     r = 1
@@ -370,45 +370,43 @@ def _same_interior(xs, h, width, wo, res):
         a0, o = np.uint64((r - 1) * width), np.uint64(r * width + 1)
         _row_pair9(xs, a0, a0 + one, a0 + two, pitch, n, wo, res, o, o + pitch)
         r += 2
-    if r == h - 2:  # an odd count of interior rows: the last one alone
-        a0 = np.uint64((r - 1) * width)
-        b0, d0 = a0 + pitch, a0 + pitch + pitch
-        o = np.uint64(r * width + 1)
-        for j in range(n):
-            res[o + j] = (w0 * xs[a0 + j] + w1 * xs[a0 + j + 1] + w2 * xs[a0 + j + 2] + w3 * xs[b0 + j]
-                          + w4 * xs[b0 + j + 1] + w5 * xs[b0 + j + 2] + w6 * xs[d0 + j] + w7 * xs[d0 + j + 1]
-                          + w8 * xs[d0 + j + 2])
+    if r == h - 2:
+        _pass9(res, np.uint64(r * width + 1), n, xs, last, wo)
 
 
 @jit
-def _same_edges(xs, h, width, wo, rows, cols, column, res):
+def _same_edges(xs, h, width, wo, rows, row_starts, cols, col_starts, column, res):
     # the top and bottom rows through ``rows`` (3 x (width + 2), zero-padded), the first and last columns of
-    # the rows between through ``cols`` (3 x (h + 2): three padded-plane columns as rows) into ``column``
-    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
-    wb = width + 2
+    # the rows between through ``cols`` (3 x (h + 2): three padded-plane columns as rows) into ``column``;
+    # each by _pass9 over the flat copy at its starts
     for edge in range(2):
         top = 0 if edge == 0 else h - 2  # the input rows the output row reads, in rows[1 - edge:3 - edge]
         rows[:] = 0.0
         for i in range(2):
             rows[i + 1 - edge, 1:width + 1] = xs[(top + i) * width:(top + i + 1) * width]
-        o = 0 if edge == 0 else (h - 1) * width
-        r0, r1, r2 = rows[0], rows[1], rows[2]
-        for j in range(width):
-            res[o + j] = (w0 * r0[j] + w1 * r0[j + 1] + w2 * r0[j + 2] + w3 * r1[j] + w4 * r1[j + 1]
-                          + w5 * r1[j + 2] + w6 * r2[j] + w7 * r2[j + 1] + w8 * r2[j + 2])
+        _pass9(res, np.uint64(0 if edge == 0 else (h - 1) * width), width, rows.reshape(-1), row_starts, wo)
     for edge in range(2):
         first = 0 if edge == 0 else width - 2  # the input columns the output column reads
         cols[:] = 0.0
         for i in range(h):
             for k in range(2):
                 cols[k + 1 - edge, i + 1] = xs[i * width + first + k]
-        c0, c1, c2 = cols[0], cols[1], cols[2]
-        for r in range(1, h - 1):  # output row r reads padded rows r..r+2 of the three columns
-            column[r] = (w0 * c0[r] + w1 * c1[r] + w2 * c2[r] + w3 * c0[r + 1] + w4 * c1[r + 1]
-                         + w5 * c2[r + 1] + w6 * c0[r + 2] + w7 * c1[r + 2] + w8 * c2[r + 2])
+        # output row r (1..h-2) reads padded rows r..r+2 of the three columns
+        _pass9(column, np.uint64(1), h - 2, cols.reshape(-1), col_starts, wo)
         at = 0 if edge == 0 else width - 1
         for r in range(1, h - 1):
             res[r * width + at] = column[r]
+
+
+@jit
+def _nine_starts(row_pitch, column_pitch, first):
+    """_pass9's starts of a 3x3 kernel over a flat array whose kernel rows lie ``row_pitch`` apart and columns
+    ``column_pitch`` apart, the first tap at ``first``."""
+    starts = np.empty(9, dtype=np.int64)
+    for a in range(3):
+        for b in range(3):
+            starts[3 * a + b] = first + a * row_pitch + b * column_pitch
+    return starts
 
 
 @jit
@@ -420,12 +418,14 @@ def forward_same_range(x, w, h, width, out, lo, hi):
     rows = np.empty((3, width + 2), dtype=x.dtype)
     cols = np.empty((3, h + 2), dtype=x.dtype)
     column = np.empty(h, dtype=x.dtype)
+    last = _nine_starts(width, 1, (h - 3) * width)  # the interior's last row, read in place
+    row_starts, col_starts = _nine_starts(width + 2, 1, 0), _nine_starts(1, h + 2, 1)
     for p in range(lo, hi):
         b, c = p // channels, p % channels
         xs = x[b, c]
         for o in range(c * m, c * m + m):
-            _same_interior(xs, h, width, w[o], out[b, o])
-            _same_edges(xs, h, width, w[o], rows, cols, column, out[b, o])
+            _same_interior(xs, h, width, w[o], last, out[b, o])
+            _same_edges(xs, h, width, w[o], rows, row_starts, cols, col_starts, column, out[b, o])
 
 
 # Each op is a range function over its planes (or output channels), run directly on the calling
