@@ -58,6 +58,19 @@ jit_sums = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"re
 prange = numba.prange
 
 
+@functools.lru_cache(maxsize=None)
+def host_features():
+    """LLVM's features of this CPU (``{"avx512f": True, ...}``); empty with Numba's JIT disabled (no code is
+    generated for it) or where LLVM cannot tell."""
+    if numba.config.DISABLE_JIT:
+        return {}
+    try:
+        import llvmlite.binding as llvm
+        return dict(llvm.get_host_cpu_features())
+    except Exception:  # noqa: BLE001 - an unknown host has no features to count on
+        return {}
+
+
 def _thread_count_reader():
     """Numba's thread count for the calling thread, read the fast way where this Numba has it.
 

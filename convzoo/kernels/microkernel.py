@@ -23,20 +23,15 @@ Each element sums its products in order of s, with fused multiply-adds (as OpenB
 ``available()`` is False without a vector unit these tiles know (AVX-512, or AVX2 with FMA) or with
 Numba's JIT disabled (the tests' NUMBA_DISABLE_JIT pass); the planner then never picks ``direct``.
 """
-import numba
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from .jit import host_features
+
 
 def _vector_width():
-    if numba.config.DISABLE_JIT:
-        return 0
-    try:
-        import llvmlite.binding as llvm
-        features = llvm.get_host_cpu_features()
-    except Exception:  # noqa: BLE001 - an unknown host has no tile
-        return 0
+    features = host_features()
     if features.get("avx512f"):
         return 16
     if features.get("avx2") and features.get("fma"):

@@ -17,12 +17,11 @@ ordered, so a range that used them ends with ``fence()`` (``sfence``) before ano
 read what it wrote. ``available()`` is False off x86 or with Numba's JIT disabled (the tests'
 NUMBA_DISABLE_JIT pass), and the kernels then use ordinary stores.
 """
-import numba
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from .jit import jit_inline
+from .jit import host_features, jit_inline
 
 LINE = 64  # bytes of a cache line, and of one streaming store
 # Output bytes from which a kernel streams. A ReLU then a 2x2 max pooling, alternating in one process:
@@ -31,17 +30,7 @@ LINE = 64  # bytes of a cache line, and of one streaming store
 BYTES = 24 << 20
 
 
-def _x86():
-    if numba.config.DISABLE_JIT:
-        return False
-    try:
-        import llvmlite.binding as llvm
-        return bool(llvm.get_host_cpu_features().get("sse2"))
-    except Exception:  # noqa: BLE001 - an unknown host streams nothing
-        return False
-
-
-_AVAILABLE = _x86()
+_AVAILABLE = bool(host_features().get("sse2"))  # x86 (and Numba's JIT on)
 
 
 def available():
