@@ -1,9 +1,10 @@
 """The depthwise kernels' own code paths against the naive loops: the one-pass 3x3 rows, the whole-plane
 run (flat, at any stride: the scratch is split by stride phase), rows rounded up to whole vectors,
 the even/odd split at stride 2, the scatter of the input gradient (stride > 1, multipliers) row by
-row or over whole planes, the weight gradient four rows a pass or over whole planes
-(depthwise_flat), zero padding read in place, 1-D and 3-D planes, and results independent of the
-thread count. Sizes stay small: this file also runs with NUMBA_DISABLE_JIT=1.
+row or over whole planes, the weight gradient four rows a pass or over whole planes (depthwise_flat:
+four taps a pass or a 3x3's nine, the input and gradient planes copied in one loop), zero padding
+read in place, 1-D and 3-D planes, and results independent of the thread count. Sizes stay small:
+this file also runs with NUMBA_DISABLE_JIT=1.
 """
 import numba
 import numpy as np
