@@ -6,6 +6,8 @@ four taps a pass or a 3x3's nine, the input and gradient planes copied in one lo
 read in place, 1-D and 3-D planes, and results independent of the thread count. Sizes stay small:
 this file also runs with NUMBA_DISABLE_JIT=1.
 """
+import math
+
 import numba
 import numpy as np
 import pytest
@@ -67,6 +69,9 @@ CASES = [
     #                                                                  forward rows in pairs and one left over
     ((1, 2, 8, 52), 2, (3, 3), (1, 1), (1, 2), ((1, 1), (2, 2))),    # rows in pairs, dilated columns, a multiplier
     ((1, 2, 7, 49), 2, (2, 3), (1, 1), (2, 1), ((0, 1), (1, 1))),    # the same, a multiplier, rows left over
+    ((2, 3, 8, 12), 1, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),    # 3x3 stride 2 padded by one, even sides:
+    #                                                                  input gradient by phases (depthwise_phases)
+    ((1, 2, 1, 1), 1, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1))),     # the same on one pixel
     ((2, 3, 17), 2, (5,), (2,), (1,), ((2, 2),)),                    # 1-D
     ((1, 2, 4, 5, 6), 1, (2, 3, 3), (1, 1, 2), (1, 1, 1), ((1, 0), (1, 1), (1, 1))),  # 3-D
 ]
@@ -356,3 +361,29 @@ def test_only_same_padded_3x3_stride_1_tables_on_wide_rows_take_the_in_place_loo
         want = naive.conv(naive.pad(x, ((1, 1), (1, 1))), w, (1, 1), (1, 1), 2)
         np.testing.assert_allclose(depthwise.depthwise_forward(x, w, (1, 1), (1, 1), 2, ((1, 1), (1, 1))), want,
                                    rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("sides", [(8, 12), (7, 9), (2, 3), (5, 1)], ids=["even", "odd", "small", "one-column"])
+def test_stride_2_input_gradient_by_phases_gives_the_scatter_bits(sides, dtype):
+    # depthwise_phases sums each pixel's products in the order the scratch plane's tap passes add them (after
+    # its zero), so the bits are the general path's, infinities, NaN and signed zeros included. (A channel with
+    # a weight that is not finite scatters row by row there, which sums in another order: NaN where it has NaN)
+    from convzoo.kernels import depthwise_flat, depthwise_loops, depthwise_phases
+    out_shape = tuple((n - 1) // 2 + 1 for n in sides)
+    assert depthwise_phases.applies(sides, (3, 3), (2, 2), (1, 1), (1, 1), out_shape)
+    assert not depthwise_phases.applies(sides, (3, 3), (2, 2), (1, 1), (0, 1), out_shape)
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((2, 3, math.prod(out_shape))).astype(dtype)
+    g[0, 1, rng.integers(g.shape[2])] = np.inf
+    g[1, 0, :] = -0.0
+    w = rng.standard_normal((3, 9)).astype(dtype)
+    w[2, 4] = np.nan
+    t = depthwise._table(sides, (3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)), out_shape)
+    want, got = (np.empty((2, 3, math.prod(sides)), dtype=dtype) for _ in range(2))
+    (depthwise_flat if t.flat else depthwise_loops).backward_input_range(g, w, *t.args(), t.full, want, 0, 6)
+    depthwise_phases.backward_input_range(g, w, *sides, got, 0, 6)
+    bits = np.int64 if dtype == np.float64 else np.int32
+    np.testing.assert_array_equal(got[:, :2].view(bits), want[:, :2].view(bits))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=RTOL[dtype])
