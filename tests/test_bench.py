@@ -201,3 +201,31 @@ def test_forward_backward_reuses_one_all_ones_output_gradient_and_leaves_it_unch
     assert len(made) == 3 and all(a is made[0] for a in made)
     seed = made[0] if isinstance(made[0], np.ndarray) else made[0].numpy()
     assert seed.shape == (2, 4, 12, 12) and np.all(seed == 1)
+
+
+def test_run_spreads_its_rounds_over_passes_of_every_case(monkeypatch):
+    # a slow spell of the VM lasts minutes: a row's rounds are passes over all the cases, not back to back
+    from convzoo.benchmark import runner
+    calls = []
+
+    class Fake:
+        bound, batches = "flops", (1,)
+
+        def __init__(self, key):
+            self.key = self.title = key
+
+        def build(self, lib, batch, quick, torch=None):
+            def timed(mode):
+                return lambda: calls.append((self.key, lib, mode))
+            return timed("fwd"), timed("fwdbwd"), {"flops": 1.0}
+
+    monkeypatch.setattr(runner, "all_cases", lambda: [Fake("x"), Fake("y")])
+    rows = runner.run(None, False, 0, 1, ("convzoo", "torch"), log=lambda _: None, rounds=2)
+    assert [(r["case"], r["mode"]) for r in rows] == [("x", "fwd"), ("x", "fwdbwd"), ("y", "fwd"), ("y", "fwdbwd")]
+    assert all(len(r["round_ms"][lib]) == 2 for r in rows for lib in ("convzoo", "torch"))
+    assert all(r["ms"]["torch"] == min(r["round_ms"]["torch"]) for r in rows)
+    # every case in the first pass, then every case again, the libraries' order rotated in the second
+    first = [("x", "convzoo", "fwd"), ("x", "torch", "fwd"), ("x", "convzoo", "fwdbwd"), ("x", "torch", "fwdbwd")]
+    second = [("x", "torch", "fwd"), ("x", "convzoo", "fwd"), ("x", "torch", "fwdbwd"), ("x", "convzoo", "fwdbwd")]
+    y = lambda seq: [("y",) + c[1:] for c in seq]  # noqa: E731
+    assert calls == first + y(first) + second + y(second)

@@ -2,8 +2,9 @@
 
 Per case, batch and mode every library runs the same work on the same inputs in this process with
 the same thread count: ``warmup`` untimed calls, then the median of ``repeat`` timed calls; this is
-done in ``rounds`` rounds, the libraries in a rotated order each round, and each library keeps its
-fastest round's median (``best_of_rounds``). The ratio columns are torch_ms / convzoo_ms, so
+done in ``rounds`` passes over all the cases, the libraries in a rotated order each pass, and each
+library keeps its fastest pass's median (``run``; ``best_of_rounds`` times its rounds back to back,
+for the planner audit). The ratio columns are torch_ms / convzoo_ms, so
 above 1 means convzoo is faster. For the training steps, each library's peak memory is measured
 too, in a child process of its own (``memory.py``).
 """
@@ -59,7 +60,10 @@ def median_ms(fn, warmup, repeat, min_seconds=0.0):
 # On the shared VM of the README, a stretch of slow calls lasts about a second: with one round each,
 # whichever library ran during it lost by up to 1.7x (3x3 64->64 @56 at batch 1: convzoo's median
 # 2.45 ms in one full run, 1.44 ms at best of five rounds, with PyTorch at 1.55 and 1.51). Rounds in
-# rotated order give every library the same chances of a quiet stretch; the best median keeps it
+# rotated order give every library the same chances of a quiet stretch; the best median keeps it.
+# The VM also has slow spells of minutes (every row of several cases in a row, PyTorch's with them), so
+# ``run`` spreads its rounds over the whole run: a pass over every case per round, a row's rounds minutes
+# apart, rather than a row's rounds back to back
 ROUNDS = 3
 
 
@@ -88,6 +92,9 @@ def _rate(case, work, mode, ms, peak):
 
 
 def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print, min_seconds=0.0, rounds=1):
+    """The rows of the selected cases: ``rounds`` passes over all of them (PASSES), each timing every row's
+    libraries once (``median_ms``) in an order rotated by one each pass; a row keeps each library's fastest
+    pass and is printed when the last pass has timed it."""
     torch = None
     if any(lib != "convzoo" for lib in libs):
         try:
@@ -96,41 +103,60 @@ def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print, 
         except ImportError:
             log("PyTorch is not installed: its columns stay empty")
             libs = ("convzoo",)
-    rows = []
-    for case in all_cases():
-        if selected and case.key not in selected:
-            continue
-        for batch in ((2,) if quick else case.batches):
-            built = {}
-            for lib in libs:
-                try:
-                    result = case.build(lib, batch, quick, torch)
-                except Exception as error:  # a missing peer feature must not stop the run
-                    log(f"  {case.key} {lib}: skipped ({type(error).__name__}: {error})")
-                    result = None
-                if result is not None:
-                    built[lib] = result
-            if "convzoo" not in built:
-                log(f"  {case.key}: skipped (convzoo has no such op yet)")
+    medians, rows = {}, []
+    for r in range(rounds):
+        if rounds > 1:
+            log(f"  pass {r + 1} of {rounds}" + (": rows print after the last" if r == 0 else ""))
+        for case in all_cases():
+            if selected and case.key not in selected:
                 continue
-            work = built["convzoo"][2]
-            modes = ("train",) if built["convzoo"][0] is None else ("fwd", "fwdbwd")
-            for mode in modes:
-                fns = {lib: (fwd if mode == "fwd" else fwdbwd) for lib, (fwd, fwdbwd, _) in built.items()}
-                timed = best_of_rounds(fns, rounds, warmup, repeat, min_seconds)
-                row = {"case": case.key, "title": case.title, "batch": batch, "mode": mode,
-                       "ms": {lib: best for lib, (best, _) in timed.items()},
-                       "round_ms": {lib: medians for lib, (_, medians) in timed.items()}}
-                value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"], peak)
-                row.update(rate=value, unit=unit, percent_of_peak=pct,
-                           ratio={lib: row["ms"][lib] / row["ms"]["convzoo"] for lib in row["ms"] if lib != "convzoo"})
-                if mode == "train" and not quick and memory.supported():
-                    row["step_mib"] = _step_memory(case.key, batch, built)
-                rows.append(row)
-                log(format_row(row))
-                if "step_mib" in row:
-                    log(format_memory(row))
+            for batch in ((2,) if quick else case.batches):
+                built = _build(case, batch, quick, libs, torch, log if r == 0 else (lambda _: None))
+                if built is None:
+                    continue
+                work = built["convzoo"][2]
+                for mode in (("train",) if built["convzoo"][0] is None else ("fwd", "fwdbwd")):
+                    fns = {lib: (fwd if mode == "fwd" else fwdbwd) for lib, (fwd, fwdbwd, _) in built.items()}
+                    names = list(fns)
+                    timed = medians.setdefault((case.key, batch, mode), {name: [] for name in names})
+                    for name in names[r % len(names):] + names[:r % len(names)]:
+                        timed[name].append(median_ms(fns[name], warmup, repeat, min_seconds))
+                    if r == rounds - 1:
+                        rows.append(_row(case, batch, mode, timed, work, peak, built, quick))
+                        log(format_row(rows[-1]))
+                        if "step_mib" in rows[-1]:
+                            log(format_memory(rows[-1]))
+                del built
     return rows
+
+
+def _build(case, batch, quick, libs, torch, log):
+    """{lib: (fwd, fwdbwd, work)} of one case and batch; None when convzoo has no such op."""
+    built = {}
+    for lib in libs:
+        try:
+            result = case.build(lib, batch, quick, torch)
+        except Exception as error:  # a missing peer feature must not stop the run
+            log(f"  {case.key} {lib}: skipped ({type(error).__name__}: {error})")
+            result = None
+        if result is not None:
+            built[lib] = result
+    if "convzoo" not in built:
+        log(f"  {case.key}: skipped (convzoo has no such op yet)")
+        return None
+    return built
+
+
+def _row(case, batch, mode, timed, work, peak, built, quick):
+    """A result row from each library's medians, one per pass (``timed``: {lib: [ms]})."""
+    row = {"case": case.key, "title": case.title, "batch": batch, "mode": mode,
+           "ms": {lib: min(ms) for lib, ms in timed.items()}, "round_ms": timed}
+    value, unit, pct = _rate(case, work, mode, row["ms"]["convzoo"], peak)
+    row.update(rate=value, unit=unit, percent_of_peak=pct,
+               ratio={lib: row["ms"][lib] / row["ms"]["convzoo"] for lib in row["ms"] if lib != "convzoo"})
+    if mode == "train" and not quick and memory.supported():
+        row["step_mib"] = _step_memory(case.key, batch, built)
+    return row
 
 
 def _step_memory(key, batch, built):
