@@ -220,7 +220,12 @@ def test_run_spreads_its_rounds_over_passes_of_every_case(monkeypatch):
             return timed("fwd"), timed("fwdbwd"), {"flops": 1.0}
 
     monkeypatch.setattr(runner, "all_cases", lambda: [Fake("x"), Fake("y")])
-    rows = runner.run(None, False, 0, 1, ("convzoo", "torch"), log=lambda _: None, rounds=2)
+    peak, measured = {"gflops": 1.0, "gbs": 1.0}, []
+    rows = runner.run(None, False, 0, 1, ("convzoo", "torch"), peak, log=lambda _: None, rounds=2,
+                      remeasure=lambda: measured.append(1) or {"gflops": 2.0, "gbs": 0.5})
+    # the peaks measured again before the second pass, the best of each kept (and used for the % column)
+    assert measured == [1] and peak == {"gflops": 2.0, "gbs": 1.0}
+    assert rows[0]["percent_of_peak"] == pytest.approx(100 * rows[0]["rate"] / 2.0)
     assert [(r["case"], r["mode"]) for r in rows] == [("x", "fwd"), ("x", "fwdbwd"), ("y", "fwd"), ("y", "fwdbwd")]
     assert all(len(r["round_ms"][lib]) == 2 for r in rows for lib in ("convzoo", "torch"))
     assert all(r["ms"]["torch"] == min(r["round_ms"]["torch"]) for r in rows)
