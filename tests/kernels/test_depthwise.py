@@ -387,3 +387,35 @@ def test_stride_2_input_gradient_by_phases_gives_the_scatter_bits(sides, dtype):
     np.testing.assert_array_equal(got[:, :2].view(bits), want[:, :2].view(bits))
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=RTOL[dtype])
+
+
+@pytest.mark.parametrize("geometry", [
+    ((9, 11), (1, 1), ((1, 1), (1, 1))),   # stride 1 'same': input and gradient rows as long, one loop
+    ((6, 16), (1, 1), ((0, 0), (0, 0))),   # stride 1 valid: gradient rows shorter, copied on their own
+    ((7, 20), (2, 2), ((0, 1), (0, 1))),   # stride 2, even width: rows split by parity with the gradient's
+    ((6, 19), (2, 2), ((1, 1), (1, 1))),   # stride 2, odd width: the odd pixel at the end of each row
+], ids=["same", "valid", "stride-2-even", "stride-2-odd"])
+def test_the_weight_gradients_copies_in_one_loop_fill_the_scratch_as_the_separate_copies(geometry):
+    # depthwise_flat._fill_with_gradient against _fill_plane then _wide_gradient: the same scratch plane and
+    # the same wide gradient, element for element (zeros where nothing is copied)
+    from convzoo.kernels import depthwise_flat, depthwise_loops
+    sides, stride, pads = geometry
+    out_shape = tuple((n + b + a - 3) // s + 1 for n, s, (b, a) in zip(sides, stride, pads))
+    t = depthwise._table(sides, (3, 3), stride, (1, 1), pads, out_shape)
+    assert t.flat and (t.step == 1 or t.full)
+    rng = np.random.default_rng(6)
+    plane = rng.standard_normal(math.prod(sides)).astype(np.float32)
+    g = rng.standard_normal(math.prod(out_shape)).astype(np.float32)
+    rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step = t.args()
+    width, rows = out_shape[1], out_shape[0]
+    run = (rows - 1) * buf_width + width
+    pairs = depthwise_loops._copy_map(fill_row, col_lo, col_hi, src_lo, step, sides[1], buf_width)
+    at = depthwise_loops._out_map(rows, width, buf_width)
+    assert pairs.shape[1] == 0 and at.shape[0] == 0
+    buf, gw = np.zeros(buf_rows * buf_width, np.float32), np.zeros(run, np.float32)
+    depthwise_loops._fill_plane(plane, pairs, fill_row, col_lo, col_hi, src_lo, step, t.full, buf, buf_width)
+    depthwise_flat._wide_gradient(g, width, at, gw, buf_width)
+    buf2, gw2 = np.zeros_like(buf), np.zeros_like(gw)
+    depthwise_flat._fill_with_gradient(plane, g, width, fill_row, col_lo, col_hi, src_lo, step, buf2, buf_width, gw2)
+    np.testing.assert_array_equal(buf2, buf)
+    np.testing.assert_array_equal(gw2, gw)
