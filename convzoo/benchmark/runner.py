@@ -124,9 +124,9 @@ def run(selected, quick, warmup, repeat, libs, peak=peaks.REFERENCE, log=print, 
                 for mode in (("train",) if built["convzoo"][0] is None else ("fwd", "fwdbwd")):
                     fns = {lib: (fwd if mode == "fwd" else fwdbwd) for lib, (fwd, fwdbwd, _) in built.items()}
                     names = list(fns)
-                    timed = medians.setdefault((case.key, batch, mode), {name: [] for name in names})
+                    timed = medians.setdefault((case.key, batch, mode), {})
                     for name in names[r % len(names):] + names[:r % len(names)]:
-                        timed[name].append(median_ms(fns[name], warmup, repeat, min_seconds))
+                        timed.setdefault(name, []).append(median_ms(fns[name], warmup, repeat, min_seconds))
                     if r == rounds - 1:
                         rows.append(_row(case, batch, mode, timed, work, peak, built, quick))
                         log(format_row(rows[-1]))
