@@ -17,6 +17,7 @@ image's rows would be cut, the gradients cut its input channels instead (``_chan
 stride-1 convs whose padded rows are not much wider than their output take the wide-row layout of
 ``spans.py`` instead (one contiguous copy per tap rather than one per output row).
 """
+import contextlib
 import math
 
 import numpy as np
@@ -213,10 +214,9 @@ def im2col_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, p
         buf = lane.scratch("cols", (c1 - c0) * k * rows * width, x.dtype).reshape(c1 - c0, k, 1, rows * width)
         t.gather(flat[b0:b1, gi * cg + c0:gi * cg + c1], buf, 0, lane.parallel)
         part = lanes.matmul_nt(g[b0, gi * og:(gi + 1) * og], buf.reshape((c1 - c0) * k, rows * width))
-        if n == 1:  # one image: each job adds the only part of its block, no turn to wait for
-            grad_w[gi, :, c0 * k:c1 * k] += part
-            return
-        with lane.turn(index):  # summed in image order, whatever the number of lanes
+        # summed in image order, whatever the number of lanes; one image: each job adds the only part of
+        # its block, no turn to wait for
+        with lane.turn(index) if n > 1 else contextlib.nullcontext():
             grad_w[gi, :, c0 * k:c1 * k] += part
 
     size = n * c * k * rows * width
