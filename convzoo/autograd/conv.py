@@ -5,7 +5,7 @@ Convolution with any padding mode is ``Conv(Pad(x))`` (zero padding may instead 
 Each gradient is one of the three kernels in kernels/conv.py.
 """
 from ..kernels import epilogue, padding, planner
-from ..kernels.conv import conv_backward_input, conv_backward_weight, conv_forward
+from ..kernels.conv import conv_backward, conv_backward_input, conv_backward_weight, conv_forward
 from ..kernels.geometry import transposed_extent
 from .function import Function
 
@@ -56,10 +56,13 @@ class Conv(Function):
     def backward(self, g):
         g = epilogue.activation_backward(g, self.out, self.activation, self.grad_writable)
         grad_x = grad_w = grad_b = None
-        if self.needs_grad[0]:
+        if self.needs_grad[0] and self.needs_grad[1]:
+            grad_x, grad_w = conv_backward(self.x, g, self.weight, self.stride, self.dilation, self.groups,
+                                           self.algorithm, self.pads)
+        elif self.needs_grad[0]:
             grad_x = conv_backward_input(g, self.weight, self.x.shape[2:], self.stride, self.dilation, self.groups,
                                          self.algorithm, self.pads)
-        if self.needs_grad[1]:
+        elif self.needs_grad[1]:
             grad_w = conv_backward_weight(self.x, g, self.weight.shape[2:], self.stride, self.dilation, self.groups,
                                           self.algorithm, self.pads)
         if len(self.needs_grad) > 2 and self.needs_grad[2]:

@@ -35,13 +35,23 @@ def _cost_model_choice(op, geometry):
     return planner.ALGORITHMS[planner.choose(op, geometry())]
 
 
+def _chosen(op, key, geometry, algorithm):
+    """The Algorithm the cost model (or ``algorithm``, forced) gives op, without timing or noting it;
+    None under autotune or while explain records the calls."""
+    state = planner.routine() if algorithm is None else None
+    if state is not None:
+        return _dispatch.get((op, state) + key, _cost_model_choice, op, geometry)
+    if planner.recording() is not None or planner.autotune_enabled():
+        return None
+    return planner.ALGORITHMS[planner.choose(op, geometry(), algorithm)]
+
+
 def _run(op, key, geometry, algorithm, call):
     # key: the call's arguments, which fix geometry() (its planner.ConvGeometry);
     # call(kernel, implicit) runs one algorithm's kernel for op; implicit tells whether the
     # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised
-    state = planner.routine() if algorithm is None else None
-    if state is not None:
-        chosen = _dispatch.get((op, state) + key, _cost_model_choice, op, geometry)
+    chosen = _chosen(op, key, geometry, algorithm)
+    if chosen is not None:
         return call(chosen.ops[op], chosen.pads_inside)
     geometry = geometry()
     if planner.recording() is not None:
@@ -94,13 +104,7 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     if grad_out.size == 0 or weight.size == 0:
         return np.zeros(grad_out.shape[:1] + (weight.shape[1] * groups,) + in_shape, grad_out.dtype)
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
-    # trailing pixels that no window reads (output_padding can add them) get a zero gradient
-    used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
-
-    def geometry():
-        xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
-        return planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
-                                       grad_out.shape[2:], in_shape)
+    key, geometry, used = _backward_input_plan(grad_out, weight, in_shape, stride, dilation, groups, pads)
 
     def call(kernel, implicit):
         if implicit:
@@ -109,8 +113,20 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
         if used != padded_shape:
             grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
         return padding.pad_adjoint(grad, pads)
-    key = (grad_out.shape, weight.shape, in_shape, stride, dilation, groups, grad_out.dtype, pads)
     return _run("backward_input", key, geometry, algorithm, call)
+
+
+def _backward_input_plan(grad_out, weight, in_shape, stride, dilation, groups, pads):
+    # (key, geometry, used) of a backward_input call (``_run``); used: the part of the padded input
+    # some window reads (trailing pixels that none reads, which output_padding can add, get a zero gradient)
+    padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
+    used = read_extent(padded_shape, grad_out.shape[2:], weight.shape[2:], stride, dilation)
+
+    def geometry():
+        xp_shape = grad_out.shape[:1] + (weight.shape[1] * groups,) + used
+        return planner.ConvGeometry.of(xp_shape, weight.shape, stride, dilation, groups, grad_out.itemsize,
+                                       grad_out.shape[2:], in_shape)
+    return (grad_out.shape, weight.shape, in_shape, stride, dilation, groups, grad_out.dtype, pads), geometry, used
 
 
 def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, algorithm=None, pads=None):
@@ -118,7 +134,18 @@ def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, alg
     pads = zero_pads(pads, x.ndim - 2)
     if x.size == 0 or grad_out.size == 0:
         return np.zeros((grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size), x.dtype)
-    # only the part of the padded input that some window reads
+    key, geometry, used = _backward_weight_plan(x, grad_out, kernel_size, stride, dilation, groups, pads)
+
+    def call(kernel, implicit):
+        if implicit:
+            return kernel(x, grad_out, tuple(kernel_size), stride, dilation, groups, pads=pads)
+        xp = padding.pad(x, pads)[(slice(None), slice(None)) + tuple(slice(0, u) for u in used)]
+        return kernel(xp, grad_out, tuple(kernel_size), stride, dilation, groups)
+    return _run("backward_weight", key, geometry, algorithm, call)
+
+
+def _backward_weight_plan(x, grad_out, kernel_size, stride, dilation, groups, pads):
+    # (key, geometry, used) of a backward_weight call; used: the part of the padded input some window reads
     used = read_extent(tuple(n + b + a for n, (b, a) in zip(x.shape[2:], pads)), grad_out.shape[2:], kernel_size,
                        stride, dilation)
 
@@ -126,11 +153,23 @@ def conv_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, alg
         weight_shape = (grad_out.shape[1], x.shape[1] // groups) + tuple(kernel_size)
         return planner.ConvGeometry.of(x.shape[:2] + used, weight_shape, stride, dilation, groups, x.itemsize,
                                        grad_out.shape[2:])
+    return (x.shape, grad_out.shape, tuple(kernel_size), stride, dilation, groups, x.dtype, pads), geometry, used
 
-    def call(kernel, implicit):
-        if implicit:
-            return kernel(x, grad_out, tuple(kernel_size), stride, dilation, groups, pads=pads)
-        xp = padding.pad(x, pads)[(slice(None), slice(None)) + tuple(slice(0, u) for u in used)]
-        return kernel(xp, grad_out, tuple(kernel_size), stride, dilation, groups)
-    key = (x.shape, grad_out.shape, tuple(kernel_size), stride, dilation, groups, x.dtype, pads)
-    return _run("backward_weight", key, geometry, algorithm, call)
+
+def conv_backward(x, grad_out, weight, stride, dilation, groups, algorithm=None, pads=None):
+    """Both gradients of conv_forward, (grad_x, grad_w): conv_backward_input's and conv_backward_weight's.
+
+    Where both ops come to one algorithm that computes the two together (``planner.Algorithm.ops``
+    ``"backward"``: depthwise reads each gradient plane once for both) and nothing times or records
+    the choice (autotune, explain), one call of it; else the two entry points one after the other."""
+    pads = zero_pads(pads, x.ndim - 2)
+    if x.size and grad_out.size and weight.size:
+        in_key, in_geometry, _ = _backward_input_plan(grad_out, weight, tuple(x.shape[2:]), stride, dilation, groups,
+                                                      pads)
+        chosen = _chosen("backward_input", in_key, in_geometry, algorithm)
+        if chosen is not None and "backward" in chosen.ops:
+            w_key, w_geometry, _ = _backward_weight_plan(x, grad_out, weight.shape[2:], stride, dilation, groups, pads)
+            if _chosen("backward_weight", w_key, w_geometry, algorithm) is chosen:
+                return chosen.ops["backward"](x, grad_out, weight, stride, dilation, groups, pads=pads)
+    return (conv_backward_input(grad_out, weight, x.shape[2:], stride, dilation, groups, algorithm, pads),
+            conv_backward_weight(x, grad_out, weight.shape[2:], stride, dilation, groups, algorithm, pads))

@@ -34,7 +34,9 @@ on 128 x 56 x 56 at batch 1 0.28 (0.53), batch 8 4.0 (5.5); 3x3 on 32 x 112 x 11
 """
 import numpy as np
 
-from .depthwise_loops import _copy_map, _extract_plane, _fill_plane, _out_map, _pair_starts, _scatter
+from .depthwise_loops import _copy_map, _extract_plane, _fill_plane, _out_map, _pair_starts, _scatter, same_plane, \
+    same_scratch
+from .depthwise_phases import plane as phases_plane
 from .jit import jit, jit_sums
 
 
@@ -213,11 +215,28 @@ def backward_input_range(grad_out, w, rowtab, colofs, fill_row, col_lo, col_hi, 
         _extract_plane(buf, buf_width, fill_row, col_lo, col_hi, src_lo, step, full, pairs, out[b, c])
 
 
+# the input gradient ``backward_range`` computes with the weight gradient, plane by plane
+NO_INPUT, SAME, PHASES = 0, 1, 2
+
+
 @jit
 def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows, buf_width, step,
                           full, grad_w, lo, hi):
     """As ``depthwise_loops.backward_weight_range`` (x: (N, C, rows_in * n); grad_out: (N, O, R * width);
     grad_w: (O, taps); output channels lo..hi-1), for a flat table."""
+    none = grad_w.reshape((1, grad_w.shape[0], grad_w.shape[1]))  # no input gradient: never written
+    backward_range(x, grad_out, grad_w, NO_INPUT, 0, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
+                   buf_width, step, full, grad_w, none, lo, hi)
+
+
+@jit
+def backward_range(x, grad_out, w, kind, height, rowtab, colofs, fill_row, col_lo, col_hi, src_lo, buf_rows,
+                   buf_width, step, full, grad_w, grad_x, lo, hi):
+    """``backward_weight_range`` (channels lo..hi-1, no channel multiplier) and, from each gradient plane
+    while it is in cache, that plane's input gradient (grad_x: (N, C, height * in_width)): ``kind``
+    SAME, the 3x3 "same" correlation with the flipped weights ``w`` (C, 9) (``depthwise_loops.same_plane``),
+    or PHASES, the 3x3 stride-2 phases with the weights ``w`` (``depthwise_phases.plane``); NO_INPUT none.
+    Each gradient and input plane is then read from memory once for both gradients."""
     batch = grad_out.shape[0]
     m = grad_out.shape[1] // x.shape[1]
     rows, taps = rowtab.shape[0], grad_w.shape[1]
@@ -232,6 +251,8 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
     pairs = _copy_map(fill_row, col_lo, col_hi, src_lo, step, x.shape[2] // fill_row.shape[0], buf_width)
     at = _out_map(rows, width, buf_width)
     together = (step == 1 or (step == 2 and full)) and pairs.shape[1] == 0 and at.shape[0] == 0
+    in_width = x.shape[2] // max(height, 1)
+    scratch = same_scratch(height if kind == SAME else 3, in_width if kind == SAME else 3, x)
     for b in range(batch):  # the planes in memory order; each channel's sum over the batch in image order
         for o in range(lo, hi):
             g = grad_out[b, o]
@@ -249,6 +270,10 @@ def backward_weight_range(x, grad_out, rowtab, colofs, fill_row, col_lo, col_hi,
                 _row_taps(g, width, buf, buf_width, starts, part)
             for k in range(taps):
                 total[o - lo, k] += part[k]
+            if kind == SAME:
+                same_plane(g, height, in_width, w[o], scratch, grad_x[b, o])
+            elif kind == PHASES:
+                phases_plane(g, w[o], height, in_width, grad_x[b, o])
     for o in range(lo, hi):
         for k in range(taps):
             grad_w[o, k] = total[o - lo, k]

@@ -415,17 +415,28 @@ def forward_same_range(x, w, h, width, out, lo, hi):
     9), out: (N, O, h * width); output channel o reads input o // m. For h >= 3 and width >= 3."""
     channels = x.shape[1]
     m = out.shape[1] // channels
-    rows = np.empty((3, width + 2), dtype=x.dtype)
-    cols = np.empty((3, h + 2), dtype=x.dtype)
-    column = np.empty(h, dtype=x.dtype)
-    last = _nine_starts(width, 1, (h - 3) * width)  # the interior's last row, read in place
-    row_starts, col_starts = _nine_starts(width + 2, 1, 0), _nine_starts(1, h + 2, 1)
+    scratch = same_scratch(h, width, x)
     for p in range(lo, hi):
         b, c = p // channels, p % channels
-        xs = x[b, c]
         for o in range(c * m, c * m + m):
-            _same_interior(xs, h, width, w[o], last, out[b, o])
-            _same_edges(xs, h, width, w[o], rows, row_starts, cols, col_starts, column, out[b, o])
+            same_plane(x[b, c], h, width, w[o], scratch, out[b, o])
+
+
+@jit
+def same_scratch(h, width, like):
+    """The scratch ``same_plane`` needs for planes of h x width of like's dtype (once per range)."""
+    return (np.empty((3, width + 2), dtype=like.dtype), np.empty((3, h + 2), dtype=like.dtype),
+            np.empty(h, dtype=like.dtype),
+            _nine_starts(width, 1, (h - 3) * width),  # the interior's last row, read in place
+            _nine_starts(width + 2, 1, 0), _nine_starts(1, h + 2, 1))
+
+
+@jit
+def same_plane(xs, h, width, wo, scratch, res):
+    """The 3x3 "same" conv of one flat plane xs (h x width) with the nine weights wo into res."""
+    rows, cols, column, last, row_starts, col_starts = scratch
+    _same_interior(xs, h, width, wo, last, res)
+    _same_edges(xs, h, width, wo, rows, row_starts, cols, col_starts, column, res)
 
 
 # Each op is a range function over its planes (or output channels), run directly on the calling

@@ -75,11 +75,16 @@ def backward_input_range(grad_out, w, height, width, out, lo, hi):
     """grad_out: (N, C, rows * wo) with rows = (height - 1) // 2 + 1, wo = (width - 1) // 2 + 1; w: (C, 9);
     out: (N, C, height * width); the planes lo..hi-1 (``applies`` geometries, no channel multiplier)."""
     channels = out.shape[1]
-    rows, wo = (height - 1) // 2 + 1, (width - 1) // 2 + 1
     for p in range(lo, hi):
         b, c = p // channels, p % channels
-        g, res, wc = grad_out[b, c], out[b, c], w[c]
-        for a in range(rows):
-            _even_row(g, a, wo, wc[3], wc[4], wc[5], res, np.uint64(2 * a * width), width)
-            if 2 * a + 1 < height:
-                _odd_row(g, a, rows, wo, wc, res, np.uint64((2 * a + 1) * width), width)
+        plane(grad_out[b, c], w[c], height, width, out[b, c])
+
+
+@jit
+def plane(g, wc, height, width, res):
+    """One input-gradient plane res (height x width, flat) from its gradient plane g and nine weights wc."""
+    rows, wo = (height - 1) // 2 + 1, (width - 1) // 2 + 1
+    for a in range(rows):
+        _even_row(g, a, wo, wc[3], wc[4], wc[5], res, np.uint64(2 * a * width), width)
+        if 2 * a + 1 < height:
+            _odd_row(g, a, rows, wo, wc, res, np.uint64((2 * a + 1) * width), width)

@@ -90,6 +90,8 @@ class Algorithm:
 
     name: str
     summary: str
+    # op name -> kernel; "backward" (optional, pads_inside algorithms): both gradients in one call, which
+    # ``conv.conv_backward`` makes when backward_input and backward_weight both chose this algorithm
     ops: dict
     requirement: object  # geometry -> None when supported, else the reason it is not
     cost: object  # (op, geometry, threads) -> estimated seconds
@@ -137,7 +139,8 @@ ALGORITHMS = {
     "depthwise": Algorithm(
         "depthwise", "Numba per-plane direct kernel, parallel over planes (groups == in_channels)",
         {"forward": depthwise.depthwise_forward, "backward_input": depthwise.depthwise_backward_input,
-         "backward_weight": depthwise.depthwise_backward_weight}, _depthwise_requirement, depthwise_cost,
+         "backward_weight": depthwise.depthwise_backward_weight, "backward": depthwise.depthwise_backward},
+        _depthwise_requirement, depthwise_cost,
         pads_inside=True),
     "fft": Algorithm(
         "fft", "FFT of input and kernel, product per frequency, inverse FFT (large kernels)",

@@ -305,6 +305,55 @@ def test_the_dispatch_cache_follows_forcing_autotune_recording_and_the_limit(mon
     assert len(kconv._dispatch) == 2 and ran[-1] == chosen
 
 
+def test_both_gradients_take_one_joint_call_where_both_ops_choose_an_algorithm_that_has_one(monkeypatch):
+    # conv_backward: the depthwise "backward" op (both gradients in one pass) when the cost model or a
+    # forced algorithm gives depthwise to both gradient ops; the two entry points apart under explain's
+    # recording, under autotune, and where the ops choose other algorithms
+    monkeypatch.setattr(kconv, "_dispatch", CallCache())
+    joint, calls = planner.ALGORITHMS["depthwise"].ops["backward"], []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return joint(*args, **kwargs)
+    monkeypatch.setitem(planner.ALGORITHMS["depthwise"].ops, "backward", spy)
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 4, 9, 50)), rng.standard_normal((4, 1, 3, 3))
+    g = rng.standard_normal((2, 4, 9, 50))
+    pads = ((1, 1), (1, 1))
+    args = ((1, 1), (1, 1), 4)
+    apart = (kconv.conv_backward_input(g, w, x.shape[2:], *args, pads=pads),
+             kconv.conv_backward_weight(x, g, (3, 3), *args, pads=pads))
+    xp = naive.pad(x, pads)
+    np.testing.assert_allclose(apart[1], naive.conv_weight_grad(xp, g, (3, 3), *args), rtol=1e-10)
+
+    def both(exact=True, **kwargs):
+        got = kconv.conv_backward(x, g, w, *args, pads=pads, **kwargs)
+        for a, b in zip(got, apart):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+            if exact:
+                np.testing.assert_array_equal(a, b)
+    both()
+    both()  # from the dispatch cache
+    both(algorithm="depthwise")
+    assert len(calls) == 3
+    with planner.record() as log:
+        both()
+    assert len(calls) == 3 and len(log) == 2  # each gradient op noted as it runs
+    with planner.autotune():  # the fastest of each op, timed apart (the others sum in other orders)
+        both(exact=False)
+    planner.clear_autotune_cache()
+    both(exact=False, algorithm="im2col")
+    assert len(calls) == 3
+    # a dense conv has no joint op; empty operands return zeros
+    wd = rng.standard_normal((3, 4, 3, 3))
+    gx, gw = kconv.conv_backward(x, g[:, :3], wd, (1, 1), (1, 1), 1, pads=pads)
+    np.testing.assert_allclose(gw, naive.conv_weight_grad(xp, g[:, :3], (3, 3), (1, 1), (1, 1), 1), rtol=1e-10)
+    np.testing.assert_allclose(gx, naive.pad_adjoint(naive.conv_transpose(g[:, :3], wd, (1, 1), (1, 1), 1,
+                                                                          xp.shape[2:]), pads), rtol=1e-10)
+    gx, gw = kconv.conv_backward(x[:0], g[:0], w, *args, pads=pads)
+    assert gx.shape == (0, 4, 9, 50) and gw.shape == w.shape and not gw.any()
+
+
 def test_forcing_an_algorithm_that_cannot_run_names_it_and_the_reason():
     geometry = planner.ConvGeometry.of((1, 4, 9, 9), (4, 4, 3, 3), (2, 2), (1, 1), 1, 8)
     with pytest.raises(ValueError, match=r"algorithm 'fft' cannot run .*stride 1"):

@@ -41,11 +41,16 @@ def _check(x_shape, multiplier, kernel, stride, dilation, pads, dtype, seed=0):
     _close(got, want, dtype, "forward")
     g = rng.standard_normal(want.shape).astype(dtype)
     g64 = g.astype(np.float64)
-    got = depthwise.depthwise_backward_input(g, w, x_shape[2:], stride, dilation, channels, pads=pads)
+    grad_x = depthwise.depthwise_backward_input(g, w, x_shape[2:], stride, dilation, channels, pads=pads)
     want = naive.pad_adjoint(naive.conv_transpose(g64, w64, stride, dilation, channels, xp.shape[2:]), pads)
-    _close(got, want, dtype, "backward_input")
-    got = depthwise.depthwise_backward_weight(x, g, kernel, stride, dilation, channels, pads=pads)
-    _close(got, naive.conv_weight_grad(xp, g64, kernel, stride, dilation, channels), dtype, "backward_weight")
+    _close(grad_x, want, dtype, "backward_input")
+    grad_w = depthwise.depthwise_backward_weight(x, g, kernel, stride, dilation, channels, pads=pads)
+    _close(grad_w, naive.conv_weight_grad(xp, g64, kernel, stride, dilation, channels), dtype, "backward_weight")
+    # both gradients in one call (one pass over the planes where it applies): the bits of the two apart
+    both = depthwise.depthwise_backward(x, g, w, stride, dilation, channels, pads=pads)
+    np.testing.assert_array_equal(both[0], grad_x)
+    np.testing.assert_array_equal(both[1], grad_w)
+    assert both[0].dtype == grad_x.dtype and both[1].dtype == grad_w.dtype
 
 
 # (x shape, multiplier, kernel, stride, dilation, pads): each names the path it reaches
@@ -161,7 +166,8 @@ def test_results_do_not_depend_on_the_thread_count(stride, monkeypatch):
     def run():
         return (depthwise.depthwise_forward(x, w, *args, pads=pads),
                 depthwise.depthwise_backward_input(g, w, x.shape[2:], *args, pads=pads),
-                depthwise.depthwise_backward_weight(x, g, (3, 3), *args, pads=pads))
+                depthwise.depthwise_backward_weight(x, g, (3, 3), *args, pads=pads),
+                *depthwise.depthwise_backward(x, g[:, :5], w[:5], *args, pads=pads))
     here = run()  # small: on the calling thread
     monkeypatch.setattr(depthwise, "GRAIN", 0)  # on lanes: one thread, then all
     previous = numba.get_num_threads()
@@ -419,3 +425,51 @@ def test_the_weight_gradients_copies_in_one_loop_fill_the_scratch_as_the_separat
     depthwise_flat._fill_with_gradient(plane, g, width, fill_row, col_lo, col_hi, src_lo, step, buf2, buf_width, gw2)
     np.testing.assert_array_equal(buf2, buf)
     np.testing.assert_array_equal(gw2, gw)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("geometry", [
+    ((2, 3, 9, 50), (1, 1), 1),   # 3x3 'same' on rows wide enough for the in-place loops: SAME
+    ((2, 3, 8, 12), (2, 2), 1),   # 3x3 stride 2 padded by one: PHASES
+    ((2, 3, 7, 9), (2, 2), 1),    # the same, odd sides
+    ((2, 3, 9, 50), (1, 1), 2),   # a channel multiplier: the two gradients apart
+], ids=["same", "phases-even", "phases-odd", "multiplier"])
+def test_both_gradients_in_one_pass_give_the_bits_of_the_two_apart(geometry, dtype, monkeypatch):
+    # depthwise_flat.backward_range computes each plane's input gradient next to its weight gradient; every
+    # value is summed as the separate kernels sum it, infinities, NaN and signed zeros included
+    from convzoo.kernels import depthwise_flat
+    x_shape, stride, multiplier = geometry
+    pads = ((1, 1), (1, 1))
+    c = x_shape[1]
+    out_shape = tuple((n + 2 - 3) // s + 1 for n, s in zip(x_shape[2:], stride))
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    x[1, 2, 3, 4] = np.inf
+    g = rng.standard_normal(x_shape[:1] + (c * multiplier,) + out_shape).astype(dtype)
+    g[0, 1, 1, :] = np.nan
+    g[1, 0] = -0.0
+    w = rng.standard_normal((c * multiplier, 1, 3, 3)).astype(dtype)
+    w[2, 0, 0, 1] = np.inf
+    kind = depthwise._input_kind(g, w, x_shape[2:], stride, (1, 1), c, pads)
+    assert kind == {(1, 1): depthwise_flat.SAME, (2, 2): depthwise_flat.PHASES}[stride] if multiplier == 1 \
+        else kind == depthwise_flat.NO_INPUT
+    args = (stride, (1, 1), c)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = (depthwise.depthwise_backward_input(g, w, x_shape[2:], *args, pads=pads),
+                depthwise.depthwise_backward_weight(x, g, (3, 3), *args, pads=pads))
+        for grain in (depthwise.GRAIN, 0):  # on this thread, then a range of channels per lane
+            monkeypatch.setattr(depthwise, "GRAIN", grain)
+            got = depthwise.depthwise_backward(x, g, w, *args, pads=pads)
+            bits = np.int64 if dtype == np.float64 else np.int32
+            for a, b in zip(got, want):
+                assert a.shape == b.shape and a.dtype == b.dtype
+                np.testing.assert_array_equal(a.view(bits), b.view(bits))
+
+
+def test_the_stride_2_input_gradient_joins_the_weight_gradient_on_inputs_that_fit_the_cache(monkeypatch):
+    from convzoo.kernels import depthwise_flat
+    g, w = np.zeros((2, 4, 4, 4), np.float32), np.zeros((4, 1, 3, 3), np.float32)
+    pads = ((1, 1), (1, 1))
+    assert depthwise._input_kind(g, w, (8, 8), (2, 2), (1, 1), 4, pads) == depthwise_flat.PHASES
+    monkeypatch.setattr(depthwise, "PHASES_TOGETHER_BYTES", 2 * 4 * 64 * 4 - 1)  # one byte short of the input
+    assert depthwise._input_kind(g, w, (8, 8), (2, 2), (1, 1), 4, pads) == depthwise_flat.NO_INPUT

@@ -217,3 +217,27 @@ def test_no_input_channels_sum_to_the_bias():
     out.backward(g)
     assert x.grad.shape == (2, 0, 9) and w.grad.shape == (4, 0, 3)
     np.testing.assert_allclose(b.grad.numpy(), g.sum(axis=(0, 2)))
+
+
+@pytest.mark.parametrize("stride, sides", [(1, (9, 50)), (2, (8, 13))], ids=["same-3x3", "stride-2-3x3"])
+def test_depthwise_gradients_asked_together_or_alone_match_torch(stride, sides):
+    # both gradients of a depthwise conv come from one pass over the planes (kernels.conv.conv_backward);
+    # either alone from its own kernel: the same bits, and torch's values
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 5) + sides).astype(np.float32)
+    w = rng.standard_normal((5, 1, 3, 3)).astype(np.float32)
+    ref = TF.conv2d(torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True), stride=stride,
+                    padding=1, groups=5)
+    g = rng.standard_normal(ref.shape).astype(np.float32)
+    grads = {}
+    for wanted in ((True, True), (True, False), (False, True)):
+        ours = [convzoo.tensor(a, requires_grad=need) for a, need in zip((x, w), wanted)]
+        F.conv2d(*ours, stride=stride, padding=1, groups=5).backward(g)
+        grads[wanted] = [a.grad for a in ours]
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    TF.conv2d(xt, wt, stride=stride, padding=1, groups=5).backward(torch.tensor(g))
+    for i, want in enumerate((xt.grad.numpy(), wt.grad.numpy())):
+        together = grads[(True, True)][i].numpy()
+        alone = grads[(True, False) if i == 0 else (False, True)][i].numpy()
+        np.testing.assert_array_equal(together, alone)
+        assert_close(together, want, np.float32, "input" if i == 0 else "weight")
