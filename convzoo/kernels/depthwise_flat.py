@@ -252,7 +252,7 @@ def backward_range(x, grad_out, w, kind, height, rowtab, colofs, fill_row, col_l
     at = _out_map(rows, width, buf_width)
     together = (step == 1 or (step == 2 and full)) and pairs.shape[1] == 0 and at.shape[0] == 0
     in_width = x.shape[2] // max(height, 1)
-    scratch = same_scratch(height if kind == SAME else 3, in_width if kind == SAME else 3, x)
+    scratch = same_scratch(height if kind == SAME else 3, in_width if kind == SAME else 3)
     for b in range(batch):  # the planes in memory order; each channel's sum over the batch in image order
         for o in range(lo, hi):
             g = grad_out[b, o]

@@ -352,11 +352,12 @@ def _correlate_flat(buf, buf_width, wo, starts, count, rows, tmp, at, res):
 
 
 # A 3x3 stride-1 conv padded by one on every side ("same") of rows at least PAIRED_WIDTH wide: the outputs
-# whose nine taps lie inside the plane read it in place, rows in pairs as _rows9_paired, and only the border
-# goes through small zero-padded copies (three rows for the top and bottom rows, three columns for the
-# first and last columns). Each output sums the same nine products in the same order as the padded-copy
-# loops, the padding's zeros included, so the bits are theirs. 64 planes of 56 x 56 on one thread: the
-# interior 58.7 us against 104 for the whole plane through the padded copy (its copy alone 26)
+# whose nine taps lie inside the plane read it in place, rows in pairs as _rows9_paired, and the border too,
+# each tap that falls in the padding multiplying a zero (_same_edges). Each output sums the same nine products
+# in the same order as the padded-copy loops, the padding's zeros included, so the bits are theirs. 64 planes
+# of 56 x 56 on one thread: the interior 58.7 us against 104 for the whole plane through the padded copy (its
+# copy alone 26); the border of a 56 x 56 plane 0.46 us through small zero-padded copies of its rows and
+# columns, 0.18 in place
 
 
 @jit
@@ -375,27 +376,37 @@ def _same_interior(xs, h, width, wo, last, res):
 
 
 @jit
-def _same_edges(xs, h, width, wo, rows, row_starts, cols, col_starts, column, res):
-    # the top and bottom rows through ``rows`` (3 x (width + 2), zero-padded), the first and last columns of
-    # the rows between through ``cols`` (3 x (h + 2): three padded-plane columns as rows) into ``column``;
-    # each by _pass9 over the flat copy at its starts
-    for edge in range(2):
-        top = 0 if edge == 0 else h - 2  # the input rows the output row reads, in rows[1 - edge:3 - edge]
-        rows[:] = 0.0
-        for i in range(2):
-            rows[i + 1 - edge, 1:width + 1] = xs[(top + i) * width:(top + i + 1) * width]
-        _pass9(res, np.uint64(0 if edge == 0 else (h - 1) * width), width, rows.reshape(-1), row_starts, wo)
-    for edge in range(2):
-        first = 0 if edge == 0 else width - 2  # the input columns the output column reads
-        cols[:] = 0.0
-        for i in range(h):
-            for k in range(2):
-                cols[k + 1 - edge, i + 1] = xs[i * width + first + k]
-        # output row r (1..h-2) reads padded rows r..r+2 of the three columns
-        _pass9(column, np.uint64(1), h - 2, cols.reshape(-1), col_starts, wo)
-        at = 0 if edge == 0 else width - 1
-        for r in range(1, h - 1):
-            res[r * width + at] = column[r]
+def _same_edges(xs, h, width, wo, res):
+    # the top and bottom rows and the first and last columns of one plane (h, width >= 3), from the flat input
+    # plane xs in place: the top row's kernel row 0, the bottom row's kernel row 2, the first column's kernel
+    # column 0 and the last column's kernel column 2 multiply zeros, in their places in _pass9's sum
+    zero = xs.dtype.type(0)
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = wo[0], wo[1], wo[2], wo[3], wo[4], wo[5], wo[6], wo[7], wo[8]
+    one, pitch, last = np.uint64(1), np.uint64(width), np.uint64(width - 1)
+    a, b = np.uint64(0), pitch  # the top row: input rows 0 and 1 under kernel rows 1 and 2
+    res[0] = (w0 * zero + w1 * zero + w2 * zero + w3 * zero + w4 * xs[a] + w5 * xs[a + one] + w6 * zero
+              + w7 * xs[b] + w8 * xs[b + one])
+    for j in range(one, last):
+        res[j] = (w0 * zero + w1 * zero + w2 * zero + w3 * xs[a + j - one] + w4 * xs[a + j] + w5 * xs[a + j + one]
+                  + w6 * xs[b + j - one] + w7 * xs[b + j] + w8 * xs[b + j + one])
+    res[last] = (w0 * zero + w1 * zero + w2 * zero + w3 * xs[a + last - one] + w4 * xs[a + last] + w5 * zero
+                 + w6 * xs[b + last - one] + w7 * xs[b + last] + w8 * zero)
+    # the bottom row: input rows h - 2 and h - 1 under kernel rows 0 and 1
+    a, b = np.uint64((h - 2) * width), np.uint64((h - 1) * width)
+    res[b] = (w0 * zero + w1 * xs[a] + w2 * xs[a + one] + w3 * zero + w4 * xs[b] + w5 * xs[b + one] + w6 * zero
+              + w7 * zero + w8 * zero)
+    for j in range(one, last):
+        res[b + j] = (w0 * xs[a + j - one] + w1 * xs[a + j] + w2 * xs[a + j + one] + w3 * xs[b + j - one]
+                      + w4 * xs[b + j] + w5 * xs[b + j + one] + w6 * zero + w7 * zero + w8 * zero)
+    res[b + last] = (w0 * xs[a + last - one] + w1 * xs[a + last] + w2 * zero + w3 * xs[b + last - one]
+                     + w4 * xs[b + last] + w5 * zero + w6 * zero + w7 * zero + w8 * zero)
+    for r in range(1, h - 1):  # the first and last columns of the rows between
+        a = np.uint64((r - 1) * width)
+        b, c = a + pitch, a + pitch + pitch
+        res[b] = (w0 * zero + w1 * xs[a] + w2 * xs[a + one] + w3 * zero + w4 * xs[b] + w5 * xs[b + one] + w6 * zero
+                  + w7 * xs[c] + w8 * xs[c + one])
+        res[b + last] = (w0 * xs[a + last - one] + w1 * xs[a + last] + w2 * zero + w3 * xs[b + last - one]
+                         + w4 * xs[b + last] + w5 * zero + w6 * xs[c + last - one] + w7 * xs[c + last] + w8 * zero)
 
 
 @jit
@@ -415,7 +426,7 @@ def forward_same_range(x, w, h, width, out, lo, hi):
     9), out: (N, O, h * width); output channel o reads input o // m. For h >= 3 and width >= 3."""
     channels = x.shape[1]
     m = out.shape[1] // channels
-    scratch = same_scratch(h, width, x)
+    scratch = same_scratch(h, width)
     for p in range(lo, hi):
         b, c = p // channels, p % channels
         for o in range(c * m, c * m + m):
@@ -423,20 +434,17 @@ def forward_same_range(x, w, h, width, out, lo, hi):
 
 
 @jit
-def same_scratch(h, width, like):
-    """The scratch ``same_plane`` needs for planes of h x width of like's dtype (once per range)."""
-    return (np.empty((3, width + 2), dtype=like.dtype), np.empty((3, h + 2), dtype=like.dtype),
-            np.empty(h, dtype=like.dtype),
-            _nine_starts(width, 1, (h - 3) * width),  # the interior's last row, read in place
-            _nine_starts(width + 2, 1, 0), _nine_starts(1, h + 2, 1))
+def same_scratch(h, width):
+    """What ``same_plane`` needs for planes of h x width, made once per range: the starts of the nine taps of
+    the interior's last row, read in place."""
+    return _nine_starts(width, 1, (h - 3) * width)
 
 
 @jit
 def same_plane(xs, h, width, wo, scratch, res):
     """The 3x3 "same" conv of one flat plane xs (h x width) with the nine weights wo into res."""
-    rows, cols, column, last, row_starts, col_starts = scratch
-    _same_interior(xs, h, width, wo, last, res)
-    _same_edges(xs, h, width, wo, rows, row_starts, cols, col_starts, column, res)
+    _same_interior(xs, h, width, wo, scratch, res)
+    _same_edges(xs, h, width, wo, res)
 
 
 # Each op is a range function over its planes (or output channels), run directly on the calling

@@ -341,6 +341,7 @@ def test_same_3x3_reads_the_interior_in_place_and_gives_the_padded_copys_bits(sh
     x[1, 0, -1, :] = np.nan
     w = rng.standard_normal((3 * multiplier, 9)).astype(dtype)
     w[0, 4] = -0.0
+    w[-1, 0] = np.inf  # times the padding's zeros at the top row and the first column: NaN
     planes = x.reshape(2, 3, -1)
     want = np.empty((2, 3 * multiplier, shape[0] * shape[1]), dtype=dtype)
     got = np.full_like(want, 7)
