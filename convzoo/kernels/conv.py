@@ -46,11 +46,12 @@ def _chosen(op, key, geometry, algorithm):
     return planner.ALGORITHMS[planner.choose(op, geometry(), algorithm)]
 
 
-def _run(op, key, geometry, algorithm, call):
+def _run(op, key, geometry, algorithm, call, chosen=None):
     # key: the call's arguments, which fix geometry() (its planner.ConvGeometry);
     # call(kernel, implicit) runs one algorithm's kernel for op; implicit tells whether the
-    # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised
-    chosen = _chosen(op, key, geometry, algorithm)
+    # algorithm reads zero padding itself (planner.Algorithm.pads_inside) or needs it materialised;
+    # chosen: _chosen's answer when the caller asked already
+    chosen = chosen or _chosen(op, key, geometry, algorithm)
     if chosen is not None:
         return call(chosen.ops[op], chosen.pads_inside)
     geometry = geometry()
@@ -103,8 +104,14 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
     pads = zero_pads(pads, len(in_shape))
     if grad_out.size == 0 or weight.size == 0:
         return np.zeros(grad_out.shape[:1] + (weight.shape[1] * groups,) + in_shape, grad_out.dtype)
+    return _backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm, pads,
+                           _backward_input_plan(grad_out, weight, in_shape, stride, dilation, groups, pads))
+
+
+def _backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm, pads, plan, chosen=None):
+    # conv_backward_input on non-empty operands, given its _backward_input_plan (and the chosen algorithm)
+    key, geometry, used = plan
     padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
-    key, geometry, used = _backward_input_plan(grad_out, weight, in_shape, stride, dilation, groups, pads)
 
     def call(kernel, implicit):
         if implicit:
@@ -113,7 +120,7 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
         if used != padded_shape:
             grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
         return padding.pad_adjoint(grad, pads)
-    return _run("backward_input", key, geometry, algorithm, call)
+    return _run("backward_input", key, geometry, algorithm, call, chosen)
 
 
 def _backward_input_plan(grad_out, weight, in_shape, stride, dilation, groups, pads):
@@ -164,12 +171,14 @@ def conv_backward(x, grad_out, weight, stride, dilation, groups, algorithm=None,
     the choice (autotune, explain), one call of it; else the two entry points one after the other."""
     pads = zero_pads(pads, x.ndim - 2)
     if x.size and grad_out.size and weight.size:
-        in_key, in_geometry, _ = _backward_input_plan(grad_out, weight, tuple(x.shape[2:]), stride, dilation, groups,
-                                                      pads)
-        chosen = _chosen("backward_input", in_key, in_geometry, algorithm)
+        in_shape = x.shape[2:]  # ints already
+        plan = _backward_input_plan(grad_out, weight, in_shape, stride, dilation, groups, pads)
+        chosen = _chosen("backward_input", plan[0], plan[1], algorithm)
         if chosen is not None and "backward" in chosen.ops:
             w_key, w_geometry, _ = _backward_weight_plan(x, grad_out, weight.shape[2:], stride, dilation, groups, pads)
             if _chosen("backward_weight", w_key, w_geometry, algorithm) is chosen:
                 return chosen.ops["backward"](x, grad_out, weight, stride, dilation, groups, pads=pads)
-    return (conv_backward_input(grad_out, weight, x.shape[2:], stride, dilation, groups, algorithm, pads),
-            conv_backward_weight(x, grad_out, weight.shape[2:], stride, dilation, groups, algorithm, pads))
+        grad_x = _backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm, pads, plan, chosen)
+    else:
+        grad_x = conv_backward_input(grad_out, weight, x.shape[2:], stride, dilation, groups, algorithm, pads)
+    return grad_x, conv_backward_weight(x, grad_out, weight.shape[2:], stride, dilation, groups, algorithm, pads)
