@@ -185,14 +185,9 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     in_shape = tuple(int(s) for s in in_shape)
     pads = zero_pads(pads, len(in_shape))
     if o == groups and all(s == 1 for s in stride):
-        # stride 1, no multiplier: the gradient is the correlation of the gradient, zero-padded by
-        # the dilated kernel extent less the forward's leading padding, with the flipped kernel; the
-        # output-stationary forward loop then writes each row once instead of scattering per tap
-        before = tuple(d * (k - 1) - int(b) for k, d, (b, _) in zip(weight.shape[2:], dilation, pads))
-        flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * (weight.ndim - 2)]
-        t = plane_table(tuple(int(s) for s in grad_out.shape[2:]), tuple(weight.shape[2:]), tuple(stride),
-                        tuple(dilation), before, in_shape)
-        return _correlate(grad_out, flipped, t)
+        # stride 1, no multiplier: the output-stationary forward loop on the gradient writes each row once
+        # instead of scattering per tap
+        return _correlate(grad_out, *_flipped(grad_out, weight, in_shape, stride, dilation, pads))
     t = _table(in_shape, weight.shape[2:], stride, dilation, pads, grad_out.shape[2:])
     out = np.empty((n, groups, math.prod(in_shape)), dtype=grad_out.dtype)
     w = np.ascontiguousarray(weight, dtype=grad_out.dtype).reshape(o, -1)
@@ -205,6 +200,15 @@ def depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, group
     serial = (depthwise_flat if t.flat else loops).backward_input_range
     _run(serial, _work(grad_out, out, t), n * groups, _planes(grad_out), w, *t.args(), t.full, out)
     return out.reshape((n, groups) + in_shape)
+
+
+def _flipped(grad_out, weight, in_shape, stride, dilation, pads):
+    """The stride-1 input gradient as a forward: (the flipped kernel, the PlaneTable of the correlation of the
+    gradient, zero-padded by the dilated kernel extent less the forward's leading padding, onto in_shape)."""
+    before = tuple(d * (k - 1) - int(b) for k, d, (b, _) in zip(weight.shape[2:], dilation, pads))
+    flipped = weight[(Ellipsis,) + (slice(None, None, -1),) * (weight.ndim - 2)]
+    return flipped, plane_table(tuple(int(s) for s in grad_out.shape[2:]), tuple(weight.shape[2:]), tuple(stride),
+                                tuple(dilation), before, in_shape)
 
 
 def depthwise_backward_weight(x, grad_out, kernel_size, stride, dilation, groups, pads=None):
@@ -227,18 +231,18 @@ PHASES_TOGETHER_BYTES = 1 << 23
 
 
 def _input_kind(grad_out, weight, in_shape, stride, dilation, groups, pads):
-    """Which input gradient ``depthwise_flat.backward_range`` can compute with the weight gradient."""
+    """Which input gradient ``depthwise_flat.backward_range`` can compute with the weight gradient, and the
+    weights it takes for it: (kind, weight)."""
     if grad_out.shape[1] != groups:
-        return depthwise_flat.NO_INPUT
-    kernel, before = tuple(weight.shape[2:]), tuple(b for b, _ in pads)
+        return depthwise_flat.NO_INPUT, weight
     if all(s == 1 for s in stride):
-        flipped_before = tuple(d * (k - 1) - b for k, d, b in zip(kernel, dilation, before))
-        t = plane_table(tuple(grad_out.shape[2:]), kernel, tuple(stride), tuple(dilation), flipped_before, in_shape)
-        return depthwise_flat.SAME if t.same else depthwise_flat.NO_INPUT
-    if depthwise_phases.applies(in_shape, kernel, stride, dilation, before, grad_out.shape[2:]) \
+        flipped, t = _flipped(grad_out, weight, in_shape, stride, dilation, pads)
+        return (depthwise_flat.SAME, flipped) if t.same else (depthwise_flat.NO_INPUT, weight)
+    if depthwise_phases.applies(in_shape, weight.shape[2:], stride, dilation, tuple(b for b, _ in pads),
+                                grad_out.shape[2:]) \
             and grad_out.itemsize * grad_out.shape[0] * groups * math.prod(in_shape) <= PHASES_TOGETHER_BYTES:
-        return depthwise_flat.PHASES
-    return depthwise_flat.NO_INPUT
+        return depthwise_flat.PHASES, weight
+    return depthwise_flat.NO_INPUT, weight
 
 
 def depthwise_backward(x, grad_out, weight, stride, dilation, groups, pads=None):
@@ -256,16 +260,14 @@ def depthwise_backward(x, grad_out, weight, stride, dilation, groups, pads=None)
     stride, dilation = tuple(stride), tuple(dilation)
     pads = zero_pads(pads, len(in_shape))
     t = _table(in_shape, kernel, stride, dilation, pads, grad_out.shape[2:])
-    kind = depthwise_flat.NO_INPUT
+    kind, w = depthwise_flat.NO_INPUT, weight
     if t.flat and x.dtype == grad_out.dtype:
-        kind = _input_kind(grad_out, weight, in_shape, stride, dilation, groups, pads)
+        kind, w = _input_kind(grad_out, weight, in_shape, stride, dilation, groups, pads)
     if kind == depthwise_flat.NO_INPUT:
         return (depthwise_backward_input(grad_out, weight, in_shape, stride, dilation, groups, pads),
                 depthwise_backward_weight(x, grad_out, kernel, stride, dilation, groups, pads))
     n, o = grad_out.shape[:2]
-    if kind == depthwise_flat.SAME:
-        weight = weight[(Ellipsis,) + (slice(None, None, -1),) * len(kernel)]
-    w = np.ascontiguousarray(weight, dtype=x.dtype).reshape(o, -1)
+    w = np.ascontiguousarray(w, dtype=x.dtype).reshape(o, -1)
     grad_w = np.empty((o, math.prod(kernel)), dtype=x.dtype)
     grad_x = np.empty((n, o, math.prod(in_shape)), dtype=x.dtype)
     # the input gradient's work is the weight gradient's: the same taps of each gradient pixel, an image as large

@@ -451,7 +451,7 @@ def test_both_gradients_in_one_pass_give_the_bits_of_the_two_apart(geometry, dty
     g[1, 0] = -0.0
     w = rng.standard_normal((c * multiplier, 1, 3, 3)).astype(dtype)
     w[2, 0, 0, 1] = np.inf
-    kind = depthwise._input_kind(g, w, x_shape[2:], stride, (1, 1), c, pads)
+    kind = depthwise._input_kind(g, w, x_shape[2:], stride, (1, 1), c, pads)[0]
     assert kind == {(1, 1): depthwise_flat.SAME, (2, 2): depthwise_flat.PHASES}[stride] if multiplier == 1 \
         else kind == depthwise_flat.NO_INPUT
     args = (stride, (1, 1), c)
@@ -471,6 +471,6 @@ def test_the_stride_2_input_gradient_joins_the_weight_gradient_on_inputs_that_fi
     from convzoo.kernels import depthwise_flat
     g, w = np.zeros((2, 4, 4, 4), np.float32), np.zeros((4, 1, 3, 3), np.float32)
     pads = ((1, 1), (1, 1))
-    assert depthwise._input_kind(g, w, (8, 8), (2, 2), (1, 1), 4, pads) == depthwise_flat.PHASES
+    assert depthwise._input_kind(g, w, (8, 8), (2, 2), (1, 1), 4, pads)[0] == depthwise_flat.PHASES
     monkeypatch.setattr(depthwise, "PHASES_TOGETHER_BYTES", 2 * 4 * 64 * 4 - 1)  # one byte short of the input
-    assert depthwise._input_kind(g, w, (8, 8), (2, 2), (1, 1), 4, pads) == depthwise_flat.NO_INPUT
+    assert depthwise._input_kind(g, w, (8, 8), (2, 2), (1, 1), 4, pads)[0] == depthwise_flat.NO_INPUT
