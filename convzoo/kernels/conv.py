@@ -111,11 +111,11 @@ def conv_backward_input(grad_out, weight, in_shape, stride, dilation, groups, al
 def _backward_input(grad_out, weight, in_shape, stride, dilation, groups, algorithm, pads, plan, chosen=None):
     # conv_backward_input on non-empty operands, given its _backward_input_plan (and the chosen algorithm)
     key, geometry, used = plan
-    padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
 
     def call(kernel, implicit):
         if implicit:
             return kernel(grad_out, weight, in_shape, stride, dilation, groups, pads=pads)
+        padded_shape = tuple(n + b + a for n, (b, a) in zip(in_shape, pads))
         grad = kernel(grad_out, weight, used, stride, dilation, groups)
         if used != padded_shape:
             grad = np.pad(grad, [(0, 0), (0, 0)] + [(0, n - u) for n, u in zip(padded_shape, used)])
